@@ -4,17 +4,17 @@
 //
 // Wire format (version 1) is one JSON object a Kinesis record:
 //
-//	{"v":1,"resource":"i-0abc","seq":42,"op":"put","key":"user/7","value":"aGVsbG8=","ts":"2026-11-28T12:00:00Z"}
+//		{"v":1,"resource":"i-0abc","seq":42,"op":"put","key":"user/7","value":"aGVsbG8=","ts":"2026-11-28T12:00:00Z"}
 //
-//   - v: format version, 1.
-//   - resource: the live instance whose state the mutation changes; also the
-//     Kinesis partition key, so one resource's mutations stay in order on one
-//     shard.
-//   - seq: per-resource sequence, strictly increasing from 1. Appliers are
-//     idempotent by it: a mutation at or below the last applied seq is a
-//     duplicate and is acknowledged without being applied again.
-//   - op: put, update or delete. value is base64 and absent for delete.
-//   - ts: the producer's timestamp (RFC 3339).
+//	  - v: format version, 1.
+//	  - resource: the live instance whose state the mutation changes; also the
+//	    Kinesis partition key, so one resource's mutations stay in order on one
+//	    shard.
+//	  - seq: per-resource sequence, strictly increasing from 1. Appliers are
+//	    idempotent by it: a mutation at or below the last applied seq is a
+//	    duplicate and is acknowledged without being applied again.
+//	  - op: put, update or delete. value is base64 and absent for delete.
+//	  - ts: the producer's timestamp (RFC 3339).
 //
 // A record must fit Kinesis' limit: data blob plus partition key at most
 // 1 MiB (MaxRecordBytes).

@@ -1,0 +1,35 @@
+# shadowscale: `make help` lists every target.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: help run test unit lint check-arch bench
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) | sort
+
+run: ## Replay the bundled real trace through the whole loop in an embedded simulation (no AWS needed)
+	$(GO) run ./cmd/shadowscale simulate
+
+
+unit: ## Unit tests of the Go module (go test ./...)
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+check-arch: ## Prove the domain packages under shared/ import neither aws-sdk-go-v2 nor aws-lambda-go
+	@scripts/check-arch.sh
+
+bench: ## Go benchmarks of the hot paths (forecaster fit, router, simulator)
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
+# Each area adds its own targets, and its parts of `make test` to TEST_PARTS.
+TEST_PARTS := lint check-arch unit
+-include mk/*.mk
+
+test: $(TEST_PARTS) ## Everything CI runs (see TEST_PARTS): lint, architecture check, unit tests, and each area's suites
