@@ -67,9 +67,10 @@ func (a *Audit) Put(ctx context.Context, d Decision) error {
 	}
 	m[AttrExpiresAt] = n(at.Add(a.t.opt.AuditTTL).Unix())
 	_, err := a.t.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(a.t.name),
-		Item:                m,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		TableName:                aws.String(a.t.name),
+		Item:                     m,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 	})
 	if err != nil {
 		return fmt.Errorf("writing audit record of %s at %s: %w", d.Group, at.Format(time.RFC3339), Classify(err))
@@ -84,7 +85,8 @@ func (a *Audit) List(ctx context.Context, group string, from, to time.Time, limi
 		return nil, fmt.Errorf("%w: audit of group %q from %s to %s limit %d", shadow.ErrInvalid, group, from, to, limit)
 	}
 	in := &dynamodb.QueryInput{
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :a AND :b"),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":pk": s(pkAudit + group),
 			":a":  s(from.UTC().Format(auditFmt)),

@@ -297,10 +297,15 @@ func (g *Groups) writable(ctx context.Context, name, action string) (Group, erro
 // not honoured: the control loop has its own guardrails). AWS rejects a
 // value outside [min, max] (shadow.ErrInvalid).
 func (g *Groups) SetDesiredCapacity(ctx context.Context, name string, desired int) error {
-	if _, err := g.writable(ctx, name, "setting desired capacity"); err != nil {
+	gr, err := g.writable(ctx, name, "setting desired capacity")
+	if err != nil {
 		return err
 	}
-	_, err := g.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
+	if desired < gr.Min || desired > gr.Max {
+		// AWS rejects it too (ValidationError); emulators may not.
+		return fmt.Errorf("%w: desired capacity %d of group %s outside [%d, %d]", shadow.ErrInvalid, desired, name, gr.Min, gr.Max)
+	}
+	_, err = g.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
 		AutoScalingGroupName: aws.String(name),
 		DesiredCapacity:      aws.Int32(int32(desired)),
 		HonorCooldown:        aws.Bool(false),
@@ -314,10 +319,14 @@ func (g *Groups) SetDesiredCapacity(ctx context.Context, name string, desired in
 
 // SetMaxSize changes an enrolled group's maximum size.
 func (g *Groups) SetMaxSize(ctx context.Context, name string, maxSize int) error {
-	if _, err := g.writable(ctx, name, "updating max size"); err != nil {
+	gr, err := g.writable(ctx, name, "updating max size")
+	if err != nil {
 		return err
 	}
-	_, err := g.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{
+	if maxSize < gr.Min || maxSize < 0 {
+		return fmt.Errorf("%w: max size %d of group %s below its min %d", shadow.ErrInvalid, maxSize, name, gr.Min)
+	}
+	_, err = g.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
 		MaxSize:              aws.Int32(int32(maxSize)),
 	})

@@ -103,9 +103,10 @@ func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation
 	}
 	for gp, v := range groups {
 		inputs = append(inputs, &dynamodb.UpdateItemInput{
-			TableName:        aws.String(h.t.name),
-			Key:              key(pkHist+gp.group, gp.sk),
-			UpdateExpression: aws.String("ADD live :l, shadow :s SET expires_at = :e"),
+			TableName:                aws.String(h.t.name),
+			Key:                      key(pkHist+gp.group, gp.sk),
+			UpdateExpression:         aws.String("ADD #live :l, #shadow :s SET #exp = :e"),
+			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#exp": AttrExpiresAt},
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 				":l": n(v[0]), ":s": n(v[1]), ":e": n(gp.start.Add(gp.ttl).Unix()),
 			},
@@ -119,8 +120,9 @@ func (h *History) resourceUpdate(rk resMinute, byTarget map[mutation.Target]muta
 		":e": n(rk.minute.Add(h.t.opt.ResourceTTL).Unix()),
 		":r": s(rk.resource),
 	}
+	names := map[string]string{"#exp": AttrExpiresAt, "#res": "resource"}
 	adds := []string{}
-	sets := []string{"expires_at = :e", "resource = :r"}
+	sets := []string{"#exp = :e", "#res = :r"}
 	for _, t := range []mutation.Target{mutation.Live, mutation.Shadow} {
 		c, ok := byTarget[t]
 		if !ok {
@@ -130,13 +132,17 @@ func (h *History) resourceUpdate(rk resMinute, byTarget map[mutation.Target]muta
 		vals[":"+p] = n(int64(c.Accepted))
 		vals[":"+p+"a"] = nu(c.Applied)
 		vals[":"+p+"b"] = nu(c.Backlog)
-		adds = append(adds, p+" :"+p)
-		sets = append(sets, p+"_applied = :"+p+"a", p+"_backlog = :"+p+"b")
+		names["#"+p] = p
+		names["#"+p+"a"] = p + "_applied"
+		names["#"+p+"b"] = p + "_backlog"
+		adds = append(adds, "#"+p+" :"+p)
+		sets = append(sets, "#"+p+"a = :"+p+"a", "#"+p+"b = :"+p+"b")
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(h.t.name),
 		Key:                       key(pkResHist+rk.group, rk.minute.Format(minuteFmt)+"#"+rk.resource),
 		UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ") + " SET " + strings.Join(sets, ", ")),
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
 	}
 }
@@ -191,7 +197,8 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 	}
 	var out []GroupCount
 	err := h.t.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :a AND :b"),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":pk": s(pkHist + group), ":a": s(prefix + from.Format(layout)), ":b": s(prefix + to.Format(layout)),
 		},
@@ -221,7 +228,8 @@ func (h *History) ResourceMinutes(ctx context.Context, group string, from, to ti
 	}
 	var out []ResourceCount
 	err := h.t.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :a AND :b"),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":pk": s(pkResHist + group), ":a": s(from.Format(minuteFmt)), ":b": s(to.Format(minuteFmt) + afterMinute),
 		},

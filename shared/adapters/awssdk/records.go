@@ -100,9 +100,10 @@ func (r *Records) Create(ctx context.Context, rec shadow.Record) (shadow.Record,
 	}
 	rec.Version = 1
 	_, err := r.t.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(r.t.name),
-		Item:                recordItem(rec),
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		TableName:                aws.String(r.t.name),
+		Item:                     recordItem(rec),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 	})
 	if err != nil {
 		return shadow.Record{}, fmt.Errorf("creating shadow record of %s: %w", rec.LiveID, Classify(err))
@@ -119,7 +120,8 @@ func (r *Records) Update(ctx context.Context, rec shadow.Record) (shadow.Record,
 	_, err := r.t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(r.t.name),
 		Item:                                recordItem(rec),
-		ConditionExpression:                 aws.String("version = :v"),
+		ConditionExpression:                 aws.String("#v = :v"),
+		ExpressionAttributeNames:            map[string]string{"#v": "version"},
 		ExpressionAttributeValues:           map[string]ddbtypes.AttributeValue{":v": n(want)},
 		ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -134,7 +136,8 @@ func (r *Records) Delete(ctx context.Context, liveID string, version int64) erro
 	_, err := r.t.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                           aws.String(r.t.name),
 		Key:                                 key(pkShadows, skLive+liveID),
-		ConditionExpression:                 aws.String("version = :v"),
+		ConditionExpression:                 aws.String("#v = :v"),
+		ExpressionAttributeNames:            map[string]string{"#v": "version"},
 		ExpressionAttributeValues:           map[string]ddbtypes.AttributeValue{":v": n(version)},
 		ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -149,7 +152,8 @@ func (r *Records) Delete(ctx context.Context, liveID string, version int64) erro
 func (r *Records) List(ctx context.Context) ([]shadow.Record, error) {
 	var out []shadow.Record
 	err := r.t.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :live)"),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :live)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": s(pkShadows), ":live": s(skLive)},
 		ConsistentRead:            aws.Bool(true),
 	}, func(m map[string]ddbtypes.AttributeValue) error {

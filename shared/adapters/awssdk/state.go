@@ -70,9 +70,11 @@ func (st *States) Save(ctx context.Context, group string, blob []byte, version i
 	m["updated_at"] = s(st.t.clock.Now().UTC().Format(time.RFC3339Nano))
 	in := &dynamodb.PutItemInput{TableName: aws.String(st.t.name), Item: m}
 	if version == 0 {
-		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": AttrPK}
 	} else {
-		in.ConditionExpression = aws.String("version = :v")
+		in.ConditionExpression = aws.String("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": "version"}
 		in.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{":v": n(version)}
 	}
 	if _, err := st.t.api.PutItem(ctx, in); err != nil {
