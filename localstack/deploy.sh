@@ -38,7 +38,8 @@ else
   cd "$repo/infra"
   mkdir -p "$repo/build/infra"
   go build -o "$repo/build/infra/cdk-app" .
-  app_args=(--app "$repo/build/infra/cdk-app" -c deletionProtection=false -c stackName="$stack")
+  app_args=(--app "$repo/build/infra/cdk-app" -c deletionProtection=false -c stackName="$stack"
+    -c groups="${DEMO_GROUP:-shadowscale-demo}")
 fi
 
 account=$(python3 - <<'PY'
@@ -50,7 +51,9 @@ echo "deploy: endpoint $AWS_ENDPOINT_URL, account $account, region $AWS_REGION, 
 start=$(date +%s)
 "$cdklocal" bootstrap --no-notices "${app_args[@]}" "aws://$account/$AWS_REGION"
 boot=$(date +%s)
-"$cdklocal" deploy --no-notices --require-approval never "${app_args[@]}" "$stack"
+# --method=direct: CreateStack/UpdateStack, no change set (moto does not
+# refresh outputs after executing a change set).
+"$cdklocal" deploy --no-notices --require-approval never --method=direct "${app_args[@]}" "$stack"
 status=$(python3 - "$stack" "${DEPLOY_TIMEOUT:-900}" <<'PY'
 import sys, time, boto3
 cfn = boto3.client("cloudformation")
