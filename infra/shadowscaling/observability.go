@@ -12,10 +12,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-var (
-	minute      = awscdk.Duration_Minutes(jsii.Number(1))
-	fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
-)
+// Periods. Functions, not package variables: a package-level jsii call
+// would start the jsii runtime at init, before anything can configure it.
+func minutes(n float64) awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(n)) }
 
 // metric is a ShadowScale metric with the given dimensions (name, value, ...).
 func metric(name, stat string, period awscdk.Duration, label string, dims ...string) awscloudwatch.Metric {
@@ -29,8 +28,15 @@ func metric(name, stat string, period awscdk.Duration, label string, dims ...str
 		DimensionsMap: &dm,
 		Statistic:     jsii.String(stat),
 		Period:        period,
-		Label:         jsii.String(label),
+		Label:         label2(label),
 	})
+}
+
+func label2(l string) *string {
+	if l == "" {
+		return nil
+	}
+	return jsii.String(l)
 }
 
 // search is a SEARCH expression over every group's metric of a name, for
@@ -40,7 +46,7 @@ func search(schema, name, stat, label string) awscloudwatch.MathExpression {
 		Expression:   jsii.String(fmt.Sprintf(`SEARCH('{%s,%s} MetricName="%s"', '%s', 60)`, Namespace, schema, name, stat)),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{},
 		Label:        jsii.String(label),
-		Period:       minute,
+		Period:       minutes(1),
 	})
 }
 
@@ -80,27 +86,27 @@ func (c *ShadowScaling) observability(cfg Config) {
 		}))
 		c.Dashboard.AddWidgets(
 			graph(g+": live vs shadow mutations/min", 8, []awscloudwatch.IMetric{
-				metric("MutationsApplied", "Sum", minute, "live", "Group", g, "Target", "live"),
-				metric("MutationsApplied", "Sum", minute, "shadow", "Group", g, "Target", "shadow"),
+				metric("MutationsApplied", "Sum", minutes(1), "live", "Group", g, "Target", "live"),
+				metric("MutationsApplied", "Sum", minutes(1), "shadow", "Group", g, "Target", "shadow"),
 			}, []awscloudwatch.IMetric{
-				metric("Delta", "Average", minute, "delta", "Group", g),
+				metric("Delta", "Average", minutes(1), "delta", "Group", g),
 			}),
 			graph(g+": forecast vs actual rate", 8, []awscloudwatch.IMetric{
-				metric("ActualRate", "Average", minute, "actual", "Group", g),
-				metric("ForecastP50", "Average", minute, "forecast p50", "Group", g),
-				metric("ForecastP90", "Average", minute, "forecast p90", "Group", g),
+				metric("ActualRate", "Average", minutes(1), "actual", "Group", g),
+				metric("ForecastP50", "Average", minutes(1), "forecast p50", "Group", g),
+				metric("ForecastP90", "Average", minutes(1), "forecast p90", "Group", g),
 			}, nil),
 			graph(g+": capacity and decisions", 8, []awscloudwatch.IMetric{
-				metric("DesiredCapacity", "Maximum", minute, "desired", "Group", g),
-				metric("InServiceCapacity", "Maximum", minute, "in service", "Group", g),
-				metric("LiveCount", "Maximum", minute, "live instances", "Group", g),
-				metric("ShadowCount", "Maximum", minute, "shadows", "Group", g),
+				metric("DesiredCapacity", "Maximum", minutes(1), "desired", "Group", g),
+				metric("InServiceCapacity", "Maximum", minutes(1), "in service", "Group", g),
+				metric("LiveCount", "Maximum", minutes(1), "live instances", "Group", g),
+				metric("ShadowCount", "Maximum", minutes(1), "shadows", "Group", g),
 			}, []awscloudwatch.IMetric{
 				awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 					Expression:   jsii.String(fmt.Sprintf(`SEARCH('{%s,Action,Group} MetricName="Decisions" Group="%s"', 'Sum', 60)`, Namespace, g)),
 					UsingMetrics: &map[string]awscloudwatch.IMetric{},
 					Label:        jsii.String("decisions"),
-					Period:       minute,
+					Period:       minutes(1),
 				}),
 			}),
 		)
@@ -127,25 +133,25 @@ func (c *ShadowScaling) observability(cfg Config) {
 
 	// The plane itself.
 	fan := c.Functions[FnFanout]
-	iterAge := fan.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute})
-	dlqDepth := c.DeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute})
+	iterAge := fan.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minutes(1)})
+	dlqDepth := c.DeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minutes(1)})
 	var errs, durs []awscloudwatch.IMetric
 	for _, fn := range Functions {
-		errs = append(errs, c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minute, Label: jsii.String(fn)}))
-		durs = append(durs, c.Functions[fn].MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: minute, Label: jsii.String(fn + " p99")}))
+		errs = append(errs, c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(1), Label: jsii.String(fn)}))
+		durs = append(durs, c.Functions[fn].MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: minutes(1), Label: jsii.String(fn + " p99")}))
 	}
 	c.Dashboard.AddWidgets(awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
 		Markdown: jsii.String("## Control plane"), Width: jsii.Number(24), Height: jsii.Number(1),
 	}))
 	c.Dashboard.AddWidgets(
 		graph("Fan-out errors and dead letters", 8, []awscloudwatch.IMetric{
-			metric("FanoutErrors", "Sum", minute, "fan-out errors"),
-			metric("DeadLettered", "Sum", minute, "dead-lettered"),
+			metric("FanoutErrors", "Sum", minutes(1), "fan-out errors"),
+			metric("DeadLettered", "Sum", minutes(1), "dead-lettered"),
 		}, []awscloudwatch.IMetric{dlqDepth}),
 		graph("Fan-out iterator age (ms)", 8, []awscloudwatch.IMetric{iterAge}, nil),
 		graph("Pool full / refused (not ours)", 8, []awscloudwatch.IMetric{
 			search("AZ", "PoolFull", "Sum", ""),
-			metric("RefusedNotOwned", "Sum", minute, "refused: not ours"),
+			metric("RefusedNotOwned", "Sum", minutes(1), "refused: not ours"),
 		}, nil),
 	)
 	c.Dashboard.AddWidgets(
@@ -172,26 +178,26 @@ func (c *ShadowScaling) observability(cfg Config) {
 		dlqDepth, 1, 1, 1)
 	for _, fn := range Functions {
 		id := strings.ToUpper(fn[:1]) + fn[1:]
-		// Errors in 2 of the last 3 five-minute periods: one transient
+		// Errors in 2 of the last 3 five-minutes(1) periods: one transient
 		// failure that a retry absorbed does not page.
 		alarm(id+"ErrorsAlarm", "shadowscale "+fn+" function errors in 2 of 15 minutes",
-			c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")}), 1, 3, 2)
+			c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(5), Statistic: jsii.String("Sum")}), 1, 3, 2)
 	}
 	for i, g := range groups {
-		// A shadow takes a minute or two to launch, so a mismatch must last
+		// A shadow takes a minutes(1) or two to launch, so a mismatch must last
 		// 15 minutes to alarm.
 		diff := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 			Expression: jsii.String("ABS(shadows - live)"),
 			UsingMetrics: &map[string]awscloudwatch.IMetric{
-				"shadows": metric("ShadowCount", "Maximum", fiveMinutes, "shadows", "Group", g),
-				"live":    metric("LiveCount", "Maximum", fiveMinutes, "live", "Group", g),
+				"shadows": metric("ShadowCount", "Maximum", minutes(5), "shadows", "Group", g),
+				"live":    metric("LiveCount", "Maximum", minutes(5), "live", "Group", g),
 			},
 			Label:  jsii.String(g + " shadows - live"),
-			Period: fiveMinutes,
+			Period: minutes(5),
 		})
 		alarm(fmt.Sprintf("Group%dShadowCountAlarm", i), "shadowscale group "+g+": shadow count differs from live count for 15 minutes", diff, 1, 3, 3)
 		alarm(fmt.Sprintf("Group%dSyncLagAlarm", i), fmt.Sprintf("shadowscale group %s: a shadow is more than %d s behind its live instance", g, cfg.SyncLagAlarmSeconds),
-			metric("ShadowSyncLagSeconds", "Maximum", fiveMinutes, g+" sync lag", "Group", g), float64(cfg.SyncLagAlarmSeconds), 2, 2)
+			metric("ShadowSyncLagSeconds", "Maximum", minutes(5), "", "Group", g), float64(cfg.SyncLagAlarmSeconds), 2, 2)
 	}
 	// Groups enrolled by tag are not known to the template: one
 	// Metrics Insights alarm watches the worst sync lag over every group.

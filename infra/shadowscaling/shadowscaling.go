@@ -105,29 +105,29 @@ type Props struct {
 type ShadowScaling struct {
 	constructs.Construct
 
-	Table          awsdynamodb.Table
-	Stream         awskinesis.Stream
-	DeadLetters    awssqs.Queue
-	AgentSecret    awssecretsmanager.Secret
+	Table       awsdynamodb.Table
+	Stream      awskinesis.Stream
+	DeadLetters awssqs.Queue
+	AgentSecret awssecretsmanager.Secret
 	// AgentSecretName is what functions and agents are given; the ARN
 	// pattern is what policies allow.
 	AgentSecretName       string
 	AgentSecretArnPattern string
-	Functions      map[string]awslambda.Function
-	Vpc            awsec2.IVpc
-	PlaneSG        awsec2.SecurityGroup
-	ShadowSG       awsec2.SecurityGroup
-	DemoLiveSG     awsec2.SecurityGroup // nil with an own VPC
-	ShadowRole     awsiam.Role
-	LaunchTemplate awsec2.LaunchTemplate
-	AgentAssets    map[string]awss3assets.Asset // by arch: arm64, amd64
-	LiveAgentPolicy awsiam.ManagedPolicy
-	LiveUserData   *string
-	PoolsJSON      *string
-	PoolSubnetIDs  []*string
-	Dashboard      awscloudwatch.Dashboard
-	Alarms         []awscloudwatch.IAlarm
-	AlarmTopic     awssns.Topic // nil unless configured
+	Functions             map[string]awslambda.Function
+	Vpc                   awsec2.IVpc
+	PlaneSG               awsec2.SecurityGroup
+	ShadowSG              awsec2.SecurityGroup
+	DemoLiveSG            awsec2.SecurityGroup // nil with an own VPC
+	ShadowRole            awsiam.Role
+	LaunchTemplate        awsec2.LaunchTemplate
+	AgentAssets           map[string]awss3assets.Asset // by arch: arm64, amd64
+	LiveAgentPolicy       awsiam.ManagedPolicy
+	LiveUserData          *string
+	PoolsJSON             *string
+	PoolSubnetIDs         []*string
+	Dashboard             awscloudwatch.Dashboard
+	Alarms                []awscloudwatch.IAlarm
+	AlarmTopic            awssns.Topic // nil unless configured
 }
 
 // NewShadowScaling adds the control plane to scope. Props must be valid
@@ -331,6 +331,20 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 	c.AgentSecretArnPattern = arn("secretsmanager", "secret:"+c.AgentSecretName+"-??????")
 }
 
+// readAgentBinaries allows getting the agent binaries from the assets bucket.
+func (c *ShadowScaling) readAgentBinaries() awsiam.PolicyStatement {
+	var objects []string
+	for _, arch := range []string{"arm64", "amd64"} {
+		a := c.AgentAssets[arch]
+		objects = append(objects, fmt.Sprintf("arn:%s:s3:::%s/%s", *awscdk.Aws_PARTITION(), *a.S3BucketName(), *a.S3ObjectKey()))
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadAgentBinaries"),
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: jsii.Strings(objects...),
+	})
+}
+
 // readSecret allows reading the agent key, and nothing else.
 func (c *ShadowScaling) readSecret() awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -392,9 +406,9 @@ func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
 		Description: jsii.String("shadowscale shadow instances: read the agent binary and the agent key"),
 	})
-	for _, a := range c.AgentAssets {
-		a.GrantRead(c.ShadowRole)
-	}
+	// Read the two agent objects, nothing else of the bucket (an asset's
+	// GrantRead would allow s3:GetObject*, s3:List* on it).
+	c.ShadowRole.AddToPolicy(c.readAgentBinaries())
 	c.ShadowRole.AddToPolicy(c.readSecret())
 
 	// Live instances run the agent too: the operator attaches this policy
@@ -402,12 +416,7 @@ func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
 	c.LiveAgentPolicy = awsiam.NewManagedPolicy(s, jsii.String("LiveAgentPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Attach to the live instances' role: read the shadowscale agent binary and key"),
 	})
-	for _, a := range c.AgentAssets {
-		c.LiveAgentPolicy.AddStatements(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:   jsii.Strings("s3:GetObject"),
-			Resources: jsii.Strings(fmt.Sprintf("arn:%s:s3:::%s/%s", *awscdk.Aws_PARTITION(), *a.S3BucketName(), *a.S3ObjectKey())),
-		}))
-	}
+	c.LiveAgentPolicy.AddStatements(c.readAgentBinaries())
 	c.LiveAgentPolicy.AddStatements(c.readSecret())
 
 	lines := c.agentUserData(cfg)
@@ -427,12 +436,12 @@ func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
 	c.LaunchTemplate = awsec2.NewLaunchTemplate(s, jsii.String("ShadowTemplate"), &awsec2.LaunchTemplateProps{
 		// The launch function overrides the type per shadow (a fraction of
 		// the live type); this is only the fallback.
-		InstanceType:  awsec2.NewInstanceType(jsii.String(defaultType)),
-		MachineImage:  awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
-		UserData:      ud,
-		SecurityGroup: c.ShadowSG,
-		Role:          c.ShadowRole,
-		RequireImdsv2: jsii.Bool(true),
+		InstanceType:            awsec2.NewInstanceType(jsii.String(defaultType)),
+		MachineImage:            awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
+		UserData:                ud,
+		SecurityGroup:           c.ShadowSG,
+		Role:                    c.ShadowRole,
+		RequireImdsv2:           jsii.Bool(true),
 		HttpPutResponseHopLimit: jsii.Number(1),
 		VersionDescription:      jsii.String("shadowscale shadow for stack " + stackName),
 	})
