@@ -13,8 +13,10 @@ log=$(mktemp -t moto-infra.XXXXXX.log)
 moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 cleanup() {
+  local status=$?
   kill "$moto_pid" 2>/dev/null || true
   wait "$moto_pid" 2>/dev/null || true
+  if [[ $status -eq 0 ]]; then rm -f "$log"; else echo "run-moto: moto server log kept in $log" >&2; fi
 }
 trap cleanup EXIT
 export AWS_ENDPOINT_URL="http://localhost:$port"
