@@ -63,8 +63,10 @@ func cfg(endpoint string, attempts int) aws.Config {
 
 type noLimit struct{}
 
-func (noLimit) GetToken(context.Context, uint) (func() error, error) { return func() error { return nil }, nil }
-func (noLimit) AddTokens(uint) error                                 { return nil }
+func (noLimit) GetToken(context.Context, uint) (func() error, error) {
+	return func() error { return nil }, nil
+}
+func (noLimit) AddTokens(uint) error { return nil }
 
 func start(t *testing.T, target string, rules ...Rule) (*Proxy, string) {
 	t.Helper()
