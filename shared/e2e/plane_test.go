@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -35,6 +36,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/handlers"
 	"github.com/shadowscale/shadowscale/shared/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/metrics"
+	"github.com/shadowscale/shadowscale/shared/mutation"
 	"github.com/shadowscale/shadowscale/shared/shadow"
 )
 
@@ -546,5 +548,70 @@ func TestColdInitUnderRIE(t *testing.T) {
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 		figures.Store("cold init under RIE (median, max of 5): "+name, ms(inits[2])+", "+ms(inits[4]))
 		t.Logf("%s cold init under the RIE: median %s, max %s", name, ms(inits[2]), ms(inits[4]))
+	}
+}
+
+// TestStreamReadBack puts mutations with the producer and reads them back
+// as the Lambda Kinesis events a mapping would deliver: what the fanout
+// scenarios will feed their handler.
+func TestStreamReadBack(t *testing.T) {
+	ctx := context.Background()
+	if err := env.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := env.Setup(ctx, harness.WorldOptions{Desired: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := awssdk.NewProducer(env.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := env.NewStreamReader(ctx, w.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(res string, from, to uint64) {
+		var ms []mutation.Mutation
+		for s := from; s <= to; s++ {
+			ms = append(ms, mutation.Mutation{V: 1, Resource: res, Seq: s, Op: mutation.OpPut, Key: fmt.Sprint("k", s), Value: []byte("v"), ProducedAt: time.Now().UTC()})
+		}
+		if _, err := prod.Put(ctx, ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() map[string][]uint64 {
+		evs, err := reader.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]uint64{}
+		for shard, ev := range evs {
+			b, _ := json.Marshal(ev) // as Lambda would serialise it
+			var back events.KinesisEvent
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range back.Records {
+				m, err := mutation.Decode(r.Kinesis.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(r.EventID, shard+":") || r.EventSourceArn != w.StreamARN || r.Kinesis.PartitionKey != m.Resource {
+					t.Errorf("record %+v", r)
+				}
+				got[m.Resource] = append(got[m.Resource], m.Seq)
+			}
+		}
+		return got
+	}
+	put("i-0a", 1, 3)
+	put("i-0b", 1, 2)
+	if got := fmt.Sprint(read()); got != "map[i-0a:[1 2 3] i-0b:[1 2]]" {
+		t.Errorf("first read %s", got)
+	}
+	put("i-0a", 4, 4)
+	if got := fmt.Sprint(read()); got != "map[i-0a:[4]]" {
+		t.Errorf("second read %s, want only what is new", got)
 	}
 }
