@@ -39,15 +39,18 @@ const Region = "us-east-1"
 
 // Env is a running emulator and clients pointed at it.
 type Env struct {
-	Server  *moto.Server
-	Cfg     aws.Config
-	EC2     *ec2.Client
-	ASG     *autoscaling.Client
-	DDB     *dynamodb.Client
-	Kinesis *kinesis.Client
-	SQS     *sqs.Client
-	CW      *cloudwatch.Client
-	Secrets *secretsmanager.Client
+	Server *moto.Server
+	// Endpoint is where the clients and the functions send their calls:
+	// the server, or a proxy in front of it (Through).
+	Endpoint string
+	Cfg      aws.Config
+	EC2      *ec2.Client
+	ASG      *autoscaling.Client
+	DDB      *dynamodb.Client
+	Kinesis  *kinesis.Client
+	SQS      *sqs.Client
+	CW       *cloudwatch.Client
+	Secrets  *secretsmanager.Client
 }
 
 // Start starts moto server on a free port (or uses AWS_ENDPOINT_URL) and
@@ -57,21 +60,37 @@ func Start(ctx context.Context, log io.Writer) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Config(ctx, srv.URL)
+	e, err := clients(ctx, srv, srv.URL)
 	if err != nil {
 		_ = srv.Stop()
 		return nil, err
 	}
+	return e, nil
+}
+
+// Through returns an Env on the same server whose clients, and the
+// functions it configures, call endpoint instead: e.g. a fault-injecting
+// proxy (shared/faultproxy) in front of the server.
+func (e *Env) Through(ctx context.Context, endpoint string) (*Env, error) {
+	return clients(ctx, e.Server, endpoint)
+}
+
+func clients(ctx context.Context, srv *moto.Server, endpoint string) (*Env, error) {
+	cfg, err := Config(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
 	return &Env{
-		Server:  srv,
-		Cfg:     cfg,
-		EC2:     ec2.NewFromConfig(cfg),
-		ASG:     autoscaling.NewFromConfig(cfg),
-		DDB:     dynamodb.NewFromConfig(cfg),
-		Kinesis: kinesis.NewFromConfig(cfg),
-		SQS:     sqs.NewFromConfig(cfg),
-		CW:      lambdaenv.CloudWatch(cfg),
-		Secrets: secretsmanager.NewFromConfig(cfg),
+		Server:   srv,
+		Endpoint: endpoint,
+		Cfg:      cfg,
+		EC2:      ec2.NewFromConfig(cfg),
+		ASG:      autoscaling.NewFromConfig(cfg),
+		DDB:      dynamodb.NewFromConfig(cfg),
+		Kinesis:  kinesis.NewFromConfig(cfg),
+		SQS:      sqs.NewFromConfig(cfg),
+		CW:       lambdaenv.CloudWatch(cfg),
+		Secrets:  secretsmanager.NewFromConfig(cfg),
 	}, nil
 }
 
@@ -105,7 +124,7 @@ func (e *Env) Stop() error { return e.Server.Stop() }
 // emulator (the world adds the SHADOWSCALE_ variables).
 func (e *Env) FunctionEnv() map[string]string {
 	return map[string]string{
-		"AWS_ENDPOINT_URL":      e.Server.URL,
+		"AWS_ENDPOINT_URL":      e.Endpoint,
 		"AWS_REGION":            Region,
 		"AWS_DEFAULT_REGION":    Region,
 		"AWS_ACCESS_KEY_ID":     "test",
