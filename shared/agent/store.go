@@ -562,6 +562,9 @@ func (s *Store) applyResource(rb *bolt.Bucket, name string, w *applyWork, max in
 			}
 		}
 	}
+	if w.n < max && m.Pending > 0 {
+		return fmt.Errorf("log of %s holds %d fewer pending entries than counted", name, m.Pending)
+	}
 	if err := trimLog(log, m, s.opts.RetainEntries, s.opts.RetainBytes); err != nil {
 		return fmt.Errorf("trimming log of %s: %w", name, err)
 	}
@@ -1000,12 +1003,46 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 	if m.FirstSeenAt.IsZero() {
 		m.FirstSeenAt = now
 	}
+	// First transaction: copy the receiver's own entries above H into the
+	// staged log. (bbolt's MoveBucket carries a bucket's committed content
+	// only, so the staged buckets must not change in the transaction that
+	// moves them.) wmu is held throughout: no accept slips in between.
 	var kept, dropped uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		kept, dropped = 0, 0
+		rb := tx.Bucket(bResources).Bucket([]byte(resource))
+		if rb == nil {
+			return nil
+		}
+		newLog := tx.Bucket(bStaging).Bucket([]byte(resource)).Bucket(bLog)
+		newLog.FillPercent = 1.0
+		prev := h.AcceptedSeq
+		c := rb.Bucket(bLog).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			seq := seqFromKey(k)
+			if seq <= h.AcceptedSeq {
+				if seq > old.AppliedSeq {
+					dropped++ // pending here, superseded by the snapshot
+				}
+				continue
+			}
+			if err := newLog.Put(k, append([]byte(nil), v...)); err != nil {
+				return err
+			}
+			m.Gaps += seq - prev - 1
+			prev = seq
+			kept++
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("carrying the receiver's entries over: %w", err)
+	}
+	m.AcceptedCount += kept
+	m.Pending += kept
+	// Second transaction: swap the staged state and log in.
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		root, staging := tx.Bucket(bResources), tx.Bucket(bStaging)
-		sb := staging.Bucket([]byte(resource))
-		newLog := sb.Bucket(bLog)
 		rb := root.Bucket([]byte(resource))
 		if rb == nil {
 			var err error
@@ -1013,44 +1050,24 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 				return err
 			}
 		} else {
-			prev := h.AcceptedSeq
-			c := rb.Bucket(bLog).Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				seq := seqFromKey(k)
-				if seq <= h.AcceptedSeq {
-					if seq > old.AppliedSeq {
-						dropped++ // pending here, superseded by the snapshot
-					}
-					continue
-				}
-				if err := newLog.Put(k, append([]byte(nil), v...)); err != nil {
+			for _, b := range [][]byte{bLog, bKV} {
+				if err := rb.DeleteBucket(b); err != nil {
 					return err
 				}
-				m.Gaps += seq - prev - 1
-				prev = seq
-				kept++
-			}
-			if err := rb.DeleteBucket(bLog); err != nil {
-				return err
-			}
-			if err := rb.DeleteBucket(bKV); err != nil {
-				return err
 			}
 			if err := rb.Delete(kCkpt); err != nil {
 				return err
 			}
 		}
-		if err := sb.MoveBucket(bLog, rb); err != nil {
-			return fmt.Errorf("moving staged log: %w", err)
-		}
-		if err := sb.MoveBucket(bKV, rb); err != nil {
-			return fmt.Errorf("moving staged state: %w", err)
+		sb := staging.Bucket([]byte(resource))
+		for _, b := range [][]byte{bLog, bKV} {
+			if err := sb.MoveBucket(b, rb); err != nil {
+				return fmt.Errorf("moving staged %s: %w", b, err)
+			}
 		}
 		if err := staging.DeleteBucket([]byte(resource)); err != nil {
 			return err
 		}
-		m.AcceptedCount += kept
-		m.Pending += kept
 		return putMeta(rb, &m)
 	})
 	if err != nil {

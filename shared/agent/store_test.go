@@ -142,11 +142,11 @@ func TestDigestIncrementalAndBatchingIndependent(t *testing.T) {
 		}
 	}
 	drainStore(t, a)
-	for i := 0; i < len(muts); i += 7 {
-		if _, err := b.Accept(res, muts[i:min(i+7, len(muts))]); err != nil {
+	for i := 0; i < len(muts); i += 37 {
+		if _, err := b.Accept(res, muts[i:min(i+37, len(muts))]); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.ApplyPending(3); err != nil {
+		if _, err := b.ApplyPending(11); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -33,6 +33,9 @@ type Worker struct {
 // NewWorker returns a worker for s. rate caps applied mutations per second;
 // 0 means no cap.
 func NewWorker(s *Store, c clock.Clock, rate float64, log *slog.Logger) *Worker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	w := &Worker{store: s, clock: c, log: log, Chunk: 2048, Poll: 100 * time.Millisecond, rate: rate}
 	if rate > 0 {
 		w.burst = max(1, rate/10)
