@@ -150,7 +150,7 @@ func newSnapshotReader(r io.Reader) (*snapshotReader, error) {
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sr.hdr); err != nil {
-		return nil, badSnapshot("decoding header: %v", err)
+		return nil, badSnapshot("decoding header: %s", jsonReason(err))
 	}
 	h := sr.hdr
 	switch {
