@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -223,3 +224,5 @@ func waitDrained(t testing.TB, a *testAgent, res string) {
 		return st.Backlog == 0 && !st.Importing
 	})
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

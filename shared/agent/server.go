@@ -255,7 +255,7 @@ func jsonReason(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "truncated JSON"
 	}
-	return "not a valid apply request"
+	return "invalid JSON document"
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -180,9 +180,9 @@ func (s *snapshotReader) next() (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, readErr(err, "record type")
 	}
-	n, err := binary.ReadUvarint(s.r)
+	n, err := s.readUvarint()
 	if err != nil {
-		return 0, nil, readErr(err, "record length")
+		return 0, nil, err
 	}
 	if n > maxSnapshotRecord {
 		return 0, nil, badSnapshot("record of %d bytes exceeds %d", n, maxSnapshotRecord)
@@ -195,6 +195,26 @@ func (s *snapshotReader) next() (byte, []byte, error) {
 		return 0, nil, readErr(err, "record")
 	}
 	return t, s.buf, nil
+}
+
+// readUvarint reads a record length; an overlong varint is a bad
+// snapshot, not an I/O error.
+func (s *snapshotReader) readUvarint() (uint64, error) {
+	var x uint64
+	for i := range binary.MaxVarintLen64 {
+		b, err := s.r.ReadByte()
+		if err != nil {
+			return 0, readErr(err, "record length")
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<(7*i), nil
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, badSnapshot("record length overflows 64 bits")
 }
 
 // snapshotItem is one pair or one entry.
