@@ -257,3 +257,34 @@ func TestRouterWithClient(t *testing.T) {
 		t.Errorf("router counted %v accepted, want 2000 each", accepted)
 	}
 }
+
+func TestShadowAgentsPort(t *testing.T) {
+	const res = "i-0live"
+	live := startAgent(t, "i-0live", agentOpts{})
+	shadow := startAgent(t, "i-0shadow", agentOpts{})
+	port := ShadowAgents{Client: newTestClient(t, nil, ClientOptions{})}
+	muts := genMutations(15, res, 1, 700, 50, 16)
+	if _, err := port.Client.Apply(t.Context(), live.ep, res, muts); err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, live, res)
+	ls, err := port.State(t.Context(), live.ep, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel()
+	m.apply(muts...)
+	if ls.AcceptedSeq != 700 || ls.AppliedSeq != 700 || ls.Applied != 700 || ls.Backlog != 0 || ls.Digest != m.digest() {
+		t.Fatalf("live state %+v", ls)
+	}
+	ss, err := port.State(t.Context(), shadow.ep, res)
+	if err != nil || ss.AppliedSeq != 0 || ss.Digest == ls.Digest {
+		t.Fatalf("fresh shadow state %+v, %v", ss, err)
+	}
+	if err := port.Resync(t.Context(), live.ep, shadow.ep, res); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ = port.State(t.Context(), shadow.ep, res); ss != ls {
+		t.Fatalf("after resync: shadow %+v, live %+v", ss, ls)
+	}
+}

@@ -645,6 +645,8 @@ type ResourceStatus struct {
 	AppliedRate   float64   `json:"applied_rate"`
 	Gaps          uint64    `json:"gaps"`
 	Keys          uint64    `json:"keys"`
+	// Digest is the state digest at AppliedSeq (as GET /v1/digest).
+	Digest        string    `json:"digest"`
 	Imports       uint64    `json:"imports"`
 	Importing     bool      `json:"importing"`
 	LastImportAt  time.Time `json:"last_import_at,omitzero"`
@@ -658,7 +660,8 @@ func (s *Store) statusLocked(name string, st *resState, now time.Time) ResourceS
 		AcceptedSeq: m.AcceptedSeq, AppliedSeq: m.AppliedSeq,
 		AcceptedCount: m.AcceptedCount, AppliedCount: m.AppliedCount,
 		Backlog: m.Pending, AppliedRate: st.meter.rate(now, s.openedAt),
-		Gaps: m.Gaps, Keys: m.Keys, Imports: m.Imports, Importing: st.importing,
+		Gaps: m.Gaps, Keys: m.Keys, Digest: stateDigest(m.AppliedSeq, m.Keys, m.Acc),
+		Imports: m.Imports, Importing: st.importing,
 		LastImportAt: m.LastImportAt, FirstSeenAt: m.FirstSeenAt,
 	}
 }
@@ -672,7 +675,7 @@ func (s *Store) Status(resource string) ResourceStatus {
 	if st, ok := s.res[resource]; ok {
 		return s.statusLocked(resource, st, now)
 	}
-	return ResourceStatus{Resource: resource}
+	return ResourceStatus{Resource: resource, Digest: stateDigest(0, 0, digestAcc{})}
 }
 
 // Statuses returns every resource's status, by name.
