@@ -635,22 +635,22 @@ func (s *Store) HasReady() bool {
 
 // ResourceStatus is one resource as GET /v1/status reports it.
 type ResourceStatus struct {
-	Resource      string    `json:"resource"`
-	Known         bool      `json:"known"`
-	AcceptedSeq   uint64    `json:"accepted_seq"`
-	AppliedSeq    uint64    `json:"applied_seq"`
-	AcceptedCount uint64    `json:"accepted_count"`
-	AppliedCount  uint64    `json:"applied_count"`
-	Backlog       uint64    `json:"backlog"`
-	AppliedRate   float64   `json:"applied_rate"`
-	Gaps          uint64    `json:"gaps"`
-	Keys          uint64    `json:"keys"`
+	Resource      string  `json:"resource"`
+	Known         bool    `json:"known"`
+	AcceptedSeq   uint64  `json:"accepted_seq"`
+	AppliedSeq    uint64  `json:"applied_seq"`
+	AcceptedCount uint64  `json:"accepted_count"`
+	AppliedCount  uint64  `json:"applied_count"`
+	Backlog       uint64  `json:"backlog"`
+	AppliedRate   float64 `json:"applied_rate"`
+	Gaps          uint64  `json:"gaps"`
+	Keys          uint64  `json:"keys"`
 	// Digest is the state digest at AppliedSeq (as GET /v1/digest).
-	Digest        string    `json:"digest"`
-	Imports       uint64    `json:"imports"`
-	Importing     bool      `json:"importing"`
-	LastImportAt  time.Time `json:"last_import_at,omitzero"`
-	FirstSeenAt   time.Time `json:"first_seen_at,omitzero"`
+	Digest       string    `json:"digest"`
+	Imports      uint64    `json:"imports"`
+	Importing    bool      `json:"importing"`
+	LastImportAt time.Time `json:"last_import_at,omitzero"`
+	FirstSeenAt  time.Time `json:"first_seen_at,omitzero"`
 }
 
 func (s *Store) statusLocked(name string, st *resState, now time.Time) ResourceStatus {
