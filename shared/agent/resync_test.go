@@ -321,3 +321,55 @@ func TestSnapshotLargeState(t *testing.T) {
 		t.Fatalf("import %+v, source %+v", out, src.Digest(res))
 	}
 }
+
+// An import into a receiver that does not know the resource yet, while the
+// fan-out's first batches for it arrive: they are kept on top.
+func TestImportConcurrentWithFirstAccepts(t *testing.T) {
+	const res = "i-0live"
+	stream := genMutations(16, res, 1, 3000, 100, 16)
+	src := newTestStore(t, clock.NewFake(t0))
+	accept(t, src, res, stream[:2000])
+	applyN(t, src, 1800)
+	snap := exportBytes(t, src, res)
+
+	dst := newTestStore(t, clock.NewFake(t0))
+	pr, pw := io.Pipe()
+	type result struct {
+		out ImportResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := dst.Import(res, pr)
+		done <- result{out, err}
+	}()
+	pw.Write(snap[:len(snap)/2])
+	// The stream arrives meanwhile (and the worker runs, skipping the
+	// resource under import).
+	for i := 2000; i < 3000; i += 100 {
+		if _, err := dst.Accept(res, stream[i:i+100]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dst.ApplyPending(50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := dst.Status(res); st.AppliedCount != 0 || !st.Importing {
+		t.Fatalf("the worker applied a resource under import: %+v", st)
+	}
+	pw.Write(snap[len(snap)/2:])
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.out.Kept != 1000 || r.out.Backlog != 1200 {
+		t.Fatalf("import %+v: want 1000 kept, backlog 1200", r.out)
+	}
+	drainStore(t, dst)
+	m := newModel()
+	m.apply(stream...)
+	if d := dst.Digest(res); d.Digest != m.digest() {
+		t.Fatalf("digest %s, want %s", d.Digest, m.digest())
+	}
+}

@@ -361,9 +361,11 @@ func (s *Store) commitAccepts(group []*acceptReq) {
 			m := work[r.resource]
 			if m == nil {
 				m = new(resMeta)
+				s.mu.RLock()
 				if st := s.res[r.resource]; st != nil {
 					*m = st.meta
 				}
+				s.mu.RUnlock()
 				if m.FirstSeenAt.IsZero() {
 					m.FirstSeenAt = now
 				}
