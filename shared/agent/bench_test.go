@@ -1,9 +1,11 @@
 package agent
 
 import (
-	"bytes"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,28 +150,67 @@ func BenchmarkStoreAcceptApply(b *testing.B) {
 	b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "mutations/s")
 }
 
-// A resync of a ~20 MiB state between two agents over HTTP.
+// A resync of a 20 and an 80 MiB state between two agents over HTTP (both
+// in this process). peak-heap-MiB is the highest live heap seen during the
+// resyncs above the heap before them: bounded by chunks and staging
+// transactions (and GC slack), not by the state's size: compare the two.
 func BenchmarkResync(b *testing.B) {
+	for _, mib := range []int{20, 80} {
+		b.Run(fmt.Sprintf("state=%dMiB", mib), func(b *testing.B) { benchResync(b, mib) })
+	}
+}
+
+func benchResync(b *testing.B, mib int) {
 	const res = "i-0bench"
 	live := startAgent(b, "i-0live", agentOpts{storeOpts: StoreOptions{MmapBytes: 1 << 30}})
 	shadow := startAgent(b, "i-0shadow", agentOpts{storeOpts: StoreOptions{MmapBytes: 1 << 30}})
-	for i := range 20 {
-		if _, err := live.store.Accept(res, genMutations(uint64(i), res, uint64(1+i*1000), 1000, 20000, 1024)); err != nil {
+	for i := range mib {
+		if _, err := live.store.Accept(res, genMutations(uint64(i), res, uint64(1+i*1000), 1000, 1<<30, 1024)); err != nil {
 			b.Fatal(err)
 		}
 	}
 	waitDrained(b, live, res)
-	var buf bytes.Buffer
-	if err := live.store.Export(res, &buf); err != nil {
+	var size countWriter
+	if err := live.store.Export(res, &size); err != nil {
 		b.Fatal(err)
 	}
-	size := buf.Len()
 	cl := newTestClient(b, nil, ClientOptions{})
+	runtime.GC()
+	base := heapBytes()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				if h := heapBytes(); h > peak.Load() {
+					peak.Store(h)
+				}
+			}
+		}
+	}()
 	for b.Loop() {
 		if _, err := cl.Resync(b.Context(), live.ep, shadow.ep, res); err != nil {
 			b.Fatal(err)
 		}
 	}
+	close(stop)
+	<-sampled
 	b.ReportMetric(float64(size)/(1<<20), "MiB/snapshot")
 	b.ReportMetric(float64(size)*float64(b.N)/(1<<20)/b.Elapsed().Seconds(), "MiB/s")
+	b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak-heap-MiB")
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

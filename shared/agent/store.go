@@ -815,7 +815,7 @@ type ImportResult struct {
 }
 
 // stagingBatchBytes bounds what one staging transaction writes.
-const stagingBatchBytes = 8 << 20
+const stagingBatchBytes = 4 << 20
 
 // Import replaces a resource's state with a snapshot read from r: the
 // snapshot's pairs become the state at its applied seq A, its pending
