@@ -286,3 +286,44 @@ func TestKeyFromSecret(t *testing.T) {
 		})
 	}
 }
+
+// POST /v1/apply over HTTP: the answers to good, repeated and bad batches.
+func TestApplyEndpoint(t *testing.T) {
+	const res = "i-0abc"
+	clk := clock.NewFake(t0)
+	a := startAgent(t, "i-live", agentOpts{clock: clk, noWorker: true})
+	n := byte(0)
+	send := func(body []byte) (int, string) {
+		n++
+		return do(t, signedReq(t, a.srv.URL, "POST", PathApply, body, testKey, clk.Now(), [16]byte{0xa0, n}))
+	}
+	m := func(seq uint64) mutation.Mutation { return mut(res, seq, mutation.OpPut, "k", "v") }
+	cases := []struct {
+		name   string
+		body   []byte
+		status int
+		want   string // in the answer
+	}{
+		{"first batch", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":3,"duplicates":0,"gaps":0`},
+		{"redelivered", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":0,"duplicates":3`},
+		{"with a gap", applyBody(t, res, m(3), m(4), m(8)), 200, `"through":8,"accepted":2,"duplicates":1,"gaps":3`},
+		{"reordered", applyBody(t, res, m(10), m(9)), 400, "sorted by seq"},
+		{"repeated seq", applyBody(t, res, m(9), m(9)), 400, "without repeats"},
+		{"other resource", applyBody(t, res, mut("i-other", 9, mutation.OpPut, "k", "v")), 400, "another resource"},
+		{"invalid mutation", applyBody(t, res, mut(res, 9, "explode", "k", "v")), 400, "is not put, update or delete"},
+		{"empty batch", applyBody(t, res), 400, "no mutations"},
+		{"no resource", applyBody(t, "", m(9)), 400, "resource must be"},
+		{"not JSON", []byte("nope"), 400, "malformed JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, text := send(c.body)
+			if status != c.status || !strings.Contains(text, c.want) {
+				t.Fatalf("%d %s; want %d with %q", status, text, c.status, c.want)
+			}
+		})
+	}
+	if s := a.store.Status(res); s.AcceptedSeq != 8 || s.AcceptedCount != 5 || s.Gaps != 3 {
+		t.Errorf("status %+v: want accepted seq 8, 5 accepted, 3 gaps (rejected batches accept nothing)", s)
+	}
+}
