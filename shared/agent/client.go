@@ -74,8 +74,10 @@ func NewClient(key []byte, c clock.Clock, opts ClientOptions) (*Client, error) {
 }
 
 // StatusError is an agent's answer with a status other than 200. It wraps
-// mutation.ErrPermanent for a 4xx other than 408 and 429: a retry of the
-// same request cannot succeed.
+// mutation.ErrPermanent for a 4xx other than 401, 408 and 429: a retry of
+// the same request cannot succeed. A 401 is not permanent: it means a key
+// mismatch (rotation in progress) or clock skew, an operator's fix after
+// which the same mutations must still be delivered, not dead-lettered.
 type StatusError struct {
 	Code    int
 	Message string // the agent's error text
@@ -87,7 +89,7 @@ func (e *StatusError) Error() string {
 
 // Permanent reports whether retrying cannot help.
 func (e *StatusError) Permanent() bool {
-	return e.Code >= 400 && e.Code < 500 && e.Code != http.StatusRequestTimeout && e.Code != http.StatusTooManyRequests
+	return e.Code >= 400 && e.Code < 500 && e.Code != http.StatusUnauthorized && e.Code != http.StatusRequestTimeout && e.Code != http.StatusTooManyRequests
 }
 
 // Unwrap makes errors.Is(err, mutation.ErrPermanent) true for a permanent
@@ -107,7 +109,7 @@ func (e *StatusError) Unwrap() error {
 // the error (zero when the first request failed).
 //
 // Errors: a mutation of another resource, a mutation too large for any
-// request, and a 4xx answer other than 408/429 wrap mutation.ErrPermanent;
+// request, and a 4xx answer other than 401/408/429 wrap mutation.ErrPermanent;
 // 5xx, 408, 429, timeouts and connection errors are returned plain
 // (retryable).
 func (c *Client) Apply(ctx context.Context, to mutation.Endpoint, resource string, batch []mutation.Mutation) (mutation.Ack, error) {

@@ -16,8 +16,8 @@ type ShadowAgents struct {
 
 var _ shadow.Agents = ShadowAgents{}
 
-// State returns the agent's state of a resource in one status call: the
-// digest comes with the applied seq it belongs to.
+// State returns the agent's state of a resource: the status (the digest
+// comes with the applied seq it belongs to) and the digest checkpoints.
 func (a ShadowAgents) State(ctx context.Context, at mutation.Endpoint, resource string) (shadow.AgentState, error) {
 	st, err := a.Client.Status(ctx, at, resource)
 	if err != nil {
@@ -27,7 +27,17 @@ func (a ShadowAgents) State(ctx context.Context, at mutation.Endpoint, resource 
 		return shadow.AgentState{}, fmt.Errorf("status of %s from agent %s: answer holds %d resources", resource, at.InstanceID, len(st.Resources))
 	}
 	r := st.Resources[0]
-	return shadow.AgentState{AcceptedSeq: r.AcceptedSeq, AppliedSeq: r.AppliedSeq, Applied: r.AppliedCount, Backlog: r.Backlog, Digest: r.Digest}, nil
+	// The checkpoints come with the digest call: they let the reconciler
+	// compare a lagging shadow with its live at a common sequence.
+	dg, err := a.Client.Digest(ctx, at, resource)
+	if err != nil {
+		return shadow.AgentState{}, err
+	}
+	cps := make([]shadow.Checkpoint, len(dg.Checkpoints))
+	for i, c := range dg.Checkpoints {
+		cps[i] = shadow.Checkpoint{Seq: c.Seq, Digest: c.Digest}
+	}
+	return shadow.AgentState{AcceptedSeq: r.AcceptedSeq, AppliedSeq: r.AppliedSeq, Applied: r.AppliedCount, Backlog: r.Backlog, Digest: r.Digest, Checkpoints: cps}, nil
 }
 
 // Resync streams a snapshot of the resource from one agent into another.
