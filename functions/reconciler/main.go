@@ -9,8 +9,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/handlers"
 	"github.com/shadowscale/shadowscale/shared/lambdaenv"
@@ -23,15 +25,24 @@ func main() {
 		log.Error("invalid configuration", "err", err)
 		os.Exit(1)
 	}
-	awsCfg, err := lambdaenv.AWSConfig(context.Background())
+	ctx := context.Background()
+	awsCfg, err := lambdaenv.AWSConfig(ctx)
 	if err != nil {
 		log.Error("no AWS configuration", "err", err)
 		os.Exit(1)
 	}
+	key, err := awssdk.ReadSecret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.Agent.SecretARN)
+	if err != nil {
+		log.Error("no agent key", "err", err)
+		os.Exit(1)
+	}
+	client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
+	if err != nil {
+		log.Error("no agent client", "err", err)
+		os.Exit(1)
+	}
 	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
-	// No agent client yet (it lands with shared/agent): states are not read
-	// and resyncs are skipped, logged.
-	deps, err := handlers.LifecycleDeps(awsCfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, sink, log)
+	deps, err := handlers.LifecycleDeps(awsCfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, agent.ShadowAgents{Client: client}, sink, log)
 	if err != nil {
 		log.Error("wiring failed", "err", err)
 		os.Exit(1)
