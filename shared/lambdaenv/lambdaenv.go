@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -32,6 +34,12 @@ const (
 	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
 	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
 	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
+	// EnvAgentAddresses is for tests and local runs only: a JSON object
+	// from instance id to the host:port of its agent, overriding
+	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
+	// created, served by agents on the loopback). Never set it in a
+	// deployment.
+	EnvAgentAddresses = "SHADOWSCALE_AGENT_ADDRESSES"
 	EnvStream         = "SHADOWSCALE_STREAM"
 	EnvPolicy         = "SHADOWSCALE_POLICY"
 	EnvNamespace      = "SHADOWSCALE_NAMESPACE"
@@ -98,6 +106,32 @@ func (r *reader) list(name string) []string {
 }
 
 func (r *reader) err() error { return errors.Join(r.errs...) }
+
+// addresses reads a JSON object of instance id -> host:port (nil when the
+// variable is unset).
+func (r *reader) addresses(name string) map[string]string {
+	raw := r.str(name)
+	if raw == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object of instance id to host:port: %w", name, err))
+		return nil
+	}
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		host, port, err := net.SplitHostPort(m[id])
+		if id == "" || err != nil || host == "" || port == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s: %q -> %q is not instance id -> host:port", name, id, m[id]))
+		}
+	}
+	return m
+}
 
 // Common is what every function reads.
 type Common struct {
@@ -212,6 +246,9 @@ type Fanout struct {
 	Common
 	Agent
 	DLQURL string
+	// AgentAddresses is SHADOWSCALE_AGENT_ADDRESSES (tests and local runs
+	// only): instance id -> host:port of its agent; nil when unset.
+	AgentAddresses map[string]string
 }
 
 // Forecaster is the forecaster function's configuration.
@@ -249,7 +286,7 @@ func LoadReconciler(get Getenv) (Reconciler, error) {
 // LoadFanout reads the fanout function's configuration.
 func LoadFanout(get Getenv) (Fanout, error) {
 	r := &reader{get: get}
-	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL)}
+	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), AgentAddresses: r.addresses(EnvAgentAddresses)}
 	return c, wrap("fanout", r.err())
 }
 

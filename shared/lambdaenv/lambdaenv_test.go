@@ -56,8 +56,12 @@ func TestLoadGood(t *testing.T) {
 	if err != nil || f.Mode != "forecast-only" || string(f.Policy) != `{"max_step":3}` {
 		t.Errorf("forecaster: %+v, %v", f, err)
 	}
-	if _, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil {
-		t.Errorf("fanout: %v", err)
+	if fo, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil || fo.AgentAddresses != nil || fo.DLQURL == "" {
+		t.Errorf("fanout: %+v, %v", fo, err)
+	}
+	fo, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_AGENT_ADDRESSES", `{"i-0a":"127.0.0.1:9001","i-0b":"[::1]:9002"}`)))
+	if err != nil || len(fo.AgentAddresses) != 2 || fo.AgentAddresses["i-0b"] != "[::1]:9002" {
+		t.Errorf("fanout with agent addresses: %+v, %v", fo.AgentAddresses, err)
 	}
 }
 
@@ -78,6 +82,10 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			[]string{"SHADOWSCALE_AGENT_PORT=70000", "SHADOWSCALE_AGENT_SECRET_ARN is required"}},
 		{"fanout without a queue", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadFanout(g); return err },
 			with(good(), "SHADOWSCALE_DLQ_URL", ""), []string{"SHADOWSCALE_DLQ_URL"}},
+		{"fanout agent addresses not an object", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadFanout(g); return err },
+			with(good(), "SHADOWSCALE_AGENT_ADDRESSES", `["127.0.0.1:1"]`), []string{"SHADOWSCALE_AGENT_ADDRESSES is not a JSON object"}},
+		{"fanout agent addresses without ports", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadFanout(g); return err },
+			with(good(), "SHADOWSCALE_AGENT_ADDRESSES", `{"i-1":"127.0.0.1","i-2":"127.0.0.1:8470","":"h:1"}`), []string{`"i-1" -> "127.0.0.1"`, `"" -> "h:1"`}},
 		{"forecaster", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadForecaster(g); return err },
 			with(good(), "SHADOWSCALE_MODE", "yolo", "SHADOWSCALE_POLICY", "[1]"), []string{"SHADOWSCALE_MODE", "SHADOWSCALE_POLICY"}},
 	} {

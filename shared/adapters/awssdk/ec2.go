@@ -167,6 +167,26 @@ func (f *Fleet) Describe(ctx context.Context, ids []string) ([]shadow.Instance, 
 	return f.describe(ctx, ids, true)
 }
 
+// Instances reads EC2 instances and nothing else (no launch, no
+// terminate): the fan-out's resolver.
+type Instances struct{ f *Fleet }
+
+// NewInstances returns an Instances reader.
+func NewInstances(api EC2API) (*Instances, error) {
+	if api == nil {
+		return nil, fmt.Errorf("%w: ec2 instances: no EC2 client", shadow.ErrInvalid)
+	}
+	return &Instances{f: &Fleet{api: api, metrics: metrics.Discard{}, log: slog.New(slog.DiscardHandler)}}, nil
+}
+
+// Lookup returns the instances with these ids that exist, like
+// Fleet.Describe but without their status checks (one DescribeInstances
+// call per 200 ids, no DescribeInstanceStatus): states, private addresses,
+// Auto Scaling groups and tags. Unknown ids are absent, not an error.
+func (i *Instances) Lookup(ctx context.Context, ids []string) ([]shadow.Instance, error) {
+	return i.f.describe(ctx, ids, false)
+}
+
 func (f *Fleet) describe(ctx context.Context, ids []string, status bool) ([]shadow.Instance, error) {
 	ids = uniq(ids)
 	var out []shadow.Instance

@@ -78,6 +78,21 @@ func NewDeadLetters(api SQSAPI, queueURL string) (*DeadLetters, error) {
 // (their indexes in letters), which the caller must not acknowledge.
 func (d *DeadLetters) Send(ctx context.Context, letters ...DeadLetter) error {
 	var errs []error
+	for i, err := range d.SendEach(ctx, letters) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dead letter %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SendEach writes the letters, ten per SendMessageBatch, and returns one
+// error per letter, in order: nil when the letter is on the queue. A letter
+// whose error is not nil may still have landed (a call that failed after
+// SQS stored it), so a retry can write it twice: dead letters are
+// at-least-once, identified by their sequence_number attribute.
+func (d *DeadLetters) SendEach(ctx context.Context, letters []DeadLetter) []error {
+	errs := make([]error, len(letters))
 	for start := 0; start < len(letters); start += 10 {
 		batch := letters[start:min(start+10, len(letters))]
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
@@ -91,14 +106,31 @@ func (d *DeadLetters) Send(ctx context.Context, letters ...DeadLetter) error {
 		}
 		out, err := d.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.url), Entries: entries})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("sending dead letters %d..%d: %w", start, start+len(batch)-1, Classify(err)))
+			err = fmt.Errorf("sending dead letters %d..%d: %w", start, start+len(batch)-1, Classify(err))
+			for i := range batch {
+				errs[start+i] = err
+			}
 			continue
 		}
+		done := make(map[string]bool, len(out.Successful))
+		for _, s := range out.Successful {
+			done[aws.ToString(s.Id)] = true
+		}
+		failed := make(map[string]sqstypes.BatchResultErrorEntry, len(out.Failed))
 		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("sending dead letter %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+			failed[aws.ToString(f.Id)] = f
+		}
+		for i := range batch {
+			id := strconv.Itoa(start + i)
+			switch f, bad := failed[id]; {
+			case bad:
+				errs[start+i] = fmt.Errorf("sending dead letter %s: %s: %s", id, aws.ToString(f.Code), aws.ToString(f.Message))
+			case !done[id]:
+				errs[start+i] = fmt.Errorf("sending dead letter %s: SQS reported neither success nor failure", id)
+			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // deadLetterMessage renders one letter.
