@@ -59,7 +59,7 @@ func (r *StreamReader) Read(ctx context.Context) (map[string]events.KinesisEvent
 			}
 			ev := out[shard]
 			for _, rec := range page.Records {
-				ev.Records = append(ev.Records, r.lambdaRecord(shard, rec))
+				ev.Records = append(ev.Records, LambdaRecord(r.arn, shard, rec))
 			}
 			if len(ev.Records) > 0 {
 				out[shard] = ev
@@ -74,7 +74,9 @@ func (r *StreamReader) Read(ctx context.Context) (map[string]events.KinesisEvent
 	return out, nil
 }
 
-func (r *StreamReader) lambdaRecord(shard string, rec kintypes.Record) events.KinesisEventRecord {
+// LambdaRecord is a stream record as Lambda's event source mapping hands
+// it to the function.
+func LambdaRecord(streamARN, shard string, rec kintypes.Record) events.KinesisEventRecord {
 	seq := aws.ToString(rec.SequenceNumber)
 	kr := events.KinesisRecord{
 		Data:                 rec.Data,
@@ -90,7 +92,7 @@ func (r *StreamReader) lambdaRecord(shard string, rec kintypes.Record) events.Ki
 		EventID:           shard + ":" + seq,
 		EventName:         "aws:kinesis:record",
 		EventSource:       "aws:kinesis",
-		EventSourceArn:    r.arn,
+		EventSourceArn:    streamARN,
 		EventVersion:      "1.0",
 		InvokeIdentityArn: "arn:aws:iam::123456789012:role/shadowscale-fanout",
 		Kinesis:           kr,
