@@ -490,3 +490,67 @@ func TestFanoutRedeliveryAfterPartialFailure(t *testing.T) {
 		t.Errorf("FanoutErrors = %v, want 120", n)
 	}
 }
+
+// TestFanoutBinaryUnderRIE runs the real fanout bootstrap under the Lambda
+// Runtime Interface Emulator (its agent key read from Secrets Manager at
+// init, as deployed) with stream records read back from moto: both agents
+// end with the same state, a malformed record is dead-lettered, and a
+// redelivered batch changes nothing.
+func TestFanoutBinaryUnderRIE(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, harness.WorldOptions{Desired: 1, StreamShards: 1}, onePair)
+	res := p.lives[0]
+	rie, err := harness.RIE(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := harness.BuildFunctions(ctx, t.TempDir(), "fanout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := harness.StartFunction(ctx, rie, "fanout", bins["fanout"], p.fanoutEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fanout logs:\n%s", f.Logs())
+		}
+		_ = f.Stop()
+	})
+	reader, err := env.NewStreamReader(ctx, p.w.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(t, mutations(res, 1, 150))
+	p.putRaw(t, res, []byte("not a mutation"))
+	p.put(t, mutations(res, 151, 150))
+	evs := readAll(t, reader)
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	payload, _ := json.Marshal(evs[0])
+	for range 2 {
+		out, err := f.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.KinesisEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("answer %s", out)
+		}
+	}
+	p.sameState(t, "live", "shadow", res, 300)
+	if dl := deadLetters(t, p.w.QueueURL); len(dl) != 2 || !strings.HasPrefix(dl[0]["reason"], handlers.ReasonUndecodable) {
+		t.Errorf("dead letters %v, want the malformed record once per delivery", dl)
+	}
+	logs := f.Logs()
+	for _, want := range []string{`"requestId":`, `"function":"fanout"`, `"_aws":{`, `"MutationsApplied"`, `"DeadLettered"`, "for tests and local runs only"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("fanout logs lack %s:\n%s", want, logs)
+		}
+	}
+	if fi, err := os.Stat(bins["fanout"]); err == nil {
+		figures.Store("bootstrap size (linux/"+runtimeArch()+", stripped): fanout", fmt.Sprint(fi.Size())+" bytes")
+	}
+}
