@@ -5,14 +5,22 @@
 
 E2E_PKGS := ./shared/adapters/awssdk/ ./shared/e2e/...
 
-.PHONY: e2e
+.PHONY: e2e lag lag-rie
 
-e2e: ## End-to-end suite against a moto server it starts (or AWS_ENDPOINT_URL): AWS adapters, handlers, real bootstraps under the Lambda RIE; prints its figures
+e2e: ## End-to-end suite against a moto server it starts (or AWS_ENDPOINT_URL): AWS adapters, handlers, real agents and bootstraps under the Lambda RIE; prints its figures
 	@start=$$(date +%s); \
 	$(GO) test -tags e2e -count=1 -timeout 30m -v $(E2E_PKGS) | awk '!/^=== (RUN|PAUSE|CONT)/'; \
 	echo "e2e: $$(( $$(date +%s) - start )) s"
 
-invoke-%: ## Run one function (invoke-launch, invoke-terminate, invoke-reconciler) under the RIE with its sample event against a moto it starts; prints the answer and logs
+invoke-%: ## Run one function (invoke-launch, -terminate, -reconciler, -fanout, -forecaster) under the RIE with its sample event against a moto it starts; prints the answer and logs
 	$(GO) run -tags e2e ./shared/e2e/cmd/invoke -fn $*
+
+LAG_FLAGS ?= -rate 1000 -duration 60s
+
+lag: ## Replication lag end to end against moto with two agents: 1,000 mutations/s for 60 s through Kinesis and the fanout (in process); prints p50/p99 and the accounting (LAG_FLAGS to change)
+	$(GO) run -tags e2e ./shared/e2e/cmd/lag $(LAG_FLAGS)
+
+lag-rie: ## The same with the real fanout bootstrap under the Lambda RIE (one per shard)
+	$(GO) run -tags e2e ./shared/e2e/cmd/lag -rie $(LAG_FLAGS)
 
 TEST_PARTS += e2e

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -553,4 +554,17 @@ func TestFanoutBinaryUnderRIE(t *testing.T) {
 	if fi, err := os.Stat(bins["fanout"]); err == nil {
 		figures.Store("bootstrap size (linux/"+runtimeArch()+", stripped): fanout", fmt.Sprint(fi.Size())+" bytes")
 	}
+}
+
+// TestLagShort runs what `make lag` runs, briefly and slowly: the
+// accounting must balance and every mutation must reach both agents.
+func TestLagShort(t *testing.T) {
+	res, err := harness.RunLag(context.Background(), env, harness.LagOptions{Rate: 200, Duration: 4 * time.Second, BadEvery: 100, Drain: 30 * time.Second}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Balanced() || res.DeadLettered == 0 || res.ShadowLag.MissingSamples != 0 || res.ShadowLag.N != int(res.Valid) {
+		t.Errorf("lag run %+v", res)
+	}
+	figures.Store("lag, short run at 200/s (shadow p50, p99)", fmt.Sprintf("%s, %s", res.ShadowLag.P50.Round(time.Millisecond), res.ShadowLag.P99.Round(time.Millisecond)))
 }

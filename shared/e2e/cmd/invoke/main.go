@@ -9,8 +9,15 @@
 // so by default the event is pointed at the world it sets up: launch gets
 // the running event of a live instance of the enrolled group; terminate
 // first has that instance's shadow launched and the instance terminated,
-// then gets its terminated event; the reconciler gets the scheduled event
-// as it is. -raw sends the sample untouched.
+// then gets its terminated event; the reconciler and the forecaster get the
+// scheduled event as it is (the forecaster after a few minutes of history
+// were written, in act mode). The fanout first has both live instances'
+// shadows launched and two shadow-agent processes started on the loopback
+// (one serving the live instances, one the shadows: the test-only
+// SHADOWSCALE_AGENT_ADDRESSES points the instances at them); the sample
+// batch's two resources become the two live instances; the agents'
+// statuses and the dead-letter queue are printed after the answer. -raw
+// sends the sample untouched.
 package main
 
 import (
@@ -30,14 +37,19 @@ import (
 // sampleLive is the instance id the samples in events/ name.
 const sampleLive = "i-0a1b2c3d4e5f60718"
 
+// sampleOther is the second resource of the Kinesis sample.
+const sampleOther = "i-0fedcba9876543210"
+
 var defaultEvents = map[string]string{
 	"launch":     "ec2-running.json",
 	"terminate":  "ec2-terminated.json",
 	"reconciler": "scheduled.json",
+	"fanout":     "kinesis-mutations.json",
+	"forecaster": "scheduled.json",
 }
 
 func main() {
-	fn := flag.String("fn", "", "function: launch, terminate or reconciler")
+	fn := flag.String("fn", "", "function: launch, terminate, reconciler, fanout or forecaster")
 	event := flag.String("event", "", "event file (default: the function's sample in events/)")
 	raw := flag.Bool("raw", false, "send the event as it is, without pointing it at the moto world")
 	flag.Parse()
@@ -49,7 +61,7 @@ func main() {
 
 func run(fn, eventFile string, raw bool) error {
 	if _, ok := defaultEvents[fn]; !ok {
-		return fmt.Errorf("-fn %q: want launch, terminate or reconciler", fn)
+		return fmt.Errorf("-fn %q: want launch, terminate, reconciler, fanout or forecaster", fn)
 	}
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -92,18 +104,36 @@ func run(fn, eventFile string, raw bool) error {
 	}
 	defer os.RemoveAll(tmp)
 	need := []string{fn}
-	if fn == "terminate" && !raw {
+	if (fn == "terminate" || fn == "fanout") && !raw {
 		need = append(need, "launch")
 	}
 	bins, err := harness.BuildFunctions(ctx, tmp, need...)
 	if err != nil {
 		return err
 	}
+	fenv := w.FunctionEnv(env)
 	start := func(name string) (*harness.Function, error) {
-		return harness.StartFunction(ctx, rie, name, bins[name], w.FunctionEnv(env))
+		return harness.StartFunction(ctx, rie, name, bins[name], fenv)
+	}
+	var after func()
+	defer func() {
+		if after != nil {
+			after()
+		}
+	}()
+	switch {
+	case raw:
+	case fn == "fanout":
+		if event, after, err = prepareFanout(ctx, env, w, lives, tmp, start, fenv, event); err != nil {
+			return err
+		}
+	case fn == "forecaster":
+		if err := prepareForecaster(ctx, env, w, lives, fenv); err != nil {
+			return err
+		}
 	}
 
-	if !raw && fn != "reconciler" {
+	if !raw && (fn == "launch" || fn == "terminate") {
 		target := lives[0]
 		if fn == "terminate" {
 			l, err := start("launch")
