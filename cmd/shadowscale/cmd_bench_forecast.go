@@ -35,6 +35,10 @@ func benchModels() []forecastbench.Named {
 	return []forecastbench.Named{
 		{Name: "persistence", Model: forecast.Persistence{}},
 		{Name: "seasonal_naive", Model: forecast.SeasonalNaive{}},
+		{Name: "holt", Model: forecast.Holt{}},
+		{Name: "holt_winters", Model: forecast.HoltWinters{}},
+		{Name: "arima", Model: forecast.ARIMA{}},
+		{Name: "default", Model: forecast.Default()},
 	}
 }
 

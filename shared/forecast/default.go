@@ -1,0 +1,255 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Default returns the forecaster the Lambda and the simulator use: it fits
+// every candidate model on the history it is given, backtests them on that
+// history (forecasts 1..Horizon ahead from every point of its recent part,
+// with the parameters fitted on the history: no look-ahead beyond it), and
+// combines them per horizon with weights from their recent multi-step
+// absolute errors. The interval comes from the combination's own backtest
+// errors at each horizon.
+func Default() Model { return ensemble{} }
+
+// candidates are the methods the default combines.
+func candidates() []method {
+	return []method{
+		naiveMethod{},
+		seasonalNaiveMethod{},
+		holtMethod,
+		holtWintersMethod,
+		arimaMethod{maxP: 3, maxQ: 2},
+	}
+}
+
+type ensemble struct{}
+
+// Name implements Model.
+func (ensemble) Name() string { return "default" }
+
+// Forecast implements Model.
+func (ensemble) Forecast(in Input) (Forecast, error) {
+	if err := in.Validate(); err != nil {
+		return Forecast{}, err
+	}
+	if countFinite(in.Values) == 0 {
+		return Forecast{}, fmt.Errorf("no finite value in history: %w", ErrTooShort)
+	}
+	sel, err := selectModels(newHistory(in.Values, in.Season, in.Horizon))
+	if err != nil {
+		return Forecast{}, err
+	}
+	return sel.forecast(), nil
+}
+
+// selection is a fitted combination: the candidates' filters, their weights
+// by horizon, and the combination's backtest errors by horizon.
+type selection struct {
+	names   []string
+	steps   []stepper
+	weights [][]float64 // [horizon][candidate]
+	mae     [][]float64 // [horizon][candidate] recency-weighted backtest MAE
+	res     *residuals
+	horizon int
+	buf     []float64
+}
+
+// Backtest weighting (generic choices, not tuned to any trace): origins
+// count with weight 2^(-age/half-life), the half-life half a day (a quarter
+// of the history without a daily season), so the weights follow a change
+// of regime within a day; errors beyond the 95th percentile of their
+// horizon are capped there, so that a spike nobody could forecast does not
+// drown the differences between models; the weights are a softmin of the
+// capped MAE (see combineWeights).
+const (
+	backtestHalfLifeDays = 0.5
+	errorCapQuantile     = 0.95
+	combineTemperature   = 0.1
+)
+
+// selectModels fits the candidates on h and backtests them. It leaves their
+// filters at the end of the history.
+func selectModels(h *history) (*selection, error) {
+	y, horizon := h.y, h.horizon
+	n := len(y)
+	sel := &selection{horizon: horizon}
+	var warms []int
+	var errs []string
+	for _, m := range candidates() {
+		st, warm, err := m.fit(h)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", m.name(), err))
+			continue
+		}
+		sel.names = append(sel.names, m.name())
+		sel.steps = append(sel.steps, st)
+		warms = append(warms, warm)
+	}
+	if len(sel.steps) == 0 {
+		return nil, fmt.Errorf("no model fits the history (%s): %w", strings.Join(errs, "; "), ErrTooShort)
+	}
+	// Origins: after every candidate's warm-up (and at least a quarter of
+	// the history), up to the last point.
+	from := n / 4
+	for _, w := range warms {
+		from = max(from, w)
+	}
+	from = min(from, n-1)
+	hl := backtestHalfLifeDays * float64(h.season)
+	if h.season < 2 {
+		hl = float64(n) / 4
+	}
+	nc := len(sel.steps)
+	no := n - from
+	// fc[(o*horizon+k)*nc+j]: candidate j's forecast k+1 ahead from origin
+	// from+o.
+	fc := make([]float64, no*horizon*nc)
+	for i := range n {
+		if i >= from {
+			o := i - from
+			for j, st := range sel.steps {
+				base := o * horizon * nc
+				buf := sel.scratch(horizon)
+				st.predict(buf)
+				for k, v := range buf {
+					fc[base+k*nc+j] = v
+				}
+			}
+		}
+		for _, st := range sel.steps {
+			st.observe(y[i])
+		}
+	}
+	// Per horizon: cap the errors, then recency-weighted MAE.
+	sel.mae = make([][]float64, horizon)
+	sel.weights = make([][]float64, horizon)
+	errsK := make([]float64, 0, no*nc)
+	for k := range horizon {
+		errsK = errsK[:0]
+		for o := 0; o < no && from+o+k < n; o++ {
+			a := y[from+o+k]
+			if !finite(a) {
+				continue
+			}
+			for j := range nc {
+				errsK = append(errsK, math.Abs(a-fc[(o*horizon+k)*nc+j]))
+			}
+		}
+		capK := math.Inf(1)
+		if len(errsK) >= 20 {
+			capK = quantileInPlace(errsK, errorCapQuantile)
+		}
+		sum := make([]float64, nc)
+		wsum := 0.0
+		for o := 0; o < no && from+o+k < n; o++ {
+			a := y[from+o+k]
+			if !finite(a) {
+				continue
+			}
+			w := math.Exp2(-float64(n-1-(from+o)) / hl)
+			wsum += w
+			for j := range nc {
+				sum[j] += w * math.Min(capK, math.Abs(a-fc[(o*horizon+k)*nc+j]))
+			}
+		}
+		sel.mae[k] = make([]float64, nc)
+		for j := range nc {
+			if wsum > 0 {
+				sel.mae[k][j] = sum[j] / wsum
+			}
+		}
+		sel.weights[k] = combineWeights(sel.mae[k])
+	}
+	// The combination's own recent errors, for the interval.
+	sel.res = newResiduals(horizon)
+	comb := make([]float64, horizon)
+	for o := max(0, no-residualSpan(h.season)); o < no; o++ {
+		for k := range horizon {
+			comb[k] = 0
+			for j := range nc {
+				comb[k] += sel.weights[k][j] * fc[(o*horizon+k)*nc+j]
+			}
+		}
+		sel.res.add(y, from+o, comb)
+	}
+	return sel, nil
+}
+
+// scratch returns a reusable buffer of n floats.
+func (s *selection) scratch(n int) []float64 {
+	if len(s.buf) < n {
+		s.buf = make([]float64, n)
+	}
+	return s.buf[:n]
+}
+
+// combineWeights turns backtest MAEs into weights: a softmin of the MAE
+// relative to the best one, w ~ exp(-(mae/best - 1)/combineTemperature), so
+// that a candidate 10% worse than the best keeps e^-1 of its weight and one
+// 50% worse practically none (all the weight goes to the best when its MAE
+// is zero).
+func combineWeights(mae []float64) []float64 {
+	w := make([]float64, len(mae))
+	best, bj := math.Inf(1), 0
+	for j, v := range mae {
+		if v < best {
+			best, bj = v, j
+		}
+	}
+	if !(best > 0) || math.IsInf(best, 1) {
+		w[bj] = 1
+		return w
+	}
+	total := 0.0
+	for j, v := range mae {
+		if finite(v) {
+			w[j] = math.Exp(-(v/best - 1) / combineTemperature)
+			total += w[j]
+		}
+	}
+	for j := range w {
+		w[j] /= total
+	}
+	return w
+}
+
+// forecast combines the candidates' forecasts from the end of the history.
+func (s *selection) forecast() Forecast {
+	mean := make([]float64, s.horizon)
+	buf := make([]float64, s.horizon)
+	for j, st := range s.steps {
+		st.predict(buf)
+		for k := range mean {
+			mean[k] += s.weights[k][j] * buf[k]
+		}
+	}
+	f := Forecast{Mean: mean}
+	f.P10, f.P90 = s.res.interval(mean)
+	f.Model, f.Why = s.describe()
+	return f
+}
+
+// describe names the combination and explains it.
+func (s *selection) describe() (model, why string) {
+	nc := len(s.steps)
+	avg := make([]float64, nc)
+	mae := make([]float64, nc)
+	for k := range s.weights {
+		for j := range nc {
+			avg[j] += s.weights[k][j] / float64(len(s.weights))
+			mae[j] += s.mae[k][j] / float64(len(s.weights))
+		}
+	}
+	var parts, whys []string
+	for j := range nc {
+		if avg[j] > 0.005 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", s.names[j], 100*avg[j]))
+		}
+		whys = append(whys, fmt.Sprintf("%s %.4g", s.names[j], mae[j]))
+	}
+	return strings.Join(parts, " + "), "recent backtest MAE (1.." + fmt.Sprint(s.horizon) + " ahead): " + strings.Join(whys, ", ")
+}
