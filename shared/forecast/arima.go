@@ -218,11 +218,14 @@ func (am arimaMethod) fit(h *history) (stepper, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	// The filter runs over the whole history from the cleaned first level;
-	// its rings fill within twice their depth.
+	// The filter starts from the cleaned first level and absorbs the first
+	// tenth of the history (at least twice its rings' depth) to settle.
 	st := newARIMAState(best, clean[0], h.scale, h.floor)
-	warm := min(len(y)-1, max(len(y)/10, 2*len(st.ys.v)))
-	return st, warm, nil
+	start := min(len(y)-1, max(len(y)/10, 2*len(st.ys.v)))
+	for _, v := range y[:start] {
+		st.observe(v)
+	}
+	return st, start, nil
 }
 
 // difference returns (1-B)^d (1-B^m)^sd x (shorter by d + sd*m).

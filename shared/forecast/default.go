@@ -59,7 +59,7 @@ type selection struct {
 }
 
 // Backtest weighting (generic choices, not tuned to any trace): origins
-// count with weight 2^(-age/half-life), the half-life half a day (a quarter
+// count with weight 2^(-age/half-life), the half-life half a day (an eighth
 // of the history without a daily season), so the weights follow a change
 // of regime within a day; errors beyond the 95th percentile of their
 // horizon are capped there, so that a spike nobody could forecast does not
@@ -77,32 +77,38 @@ func selectModels(h *history) (*selection, error) {
 	y, horizon := h.y, h.horizon
 	n := len(y)
 	sel := &selection{horizon: horizon}
-	var warms []int
+	var starts []int
 	var errs []string
 	for _, m := range candidates() {
-		st, warm, err := m.fit(h)
+		st, start, err := m.fit(h)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", m.name(), err))
 			continue
 		}
+		if start >= len(h.y)-1 {
+			// Nothing left to backtest it on.
+			errs = append(errs, fmt.Sprintf("%s: start-up takes the whole history", m.name()))
+			continue
+		}
 		sel.names = append(sel.names, m.name())
 		sel.steps = append(sel.steps, st)
-		warms = append(warms, warm)
+		starts = append(starts, start)
 	}
 	if len(sel.steps) == 0 {
 		return nil, fmt.Errorf("no model fits the history (%s): %w", strings.Join(errs, "; "), ErrTooShort)
 	}
-	// Origins: after every candidate's warm-up (and at least a quarter of
-	// the history), up to the last point.
-	from := n / 4
-	for _, w := range warms {
-		from = max(from, w)
-	}
-	from = min(from, n-1)
 	hl := backtestHalfLifeDays * float64(h.season)
 	if h.season < 2 {
-		hl = float64(n) / 4
+		hl = float64(n) / 8
 	}
+	// Origins: after every candidate's start-up, within the last four
+	// half-lives (older ones would weigh less than 1/16), up to the last
+	// point.
+	from := n - int(4*hl)
+	for _, s := range starts {
+		from = max(from, s)
+	}
+	from = max(0, min(from, n-1))
 	nc := len(sel.steps)
 	no := n - from
 	// fc[(o*horizon+k)*nc+j]: candidate j's forecast k+1 ahead from origin
@@ -120,40 +126,48 @@ func selectModels(h *history) (*selection, error) {
 				}
 			}
 		}
-		for _, st := range sel.steps {
-			st.observe(y[i])
+		for j, st := range sel.steps {
+			if i >= starts[j] {
+				st.observe(y[i])
+			}
 		}
 	}
 	// Per horizon: cap the errors, then recency-weighted MAE.
+	ow := make([]float64, no)
+	for o := range ow {
+		ow[o] = math.Exp2(-float64(n-1-(from+o)) / hl)
+	}
 	sel.mae = make([][]float64, horizon)
 	sel.weights = make([][]float64, horizon)
 	errsK := make([]float64, 0, no*nc)
+	sum := make([]float64, nc)
 	for k := range horizon {
+		// The cap: a quantile of the errors of every candidate at this
+		// horizon (from every sixth origin: a quantile needs no more).
 		errsK = errsK[:0]
-		for o := 0; o < no && from+o+k < n; o++ {
-			a := y[from+o+k]
-			if !finite(a) {
-				continue
-			}
-			for j := range nc {
-				errsK = append(errsK, math.Abs(a-fc[(o*horizon+k)*nc+j]))
+		for o := 0; o < no && from+o+k < n; o += 6 {
+			if a := y[from+o+k]; finite(a) {
+				for j := range nc {
+					errsK = append(errsK, math.Abs(a-fc[(o*horizon+k)*nc+j]))
+				}
 			}
 		}
 		capK := math.Inf(1)
 		if len(errsK) >= 20 {
 			capK = quantileInPlace(errsK, errorCapQuantile)
 		}
-		sum := make([]float64, nc)
+		clear(sum)
 		wsum := 0.0
 		for o := 0; o < no && from+o+k < n; o++ {
 			a := y[from+o+k]
 			if !finite(a) {
 				continue
 			}
-			w := math.Exp2(-float64(n-1-(from+o)) / hl)
+			w := ow[o]
 			wsum += w
-			for j := range nc {
-				sum[j] += w * math.Min(capK, math.Abs(a-fc[(o*horizon+k)*nc+j]))
+			row := fc[(o*horizon+k)*nc : (o*horizon+k+1)*nc]
+			for j, f := range row {
+				sum[j] += w * math.Min(capK, math.Abs(a-f))
 			}
 		}
 		sel.mae[k] = make([]float64, nc)

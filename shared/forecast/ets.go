@@ -91,72 +91,91 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 	if (len(st.s) > 1 && h > len(st.s)) || (len(st.w) > 1 && h > len(st.w)) {
 		return fitLoss(st, y, from, stride, h)
 	}
-	// ls, bs: the last h origins' level and trend, newest first, written
-	// twice (at pos and pos+h) so that [pos, pos+h) is always contiguous.
-	ls := make([]float64, 2*h)
-	bs := make([]float64, 2*h)
-	for i := range ls {
-		ls[i] = nan
+	if stride < 1 {
+		stride = 1
 	}
-	pos := 0
+	// ls, bs: the level and trend of the last r origins (all that forecast
+	// the current point), newest first, written twice (at pos and pos+r) so
+	// that [pos, pos+r) is always contiguous.
+	r := (h + stride - 1) / stride
+	ls := make([]float64, 2*r)
+	bs := make([]float64, 2*r)
+	pos, have := 0, 0
+	age := -1 // age of the newest origin (-1: none yet)
 	var sum float64
 	var cnt int
-	next := from
 	p := st.p
-	sc := &st.scale
+	// The filter's state in locals (registers), written back to st around
+	// the rare slow path (a missing point, an error beyond the clip).
+	l, b, sc := st.l, st.b, st.scale.s
+	si, wi := st.si, st.wi
+	ss, ws := st.s, st.w
+	k3, rate, floor := st.scale.k, st.scale.rate, st.scale.floor
 	for t, v := range y {
-		if pos--; pos < 0 {
-			pos = h - 1
-		}
-		l, b := nan, 0.0
-		if t == next {
-			next += stride
-			l, b = st.l, st.b
-		}
-		ls[pos], ls[pos+h] = l, l
-		bs[pos], bs[pos+h] = b, b
-		if v != v {
-			st.observe(v)
-			continue
-		}
-		seas := st.s[st.si] + st.w[st.wi]
 		if t >= from {
-			z := v - seas
-			lw, bw, dw := ls[pos:pos+h], bs[pos:pos+h], damp[:h]
-			for k, lk := range lw {
-				if lk == lk {
-					sum += math.Abs(z - lk - dw[k]*bw[k])
-					cnt++
+			if age++; age == stride || t == from {
+				age = 0
+				if pos--; pos < 0 {
+					pos = r - 1
 				}
+				ls[pos], ls[pos+r] = l, l
+				bs[pos], bs[pos+r] = b, b
+				have = min(have+1, r)
 			}
 		}
-		// st.observe(v), its common case written out for speed.
-		e := v - (st.l + p.phi*st.b + seas)
-		if c := sc.k * sc.s; e > c || e < -c || sc.s <= 0 {
-			st.observe(v)
+		if v != v {
+			l, b, sc, si, wi = st.observeFrom(v, l, b, sc, si, wi)
 			continue
 		}
-		sc.n = 0
-		if e > sc.s || e < -sc.s {
-			sc.s *= 1 + sc.rate
-		} else if sc.s *= 1 - sc.rate; sc.s < sc.floor {
-			sc.s = sc.floor
+		seas := ss[si] + ws[wi]
+		if have > 0 {
+			z := v - seas
+			lw, bw := ls[pos:pos+have], bs[pos:pos+have]
+			k := age
+			for j, lj := range lw {
+				if k >= h {
+					break
+				}
+				sum += math.Abs(z - lj - damp[k]*bw[j])
+				cnt++
+				k += stride
+			}
 		}
-		st.l += p.phi*st.b + p.alpha*e
-		st.b = p.phi*st.b + p.beta*e
-		st.s[st.si] += p.gamma * e
-		st.w[st.wi] += p.gammaW * e
-		if st.si++; st.si == len(st.s) {
-			st.si = 0
+		// observe(v), its common case written out for speed.
+		e := v - (l + p.phi*b + seas)
+		if c := k3 * sc; e > c || e < -c || sc <= 0 {
+			l, b, sc, si, wi = st.observeFrom(v, l, b, sc, si, wi)
+			continue
 		}
-		if st.wi++; st.wi == len(st.w) {
-			st.wi = 0
+		st.scale.n = 0
+		if e > sc || e < -sc {
+			sc *= 1 + rate
+		} else if sc *= 1 - rate; sc < floor {
+			sc = floor
+		}
+		l += p.phi*b + p.alpha*e
+		b = p.phi*b + p.beta*e
+		ss[si] += p.gamma * e
+		ws[wi] += p.gammaW * e
+		if si++; si == len(ss) {
+			si = 0
+		}
+		if wi++; wi == len(ws) {
+			wi = 0
 		}
 	}
+	st.l, st.b, st.scale.s, st.si, st.wi = l, b, sc, si, wi
 	if cnt == 0 || !finite(sum) {
 		return math.Inf(1)
 	}
 	return sum / float64(cnt)
+}
+
+// observeFrom is observe from the state held in loss's locals.
+func (st *etsState) observeFrom(v, l, b, sc float64, si, wi int) (float64, float64, float64, int, int) {
+	st.l, st.b, st.scale.s, st.si, st.wi = l, b, sc, si, wi
+	st.observe(v)
+	return st.l, st.b, st.scale.s, st.si, st.wi
 }
 
 func (st *etsState) clone() stepper {
@@ -176,17 +195,18 @@ type etsMethod struct {
 
 func (em etsMethod) name() string { return em.label }
 
-// etsInit is the robust starting state of an ETS model.
+// etsInit is the robust starting state of an ETS model at time t.
 type etsInit struct {
 	l, b         float64
-	s, w         []float64
+	s, w         []float64 // profiles by phase (phase 0 = time 0)
 	scale, floor float64
+	t            int
 }
 
-// initETS estimates a robust start from y: the daily (and weekly) seasonal
-// profile is the median, over the periods of y, of each phase's deviation
-// from its period's median; the level is the median of the first period
-// after removing the profile; the trend starts at zero. Spikes and gaps do
+// initETS estimates a robust state at the end of y: the daily (and weekly)
+// seasonal profile is the median, over the periods of y, of each phase's
+// deviation from its period's median; the level is the median of the last
+// dozen points after removing the profile; the trend starts at zero. Spikes and gaps do
 // not move a median much, which is what keeps one spike from poisoning the
 // seasonal states (statsmodels' heuristic start uses means).
 func initETS(y []float64, m, mw int, scale, floor float64) etsInit {
@@ -198,9 +218,8 @@ func initETS(y []float64, m, mw int, scale, floor float64) etsInit {
 		// The weekly profile is what the daily one leaves.
 		in.w = seasonalProfile(y, mw, in.s)
 	}
-	first := max(1, min(len(y), max(m, 12)))
-	d := make([]float64, 0, first)
-	for i := 0; i < first; i++ {
+	d := make([]float64, 0, 12)
+	for i := max(0, len(y)-12); i < len(y); i++ {
 		if finite(y[i]) {
 			v := y[i]
 			if m > 0 {
@@ -273,17 +292,19 @@ func (in etsInit) start(p etsParams) *etsState {
 	st.s, st.w = []float64{0}, []float64{0}
 	if p.m > 0 {
 		st.s = slices.Clone(in.s)
+		st.si = in.t % p.m
 	}
 	if p.mw > 0 {
 		st.w = slices.Clone(in.w)
+		st.wi = in.t % p.mw
 	}
 	return st
 }
 
 // components decides the season lengths the history allows, and how much
 // of it starts the filter: the seasonal profiles come from y[:span] (whole
-// periods, about the first half), the parameters from the forecasts after
-// it. A daily season needs two days of history, a weekly one four weeks.
+// periods, about the first half; without a season the first half warms the
+// level up), the parameters from the forecasts after it. A daily season needs two days of history, a weekly one four weeks.
 func (em etsMethod) components(n, season int) (m, mw, span int) {
 	if em.daily && season >= 2 && n >= 2*season {
 		m = season
@@ -297,7 +318,7 @@ func (em etsMethod) components(n, season int) (m, mw, span int) {
 	case m > 0:
 		span = max(m, n/2/m*m)
 	default:
-		span = min(n-1, max(12, n/10))
+		span = max(min(12, n-1), n/2)
 	}
 	return m, mw, span
 }
@@ -312,9 +333,22 @@ func (em etsMethod) fit(h *history) (stepper, int, error) {
 		return nil, 0, fmt.Errorf("%s needs two days (%d points), have %d: %w", em.label, 2*h.season, len(y), ErrTooShort)
 	}
 	in := initETS(y[:span], m, mw, h.scale, h.floor)
+	in.t = span
 	base := etsParams{trend: em.trend, m: m, mw: mw, phi: 1}
-	p := fitETS(y, in, base, span, h.horizon)
+	p := fitETS(y[span:], in, base, h.horizon)
 	return in.start(p), span, nil
+}
+
+// dampSums returns phi + phi^2 + ... + phi^k for k = 1..h.
+func dampSums(phi float64, h int) []float64 {
+	out := make([]float64, h)
+	d, pw := 0.0, 1.0
+	for k := range out {
+		pw *= phi
+		d += pw
+		out[k] = d
+	}
+	return out
 }
 
 // sigmoid maps the real line onto (0, 1).
@@ -368,24 +402,17 @@ func etsX0(base etsParams) []float64 {
 // the fitting loss scores (every other one: each target is still scored at
 // half the horizons).
 const (
-	etsFitEvals  = 40
-	etsFitStride = 2
+	etsFitEvals  = 20
+	etsFitStride = 3
 )
 
 // fitETS chooses the parameters that minimise the in-sample multi-step
 // absolute error of the robust filter from start in.
-func fitETS(y []float64, in etsInit, base etsParams, from, horizon int) etsParams {
+func fitETS(y []float64, in etsInit, base etsParams, horizon int) etsParams {
 	h := horizon
-	damp := make([]float64, h)
 	loss := func(x []float64) float64 {
 		p := etsFromX(base, x)
-		d, pw := 0.0, 1.0
-		for k := range damp {
-			pw *= p.phi
-			d += pw
-			damp[k] = d
-		}
-		return in.start(p).loss(y, from, etsFitStride, h, damp)
+		return in.start(p).loss(y, 0, etsFitStride, h, dampSums(p.phi, h))
 	}
 	x := minimize(loss, etsX0(base), etsFitEvals)
 	return etsFromX(base, x)

@@ -62,14 +62,14 @@ func forecastWith(meth method, in Input) (Forecast, error) {
 	}
 	y := in.Values
 	h := newHistory(y, in.Season, in.Horizon)
-	st, warm, err := meth.fit(h)
+	st, start, err := meth.fit(h)
 	if err != nil {
 		return Forecast{}, fmt.Errorf("fitting %s: %w", meth.name(), err)
 	}
 	res := newResiduals(in.Horizon)
-	from := max(warm, len(y)-residualSpan(in.Season))
-	walk(st, y, from, 1, in.Horizon, func(i int, f []float64) {
-		res.add(y, i, f)
+	from := max(start, len(y)-residualSpan(in.Season))
+	walk(st, y[start:], from-start, 1, in.Horizon, func(i int, f []float64) {
+		res.add(y, start+i, f)
 	})
 	mean := make([]float64, in.Horizon)
 	st.predict(mean)

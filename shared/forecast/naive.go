@@ -12,7 +12,13 @@ func (naiveMethod) fit(h *history) (stepper, int, error) {
 	if countFinite(y) == 0 {
 		return nil, 0, fmt.Errorf("persistence: no finite value: %w", ErrTooShort)
 	}
-	return &naiveState{last: firstFiniteOr(y, 0)}, 0, nil
+	st := &naiveState{}
+	start := 0
+	for start < len(y) && !finite(y[start]) {
+		start++
+	}
+	st.last = y[start]
+	return st, start + 1, nil
 }
 
 type naiveState struct{ last float64 }
@@ -42,9 +48,12 @@ func (seasonalNaiveMethod) fit(h *history) (stepper, int, error) {
 	if season < 2 || len(y) < season {
 		return nil, 0, fmt.Errorf("seasonal naive needs a season of %d points, have %d: %w", season, len(y), ErrTooShort)
 	}
-	st := &snState{ring: newRing(season), last: firstFiniteOr(y, 0)}
+	st := &snState{ring: newRing(season), last: nan}
 	for i := range st.ring.v {
 		st.ring.v[i] = nan
+	}
+	for _, v := range y[:season] {
+		st.observe(v)
 	}
 	return st, season, nil
 }
@@ -73,12 +82,3 @@ func (s *snState) predict(dst []float64) {
 }
 
 func (s *snState) clone() stepper { c := *s; c.ring = s.ring.clone(); return &c }
-
-func firstFiniteOr(y []float64, d float64) float64 {
-	for _, v := range y {
-		if finite(v) {
-			return v
-		}
-	}
-	return d
-}

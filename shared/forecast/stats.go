@@ -171,19 +171,30 @@ func fillGaps(y []float64) []float64 {
 // despike returns x (gap-free) with isolated spikes replaced by the median
 // of their neighbourhood: a point further than 5 robust standard deviations
 // (from the median absolute deviation) from the median of the 7 points
-// around it. A level shift lasts longer than 3 points and survives.
+// around it (the window kept inside the series at its ends). A level shift
+// lasts longer than 3 points and survives.
 func despike(x []float64) []float64 {
-	const half = 3
+	const width = 7
 	n := len(x)
 	out := slices.Clone(x)
+	if n < width {
+		return out
+	}
 	med := make([]float64, n)
-	dev := make([]float64, n)
-	var win [2*half + 1]float64
+	// A sorted copy of the window x[i-3 : i+4], slid one point at a time.
+	var win [width]float64
+	copy(win[:], x[:width])
+	slices.Sort(win[:])
 	for i := range x {
-		lo, hi := max(0, i-half), min(n-1, i+half)
-		w := win[:hi-lo+1]
-		copy(w, x[lo:hi+1])
-		med[i] = selectKth(w, len(w)/2)
+		lo := min(max(0, i-width/2), n-width)
+		if lo > 0 && i-width/2 == lo {
+			// The window moved: x[lo-1] leaves, x[lo+width-1] enters.
+			slideSorted(win[:], x[lo-1], x[lo+width-1])
+		}
+		med[i] = win[width/2]
+	}
+	dev := make([]float64, n)
+	for i := range x {
 		dev[i] = math.Abs(x[i] - med[i])
 	}
 	mad := quantileInPlace(slices.Clone(dev), 0.5)
@@ -197,4 +208,21 @@ func despike(x []float64) []float64 {
 		}
 	}
 	return out
+}
+
+// slideSorted replaces one occurrence of out by in in the sorted slice w,
+// keeping it sorted.
+func slideSorted(w []float64, out, in float64) {
+	i := 0
+	for i < len(w)-1 && w[i] != out {
+		i++
+	}
+	// Remove w[i], then insert in.
+	copy(w[i:], w[i+1:])
+	j := len(w) - 1
+	for j > 0 && w[j-1] > in {
+		w[j] = w[j-1]
+		j--
+	}
+	w[j] = in
 }

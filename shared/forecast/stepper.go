@@ -22,12 +22,12 @@ type stepper interface {
 // method fits a model's parameters to a history.
 type method interface {
 	name() string
-	// fit estimates the parameters on h and returns its filter at the start
-	// of h.y, having observed nothing: the caller feeds h.y and then the
-	// future through observe. Forecasts from origins before warm are not out
-	// of sample with respect to the filter's start (e.g. a seasonal profile
-	// taken from y[:warm]), so backtests must not score them.
-	fit(h *history) (st stepper, warm int, err error)
+	// fit estimates the parameters on h and returns its filter having
+	// absorbed h.y[:start] (its start-up: a seasonal profile taken from it,
+	// rings filled): the caller feeds h.y[start:] and then the future
+	// through observe. Forecasts from origins at or after start are out of
+	// sample with respect to the start-up, and only those may be scored.
+	fit(h *history) (st stepper, start int, err error)
 }
 
 // history is what the methods fit: the values and what several methods
