@@ -232,6 +232,9 @@ func combineWeights(mae []float64) []float64 {
 }
 
 // forecast combines the candidates' forecasts from the end of the history.
+// The point forecast is the combination moved by the median of its recent
+// errors at each horizon (the median is what minimises the absolute error),
+// P10 and P90 the combination moved by their 10th and 90th percentiles.
 func (s *selection) forecast() Forecast {
 	mean := make([]float64, s.horizon)
 	buf := make([]float64, s.horizon)
@@ -241,8 +244,8 @@ func (s *selection) forecast() Forecast {
 			mean[k] += s.weights[k][j] * buf[k]
 		}
 	}
-	f := Forecast{Mean: mean}
-	f.P10, f.P90 = s.res.interval(mean)
+	f := Forecast{}
+	f.Mean, f.P10, f.P90 = s.res.quantiles(mean)
 	f.Model, f.Why = s.describe()
 	return f
 }

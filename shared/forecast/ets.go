@@ -25,7 +25,16 @@ type etsState struct {
 	s, w   []float64 // season rings (length 1 holding 0 when there is no such season)
 	si, wi int       // ring positions of the next observation
 	scale  robustScale
+	// runs counts, for each phase of the daily season, the days in a row
+	// its error was clipped on the same side (signed); nil without a daily
+	// season. See observe.
+	runs []int8
 }
+
+// seasonShiftRun is how many days in a row a phase's error must be clipped
+// on the same side before the seasonal state takes it whole: a pattern that
+// changed (a nightly batch that stopped, a new peak), not a spike.
+const seasonShiftRun = 2
 
 var _ stepper = (*etsState)(nil)
 
@@ -44,7 +53,8 @@ func (st *etsState) observe(y float64) {
 		return
 	}
 	pred := st.l + p.phi*st.b + st.s[si] + st.w[wi]
-	e, shift := st.scale.filter(y - pred)
+	raw := y - pred
+	e, shift := st.scale.filter(raw)
 	if shift != 0 {
 		// A level shift: move the level there, keep trend and season.
 		st.l += p.phi*st.b + shift
@@ -55,6 +65,25 @@ func (st *etsState) observe(y float64) {
 	st.b = p.phi*st.b + p.beta*e
 	st.s[si] += p.gamma * e
 	st.w[wi] += p.gammaW * e
+	if st.runs == nil {
+		return
+	}
+	// A clipped error at the same phase on seasonShiftRun days in a row:
+	// the season changed there, and its state takes the rest of the error.
+	r := &st.runs[si]
+	switch {
+	case e == raw:
+		*r = 0
+		return
+	case raw > 0:
+		*r = max(*r, 0) + 1
+	default:
+		*r = min(*r, 0) - 1
+	}
+	if *r >= seasonShiftRun || *r <= -seasonShiftRun {
+		st.s[si] += raw - e
+		*r = 0
+	}
 }
 
 func (st *etsState) describe() string {
@@ -109,7 +138,7 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 	// the rare slow path (a missing point, an error beyond the clip).
 	l, b, sc := st.l, st.b, st.scale.s
 	si, wi := st.si, st.wi
-	ss, ws := st.s, st.w
+	ss, ws, runs := st.s, st.w, st.runs
 	k3, rate, floor := st.scale.k, st.scale.rate, st.scale.floor
 	for t, v := range y {
 		if t >= from {
@@ -148,6 +177,9 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 			continue
 		}
 		st.scale.n = 0
+		if runs != nil {
+			runs[si] = 0
+		}
 		if e > sc || e < -sc {
 			sc *= 1 + rate
 		} else if sc *= 1 - rate; sc < floor {
@@ -182,6 +214,7 @@ func (st *etsState) clone() stepper {
 	c := *st
 	c.s = slices.Clone(st.s)
 	c.w = slices.Clone(st.w)
+	c.runs = slices.Clone(st.runs)
 	return &c
 }
 
@@ -293,6 +326,7 @@ func (in etsInit) start(p etsParams) *etsState {
 	if p.m > 0 {
 		st.s = slices.Clone(in.s)
 		st.si = in.t % p.m
+		st.runs = make([]int8, p.m)
 	}
 	if p.mw > 0 {
 		st.w = slices.Clone(in.w)

@@ -107,24 +107,33 @@ func (r *residuals) add(y []float64, i int, f []float64) {
 }
 
 // minResiduals is the fewest errors a horizon needs for its own quantiles;
-// a horizon with fewer borrows the interval of the one before.
+// a horizon with fewer borrows those of the one before.
 const minResiduals = 10
 
-// interval returns P10 and P90 around mean: mean plus the 10th and 90th
-// percentiles of the errors at each horizon, never inside mean, and never
-// narrower than at the horizon before (uncertainty grows with the horizon).
-// It reorders the stored errors.
+// interval returns P10 and P90 around mean (see quantiles).
 func (r *residuals) interval(mean []float64) (p10, p90 []float64) {
-	p10 = make([]float64, len(mean))
-	p90 = make([]float64, len(mean))
-	lo, hi := 0.0, 0.0
-	for k := range mean {
+	_, p10, p90 = r.quantiles(mean)
+	return p10, p90
+}
+
+// quantiles returns, at each horizon, center plus the median, the 10th and
+// the 90th percentiles of the errors there: the point forecast that
+// minimises the absolute error, and the interval. P10 <= point <= P90, and
+// the interval never narrows as the horizon grows. It reorders the stored
+// errors.
+func (r *residuals) quantiles(center []float64) (point, p10, p90 []float64) {
+	n := len(center)
+	point, p10, p90 = make([]float64, n), make([]float64, n), make([]float64, n)
+	lo, mid, hi := 0.0, 0.0, 0.0
+	for k, c := range center {
 		if e := r.byH[k]; len(e) >= minResiduals {
+			mid = quantileInPlace(e, 0.5)
 			lo = math.Min(lo, quantileInPlace(e, 0.1))
 			hi = math.Max(hi, quantileInPlace(e, 0.9))
 		}
-		p10[k] = mean[k] + lo
-		p90[k] = mean[k] + hi
+		point[k] = c + mid
+		p10[k] = c + math.Min(lo, mid)
+		p90[k] = c + math.Max(hi, mid)
 	}
-	return p10, p90
+	return point, p10, p90
 }
