@@ -53,7 +53,10 @@ type selection struct {
 	steps   []stepper
 	weights [][]float64 // [horizon][candidate]
 	mae     [][]float64 // [horizon][candidate] recency-weighted backtest MAE
-	res     *residuals
+	// mid, lo, hi: the median, 10th and 90th percentiles of the
+	// combination's recent errors at each horizon (see residuals.offsets).
+	mid, lo, hi []float64
+	model, why  string // describe's words, computed once
 	horizon int
 	buf     []float64
 }
@@ -179,7 +182,7 @@ func selectModels(h *history) (*selection, error) {
 		sel.weights[k] = combineWeights(sel.mae[k])
 	}
 	// The combination's own recent errors, for the interval.
-	sel.res = newResiduals(horizon)
+	res := newResiduals(horizon)
 	comb := make([]float64, horizon)
 	for o := max(0, no-residualSpan(h.season)); o < no; o++ {
 		for k := range horizon {
@@ -188,8 +191,10 @@ func selectModels(h *history) (*selection, error) {
 				comb[k] += sel.weights[k][j] * fc[(o*horizon+k)*nc+j]
 			}
 		}
-		sel.res.add(y, from+o, comb)
+		res.add(y, from+o, comb)
 	}
+	sel.mid, sel.lo, sel.hi = res.offsets()
+	sel.model, sel.why = sel.describe()
 	return sel, nil
 }
 
@@ -244,9 +249,11 @@ func (s *selection) forecast() Forecast {
 			mean[k] += s.weights[k][j] * buf[k]
 		}
 	}
-	f := Forecast{}
-	f.Mean, f.P10, f.P90 = s.res.quantiles(mean)
-	f.Model, f.Why = s.describe()
+	f := Forecast{Mean: make([]float64, s.horizon), P10: make([]float64, s.horizon), P90: make([]float64, s.horizon)}
+	for k, c := range mean {
+		f.Mean[k], f.P10[k], f.P90[k] = c+s.mid[k], c+s.lo[k], c+s.hi[k]
+	}
+	f.Model, f.Why = s.model, s.why
 	return f
 }
 

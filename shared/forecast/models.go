@@ -110,30 +110,34 @@ func (r *residuals) add(y []float64, i int, f []float64) {
 // a horizon with fewer borrows those of the one before.
 const minResiduals = 10
 
-// interval returns P10 and P90 around mean (see quantiles).
+// interval returns P10 and P90 around mean: mean plus the 10th and 90th
+// percentiles of the errors at each horizon (see offsets).
 func (r *residuals) interval(mean []float64) (p10, p90 []float64) {
-	_, p10, p90 = r.quantiles(mean)
+	_, lo, hi := r.offsets()
+	p10, p90 = make([]float64, len(mean)), make([]float64, len(mean))
+	for k, m := range mean {
+		p10[k], p90[k] = m+min(0, lo[k]), m+max(0, hi[k])
+	}
 	return p10, p90
 }
 
-// quantiles returns, at each horizon, center plus the median, the 10th and
-// the 90th percentiles of the errors there: the point forecast that
-// minimises the absolute error, and the interval. P10 <= point <= P90, and
-// the interval never narrows as the horizon grows. It reorders the stored
-// errors.
-func (r *residuals) quantiles(center []float64) (point, p10, p90 []float64) {
-	n := len(center)
-	point, p10, p90 = make([]float64, n), make([]float64, n), make([]float64, n)
-	lo, mid, hi := 0.0, 0.0, 0.0
-	for k, c := range center {
-		if e := r.byH[k]; len(e) >= minResiduals {
-			mid = quantileInPlace(e, 0.5)
-			lo = math.Min(lo, quantileInPlace(e, 0.1))
-			hi = math.Max(hi, quantileInPlace(e, 0.9))
+// offsets returns, at each horizon, the median, the 10th and the 90th
+// percentiles of the errors there: added to a forecast, the point that
+// minimises the absolute error and the interval. lo <= mid <= hi, and the
+// spread on either side never narrows as the horizon grows; a horizon with
+// fewer than minResiduals errors borrows the one before (zeros when none
+// has enough). It reorders the stored errors.
+func (r *residuals) offsets() (mid, lo, hi []float64) {
+	n := len(r.byH)
+	mid, lo, hi = make([]float64, n), make([]float64, n), make([]float64, n)
+	var m, down, up float64
+	for k, e := range r.byH {
+		if len(e) >= minResiduals {
+			m = quantileInPlace(e, 0.5)
+			down = math.Max(down, m-quantileInPlace(e, 0.1))
+			up = math.Max(up, quantileInPlace(e, 0.9)-m)
 		}
-		point[k] = c + mid
-		p10[k] = c + math.Min(lo, mid)
-		p90[k] = c + math.Max(hi, mid)
+		mid[k], lo[k], hi[k] = m, m-down, m+up
 	}
-	return point, p10, p90
+	return mid, lo, hi
 }
