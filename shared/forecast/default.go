@@ -57,8 +57,8 @@ type selection struct {
 	// combination's recent errors at each horizon (see residuals.offsets).
 	mid, lo, hi []float64
 	model, why  string // describe's words, computed once
-	horizon int
-	buf     []float64
+	horizon     int
+	buf         []float64
 }
 
 // Backtest weighting (generic choices, not tuned to any trace): origins
