@@ -26,6 +26,10 @@ func candidates() []method {
 	}
 }
 
+// MinHistory is the fewest known (non-NaN) points the default model
+// forecasts from at horizon h: enough for a backtest of its own.
+func MinHistory(h int) int { return max(10, 2*h) }
+
 type ensemble struct{}
 
 // Name implements Model.
@@ -36,8 +40,8 @@ func (ensemble) Forecast(in Input) (Forecast, error) {
 	if err := in.Validate(); err != nil {
 		return Forecast{}, err
 	}
-	if countFinite(in.Values) == 0 {
-		return Forecast{}, fmt.Errorf("no finite value in history: %w", ErrTooShort)
+	if have, need := countFinite(in.Values), MinHistory(in.Horizon); have < need {
+		return Forecast{}, fmt.Errorf("%d known points, the default model needs %d for a horizon of %d: %w", have, need, in.Horizon, ErrTooShort)
 	}
 	sel, err := selectModels(newHistory(in.Values, in.Season, in.Horizon))
 	if err != nil {

@@ -25,8 +25,9 @@ type OnlineConfig struct {
 	// grown by a quarter since the last one.
 	RefitEvery int
 	// MinHistory is how many observations the first fit waits for (default
-	// 2*Horizon+10, at least 24); until then Forecast repeats the last
-	// value, with no interval.
+	// 2*Horizon+10, at least 24; never fewer than the package's
+	// MinHistory); until then Forecast repeats the last value, with no
+	// interval.
 	MinHistory int
 }
 
@@ -83,6 +84,7 @@ func NewOnline(cfg OnlineConfig) (*Online, error) {
 	if cfg.MinHistory == 0 {
 		cfg.MinHistory = max(24, 2*cfg.Horizon+10)
 	}
+	cfg.MinHistory = max(cfg.MinHistory, MinHistory(cfg.Horizon))
 	if cfg.MinHistory > cfg.Window {
 		return nil, fmt.Errorf("minimum history %d is longer than the window %d", cfg.MinHistory, cfg.Window)
 	}
@@ -151,8 +153,8 @@ func (o *Online) refit() {
 	o.sinceFit = 0
 	y := o.window()
 	o.lastFitN = len(y)
-	if countFinite(y) == 0 {
-		o.fitErr = fmt.Errorf("refitting on %d points: no finite value: %w", len(y), ErrTooShort)
+	if have, need := countFinite(y), MinHistory(o.cfg.Horizon); have < need {
+		o.fitErr = fmt.Errorf("refitting on %d points: %d known, need %d: %w", len(y), have, need, ErrTooShort)
 		return
 	}
 	sel, err := selectModels(newHistory(y, o.cfg.Season, o.cfg.Horizon))
