@@ -119,7 +119,7 @@ func newARIMAState(p *arimaParams, level, scale, floor float64) *arimaState {
 		depth = max(depth, lw.lag)
 	}
 	st := &arimaState{p: p, ys: newRing(depth), ws: newRing(len(p.phi)), es: newRing(len(p.theta)),
-		scale: newRobustScale(scale, floor)}
+		scale: newRobustScale(scale, floor, defaultShiftRun)}
 	for i := range st.ys.v {
 		st.ys.v[i] = level
 	}
@@ -408,10 +408,9 @@ func (am arimaMethod) chooseOrder(x []float64, d, sd, m int) (*arimaParams, erro
 			if withMean {
 				nparam++
 			}
-			sigma2 := rss / float64(rows)
-			if !(sigma2 > 0) {
-				continue
-			}
+			// A floor on the variance keeps a perfect fit (a constant or
+			// a pure season) comparable: the simplest order wins it.
+			sigma2 := max(rss/float64(rows), 1e-12*(yy/float64(rows))+1e-300)
 			neff := float64(rows)
 			aicc := neff*math.Log(sigma2) + 2*float64(nparam) + 2*float64(nparam*(nparam+1))/math.Max(1, neff-float64(nparam)-1)
 			if aicc < bestAIC {

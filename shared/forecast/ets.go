@@ -271,44 +271,75 @@ func initETS(y []float64, m, mw int, scale, floor float64) etsInit {
 }
 
 // seasonalProfile returns, for each phase 0..m-1, the median over the
-// periods of y of y[i] - (period median), after subtracting
-// base[i%len(base)] when base is given; the profile is centred to median
-// zero. Phases with no data get 0.
+// periods of y of y[i] - level(i), after subtracting base[i%len(base)] when
+// base is given. level is the line through the periods' levels (placed at
+// their middles), so that a trend does not leak into the profile as a ramp;
+// a period's level is the median of its deseasonalised values, found in two
+// rounds (the raw median first), so that a gap over part of a period does
+// not bias it. The profile is centred to median zero; phases with no data
+// get 0.
 func seasonalProfile(y []float64, m int, base []float64) []float64 {
 	prof := make([]float64, m)
 	nper := (len(y) + m - 1) / m
 	scratch := make([]float64, 0, max(m, nper))
-	levels := make([]float64, nper)
 	adj := func(i int) float64 {
 		if base != nil {
 			return y[i] - base[i%len(base)]
 		}
 		return y[i]
 	}
-	for p := range nper {
-		scratch = scratch[:0]
-		for i := p * m; i < min(len(y), (p+1)*m); i++ {
-			if finite(y[i]) {
-				scratch = append(scratch, adj(i))
-			}
-		}
-		levels[p] = quantileInPlace(scratch, 0.5)
-	}
-	for j := range m {
-		scratch = scratch[:0]
+	dev := make([]float64, len(y))
+	at := make([]float64, 0, nper)
+	lev := make([]float64, 0, nper)
+	for range 2 {
+		// The periods' levels and where they sit.
+		at, lev = at[:0], lev[:0]
 		for p := range nper {
-			i := p*m + j
-			if i < len(y) && finite(y[i]) && finite(levels[p]) {
-				scratch = append(scratch, adj(i)-levels[p])
+			scratch = scratch[:0]
+			hi := min(len(y), (p+1)*m)
+			for i := p * m; i < hi; i++ {
+				if finite(y[i]) {
+					scratch = append(scratch, adj(i)-prof[i%m])
+				}
+			}
+			if v := quantileInPlace(scratch, 0.5); finite(v) {
+				at = append(at, float64(p*m+hi-1)/2)
+				lev = append(lev, v)
 			}
 		}
-		if v := quantileInPlace(scratch, 0.5); finite(v) {
-			prof[j] = v
+		if len(lev) == 0 {
+			return prof
 		}
-	}
-	c := median(prof)
-	for j := range prof {
-		prof[j] -= c
+		seg := 0
+		for i := range y {
+			if !finite(y[i]) {
+				continue
+			}
+			level := lev[0]
+			if len(lev) > 1 {
+				// The segment around i (the first or last beyond the ends).
+				for seg < len(at)-2 && float64(i) > at[seg+1] {
+					seg++
+				}
+				level = lev[seg] + (lev[seg+1]-lev[seg])*(float64(i)-at[seg])/(at[seg+1]-at[seg])
+			}
+			dev[i] = adj(i) - level
+		}
+		for j := range m {
+			scratch = scratch[:0]
+			for i := j; i < len(y); i += m {
+				if finite(y[i]) {
+					scratch = append(scratch, dev[i])
+				}
+			}
+			if v := quantileInPlace(scratch, 0.5); finite(v) {
+				prof[j] = v
+			}
+		}
+		c := median(prof)
+		for j := range prof {
+			prof[j] -= c
+		}
 	}
 	return prof
 }
@@ -321,7 +352,15 @@ func (in etsInit) start(p etsParams) *etsState {
 	if p.mw == 0 {
 		p.gammaW = 0
 	}
-	st := &etsState{p: p, l: in.l, b: in.b, scale: newRobustScale(in.scale, in.floor)}
+	// With a daily season, a level shift needs an hour of clipped errors
+	// in a row: a seasonal pattern that changed (a batch that stopped) also
+	// makes a run of them, at the same hour every day, which the per-phase
+	// runs below take into the season if it is shorter than that.
+	run := defaultShiftRun
+	if p.m > 0 {
+		run = max(run, p.m/24)
+	}
+	st := &etsState{p: p, l: in.l, b: in.b, scale: newRobustScale(in.scale, in.floor, run)}
 	st.s, st.w = []float64{0}, []float64{0}
 	if p.m > 0 {
 		st.s = slices.Clone(in.s)
@@ -337,10 +376,11 @@ func (in etsInit) start(p etsParams) *etsState {
 
 // components decides the season lengths the history allows, and how much
 // of it starts the filter: the seasonal profiles come from y[:span] (whole
-// periods, about the first half; without a season the first half warms the
-// level up), the parameters from the forecasts after it. A daily season needs two days of history, a weekly one four weeks.
+// periods, about the first half, at least two; without a season the first
+// half warms the level up), the parameters from the forecasts after it. A
+// daily season needs three days of history, a weekly one four weeks.
 func (em etsMethod) components(n, season int) (m, mw, span int) {
-	if em.daily && season >= 2 && n >= 2*season {
+	if em.daily && season >= 2 && n >= 3*season {
 		m = season
 	}
 	if em.weekly && m > 0 && n >= 28*season {
@@ -350,7 +390,7 @@ func (em etsMethod) components(n, season int) (m, mw, span int) {
 	case mw > 0:
 		span = max(2*mw, n/2/mw*mw)
 	case m > 0:
-		span = max(m, n/2/m*m)
+		span = max(2*m, n/2/m*m)
 	default:
 		span = max(min(12, n-1), n/2)
 	}
@@ -364,7 +404,7 @@ func (em etsMethod) fit(h *history) (stepper, int, error) {
 	}
 	m, mw, span := em.components(len(y), h.season)
 	if em.daily && m == 0 {
-		return nil, 0, fmt.Errorf("%s needs two days (%d points), have %d: %w", em.label, 2*h.season, len(y), ErrTooShort)
+		return nil, 0, fmt.Errorf("%s needs three days (%d points), have %d: %w", em.label, 3*h.season, len(y), ErrTooShort)
 	}
 	in := initETS(y[:span], m, mw, h.scale, h.floor)
 	in.t = span

@@ -88,17 +88,19 @@ func (h *history) clean() []float64 {
 // errors (a stochastic-approximation quantile: up by a factor 1+rate when
 // an error is above it, down by 1-rate when below, never below floor), so
 // that even frequent spikes (one point in six, say) do not inflate it. An
-// error beyond k*s is clipped to k*s. When shiftRun errors in a row fall
-// beyond the clip on the same side, it is not a spike but a level shift (a
-// load step, an outage starting or ending): filter then reports the shift,
-// which the model adds to its level at once.
+// error beyond k*s is clipped to k*s. When run errors in a row fall beyond
+// the clip on the same side, it is not a spike but a level shift (a load
+// step, an outage starting or ending): filter then reports the shift, the
+// smallest of those errors (the part of the jump they all agree on), which
+// the model adds to its level at once.
 type robustScale struct {
 	s     float64 // running median absolute error
 	floor float64 // s never drops below this
 	k     float64 // clip at k*s
 	rate  float64 // smoothing rate of s
+	run   int     // clipped errors in a row that make a level shift
 	n     int     // consecutive clipped errors on the same side (signed)
-	run   [shiftRun]float64
+	least float64 // the smallest of them in size
 }
 
 const (
@@ -107,13 +109,15 @@ const (
 	// (sigma = 1.483 median|e|): Huber's k = 2, as Gelper et al. use.
 	defaultClip      = 3.0
 	defaultScaleRate = 0.05
-	// shiftRun clipped errors in a row on one side make a level shift.
-	shiftRun = 3
+	// defaultShiftRun clipped errors in a row on one side make a level
+	// shift.
+	defaultShiftRun = 3
 )
 
-// newRobustScale returns a scale starting at s0 that never drops below floor.
-func newRobustScale(s0, floor float64) robustScale {
-	return robustScale{s: max(s0, floor), floor: floor, k: defaultClip, rate: defaultScaleRate}
+// newRobustScale returns a scale starting at s0 that never drops below floor
+// and takes run clipped errors in a row for a level shift.
+func newRobustScale(s0, floor float64, run int) robustScale {
+	return robustScale{s: max(s0, floor), floor: floor, k: defaultClip, rate: defaultScaleRate, run: max(run, 1)}
 }
 
 // filter clips e and updates the scale. It returns the error the model
@@ -137,30 +141,21 @@ func (r *robustScale) filterSlow(e float64) (ec, shift float64) {
 	}
 	c := r.k * r.s
 	switch {
-	case e > c:
-		if r.n < 0 {
-			r.n = 0
+	case e > c && r.n > 0, e < -c && r.n < 0:
+		if math.Abs(e) < math.Abs(r.least) {
+			r.least = e
 		}
-		r.run[r.n] = e
+	default:
+		r.n, r.least = 0, e
+	}
+	if e > 0 {
 		r.n++
-	case e < -c:
-		if r.n > 0 {
-			r.n = 0
-		}
-		r.run[-r.n] = e
+	} else {
 		r.n--
 	}
-	if r.n >= shiftRun || r.n <= -shiftRun {
-		// The shift is the smallest of the run's errors: the part of the
-		// jump that every point of the run agrees on.
-		shift = r.run[0]
-		for _, v := range r.run[1:] {
-			if math.Abs(v) < math.Abs(shift) {
-				shift = v
-			}
-		}
+	if r.n >= r.run || r.n <= -r.run {
 		r.n = 0
-		return 0, shift
+		return 0, r.least
 	}
 	r.track(e)
 	return clip(e, c), 0
