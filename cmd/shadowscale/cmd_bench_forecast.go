@@ -51,6 +51,7 @@ func runBenchForecast(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxOrigins, "max-origins", 0, "origins scored at most, evenly spaced (0: 120, the protocol; -1: all)")
 	fs.BoolVar(&cfg.InclusiveEnd, "inclusive-end", false, "also score the origin t with t+h == N (FORECAST.md's literal text; the reference figures exclude it)")
 	only := fs.String("models", "", "comma-separated model names to run (default: all)")
+	fs.BoolVar(&cfg.Online, "online", false, "add a line for MODEL online: the streaming forecaster the simulator uses, fed the trace point by point (refits daily on its window; fit_ms is its cost per point)")
 	coverage := fs.Bool("coverage", false, "also print each model's P10/P90 coverage (share of actuals below P10 and at or below P90) on stderr")
 	if ok, err := parseFlags(fs, args); !ok {
 		return err
