@@ -88,7 +88,16 @@ func (st *etsState) observe(y float64) {
 
 func (st *etsState) describe() string {
 	p := st.p
-	return fmt.Sprintf("alpha=%.3f beta=%.3f phi=%.3f gamma=%.3f gammaW=%.3f m=%d mw=%d", p.alpha, p.beta, p.phi, p.gamma, p.gammaW, p.m, p.mw)
+	var season string
+	switch {
+	case p.mw > 0:
+		season = fmt.Sprintf(", daily season of %d points (gamma %.3f), weekly (gamma %.3f)", p.m, p.gamma, p.gammaW)
+	case p.m > 0:
+		season = fmt.Sprintf(", daily season of %d points (gamma %.3f)", p.m, p.gamma)
+	default:
+		season = ", no season"
+	}
+	return fmt.Sprintf("level alpha %.3f, damped trend beta %.3f phi %.3f%s", p.alpha, p.beta, p.phi, season)
 }
 
 func (st *etsState) predict(dst []float64) {
@@ -224,6 +233,9 @@ type etsMethod struct {
 	trend  bool // damped additive trend
 	daily  bool // daily season (when the history has at least two days)
 	weekly bool // weekly season too (when the history has four weeks)
+	// orHolt fits without the daily season, rather than failing, when the
+	// history is too short for it.
+	orHolt bool
 }
 
 func (em etsMethod) name() string { return em.label }
@@ -403,7 +415,7 @@ func (em etsMethod) fit(h *history) (stepper, int, error) {
 		return nil, 0, fmt.Errorf("%s: %d finite points: %w", em.label, c, ErrTooShort)
 	}
 	m, mw, span := em.components(len(y), h.season)
-	if em.daily && m == 0 {
+	if em.daily && m == 0 && !em.orHolt {
 		return nil, 0, fmt.Errorf("%s needs three days (%d points), have %d: %w", em.label, 3*h.season, len(y), ErrTooShort)
 	}
 	in := initETS(y[:span], m, mw, h.scale, h.floor)

@@ -17,9 +17,12 @@ type HoltWinters struct{}
 // Name implements Model.
 func (HoltWinters) Name() string { return "holt_winters" }
 
-// Forecast implements Model.
+// Forecast implements Model. With less than three days of history (or no
+// daily season) it has no season to fit and is damped Holt; Why says so.
 func (HoltWinters) Forecast(in Input) (Forecast, error) {
-	return forecastWith(holtWintersMethod, in)
+	m := holtWintersMethod
+	m.orHolt = true
+	return forecastWith(m, in)
 }
 
 // Holt is robust damped Holt: level and damped trend, no season, fitted like
