@@ -68,13 +68,14 @@ type selection struct {
 // Backtest weighting (generic choices, not tuned to any trace): origins
 // count with weight 2^(-age/half-life), the half-life half a day (an eighth
 // of the history without a daily season), so the weights follow a change
-// of regime within a day; errors beyond the 95th percentile of their
+// of regime within a day; errors beyond the 99th percentile of their
 // horizon are capped there, so that a spike nobody could forecast does not
-// drown the differences between models; the weights are a softmin of the
-// capped MAE (see combineWeights).
+// drown the differences between models (a lower cap, the 95th, also hid
+// the large errors of a model that misses a predictable daily step); the
+// weights are a softmin of the capped MAE (see combineWeights).
 const (
 	backtestHalfLifeDays = 0.5
-	errorCapQuantile     = 0.95
+	errorCapQuantile     = 0.99
 	combineTemperature   = 0.1
 )
 
