@@ -163,3 +163,25 @@ func BenchmarkOnline(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkOnlineStep is one observation and one forecast between refits:
+// the O(1) part of BenchmarkOnline.
+func BenchmarkOnlineStep(b *testing.B) {
+	y := onlineSeries()
+	o, err := NewOnline(OnlineConfig{Step: 5 * time.Minute, Horizon: 12, RefitEvery: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range y[:o.Config().Window] {
+		o.Observe(v)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		o.Observe(y[i%len(y)])
+		if _, err := o.Forecast(); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
