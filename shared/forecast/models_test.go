@@ -333,3 +333,35 @@ func TestInputValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestHoltWintersWeekly: with five weeks of history Holt-Winters adds a
+// weekly season, and forecasts the weekend's lower level that a daily
+// season alone cannot know.
+func TestHoltWintersWeekly(t *testing.T) {
+	const m = 48 // 30-minute points
+	r := newTestRand(12)
+	truthAt := func(i int) float64 {
+		v := 100 + 30*math.Sin(2*math.Pi*float64(i)/m)
+		if day := (i / m) % 7; day >= 5 {
+			v -= 60 // the weekend
+		}
+		return v
+	}
+	n := 5*7*m + 5*m // five weeks, then Monday to Friday: the origin is Saturday 00:00
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = truthAt(i) + 2*r.norm()
+	}
+	in := Input{Values: y, Step: 30 * time.Minute, Season: m, Horizon: 8}
+	f, err := HoltWinters{}.Forecast(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mae := 0.0
+	for k, v := range f.Mean {
+		mae += math.Abs(v-truthAt(n+k)) / float64(len(f.Mean))
+	}
+	if mae > 8 {
+		t.Fatalf("forecast %v\ntruth of Saturday morning near %.0f: mean absolute difference %.3g (%s)", round2(f.Mean), truthAt(n), mae, f.Why)
+	}
+}
