@@ -39,7 +39,8 @@ type OnlineConfig struct {
 // them). Every RefitEvery observations, Observe refits the candidates on
 // the buffered window and re-weights them by their backtest (what Default
 // does on every call: about 2 ms for a 7-day window of 5-minute points).
-// Forecast costs O(candidates x Horizon). Over a 215-day trace of 5-minute
+// Forecast costs O(candidates x Horizon). Observe and Forecast(h) are the
+// contract of the simulator's and the Lambda's control loop (its Predictor). Over a 215-day trace of 5-minute
 // points that is 62,000 cheap updates and 215 refits: well under a second.
 //
 // Everything Online computes depends only on the observations given so far:
@@ -169,21 +170,28 @@ func (o *Online) refit() {
 // none was due yet).
 func (o *Online) FitErr() error { return o.fitErr }
 
-// Forecast returns the forecast of the next Horizon points. Before the first
-// fit it repeats the last value (P10 = P90 = that value, Model
-// "persistence"); with no finite observation at all it returns ErrTooShort.
-func (o *Online) Forecast() (Forecast, error) {
+// Forecast returns the forecast of the next h points, h from 1 to the
+// configured Horizon (the combination's weights and intervals are fitted per
+// horizon up to it). Before the first fit it repeats the last value (P10 =
+// P90 = that value, Model "persistence"); with no finite observation at all
+// it returns ErrTooShort.
+func (o *Online) Forecast(h int) (Forecast, error) {
+	if h < 1 || h > o.cfg.Horizon {
+		return Forecast{}, fmt.Errorf("horizon %d: must be from 1 to the configured %d", h, o.cfg.Horizon)
+	}
 	if o.sel == nil {
 		if !finite(o.last) {
 			return Forecast{}, fmt.Errorf("%d observations, none finite: %w", o.n, ErrTooShort)
 		}
 		f := Forecast{Model: "persistence", Why: fmt.Sprintf("%d observations: too few to fit (need %d)", o.n, o.cfg.MinHistory)}
-		for range o.cfg.Horizon {
+		for range h {
 			f.Mean = append(f.Mean, o.last)
 			f.P10 = append(f.P10, o.last)
 			f.P90 = append(f.P90, o.last)
 		}
 		return f, nil
 	}
-	return o.sel.forecast(), nil
+	f := o.sel.forecast()
+	f.Mean, f.P10, f.P90 = f.Mean[:h], f.P10[:h], f.P90[:h]
+	return f, nil
 }

@@ -46,8 +46,8 @@ func TestOnlineNoLookAhead(t *testing.T) {
 		if i%97 != 0 && i != cut-1 {
 			continue
 		}
-		fa, errA := a.Forecast()
-		fb, errB := b.Forecast()
+		fa, errA := a.Forecast(12)
+		fb, errB := b.Forecast(12)
 		if (errA == nil) != (errB == nil) {
 			t.Fatalf("after %d points: errors differ: %v / %v", i+1, errA, errB)
 		}
@@ -74,7 +74,7 @@ func TestOnlineMatchesDefault(t *testing.T) {
 		if o.sinceFit != 0 || i+1 < w {
 			continue
 		}
-		got, err := o.Forecast()
+		got, err := o.Forecast(12)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,27 +102,32 @@ func TestOnlineEarly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Forecast(); err == nil {
+	if _, err := o.Forecast(3); err == nil {
 		t.Fatal("forecast with no observation: no error")
 	}
 	o.Observe(math.NaN())
 	o.Observe(5)
-	f, err := o.Forecast()
+	f, err := o.Forecast(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Model != "persistence" || f.Mean[2] != 5 {
+	if f.Model != "persistence" || len(f.Mean) != 3 || f.Mean[2] != 5 {
 		t.Fatalf("early forecast %+v, want persistence of 5", f)
 	}
 	for i := range 200 {
 		o.Observe(float64(i % 10))
 	}
-	f, err = o.Forecast()
+	f, err = o.Forecast(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Model == "persistence" && o.FitErr() == nil && o.sel == nil {
-		t.Fatalf("no fit after 200 observations")
+	if o.sel == nil || f.Model == "persistence" || len(f.Mean) != 2 {
+		t.Fatalf("no fit after 200 observations: %+v (refit error %v)", f, o.FitErr())
+	}
+	for _, h := range []int{0, 4} {
+		if _, err := o.Forecast(h); err == nil {
+			t.Errorf("Forecast(%d) with a horizon of 3: no error", h)
+		}
 	}
 }
 
@@ -157,7 +162,7 @@ func BenchmarkOnline(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		o.Observe(y[i%len(y)])
-		if _, err := o.Forecast(); err != nil {
+		if _, err := o.Forecast(12); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -179,9 +184,15 @@ func BenchmarkOnlineStep(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		o.Observe(y[i%len(y)])
-		if _, err := o.Forecast(); err != nil {
+		if _, err := o.Forecast(12); err != nil {
 			b.Fatal(err)
 		}
 		i++
 	}
 }
+
+// Online is a predictor for the control loop (shared/control.Predictor).
+var _ interface {
+	Observe(float64)
+	Forecast(int) (Forecast, error)
+} = (*Online)(nil)

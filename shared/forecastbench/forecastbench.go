@@ -309,7 +309,7 @@ func ScoreOnline(ctx context.Context, clk clock.Clock, values []float64, plan Pl
 			}
 		}
 		if t == plan.Origins[next] {
-			f, err := o.Forecast()
+			f, err := o.Forecast(h)
 			if err != nil {
 				return Scores{}, fmt.Errorf("origin %d: %w", t, err)
 			}
@@ -329,7 +329,7 @@ func ScoreOnline(ctx context.Context, clk clock.Clock, values []float64, plan Pl
 			next++
 		}
 		o.Observe(values[t])
-		_, _ = o.Forecast() // the simulator's cost: a forecast every step
+		_, _ = o.Forecast(h) // the simulator's cost: a forecast every step
 	}
 	no := float64(len(plan.Origins))
 	for k := range s.AbsErr {
