@@ -70,8 +70,8 @@ type arimaState struct {
 	ws    ring // differenced series, len(phi) deep
 	es    ring // innovations, len(theta) deep
 	scale robustScale
-	// scratch is predict's working copy (allocated once).
-	scratch *arimaState
+	// fw is predict's scratch: the forecasts of w.
+	fw []float64
 }
 
 var _ stepper = (*arimaState)(nil)
@@ -171,27 +171,43 @@ func (st *arimaState) observe(v float64) {
 }
 
 func (st *arimaState) predict(dst []float64) {
-	// Run a scratch copy forward with zero innovations.
-	if st.scratch == nil {
-		st.scratch = &arimaState{p: st.p, ys: newRing(len(st.ys.v)), ws: newRing(len(st.ws.v)), es: newRing(len(st.es.v))}
+	// The recursion run forward with zero innovations, reading the rings
+	// for lags before the origin and the forecasts made so far after it.
+	p := st.p
+	if cap(st.fw) < len(dst) {
+		st.fw = make([]float64, len(dst))
 	}
-	c := st.scratch
-	c.ys.copyFrom(st.ys)
-	c.ws.copyFrom(st.ws)
-	c.es.copyFrom(st.es)
+	fw := st.fw[:len(dst)]
 	for k := range dst {
-		w, y := c.onestep()
-		dst[k] = y
-		c.ys.push(y)
-		c.ws.push(w)
-		c.es.push(0)
+		w := p.c
+		for i, f := range p.phi {
+			if lag := i + 1; lag <= k {
+				w += f * fw[k-lag]
+			} else {
+				w += f * st.ws.at(lag-k)
+			}
+		}
+		for j, th := range p.theta {
+			if lag := j + 1; lag > k {
+				w += th * st.es.at(lag-k)
+			}
+		}
+		y := w
+		for _, lw := range p.integ {
+			if lw.lag <= k {
+				y += lw.w * dst[k-lw.lag]
+			} else {
+				y += lw.w * st.ys.at(lw.lag-k)
+			}
+		}
+		fw[k], dst[k] = w, y
 	}
 }
 
 func (st *arimaState) clone() stepper {
 	c := *st
 	c.ys, c.ws, c.es = st.ys.clone(), st.ws.clone(), st.es.clone()
-	c.scratch = nil
+	c.fw = nil
 	return &c
 }
 
@@ -270,7 +286,7 @@ func seasonalStrength(x []float64, m int) float64 {
 	for i := range x {
 		det[i] = x[i] - trend[i]
 	}
-	prof := seasonalProfile(det, m, nil)
+	prof := seasonalProfile(det, m, nil, 1)
 	var vr, vsr []float64
 	for i := m / 2; i < n-m/2; i++ {
 		vr = append(vr, det[i]-prof[i%m])

@@ -151,9 +151,11 @@ func selectModels(h *history) (*selection, error) {
 	sum := make([]float64, nc)
 	for k := range horizon {
 		// The cap: a quantile of the errors of every candidate at this
-		// horizon (from every sixth origin: a quantile needs no more).
+		// horizon, from every seventh origin (a quantile needs no more; a
+		// stride sharing no factor with the usual periods of 2, 3, 4, 6 and
+		// 12 points or a day of 288, so that it cannot alias with them).
 		errsK = errsK[:0]
-		for o := 0; o < no && from+o+k < n; o += 6 {
+		for o := 0; o < no && from+o+k < n; o += 7 {
 			if a := y[from+o+k]; finite(a) {
 				for j := range nc {
 					errsK = append(errsK, math.Abs(a-fc[(o*horizon+k)*nc+j]))

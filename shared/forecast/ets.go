@@ -257,11 +257,11 @@ type etsInit struct {
 func initETS(y []float64, m, mw int, scale, floor float64) etsInit {
 	in := etsInit{scale: scale, floor: floor}
 	if m > 0 {
-		in.s = seasonalProfile(y, m, nil)
+		in.s = seasonalProfile(y, m, nil, 2)
 	}
 	if mw > 0 {
 		// The weekly profile is what the daily one leaves.
-		in.w = seasonalProfile(y, mw, in.s)
+		in.w = seasonalProfile(y, mw, in.s, 2)
 	}
 	d := make([]float64, 0, 12)
 	for i := max(0, len(y)-12); i < len(y); i++ {
@@ -286,11 +286,11 @@ func initETS(y []float64, m, mw int, scale, floor float64) etsInit {
 // periods of y of y[i] - level(i), after subtracting base[i%len(base)] when
 // base is given. level is the line through the periods' levels (placed at
 // their middles), so that a trend does not leak into the profile as a ramp;
-// a period's level is the median of its deseasonalised values, found in two
-// rounds (the raw median first), so that a gap over part of a period does
-// not bias it. The profile is centred to median zero; phases with no data
-// get 0.
-func seasonalProfile(y []float64, m int, base []float64) []float64 {
+// a period's level is the median of its deseasonalised values, found in
+// rounds (the raw median first; two rounds, so that a gap over part of a
+// period does not bias it). The profile is centred to median zero; phases
+// with no data get 0.
+func seasonalProfile(y []float64, m int, base []float64, rounds int) []float64 {
 	prof := make([]float64, m)
 	nper := (len(y) + m - 1) / m
 	scratch := make([]float64, 0, max(m, nper))
@@ -303,7 +303,7 @@ func seasonalProfile(y []float64, m int, base []float64) []float64 {
 	dev := make([]float64, len(y))
 	at := make([]float64, 0, nper)
 	lev := make([]float64, 0, nper)
-	for range 2 {
+	for range rounds {
 		// The periods' levels and where they sit.
 		at, lev = at[:0], lev[:0]
 		for p := range nper {
