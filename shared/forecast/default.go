@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 )
 
 // Default returns the forecaster the Lambda and the simulator use: it fits
@@ -79,6 +80,10 @@ const (
 	combineTemperature   = 0.1
 )
 
+// forecastsPool recycles the backtest's forecast table (a few hundred
+// kilobytes a call) between calls.
+var forecastsPool = sync.Pool{New: func() any { return new([]float64) }}
+
 // selectModels fits the candidates on h and backtests them. It leaves their
 // filters at the end of the history.
 func selectModels(h *history) (*selection, error) {
@@ -121,7 +126,12 @@ func selectModels(h *history) (*selection, error) {
 	no := n - from
 	// fc[(o*horizon+k)*nc+j]: candidate j's forecast k+1 ahead from origin
 	// from+o.
-	fc := make([]float64, no*horizon*nc)
+	fcp := forecastsPool.Get().(*[]float64)
+	defer forecastsPool.Put(fcp)
+	if cap(*fcp) < no*horizon*nc {
+		*fcp = make([]float64, no*horizon*nc)
+	}
+	fc := (*fcp)[:no*horizon*nc] // every element is written below
 	for i := range n {
 		if i >= from {
 			o := i - from
