@@ -15,20 +15,28 @@ import (
 
 func init() {
 	registerBench(&command{
-		name:  "forecast",
-		usage: "bench forecast [flags] FILE...",
-		summary: "forecast accuracy on traces, protocol shared/bench/FORECAST.md: one line a trace and model\n" +
-			"(NAME MODEL n= step= origins= MAE= rel= fit_ms=, tab separated), MODEL default being the\n" +
-			"forecaster the Lambda and the simulator use.\n\n" +
-			"Missing and duplicate timestamps are handled the same way for every model: the rows are\n" +
-			"taken as they are, consecutive rows being consecutive points (a missing timestamp is not\n" +
-			"filled in; step is the median spacing); duplicate or unsorted timestamps, non-numeric\n" +
-			"values and traces too short for one origin are errors that name the file and line.\n" +
-			"Origins are t = window, window+h, ... while t+h < N (the reference figures' reading of\n" +
-			"FORECAST.md; -inclusive-end adds the origin with t+h == N), at most 120 evenly spaced.",
-		run: runBenchForecast,
+		name:    "forecast",
+		usage:   "bench forecast [flags] FILE...",
+		summary: "forecast accuracy of every model and the default on traces (shared/bench/FORECAST.md)",
+		run:     runBenchForecast,
 	})
 }
+
+const benchForecastHelp = `Prints one line a trace and model, tab separated:
+NAME MODEL n=N step=300s origins=K MAE=x rel=x fit_ms=x
+with MODEL default the forecaster the Lambda and the simulator use, rel its
+MAE over persistence's, fit_ms the fit-and-forecast time per origin.
+
+Missing and duplicate timestamps are handled the same way for every model:
+the rows are taken as they are, consecutive rows being consecutive points (a
+missing timestamp is not filled in; step is the median spacing). Duplicate or
+unsorted timestamps, non-numeric values and traces too short for one origin
+are errors that name the file and line.
+
+Origins are t = window, window+h, ... while t+h < N (the reading of
+FORECAST.md that reproduces the reference figures; -inclusive-end adds the
+origin with t+h == N), at most 120 of them evenly spaced.
+`
 
 // benchModels are the models the forecast benchmark scores, in print order.
 func benchModels() []forecastbench.Named {
@@ -45,6 +53,11 @@ func benchModels() []forecastbench.Named {
 func runBenchForecast(ctx context.Context, e *env, args []string) error {
 	c := benchCommands["forecast"]
 	fs := newFlagSet(e, c)
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintf(e.stderr, "\n%s", benchForecastHelp)
+	}
 	var cfg forecastbench.Config
 	fs.IntVar(&cfg.Horizon, "horizon", 0, "horizon in points (0: one hour of points, the protocol)")
 	fs.IntVar(&cfg.Window, "window", 0, "window in points (0: the protocol's 7 days, or max(2 x season, N/2) for short traces)")

@@ -14,12 +14,10 @@ import (
 
 func init() {
 	register(&command{
-		name:  "forecast",
-		usage: "forecast --trace FILE [--horizon 1h] [--window 168h]",
-		summary: "forecast a trace's next hour (or --horizon) with the default model: mean, P10 and P90 per step,\n" +
-			"the model chosen and why. The trace is put on its median-step grid; missing points stay\n" +
-			"missing (the models skip them) and the forecast starts one step after the last row.",
-		run: runForecast,
+		name:    "forecast",
+		usage:   "forecast --trace FILE [--horizon 1h] [--window 168h]",
+		summary: "forecast a trace's next hour with the default model: mean, P10, P90, the model and why",
+		run:     runForecast,
 	})
 }
 
@@ -30,6 +28,13 @@ const forecastMaxPoints = 100_000
 func runForecast(ctx context.Context, e *env, args []string) error {
 	c := commands["forecast"]
 	fs := newFlagSet(e, c)
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintf(e.stderr, "\nThe trace is put on its median-step grid: missing points stay missing (the\n"+
+			"models skip them; duplicate or unsorted timestamps are errors), and the\n"+
+			"forecast starts one step after the last row.\n")
+	}
 	path := fs.String("trace", "", "CSV trace `FILE` (timestamp,value), required")
 	horizon := fs.Duration("horizon", time.Hour, "how far ahead to forecast")
 	window := fs.Duration("window", 7*24*time.Hour, "how much recent history the model sees (0: all of it)")
