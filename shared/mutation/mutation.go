@@ -21,9 +21,11 @@
 package mutation
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -130,16 +132,205 @@ func Encode(m Mutation) ([]byte, error) {
 
 // Decode parses and validates one wire record. It never panics; any failure
 // wraps ErrInvalid, so the caller can dead-letter the record with the reason.
+//
+// Records in the form Encode writes (the known fields, each once, plain
+// strings without escapes) take a fast path; anything else is decoded by
+// encoding/json, so the result, errors included, is always what
+// json.Unmarshal and Validate give (FuzzDecodeFastPath checks it).
 func Decode(data []byte) (Mutation, error) {
 	var m Mutation
 	if len(data) > MaxRecordBytes {
 		return m, fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return Mutation{}, fmt.Errorf("%w: %v", ErrUndecoded, err)
+	if !decodeFast(data, &m) {
+		m = Mutation{}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return Mutation{}, fmt.Errorf("%w: %v", ErrUndecoded, err)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return Mutation{}, err
 	}
 	return m, nil
+}
+
+// decodeFast decodes a record in the canonical form into m and reports
+// whether it could; false leaves m undefined and the record to
+// encoding/json. It accepts only what json.Unmarshal decodes to the same
+// value: a single object of the known lowercase keys, each at most once;
+// v an integer and seq a non-negative one, without leading zeros or
+// exponent; resource, op and key strings of valid UTF-8 without escapes or
+// control characters; value such a string in base64 (decoded as
+// encoding/json does) or absent; ts such a string that time.Time's
+// UnmarshalJSON takes.
+func decodeFast(d []byte, m *Mutation) bool {
+	i := skipWS(d, 0)
+	if i >= len(d) || d[i] != '{' {
+		return false
+	}
+	i = skipWS(d, i+1)
+	var seen uint8
+	if i < len(d) && d[i] == '}' {
+		return skipWS(d, i+1) == len(d)
+	}
+	for {
+		key, j, ok := fastString(d, i)
+		if !ok {
+			return false
+		}
+		i = skipWS(d, j)
+		if i >= len(d) || d[i] != ':' {
+			return false
+		}
+		i = skipWS(d, i+1)
+		var bit uint8
+		switch string(key) {
+		case "v":
+			bit = 1
+			n, j, ok := fastInt(d, i)
+			if !ok || n < math.MinInt || n > math.MaxInt {
+				return false
+			}
+			m.V, i = int(n), j
+		case "resource":
+			bit = 2
+			s, j, ok := fastString(d, i)
+			if !ok {
+				return false
+			}
+			m.Resource, i = string(s), j
+		case "seq":
+			bit = 4
+			if i < len(d) && d[i] == '-' {
+				return false
+			}
+			n, j, ok := fastUint(d, i)
+			if !ok {
+				return false
+			}
+			m.Seq, i = n, j
+		case "op":
+			bit = 8
+			s, j, ok := fastString(d, i)
+			if !ok {
+				return false
+			}
+			m.Op, i = Op(s), j
+		case "key":
+			bit = 16
+			s, j, ok := fastString(d, i)
+			if !ok {
+				return false
+			}
+			m.Key, i = string(s), j
+		case "value":
+			bit = 32
+			s, j, ok := fastString(d, i)
+			if !ok {
+				return false
+			}
+			b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+			n, err := base64.StdEncoding.Decode(b, s)
+			if err != nil {
+				return false
+			}
+			m.Value, i = b[:n], j
+		case "ts":
+			bit = 64
+			_, j, ok := fastString(d, i)
+			if !ok || m.ProducedAt.UnmarshalJSON(d[i:j]) != nil {
+				return false
+			}
+			i = j
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		i = skipWS(d, i)
+		if i >= len(d) {
+			return false
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case '}':
+			return skipWS(d, i+1) == len(d)
+		default:
+			return false
+		}
+	}
+}
+
+func skipWS(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// fastString reads a JSON string at d[i] without escapes, of valid UTF-8
+// and no control character, and returns its contents and the index after
+// its closing quote.
+func fastString(d []byte, i int) ([]byte, int, bool) {
+	if i >= len(d) || d[i] != '"' {
+		return nil, 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(d); j++ {
+		switch c := d[j]; {
+		case c == '"':
+			s := d[i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, 0, false
+			}
+			return s, j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, 0, false
+}
+
+// fastUint reads a JSON integer without sign, leading zero, fraction or
+// exponent that fits a uint64.
+func fastUint(d []byte, i int) (uint64, int, bool) {
+	j := i
+	var n uint64
+	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
+		c := uint64(d[j] - '0')
+		if n > (math.MaxUint64-c)/10 {
+			return 0, 0, false
+		}
+		n = n*10 + c
+		j++
+	}
+	if j == i || (d[i] == '0' && j-i > 1) {
+		return 0, 0, false
+	}
+	if j < len(d) && (d[j] == '.' || d[j] == 'e' || d[j] == 'E') {
+		return 0, 0, false
+	}
+	return n, j, true
+}
+
+// fastInt reads a JSON integer that fits an int64, as fastUint with an
+// optional minus sign.
+func fastInt(d []byte, i int) (int64, int, bool) {
+	neg := i < len(d) && d[i] == '-'
+	if neg {
+		i++
+	}
+	u, j, ok := fastUint(d, i)
+	if !ok || u > math.MaxInt64 {
+		return 0, 0, false
+	}
+	if neg {
+		return -int64(u), j, true
+	}
+	return int64(u), j, true
 }

@@ -1,0 +1,112 @@
+package mutation
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// decodeReference is Decode without its fast path: encoding/json, then
+// Validate.
+func decodeReference(data []byte) (Mutation, error) {
+	var m Mutation
+	if len(data) > MaxRecordBytes {
+		return m, fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Mutation{}, fmt.Errorf("%w: %v", ErrUndecoded, err)
+	}
+	if err := m.Validate(); err != nil {
+		return Mutation{}, err
+	}
+	return m, nil
+}
+
+func sameDecode(t *testing.T, data []byte) {
+	t.Helper()
+	got, gerr := Decode(data)
+	want, werr := decodeReference(data)
+	if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+		t.Fatalf("Decode(%q) error %v, encoding/json gives %v", data, gerr, werr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%q) = %#v, encoding/json gives %#v", data, got, want)
+	}
+}
+
+var decodeSeeds = []string{
+	`{"v":1,"resource":"i-0abc","seq":42,"op":"put","key":"user/7","value":"aGVsbG8=","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":43,"op":"delete","key":"user/7","ts":"2026-11-28T12:00:00.123456789+02:00"}`,
+	` { "ts" : "2026-11-28T12:00:00Z" , "key":"k","op":"update","seq":1,"resource":"r","v":1,"value":""}` + "\n",
+	`{"v":1,"resource":"i-0abc","seq":42,"op":"put","key":"user/7","value":"aGVsbG8=","ts":"2026-11-28T12:00:00Z","extra":1}`,
+	`{"V":1,"resource":"i-0abc","seq":42,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"v":2,"resource":"i-0abc","seq":42,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0\u0061bc","seq":42,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":-1,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":01,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1.0,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":-0,"resource":"i-0abc","seq":1e3,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":18446744073709551616,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":18446744073709551615,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","value":null,"ts":null}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","value":"!!","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","value":"aGVsbG8","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28 12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"} x`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z",}`,
+	"{\"v\":1,\"resource\":\"i-\xff\",\"seq\":1,\"op\":\"put\",\"key\":\"k\",\"ts\":\"2026-11-28T12:00:00Z\"}",
+	"{\"v\":1,\"resource\":\"i-é\",\"seq\":1,\"op\":\"put\",\"key\":\"k\\tx\",\"ts\":\"2026-11-28T12:00:00Z\"}",
+	`{}`, `[]`, `null`, ``, `{"v":1`, `{"v":}`, `{"v" 1}`,
+}
+
+// TestDecodeFastPath: the records Encode writes take the fast path, and
+// every seed decodes as encoding/json decodes it.
+func TestDecodeFastPath(t *testing.T) {
+	for i, m := range []Mutation{
+		{V: 1, Resource: "i-0abc", Seq: 1, Op: OpPut, Key: "user/7", Value: []byte("hello"), ProducedAt: time.Date(2026, 11, 28, 12, 0, 0, 5, time.UTC)},
+		{V: 1, Resource: "i-0abc", Seq: 1 << 60, Op: OpDelete, Key: "ключ/😀", ProducedAt: time.Date(2026, 11, 28, 12, 0, 0, 0, time.FixedZone("x", 3600))},
+		{V: 1, Resource: "r", Seq: 7, Op: OpUpdate, Key: "k", Value: []byte{0, 1, 2, 255}, ProducedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fast Mutation
+		if !decodeFast(b, &fast) {
+			t.Errorf("mutation %d: %s did not take the fast path", i, b)
+		}
+		sameDecode(t, b)
+	}
+	for _, s := range decodeSeeds {
+		t.Run(strings.ReplaceAll(s, "/", "_"), func(t *testing.T) { sameDecode(t, []byte(s)) })
+	}
+}
+
+// FuzzDecodeFastPath: Decode gives exactly what encoding/json and
+// Validate give, for any input.
+func FuzzDecodeFastPath(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { sameDecode(t, data) })
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data, _ := Encode(Mutation{V: 1, Resource: "i-0aaaaaaaaaaaaaaa1", Seq: 123456, Op: OpPut, Key: "user/123", Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: time.Now().UTC()})
+	for _, tc := range []struct {
+		name string
+		fn   func([]byte) (Mutation, error)
+	}{{"fast", Decode}, {"encoding-json", decodeReference}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.fn(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
