@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,8 +148,8 @@ type recordFate struct {
 // Handle is the fanout function's handler: a Lambda Kinesis event in, the
 // records to retry out.
 func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEventResponse, error) {
-	var ev events.KinesisEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	ev, err := ParseKinesisEvent(payload)
+	if err != nil {
 		h.ignore(ctx, "malformed", fmt.Sprintf("not a Lambda Kinesis event: %v", err))
 		return events.KinesisEventResponse{}, nil
 	}
