@@ -56,6 +56,9 @@ type ResolverConfig struct {
 	TTL time.Duration
 	// Concurrency bounds the record reads of one Prime (8 when 0).
 	Concurrency int
+	// Breaker, when set, takes a shadow out of its route while its
+	// breaker is open (see ShadowBreaker).
+	Breaker *ShadowBreaker
 }
 
 // Resolver is the fan-out's mutation.Resolver: a resource is a live
@@ -135,11 +138,13 @@ func NewResolver(fleet ResolverFleet, records ResolverRecords, groups ResolverGr
 
 // Resolve implements mutation.Resolver.
 func (r *Resolver) Resolve(ctx context.Context, resource string) (mutation.Route, error) {
-	if c, ok := r.cached(resource); ok {
-		return c.route, c.err
+	c, ok := r.cached(resource)
+	if !ok {
+		c = r.resolve(ctx, []string{resource})[resource]
 	}
-	res := r.resolve(ctx, []string{resource})
-	c := res[resource]
+	if c.err == nil && c.route.ShadowReady && r.cfg.Breaker != nil && !r.cfg.Breaker.Allow(c.route.Shadow.InstanceID) {
+		c.route.ShadowReady = false
+	}
 	return c.route, c.err
 }
 

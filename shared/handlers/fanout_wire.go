@@ -40,8 +40,8 @@ func (a TimeoutApplier) Apply(ctx context.Context, to mutation.Endpoint, resourc
 // NewFanoutDeps builds, from one AWS config (clients built once, here, at
 // init), the fanout handler's dependencies: the Resolver (DynamoDB shadow
 // records, EC2, Auto Scaling), a Router delivering through applier (the
-// agent client) with ApplyTimeout per call, the history, and the
-// dead-letter queue.
+// agent client) with ApplyTimeout per call and a ShadowBreaker, the
+// history, and the dead-letter queue.
 func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.Applier, sink metrics.Sink, log *slog.Logger) (FanoutDeps, error) {
 	sys := clock.System{}
 	ec2c := ec2.NewFromConfig(awsCfg)
@@ -61,13 +61,14 @@ func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.App
 	if err != nil {
 		return FanoutDeps{}, err
 	}
-	res, err := NewResolver(fleet, table.Records(), groups, sys, ResolverConfig{AgentPort: cfg.Agent.Port, Addresses: cfg.AgentAddresses})
+	breaker := NewShadowBreaker(sys, sink, log)
+	res, err := NewResolver(fleet, table.Records(), groups, sys, ResolverConfig{AgentPort: cfg.Agent.Port, Addresses: cfg.AgentAddresses, Breaker: breaker})
 	if err != nil {
 		return FanoutDeps{}, err
 	}
 	if len(cfg.AgentAddresses) > 0 {
 		log.Warn("agent addresses overridden (SHADOWSCALE_AGENT_ADDRESSES): for tests and local runs only", "instances", len(cfg.AgentAddresses))
 	}
-	router := mutation.NewRouter(res, TimeoutApplier{Applier: applier, Timeout: ApplyTimeout}, sys)
+	router := mutation.NewRouter(res, BreakerApplier{Applier: TimeoutApplier{Applier: applier, Timeout: ApplyTimeout}, Breaker: breaker}, sys)
 	return FanoutDeps{Router: router, Routes: res, History: table.History(), DeadLetters: dlq, Clock: sys, Metrics: sink, Log: log}, nil
 }
