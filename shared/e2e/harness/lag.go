@@ -81,6 +81,7 @@ type LagResult struct {
 	ProducedRate       float64 // achieved, a second
 	Invocations        int64
 	Retries, Errors    int64
+	ReadErrors         int64 // GetRecords calls that failed (and were retried)
 	Elapsed            time.Duration
 }
 
@@ -300,7 +301,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 		return res, err
 	}
 	res.ShadowLag, res.LiveLag = trk.percentiles("shadow"), trk.percentiles("live")
-	res.Invocations, res.Retries, res.Errors = stats.Invocations.Load(), stats.Retries.Load(), stats.Errors.Load()
+	res.Invocations, res.Retries, res.Errors, res.ReadErrors = stats.Invocations.Load(), stats.Retries.Load(), stats.Errors.Load(), stats.ReadErrors.Load()
 	return res, nil
 }
 

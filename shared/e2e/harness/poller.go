@@ -37,6 +37,8 @@ type PollerOptions struct {
 // PollStats count what a Poller did.
 type PollStats struct {
 	Invocations, Records, Retries, Errors atomic.Int64
+	// ReadErrors counts failed GetRecords calls (retried).
+	ReadErrors atomic.Int64
 }
 
 // Poll does what Lambda's Kinesis event source mapping does, for every
@@ -98,6 +100,7 @@ func (e *Env) pollShard(ctx context.Context, stream, arn, shard string, opt Poll
 			return true
 		}
 	}
+	readFailures := 0
 	for ctx.Err() == nil {
 		if len(pending) == 0 {
 			page, err := e.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(next), Limit: aws.Int32(int32(opt.BatchSize))})
@@ -105,8 +108,18 @@ func (e *Env) pollShard(ctx context.Context, stream, arn, shard string, opt Poll
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("reading shard %s: %w", shard, err)
+				// The mapping keeps polling through transient errors (moto
+				// answers 500 when a put lands while it scans the shard).
+				stats.ReadErrors.Add(1)
+				if readFailures++; readFailures >= 100 {
+					return fmt.Errorf("reading shard %s, %d times in a row: %w", shard, readFailures, err)
+				}
+				if !wait(opt.RetryWait / 4) {
+					return nil
+				}
+				continue
 			}
+			readFailures = 0
 			next = aws.ToString(page.NextShardIterator)
 			for _, r := range page.Records {
 				pending = append(pending, LambdaRecord(arn, shard, r))

@@ -27,7 +27,7 @@ func main() {
 	flag.DurationVar(&opt.Duration, "duration", 60*time.Second, "how long to produce")
 	flag.IntVar(&opt.Lives, "lives", 2, "live instances (resources), each with its shadow")
 	flag.IntVar(&opt.Shards, "shards", 2, "stream shards")
-	flag.IntVar(&opt.BatchSize, "batch", 100, "event source mapping batch size")
+	flag.IntVar(&opt.BatchSize, "batch", 500, "event source mapping batch size (the stack sets 500)")
 	flag.IntVar(&opt.BadEvery, "bad-every", 1000, "one malformed record every N mutations (0: none)")
 	flag.Float64Var(&opt.ShadowApplyRate, "shadow-apply-rate", 0, "cap on the shadow agent's applied mutations a second (0: none)")
 	flag.BoolVar(&opt.RIE, "rie", false, "run the fanout bootstrap under the Runtime Interface Emulator")
@@ -47,8 +47,8 @@ func main() {
 		os.Exit(1)
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
-	fmt.Printf("produced %d records in %s (%.0f/s achieved), %d invocations, %d batch retries, %d failed invocations\n",
-		res.Produced, opt.Duration, res.ProducedRate, res.Invocations, res.Retries, res.Errors)
+	fmt.Printf("produced %d records in %s (%.0f/s achieved), %d invocations, %d batch retries, %d failed invocations, %d GetRecords errors retried\n",
+		res.Produced, opt.Duration, res.ProducedRate, res.Invocations, res.Retries, res.Errors, res.ReadErrors)
 	for _, l := range []struct {
 		name string
 		p    harness.Percentiles
