@@ -284,7 +284,7 @@ func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) Gr
 
 	var loop Loop
 	if len(fs.Loop) > 0 {
-		loop, err = h.d.NewLoop(lg, fs.Loop)
+		loop, err = h.d.NewLoop(lg, fs.Loop, h.demandHistory(ctx, g.Name, fs.Last))
 		if errors.Is(err, ErrNeedHistory) {
 			h.log.InfoContext(ctx, "control loop state unusable; rebuilding from history", "group", g.Name, "err", err)
 			loop, fs.Last = nil, 0
@@ -293,7 +293,7 @@ func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) Gr
 		}
 	}
 	if loop == nil {
-		if loop, err = h.d.NewLoop(lg, nil); err != nil {
+		if loop, err = h.d.NewLoop(lg, nil, nil); err != nil {
 			return fail(fmt.Errorf("making the control loop of %s: %w", g.Name, err))
 		}
 		fs.Last = 0
@@ -378,6 +378,27 @@ func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) Gr
 	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
 		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason)
 	return gf
+}
+
+// demandHistory reads a group's demand a minute up to the minute last.
+func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64) DemandHistory {
+	return func() ([]float64, error) {
+		if last <= 0 {
+			return nil, nil
+		}
+		first := last - int64(h.opt.Rebuild/time.Minute) + 1
+		mins, err := h.d.History.GroupMinutes(ctx, group, minuteTime(first), minuteTime(last))
+		if err != nil {
+			return nil, fmt.Errorf("reading the demand history of %s: %w", group, err)
+		}
+		out := make([]float64, last-first+1)
+		for _, m := range mins {
+			if i := unixMinute(m.Start) - first; i >= 0 && i < int64(len(out)) {
+				out[i] = float64(m.Live)
+			}
+		}
+		return out, nil
+	}
 }
 
 // act carries a decision out on the group when it acts, and says what it

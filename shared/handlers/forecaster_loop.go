@@ -92,11 +92,19 @@ type LoopGroup struct {
 }
 
 // LoopFactory returns a group's loop restored from saved (nil: a fresh
-// one). An error wrapping ErrNeedHistory says the saved state cannot be
-// used (another version, no predictor state): the forecaster then takes a
-// fresh loop and rebuilds it from the history. Any other error fails the
-// group's run.
-type LoopFactory func(g LoopGroup, saved json.RawMessage) (Loop, error)
+// one). A loop whose predictor keeps no state of its own resumes from the
+// demand history (DemandHistory), which it reads only when it needs it.
+// An error wrapping ErrNeedHistory says the saved state cannot be used
+// (another version): the forecaster then takes a fresh loop and rebuilds it
+// by stepping it through the history. Any other error fails the group's
+// run.
+type LoopFactory func(g LoopGroup, saved json.RawMessage, demand DemandHistory) (Loop, error)
+
+// DemandHistory returns the group's demand a minute, oldest first, ending
+// with the last minute the saved state observed and starting at most the
+// forecaster's rebuild window before it (0 for a minute in which nothing
+// was counted).
+type DemandHistory func() ([]float64, error)
 
 // ErrNeedHistory: a saved loop state the loop cannot resume from.
 var ErrNeedHistory = errors.New("control loop state unusable: rebuild from history")

@@ -193,8 +193,12 @@ type fcEnv struct {
 	logs    *bytes.Buffer
 	loops   []*scriptLoop // made, in order
 	restore func(saved json.RawMessage) error
-	decide  func(g handlers.LoopGroup, o handlers.Observation) handlers.Decision
-	h       *handlers.Forecaster
+	// resumeFromHistory: the loop reads the demand history when restored
+	// (a predictor without a snapshot); resumedWith is what it got.
+	resumeFromHistory bool
+	resumedWith       []float64
+	decide            func(g handlers.LoopGroup, o handlers.Observation) handlers.Decision
+	h                 *handlers.Forecaster
 }
 
 // now is 12:10:30: the last complete minute is 12:09.
@@ -220,9 +224,16 @@ func newFcEnv(t *testing.T, mode string) *fcEnv {
 		hist:   &memHistory{groups: map[string][]awssdk.GroupCount{}, resources: map[string][]awssdk.ResourceCount{}, err: map[string]error{}},
 		states: &memStates{blobs: map[string]awssdk.State{}}, audit: &memAudit{}, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
 	}
-	factory := func(g handlers.LoopGroup, saved json.RawMessage) (handlers.Loop, error) {
+	factory := func(g handlers.LoopGroup, saved json.RawMessage, demand handlers.DemandHistory) (handlers.Loop, error) {
 		l := &scriptLoop{g: g, decide: e.decide}
 		if saved != nil {
+			if e.resumeFromHistory {
+				d, err := demand()
+				if err != nil {
+					return nil, err
+				}
+				e.resumedWith = d
+			}
 			if e.restore != nil {
 				if err := e.restore(saved); err != nil {
 					return nil, err
@@ -595,5 +606,21 @@ func TestForecasterMetricsSkipNaN(t *testing.T) {
 	}
 	if got := e.metrics.Sum("ForecastP90", gd); math.Abs(got-12) > 1e-9 {
 		t.Errorf("ForecastP90 = %v, want 720/60", got)
+	}
+}
+
+// TestForecasterResumesFromDemandHistory: a loop that keeps no predictor
+// state is given the demand a minute up to its last observed minute.
+func TestForecasterResumesFromDemandHistory(t *testing.T) {
+	e := newFcEnv(t, "forecast-only")
+	e.traffic("web", "12:00", "12:09", 600, 100)
+	e.hist.groups["web"] = append(e.hist.groups["web"][:3], e.hist.groups["web"][4:]...) // 12:03 counted nothing
+	e.run(t)
+	e.resumeFromHistory = true
+	e.clock.Set(fcNow.Add(time.Minute))
+	e.run(t)
+	d := e.resumedWith
+	if len(d) != 7*24*60 || d[len(d)-1] != 600 || d[len(d)-7] != 0 || d[len(d)-8] != 600 || d[0] != 0 {
+		t.Errorf("demand history: %d minutes, last %v, 12:03 %v, 12:02 %v", len(d), d[len(d)-1], d[len(d)-7], d[len(d)-8])
 	}
 }

@@ -25,8 +25,8 @@ func main() {
 	var opt harness.LagOptions
 	flag.IntVar(&opt.Rate, "rate", 1000, "mutations a second")
 	flag.DurationVar(&opt.Duration, "duration", 60*time.Second, "how long to produce")
-	flag.IntVar(&opt.Lives, "lives", 2, "live instances (resources), each with its shadow")
-	flag.IntVar(&opt.Shards, "shards", 2, "stream shards")
+	flag.IntVar(&opt.Lives, "lives", 4, "live instances (resources), each with its shadow")
+	flag.IntVar(&opt.Shards, "shards", 4, "stream shards (an on-demand stream, as the stack creates, starts with 4)")
 	flag.IntVar(&opt.BatchSize, "batch", 500, "event source mapping batch size (the stack sets 500)")
 	flag.IntVar(&opt.BadEvery, "bad-every", 1000, "one malformed record every N mutations (0: none)")
 	flag.Float64Var(&opt.ShadowApplyRate, "shadow-apply-rate", 0, "cap on the shadow agent's applied mutations a second (0: none)")
