@@ -89,7 +89,7 @@ func (v Verdict) String() string {
 
 // Tracker is one resource's sequence bookkeeping. Invariants (Validate):
 // Missing and Skipped are sorted, disjoint, every range non-empty; every
-// missing seq is below High; every skipped seq at or below High; two
+// missing or skipped seq is below High (which is held); two
 // skipped ranges never touch (they are merged). The zero Tracker is a
 // resource that received nothing.
 type Tracker struct {
@@ -364,8 +364,8 @@ func (t *Tracker) Validate(applied uint64) error {
 		switch {
 		case r.From == 0 || r.From > r.To:
 			return bad("skipped range %d..%d is empty", r.From, r.To)
-		case r.To > t.High:
-			return bad("skipped range %d..%d above the highest seq %d", r.From, r.To, t.High)
+		case r.To >= t.High:
+			return bad("skipped range %d..%d not below the highest seq %d (held)", r.From, r.To, t.High)
 		case i > 0 && r.From <= t.Skipped[i-1].To+1:
 			return bad("skipped ranges not sorted, disjoint and merged at %d", r.From)
 		}
