@@ -81,11 +81,37 @@ type resState struct {
 	accepted uint64 // mutations accepted
 	rejected uint64 // late arrivals refused
 	pending  map[uint64]mutation.Mutation
-	// retained are the last applied mutations, ascending; trimmed is the
-	// highest seq dropped from them.
-	retained []mutation.Mutation
+	// retained is a ring of the last applied mutations (oldest at head
+	// once full); trimmed is the highest seq dropped from it.
+	retained []retainedEntry
+	head     int
 	trimmed  uint64
 	kv       map[string][]byte
+}
+
+// retainedEntry is an applied mutation as Copy re-applies it.
+type retainedEntry struct {
+	seq   uint64
+	del   bool
+	key   string
+	value []byte
+}
+
+// retainedFrom returns the retained mutations above seq, ascending.
+func (r *resState) retainedFrom(resource string, seq uint64) []mutation.Mutation {
+	var out []mutation.Mutation
+	for _, part := range [][]retainedEntry{r.retained[r.head:], r.retained[:r.head]} {
+		for _, e := range part {
+			if e.seq > seq {
+				m := mutation.Mutation{V: mutation.Version, Resource: resource, Seq: e.seq, Op: mutation.OpPut, Key: e.key, Value: e.value}
+				if e.del {
+					m.Op, m.Value = mutation.OpDelete, nil
+				}
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 func newResState() *resState {
@@ -145,9 +171,12 @@ func (a *Agents) Apply(_ context.Context, to mutation.Endpoint, resource string,
 		}
 	}
 	order := batch
-	if !slices.IsSortedFunc(batch, bySeq) {
-		order = slices.Clone(batch)
-		slices.SortStableFunc(order, bySeq)
+	for i := 1; i < len(batch); i++ {
+		if batch[i].Seq < batch[i-1].Seq {
+			order = slices.Clone(batch)
+			slices.SortStableFunc(order, bySeq)
+			break
+		}
 	}
 	r := a.agent(to.InstanceID).resource(resource)
 	now := a.clock.Now()
@@ -163,7 +192,7 @@ func (a *Agents) Apply(_ context.Context, to mutation.Endpoint, resource string,
 			r.accepted++
 			ack.Accepted++
 			if m.Seq == r.applied+1 {
-				r.apply(*m, a.retain) // the next seq: no need to hold it
+				r.apply(m, a.retain) // the next seq: no need to hold it
 			} else {
 				r.pending[m.Seq] = *m
 			}
@@ -181,25 +210,25 @@ func (a *Agents) Apply(_ context.Context, to mutation.Endpoint, resource string,
 func bySeq(x, y mutation.Mutation) int { return cmp.Compare(x.Seq, y.Seq) }
 
 // apply applies the next mutation (m.Seq == r.applied+1).
-func (r *resState) apply(m mutation.Mutation, retain int) {
-	v := append([]byte(nil), m.Value...)
-	if m.Op == mutation.OpDelete {
+func (r *resState) apply(m *mutation.Mutation, retain int) {
+	e := retainedEntry{seq: m.Seq, del: m.Op == mutation.OpDelete, key: m.Key}
+	if e.del {
 		delete(r.kv, m.Key)
 	} else {
-		r.kv[m.Key] = v
+		e.value = append([]byte(nil), m.Value...)
+		r.kv[m.Key] = e.value
 	}
 	r.applied = m.Seq
 	r.count++
-	if retain <= 0 {
+	switch {
+	case retain <= 0:
 		r.trimmed = m.Seq
-		return
-	}
-	m.Value = v
-	r.retained = append(r.retained, m)
-	if len(r.retained) > 2*retain { // trim in bulk: amortised O(1)
-		drop := len(r.retained) - retain
-		r.trimmed = r.retained[drop-1].Seq
-		r.retained = append(r.retained[:0], r.retained[drop:]...)
+	case len(r.retained) < retain:
+		r.retained = append(r.retained, e)
+	default:
+		r.trimmed = r.retained[r.head].seq
+		r.retained[r.head] = e
+		r.head = (r.head + 1) % len(r.retained)
 	}
 }
 
@@ -211,7 +240,7 @@ func (a *Agents) settle(r *resState, now time.Time) {
 		next := r.applied + 1
 		if m, ok := r.pending[next]; ok {
 			delete(r.pending, next)
-			r.apply(m, a.retain)
+			r.apply(&m, a.retain)
 			continue
 		}
 		step, through := r.trk.Next(next)
@@ -334,12 +363,7 @@ func (a *Agents) Copy(from, to, resource string) error {
 	if old.trimmed > src.trk.High {
 		return fmt.Errorf("copying %s from %s to %s: %w (through seq %d, sender's highest %d)", resource, from, to, ErrResyncConflict, old.trimmed, src.trk.High)
 	}
-	var kept []mutation.Mutation
-	for _, m := range old.retained {
-		if m.Seq > src.trk.High {
-			kept = append(kept, m)
-		}
-	}
+	kept := old.retainedFrom(resource, src.trk.High)
 	for _, m := range old.pending {
 		if m.Seq > src.trk.High {
 			kept = append(kept, m)
