@@ -269,7 +269,7 @@ func (r *Router) deliver(ctx context.Context, route Route, t Target, ep Endpoint
 	ack, err := r.applier.Apply(ctx, ep, route.Resource, batch)
 	// On error the Ack may still report what the agent accepted before
 	// it: counted, but the whole batch is resent.
-	if ack.Accepted > 0 || ack.Applied > 0 || ack.Through > 0 || err == nil {
+	if err == nil || ack.Through > 0 {
 		minute := r.clock.Now().UTC().Truncate(time.Minute)
 		ck := CountKey{Group: route.Group, Resource: route.Resource, Target: t, Minute: minute}
 		r.mu.Lock()
