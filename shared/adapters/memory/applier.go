@@ -28,9 +28,12 @@ import (
 const DefaultGapWait = 30 * time.Second
 
 // DefaultRetain is how many applied mutations each memory agent keeps per
-// resource, for Copy (the real agent's resync keeps the receiver's own
-// entries above the snapshot, applied or not).
-const DefaultRetain = 4096
+// resource for Copy, by default none: keeping them costs about a fifth of
+// the Router benchmark's time. The real agent's resync keeps the receiver's
+// own entries above the snapshot, applied or not; without retained ones,
+// Copy keeps the receiver's pending mutations above the sender's highest
+// seq and refuses (ErrResyncConflict) when it had applied any.
+const DefaultRetain = 0
 
 // Agents is an in-memory fleet of mutation agents, one per endpoint
 // instance, with the semantics of the real shadow agent (docs/AGENT.md,
@@ -65,8 +68,9 @@ func WithClock(c clock.Clock) Option { return func(a *Agents) { a.clock = c } }
 // DefaultGapWait); 0 or less gives a gap up as soon as it is seen.
 func WithGapWait(d time.Duration) Option { return func(a *Agents) { a.gapWait = d } }
 
-// WithRetain sets how many applied mutations are kept per resource for Copy
-// (default DefaultRetain).
+// WithRetain sets how many applied mutations are kept per resource for
+// Copy, which re-applies the receiver's own above the sender's highest seq
+// as the real agent's import does (default DefaultRetain, none).
 func WithRetain(n int) Option { return func(a *Agents) { a.retain = max(0, n) } }
 
 type agentState struct {
@@ -349,8 +353,11 @@ func (a *Agents) Digest(instance, resource string) ([32]byte, error) {
 // Copy makes agent `to` take what agent `from` holds for a resource, as the
 // real agent's snapshot import does: from's state at its apply position,
 // its pending mutations and its sequence bookkeeping; to's own mutations
-// above from's highest seq are kept and (re-)applied on top, and its own
-// gaps above it too (seqs.Merger). Used to resync a shadow.
+// above from's highest seq (pending, and applied ones it retained: see
+// WithRetain) are kept and (re-)applied on top, and its own gaps above it
+// too (seqs.Merger). It fails with ErrResyncConflict, changing nothing, if
+// to applied a mutation above from's highest seq that it did not retain.
+// Used to resync a shadow.
 func (a *Agents) Copy(from, to, resource string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

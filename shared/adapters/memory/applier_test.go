@@ -215,6 +215,42 @@ func TestAgentsCopyWithGaps(t *testing.T) {
 	}
 }
 
+// The receiver's applied mutations above the sender's highest seq: kept and
+// re-applied when retained, else the copy is refused and changes nothing.
+func TestAgentsCopyReceiverAhead(t *testing.T) {
+	ctx := context.Background()
+	src, dst := mutation.Endpoint{InstanceID: "src"}, mutation.Endpoint{InstanceID: "dst"}
+	for _, retain := range []int{0, 5, 100} {
+		t.Run(fmt.Sprint("retain ", retain), func(t *testing.T) {
+			a := NewAgents(WithClock(clock.NewFake(t0)), WithRetain(retain))
+			if _, err := a.Apply(ctx, src, res, muts(span(1, 10)...)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Apply(ctx, dst, res, muts(span(1, 20)...)); err != nil { // applied 11..20 ahead
+				t.Fatal(err)
+			}
+			before, _ := a.Digest(dst.InstanceID, res)
+			err := a.Copy(src.InstanceID, dst.InstanceID, res)
+			if retain < 10 {
+				if !errors.Is(err, ErrResyncConflict) {
+					t.Fatalf("copy: %v, want ErrResyncConflict", err)
+				}
+				if after, _ := a.Digest(dst.InstanceID, res); after != before {
+					t.Error("a refused copy changed the receiver")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, count, _ := a.Status(dst.InstanceID, res)
+			if d, _ := a.Digest(dst.InstanceID, res); d != inOrder(t, span(1, 20)...) || count != 20 {
+				t.Fatalf("count %d, digest equal to 1..20 in order: %v", count, d == inOrder(t, span(1, 20)...))
+			}
+		})
+	}
+}
+
 func TestAgentsCopyConflictAndErrors(t *testing.T) {
 	clk := clock.NewFake(t0)
 	a := NewAgents(WithClock(clk), WithRetain(2))
