@@ -110,6 +110,12 @@ type Outcome struct {
 	// ready target. Otherwise Retry tells whether a later delivery can succeed.
 	Err   error
 	Retry bool
+	// ShadowRejected is set when the live agent holds the mutation and only
+	// the shadow refused it as too late (ErrTooLate). That is not a failure
+	// of the mutation: the live instance is the source of truth, and the
+	// shadow is repaired by a resync (the reconciler sees its digest
+	// diverge). Counting these tells how often shadows need it.
+	ShadowRejected bool
 }
 
 // CountKey identifies one per-minute counter.
@@ -163,7 +169,8 @@ func NewRouter(r Resolver, a Applier, c clock.Clock) *Router {
 // mutations. A mutation is done (Err nil) when every target's Apply
 // succeeded and none rejected its seq. An Apply error fails the resource's
 // whole batch for that target, retryable unless it wraps ErrPermanent; a
-// rejected seq fails permanently with ErrTooLate. When targets fail
+// seq the live agent rejects fails permanently with ErrTooLate (one only the
+// shadow rejects is done, flagged ShadowRejected). When targets fail
 // differently, Retry is true if any failure is retryable (redelivery is
 // safe: the agents deduplicate) and Err joins every target's error.
 func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
@@ -241,6 +248,7 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		}()
 	}
 	wg.Wait()
+	liveHolds := func(seq uint64) bool { return results[0].err == nil && !results[0].rejected[seq] }
 	for _, i := range idx {
 		seq := muts[i].Seq
 		var errs []error
@@ -251,6 +259,9 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 			case results[ti].err != nil:
 				err = results[ti].err
 				retry = retry || !errors.Is(err, ErrPermanent)
+			case results[ti].rejected[seq] && tg.t == Shadow && liveHolds(seq):
+				out[i].ShadowRejected = true
+				continue
 			case results[ti].rejected[seq]:
 				err = fmt.Errorf("%s agent %s refused it: %w", tg.t, tg.ep.InstanceID, ErrTooLate)
 			default:

@@ -169,6 +169,8 @@ func TestRouterRejectedOutcomes(t *testing.T) {
 		wantLate  []bool
 		wantRetry []bool
 		wantIn    []string // in the error of the first outcome
+		// wantShadowRejected, when set, is each outcome's ShadowRejected
+		wantShadowRejected []bool
 	}{
 		{
 			name: "late on both: permanent, both named",
@@ -208,6 +210,17 @@ func TestRouterRejectedOutcomes(t *testing.T) {
 			wantIn: []string{"connection refused", "to live"},
 		},
 		{
+			name: "late on the shadow only (it joined after the gap): done, flagged for a resync",
+			setup: func(t *testing.T, a *memory.Agents, clk *clock.Fake) {
+				apply(t, a, live1, muts("i-live1", 1)...)
+				apply(t, a, shadow1, muts("i-live1", 1, 3)...)
+				clk.Advance(memory.DefaultGapWait)
+			},
+			batch:   muts("i-live1", 2),
+			wantErr: []bool{false}, wantLate: []bool{false}, wantRetry: []bool{false},
+			wantShadowRejected: []bool{true},
+		},
+		{
 			name: "within the gap wait a late seq fills its gap",
 			setup: func(t *testing.T, a *memory.Agents, clk *clock.Fake) {
 				apply(t, a, live1, muts("i-live1", 1, 3)...)
@@ -229,6 +242,9 @@ func TestRouterRejectedOutcomes(t *testing.T) {
 			for i, o := range out {
 				if (o.Err != nil) != tc.wantErr[i] || errors.Is(o.Err, mutation.ErrTooLate) != tc.wantLate[i] || o.Retry != tc.wantRetry[i] {
 					t.Errorf("outcome %d: err=%v retry=%v; want err=%v late=%v retry=%v", i, o.Err, o.Retry, tc.wantErr[i], tc.wantLate[i], tc.wantRetry[i])
+				}
+				if want := tc.wantShadowRejected != nil && tc.wantShadowRejected[i]; o.ShadowRejected != want {
+					t.Errorf("outcome %d: ShadowRejected=%v, want %v", i, o.ShadowRejected, want)
 				}
 			}
 			for _, w := range tc.wantIn {
