@@ -168,6 +168,7 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 	at := make([]int, 0, len(recs)) // muts[i] is record at[i]
 	var resources []string
 	seen := map[string]bool{}
+	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
 	for i := range recs {
 		m, reason := decodeRecord(&recs[i].Kinesis)
 		if reason != "" {
@@ -191,6 +192,9 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 		cancel()
 		for j, o := range outs {
 			i := at[o.Index]
+			if o.ShadowRejected {
+				shadowRejected++
+			}
 			switch {
 			case o.Err == nil:
 			case o.Retry:
@@ -230,8 +234,11 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 	if failed > 0 {
 		h.metrics.Add("FanoutErrors", metrics.Count, float64(failed))
 	}
+	if shadowRejected > 0 {
+		h.metrics.Add("ShadowRejected", metrics.Count, float64(shadowRejected))
+	}
 	resp := events.KinesisEventResponse{}
-	attrs := []any{"records", len(recs), "mutations", len(muts), "dead_lettered", dead, "failed", failed}
+	attrs := []any{"records", len(recs), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
 	if first < len(recs) {
 		resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: recs[first].Kinesis.SequenceNumber}}
 		attrs = append(attrs, "retry_from", recs[first].Kinesis.SequenceNumber, "retry_records", len(recs)-first, "err", fates[first].retry)

@@ -552,3 +552,39 @@ func TestNewFanoutValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestFanoutShadowRejectedIsNoFailure: a mutation the live holds and only
+// the shadow refused as too late (its gap given up) is done for the batch
+// and counted ShadowRejected; the reconciler repairs the shadow.
+func TestFanoutShadowRejectedIsNoFailure(t *testing.T) {
+	e := newFanoutEnv(t)
+	e.agents = memory.NewAgents(memory.WithClock(e.clock))
+	h, err := handlers.NewFanout(handlers.FanoutDeps{
+		Router: mutation.NewRouter(e.res, e.agents, e.clock), Routes: e.res, History: e.hist, DeadLetters: e.dlq, Clock: e.clock, Metrics: e.metrics,
+	}, handlers.FanoutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := e.pair(resA, "web", 1)
+	e.setStatus(t, resA, shadow.Launching) // seq 1 goes to the live only
+	first := kinesisEvent(enc(resA, 1))
+	if resp := h.HandleEvent(invocation(), first); len(resp.BatchItemFailures) != 0 {
+		t.Fatal(failures(resp))
+	}
+	e.setStatus(t, resA, shadow.Active)
+	e.res.Invalidate(resA)
+	if resp := h.HandleEvent(invocation(), kinesisEvent(enc(resA, 2))); len(resp.BatchItemFailures) != 0 {
+		t.Fatal(failures(resp))
+	}
+	e.clock.Advance(memory.DefaultGapWait + time.Second) // the shadow gives seq 1 up
+	resp := h.HandleEvent(invocation(), first)           // seq 1 redelivered
+	if len(resp.BatchItemFailures) != 0 || len(e.dlq.letters) != 0 {
+		t.Fatalf("a shadow-only rejection failed the record: %v, letters %v", failures(resp), e.dlq.reasons())
+	}
+	if got := e.metrics.Total("ShadowRejected"); got != 1 {
+		t.Errorf("ShadowRejected = %v, want 1", got)
+	}
+	if st, _ := e.agents.Sequences(sh, resA); st.Rejected != 1 {
+		t.Errorf("shadow sequences %+v", st)
+	}
+}
