@@ -142,7 +142,9 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.fanout, err = handlers.NewFanout(deps, handlers.FanoutOptions{}); err != nil {
+	// Counters written after every batch, so the checks find them at once
+	// (the deployed default holds them up to 5 s).
+	if p.fanout, err = handlers.NewFanout(deps, handlers.FanoutOptions{FlushEvery: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if p.prod, err = awssdk.NewProducer(env.Kinesis, p.w.Stream, awssdk.ProducerOptions{}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -75,6 +76,15 @@ type FanoutOptions struct {
 	// letters and the counters: routing is cut off that much earlier (its
 	// unfinished records are reported failed and retried). 3 s when 0.
 	Reserve time.Duration
+	// FlushEvery is how often the counters are added to the history: the
+	// handler keeps counting between batches and writes when FlushEvery
+	// has passed since its last write, or at once when a minute it holds
+	// counts of has ended (so the forecaster finds complete minutes). 5 s
+	// when 0; a negative value writes after every batch. Between writes
+	// the counts live in the function's memory: a container that is
+	// never invoked again loses at most FlushEvery of them (metrics
+	// grade, as the counters are).
+	FlushEvery time.Duration
 }
 
 // Dead-letter reason codes: the first word of a dead letter's reason.
@@ -107,6 +117,11 @@ type Fanout struct {
 	d   FanoutDeps
 	opt FanoutOptions
 	base
+
+	mu        sync.Mutex
+	pending   map[mutation.CountKey]mutation.Count // counted, not yet in the history
+	oldest    time.Time                            // the earliest minute in pending
+	lastFlush time.Time
 }
 
 // NewFanout returns the fanout handler.
@@ -136,7 +151,11 @@ func NewFanout(d FanoutDeps, opt FanoutOptions) (*Fanout, error) {
 	if opt.Reserve <= 0 {
 		opt.Reserve = 3 * time.Second
 	}
-	return &Fanout{d: d, opt: opt, base: base{function: "fanout", metrics: d.Metrics, log: d.Log}}, nil
+	if opt.FlushEvery == 0 {
+		opt.FlushEvery = 5 * time.Second
+	}
+	return &Fanout{d: d, opt: opt, base: base{function: "fanout", metrics: d.Metrics, log: d.Log},
+		pending: map[mutation.CountKey]mutation.Count{}, lastFlush: d.Clock.Now()}, nil
 }
 
 // recordFate is what became of one record of the batch.
@@ -326,14 +345,12 @@ func cutReason(r string) (code, detail string, ok bool) {
 	return r, "", false
 }
 
-// count adds the Router's counters to the history and the metrics. A
+// count takes the Router's counters into the metrics and the pending
+// counters, and adds those to the history when due (FlushEvery). A
 // failure is logged, not retried (counters are at-least-once, metrics
 // grade).
 func (h *Fanout) count(ctx context.Context) {
 	counts := h.d.Router.Flush()
-	if len(counts) == 0 {
-		return
-	}
 	type gt struct {
 		group  string
 		target mutation.Target
@@ -355,8 +372,27 @@ func (h *Fanout) count(ctx context.Context) {
 	for _, k := range keys {
 		h.metrics.Add("MutationsApplied", metrics.Count, float64(sums[k]), metrics.Dim{Name: "Group", Value: k.group}, metrics.Dim{Name: "Target", Value: string(k.target)})
 	}
-	if err := h.d.History.Add(ctx, counts); err != nil {
+
+	now := h.d.Clock.Now()
+	h.mu.Lock()
+	for k, c := range counts {
+		prev, ok := h.pending[k]
+		if !ok && (h.oldest.IsZero() || k.Minute.Before(h.oldest)) {
+			h.oldest = k.Minute
+		}
+		h.pending[k] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog}
+	}
+	due := len(h.pending) > 0 && (h.opt.FlushEvery < 0 || now.Sub(h.lastFlush) >= h.opt.FlushEvery ||
+		h.oldest.Before(now.UTC().Truncate(time.Minute)))
+	if !due {
+		h.mu.Unlock()
+		return
+	}
+	out := h.pending
+	h.pending, h.oldest, h.lastFlush = map[mutation.CountKey]mutation.Count{}, time.Time{}, now
+	h.mu.Unlock()
+	if err := h.d.History.Add(ctx, out); err != nil {
 		h.metrics.Add("HistoryErrors", metrics.Count, 1)
-		h.log.WarnContext(ctx, "could not add every counter to the history", "counters", len(counts), "err", err)
+		h.log.WarnContext(ctx, "could not add every counter to the history", "counters", len(out), "err", err)
 	}
 }

@@ -151,7 +151,7 @@ func newFanoutEnv(t *testing.T) *fanoutEnv {
 	e.h, err = handlers.NewFanout(handlers.FanoutDeps{
 		Router: mutation.NewRouter(e.res, e.agents, e.clock), Routes: e.res,
 		History: e.hist, DeadLetters: e.dlq, Clock: e.clock, Metrics: e.metrics, Log: log,
-	}, handlers.FanoutOptions{})
+	}, handlers.FanoutOptions{FlushEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,5 +586,48 @@ func TestFanoutShadowRejectedIsNoFailure(t *testing.T) {
 	}
 	if st, _ := e.agents.Sequences(sh, resA); st.Rejected != 1 {
 		t.Errorf("shadow sequences %+v", st)
+	}
+}
+
+// TestFanoutFlushesCountersWhenDue: the counters reach the history at most
+// every FlushEvery, and at once when a minute they cover has ended.
+func TestFanoutFlushesCountersWhenDue(t *testing.T) {
+	e := newFanoutEnv(t)
+	e.pair(resA, "web", 1)
+	e.clock.Set(t0.Add(10 * time.Second))
+	h, err := handlers.NewFanout(handlers.FanoutDeps{
+		Router: mutation.NewRouter(e.res, e.agents, e.clock), Routes: e.res, History: e.hist, DeadLetters: e.dlq, Clock: e.clock, Metrics: e.metrics,
+	}, handlers.FanoutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := uint64(0)
+	batch := func() {
+		seq++
+		if resp := h.HandleEvent(invocation(), kinesisEvent(enc(resA, seq))); len(resp.BatchItemFailures) != 0 {
+			t.Fatal(failures(resp))
+		}
+	}
+	steps := []struct {
+		advance time.Duration
+		flushes int // History.Add calls so far
+		live    int // live counted in the history so far
+	}{
+		{0, 0, 0},                // 12:00:10, pending since the handler started
+		{2 * time.Second, 0, 0},  // 12:00:12
+		{3 * time.Second, 1, 3},  // 12:00:15: 5 s since the start
+		{4 * time.Second, 1, 3},  // 12:00:19
+		{42 * time.Second, 2, 5}, // 12:01:01: 12:00 has ended
+		{1 * time.Second, 2, 5},  // 12:01:02
+	}
+	for i, st := range steps {
+		e.clock.Advance(st.advance)
+		batch()
+		if e.hist.calls != st.flushes || e.hist.accepted("web", mutation.Live) != st.live {
+			t.Fatalf("step %d (%s): %d flushes, %d live in the history; want %d, %d", i, e.clock.Now().Format("15:04:05"), e.hist.calls, e.hist.accepted("web", mutation.Live), st.flushes, st.live)
+		}
+	}
+	if got := e.metrics.Sum("MutationsApplied", metrics.Dim{Name: "Group", Value: "web"}, metrics.Dim{Name: "Target", Value: "live"}); got != 6 {
+		t.Errorf("MutationsApplied{live} = %v: the metrics are emitted every batch", got)
 	}
 }

@@ -82,11 +82,19 @@ type LagResult struct {
 	Invocations        int64
 	Retries, Errors    int64
 	ReadErrors         int64 // GetRecords calls that failed (and were retried)
-	Elapsed            time.Duration
+	// Mean durations: a PutRecords call of the producer, a GetRecords call
+	// of the poller, a delivery (one fanout invocation).
+	PutMean, ReadMean, DeliverMean time.Duration
+	Reads                          int64
+	Elapsed                        time.Duration
 }
 
 // Percentiles of a lag distribution.
 type Percentiles struct {
+	// GapPolls counts the agent's status polls that found seqs missing,
+	// MaxGapWait the longest a missing seq was waited for (seconds).
+	GapPolls       int
+	MaxGapWait     float64
 	N              int
 	P50, P99, Max  time.Duration
 	Mean           time.Duration
@@ -216,6 +224,61 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 	if err != nil {
 		return res, err
 	}
+	// One sender puts what the clock produced, coalescing whatever queued
+	// while its previous PutRecords ran into the next call (as the KPL
+	// aggregates under backpressure). One, because moto's put_record is
+	// not safe for concurrent puts to a shard (two records can get the same
+	// sequence number, and one is lost).
+	type putJob struct {
+		muts []mutation.Mutation
+		raw  [][]byte
+	}
+	var (
+		sendWG   sync.WaitGroup
+		putMu    sync.Mutex
+		putNanos time.Duration
+		puts     int64
+		putErr   error
+	)
+	jobs := make(chan putJob, 1<<16)
+	sendWG.Add(1)
+	go func() {
+		defer sendWG.Done()
+		for job := range jobs {
+			muts, raw := job.muts, job.raw
+		more:
+			for len(muts) < 500 {
+				select {
+				case j, ok := <-jobs:
+					if !ok {
+						break more
+					}
+					muts, raw = append(muts, j.muts...), append(raw, j.raw...)
+				default:
+					break more
+				}
+			}
+			t0 := time.Now()
+			var err error
+			if len(muts) > 0 {
+				_, err = prod.Put(ctx, muts)
+			}
+			if err == nil && len(raw) > 0 {
+				err = e.putRaw(ctx, w.Stream, lives[0], raw)
+			}
+			putMu.Lock()
+			putNanos += time.Since(t0)
+			puts++
+			if err != nil && putErr == nil {
+				putErr = fmt.Errorf("producing: %w", err)
+			}
+			putMu.Unlock()
+		}
+	}()
+	closeSenders := func() {
+		close(jobs)
+		sendWG.Wait()
+	}
 	start := time.Now()
 	tick := 50 * time.Millisecond
 	perTick := float64(opt.Rate) * tick.Seconds()
@@ -230,33 +293,33 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 	for time.Since(start) < opt.Duration {
 		select {
 		case <-ctx.Done():
+			closeSenders()
 			return res, ctx.Err()
 		case <-ticker.C:
 		}
-		// What is owed by now (a slow put delays, never drops, mutations).
+		putMu.Lock()
+		failed := putErr
+		putMu.Unlock()
+		if failed != nil {
+			closeSenders()
+			return res, failed
+		}
+		// What is owed by now.
 		n := int(float64(opt.Rate)*time.Since(start).Seconds()) - int(produced)
 		n = max(0, min(n, int(4*perTick)))
-		muts := make([]mutation.Mutation, 0, n)
+		var muts []mutation.Mutation
 		var bad [][]byte
+		now := time.Now().UTC()
 		for i := 0; i < n; i++ {
 			produced++
 			if opt.BadEvery > 0 && produced%int64(opt.BadEvery) == 0 {
 				bad = append(bad, []byte(fmt.Sprintf(`{"v":1,"resource":"%s","seq":`, lives[0])))
 				continue
 			}
-			muts = append(muts, trk.next(time.Now().UTC()))
+			muts = append(muts, trk.next(now))
+			valid++
 		}
-		if len(muts) > 0 {
-			if _, err := prod.Put(ctx, muts); err != nil {
-				return res, fmt.Errorf("producing: %w", err)
-			}
-			valid += int64(len(muts))
-		}
-		if len(bad) > 0 {
-			if err := e.putRaw(ctx, w.Stream, lives[0], bad); err != nil {
-				return res, err
-			}
-		}
+		jobs <- putJob{muts: muts, raw: bad}
 		if now := time.Now(); opt.Sample != nil && now.After(sampleAt) {
 			sampleAt = sampleAt.Add(time.Second)
 			l, s := trk.applied()
@@ -265,16 +328,26 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 		if now := time.Now(); now.After(nextReport) {
 			nextReport = nextReport.Add(10 * time.Second)
 			l, s := trk.applied()
-			fmt.Fprintf(out, "  %3.0fs: produced %d, applied live %d, shadow %d, invocations %d, retries %d\n", now.Sub(start).Seconds(), produced, l, s, stats.Invocations.Load(), stats.Retries.Load())
+			p50, p99 := trk.window("shadow")
+			fmt.Fprintf(out, "  %3.0fs: produced %d, applied live %d, shadow %d, invocations %d, retries %d; shadow lag over the last 10 s: p50 %s, p99 %s\n",
+				now.Sub(start).Seconds(), produced, l, s, stats.Invocations.Load(), stats.Retries.Load(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 		}
 	}
 	ticker.Stop()
 	res.ProducedRate = float64(produced) / time.Since(start).Seconds()
+	closeSenders()
+	if putErr != nil {
+		return res, putErr
+	}
 	res.Produced, res.Valid = produced, valid
 	// Drain: wait for both agents to have applied every valid mutation.
 	_ = Eventually(ctx, opt.Drain, func() (bool, error) {
 		l, s := trk.applied()
-		return l >= valid && s >= valid, nil
+		if l < valid || s < valid {
+			return false, nil
+		}
+		dl, err := e.queueDepth(ctx, w.QueueURL)
+		return err == nil && dl >= produced-valid, err
 	})
 	res.Elapsed = time.Since(start)
 	stopRun()
@@ -302,6 +375,16 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 	}
 	res.ShadowLag, res.LiveLag = trk.percentiles("shadow"), trk.percentiles("live")
 	res.Invocations, res.Retries, res.Errors, res.ReadErrors = stats.Invocations.Load(), stats.Retries.Load(), stats.Errors.Load(), stats.ReadErrors.Load()
+	res.Reads = stats.Reads.Load()
+	if puts > 0 {
+		res.PutMean = putNanos / time.Duration(puts)
+	}
+	if res.Reads > 0 {
+		res.ReadMean = time.Duration(stats.ReadNanos.Load() / res.Reads)
+	}
+	if res.Invocations > 0 {
+		res.DeliverMean = time.Duration(stats.DeliverNanos.Load() / res.Invocations)
+	}
 	return res, nil
 }
 
@@ -453,10 +536,31 @@ type lagTracker struct {
 	produced  map[string][]time.Time       // resource -> producer timestamp by seq-1
 	seen      map[string]map[string]uint64 // agent -> resource -> applied seq
 	lags      map[string][]time.Duration   // agent -> lags
+	// gapPolls counts status polls that found seqs missing (held back
+	// behind a gap), maxMissingAge the longest a gap was waited for.
+	gapPolls      map[string]int
+	maxMissingAge map[string]float64
+	windowFrom    map[string]int // index in lags where the current report window starts
+}
+
+// window returns the p50 and p99 of the agent's lags recorded since the
+// last call, and starts a new window.
+func (t *lagTracker) window(name string) (p50, p99 time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := append([]time.Duration(nil), t.lags[name][t.windowFrom[name]:]...)
+	t.windowFrom[name] = len(t.lags[name])
+	if len(l) == 0 {
+		return 0, 0
+	}
+	sort.Slice(l, func(a, b int) bool { return l[a] < l[b] })
+	at := func(q float64) time.Duration { return l[min(len(l)-1, int(math.Ceil(q*float64(len(l))))-1)] }
+	return at(0.5), at(0.99)
 }
 
 func newLagTracker(resources []string) *lagTracker {
-	t := &lagTracker{resources: resources, produced: map[string][]time.Time{}, seen: map[string]map[string]uint64{"live": {}, "shadow": {}}, lags: map[string][]time.Duration{}}
+	t := &lagTracker{resources: resources, produced: map[string][]time.Time{}, seen: map[string]map[string]uint64{"live": {}, "shadow": {}}, lags: map[string][]time.Duration{},
+		gapPolls: map[string]int{}, maxMissingAge: map[string]float64{}, windowFrom: map[string]int{}}
 	return t
 }
 
@@ -495,6 +599,10 @@ func (t *lagTracker) watch(ctx context.Context, c *agent.Client, name, addr stri
 		now := time.Now()
 		t.mu.Lock()
 		for _, r := range st.Resources {
+			if r.Missing > 0 {
+				t.gapPolls[name]++
+				t.maxMissingAge[name] = max(t.maxMissingAge[name], r.MissingOldestSeconds)
+			}
 			prev := t.seen[name][r.Resource]
 			times := t.produced[r.Resource]
 			for s := prev + 1; s <= r.AppliedSeq && s <= uint64(len(times)); s++ {
@@ -528,7 +636,7 @@ func (t *lagTracker) percentiles(name string) Percentiles {
 	for _, p := range t.produced {
 		total += len(p)
 	}
-	p := Percentiles{N: len(l), MissingSamples: total - len(l)}
+	p := Percentiles{N: len(l), MissingSamples: total - len(l), GapPolls: t.gapPolls[name], MaxGapWait: t.maxMissingAge[name]}
 	if len(l) == 0 {
 		return p
 	}

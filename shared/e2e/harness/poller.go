@@ -39,6 +39,8 @@ type PollStats struct {
 	Invocations, Records, Retries, Errors atomic.Int64
 	// ReadErrors counts failed GetRecords calls (retried).
 	ReadErrors atomic.Int64
+	// Time spent in GetRecords calls and in deliveries, and their count.
+	ReadNanos, DeliverNanos, Reads atomic.Int64
 }
 
 // Poll does what Lambda's Kinesis event source mapping does, for every
@@ -103,7 +105,10 @@ func (e *Env) pollShard(ctx context.Context, stream, arn, shard string, opt Poll
 	readFailures := 0
 	for ctx.Err() == nil {
 		if len(pending) == 0 {
+			t0 := time.Now()
 			page, err := e.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(next), Limit: aws.Int32(int32(opt.BatchSize))})
+			stats.ReadNanos.Add(int64(time.Since(t0)))
+			stats.Reads.Add(1)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -133,7 +138,9 @@ func (e *Env) pollShard(ctx context.Context, stream, arn, shard string, opt Poll
 		}
 		batch := pending[:min(len(pending), opt.BatchSize)]
 		stats.Invocations.Add(1)
+		t0 := time.Now()
 		resp, err := deliver(ctx, shard, events.KinesisEvent{Records: batch})
+		stats.DeliverNanos.Add(int64(time.Since(t0)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -46,15 +46,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lag:", err)
 		os.Exit(1)
 	}
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 	fmt.Printf("produced %d records in %s (%.0f/s achieved), %d invocations, %d batch retries, %d failed invocations, %d GetRecords errors retried\n",
 		res.Produced, opt.Duration, res.ProducedRate, res.Invocations, res.Retries, res.Errors, res.ReadErrors)
+	fmt.Printf("mean call times: PutRecords %s, GetRecords %s (%d calls), fanout invocation %s (%.0f records each)\n",
+		ms(res.PutMean), ms(res.ReadMean), res.Reads, ms(res.DeliverMean), float64(res.Produced)/float64(max(1, res.Invocations)))
 	for _, l := range []struct {
 		name string
 		p    harness.Percentiles
 	}{{"shadow", res.ShadowLag}, {"live", res.LiveLag}} {
-		fmt.Printf("replication lag to the %s agent: p50 %s, p99 %s, max %s, mean %s (%d mutations, %d never seen applied)\n",
-			l.name, ms(l.p.P50), ms(l.p.P99), ms(l.p.Max), ms(l.p.Mean), l.p.N, l.p.MissingSamples)
+		fmt.Printf("replication lag to the %s agent: p50 %s, p99 %s, max %s, mean %s (%d mutations, %d never seen applied; seqs found missing in %d status polls, longest wait %.1f s)\n",
+			l.name, ms(l.p.P50), ms(l.p.P99), ms(l.p.Max), ms(l.p.Mean), l.p.N, l.p.MissingSamples, l.p.GapPolls, l.p.MaxGapWait)
 	}
 	fmt.Printf("accounting: produced %d = applied on live %d + dead-lettered %d = applied on shadow %d + dead-lettered %d: %v\n",
 		res.Produced, res.LiveApplied, res.DeadLettered, res.ShadowApplied, res.DeadLettered, map[bool]string{true: "balanced", false: "NOT BALANCED"}[res.Balanced()])
