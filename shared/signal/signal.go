@@ -39,9 +39,9 @@ type Config struct {
 	Expire time.Duration
 }
 
-// DefaultConfig: a 3-minute window, trip at 5% held 2 minutes, clear at 2%.
+// DefaultConfig: a 3-minute window, trip at 10% held 2 minutes, clear at 3%.
 func DefaultConfig() Config {
-	return Config{Window: 3 * time.Minute, Trip: 0.05, Clear: 0.02, MinDuration: 2 * time.Minute, MinLiveRate: 1, Expire: 10 * time.Minute}
+	return Config{Window: 3 * time.Minute, Trip: 0.10, Clear: 0.03, MinDuration: 2 * time.Minute, MinLiveRate: 1, Expire: 10 * time.Minute}
 }
 
 // Validate reports every problem at once.
@@ -119,6 +119,11 @@ type Reading struct {
 	// resource delta.
 	Behind   int
 	MaxDelta float64
+	// KeepUp is what one shadow applies a minute while it is behind (the
+	// mean shadow rate of the tripped resources; 0 when none is): the most
+	// a shadow can take, so the live rate per instance at which shadows
+	// keep up.
+	KeepUp float64
 	// Resources has one entry per resource seen in the window, sorted by name.
 	Resources []ResourceReading
 }
@@ -235,10 +240,14 @@ func (t *Tracker) Observe(minute time.Time, samples []Sample) (Reading, error) {
 		rd.Resources = append(rd.Resources, rr)
 		if rr.Tripped {
 			rd.Behind++
+			rd.KeepUp += rr.Shadow
 		}
 		if !math.IsNaN(rr.Delta) && (math.IsNaN(rd.MaxDelta) || rr.Delta > rd.MaxDelta) {
 			rd.MaxDelta = rr.Delta
 		}
+	}
+	if rd.Behind > 0 {
+		rd.KeepUp /= float64(rd.Behind)
 	}
 	t.st.Group.Points = trim(t.st.Group.Points, m-win)
 	gr := t.evaluate(&t.st.Group, m)

@@ -251,14 +251,17 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 	}
 	// lead_min: for each scale-out from a to b at tick t, the first tick the
 	// added capacity was needed (demand above T·C·a). Where demand was already
-	// above it at t, the start of that run (negative lead); otherwise the
-	// first later tick, searched while the group still holds more than a.
+	// above it at t, the start of that run while the group held a (negative
+	// lead); otherwise the first later tick, searched while the group still
+	// holds more than a. Orders whose capacity was never needed are left out.
 	var leads []float64
 	for _, o := range outs {
 		limit := cfg.Target * cfg.Capacity * float64(o.from)
 		if d.Values[o.tick] > limit {
+			// Late: the run of ticks above the limit while the group held
+			// `from` began before the order.
 			s := o.tick
-			for s > 0 && d.Values[s-1] > limit {
+			for s > 0 && d.Values[s-1] > limit && int(desired[s-1]) == o.from {
 				s--
 			}
 			leads = append(leads, float64(s-o.tick))

@@ -1,0 +1,99 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/catalog"
+	"github.com/shadowscale/shadowscale/shared/control"
+	"github.com/shadowscale/shadowscale/shared/scaling"
+)
+
+// PolicyNames are the four policies of SCALING.md, in output order.
+var PolicyNames = []string{"reactive", "predictive", "shadow", "oracle"}
+
+// PolicySet configures the four policies.
+type PolicySet struct {
+	Reactive   ReactiveConfig
+	Predictive PredictiveConfig
+	Oracle     OracleConfig
+	// Control is the shadow policy's loop. Its PerInstance, Lead, Step and
+	// the policy's Min, Max and Mode are set from the fleet Config by Build.
+	Control control.Config
+	// NewPredictor makes the shadow loop's forecaster.
+	NewPredictor func() (control.Predictor, error)
+	// InstanceType is the live type the shadow loop reports (for resizes).
+	InstanceType string
+	// Sizes is the catalog for resizes (nil: no resize).
+	Sizes scaling.Sizes
+}
+
+// DefaultPolicySet returns SCALING.md's baselines and the shadow loop's
+// defaults for fleet cfg.
+func DefaultPolicySet(cfg Config) PolicySet {
+	rc := ReactiveConfig{Target: cfg.Target, ScaleOutPoints: 3, ScaleInPoints: 15, ScaleInFactor: 0.9}
+	cc := control.DefaultConfig()
+	lead := cfg.Lead()
+	return PolicySet{
+		Reactive:   rc,
+		Predictive: PredictiveConfig{Reactive: rc, Days: 14, Buffer: 300 * time.Second, MinHistory: 24 * time.Hour},
+		Oracle:     OracleConfig{MaxUtil: 0.9},
+		Control:    cc,
+		NewPredictor: func() (control.Predictor, error) {
+			sc := control.DefaultSmootherConfig()
+			sc.Score = lead
+			return control.NewSmoother(sc)
+		},
+		InstanceType: "m7g.xlarge",
+	}
+}
+
+// ControlConfig returns the shadow loop's configuration for fleet cfg: the
+// set's Control with the fleet's step, lead, capacity and bounds, acting.
+func (ps PolicySet) ControlConfig(cfg Config) control.Config {
+	cc := ps.Control
+	cc.Step = cfg.Tick
+	cc.Lead = time.Duration(cfg.Lead()) * cfg.Tick
+	cc.PerInstance = cfg.WriteShare * cfg.Capacity * cfg.Tick.Seconds()
+	cc.Policy.Min, cc.Policy.Max = cfg.Min, cfg.Max
+	cc.Policy.Mode = scaling.Act
+	return cc
+}
+
+// Build returns the named policies for a run of d (the oracle is handed d).
+func (ps PolicySet) Build(cfg Config, d Demand, names []string) ([]Policy, error) {
+	var out []Policy
+	for _, n := range names {
+		switch n {
+		case "reactive":
+			out = append(out, NewReactive(ps.Reactive))
+		case "predictive":
+			out = append(out, NewPredictive(ps.Predictive))
+		case "oracle":
+			out = append(out, NewOracle(ps.Oracle, d, cfg.Lead()))
+		case "shadow":
+			loop, err := control.New(ps.ControlConfig(cfg), ps.NewPredictor, ps.Sizes)
+			if err != nil {
+				return nil, fmt.Errorf("building the shadow policy: %w", err)
+			}
+			out = append(out, NewShadow(loop, ps.InstanceType))
+		default:
+			return nil, fmt.Errorf("unknown policy %q (want one of %v): %w", n, PolicyNames, ErrBadInput)
+		}
+	}
+	return out, nil
+}
+
+// Prices returns the on-demand hourly prices of a live type and of its
+// shadow (sized by fractions) from the catalog.
+func Prices(cat *catalog.Catalog, live string, fr catalog.Fractions) (livePrice float64, shadow catalog.InstanceType, err error) {
+	lt, err := cat.Lookup(live)
+	if err != nil {
+		return 0, catalog.InstanceType{}, fmt.Errorf("pricing the live type: %w", err)
+	}
+	st, err := cat.ShadowFor(live, fr)
+	if err != nil {
+		return 0, catalog.InstanceType{}, fmt.Errorf("pricing the shadow type: %w", err)
+	}
+	return lt.USDPerHour, st, nil
+}
