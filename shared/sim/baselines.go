@@ -97,7 +97,9 @@ type PredictiveConfig struct {
 // Predictive is AWS-style predictive scaling on top of target tracking: for
 // each clock hour (UTC), the mean demand of that hour over the previous (up
 // to) Days days; capacity ceil(forecast/(T·C)) is ordered Buffer before the
-// hour starts. The reactive policy keeps its own desired count, whose
+// hour starts, and replaced by the next hour's Buffer before that one (the
+// reading of SCALING.md that agrees best with SCALING_REFERENCE.md: see
+// docs/SCALING.md). The reactive policy keeps its own desired count, whose
 // scale-in never goes below the scheduled capacity, and the group holds the
 // larger of the two.
 type Predictive struct {
