@@ -86,6 +86,8 @@ type Config struct {
 	// AllowResize lets the policy resize to the family's next larger type
 	// when the group is at its max and the larger type would hold the plan.
 	AllowResize bool `json:"allow_resize"`
+	// ScaleInCooldown is the least time between two scale-ins.
+	ScaleInCooldown time.Duration `json:"scale_in_cooldown"`
 }
 
 // DefaultConfig returns forecast-only defaults for a group of 1 to 20.
@@ -93,7 +95,7 @@ func DefaultConfig() Config {
 	return Config{
 		Mode: ForecastOnly, Min: 1, Max: 20,
 		MaxStepOut: 10, MaxStepIn: 5,
-		ScaleOutWindow: 0, ScaleInWindow: 10 * time.Minute,
+		ScaleOutWindow: 0, ScaleInWindow: 10 * time.Minute, ScaleInCooldown: 5 * time.Minute,
 		TargetUtilization: 1, Safety: 1, BackstopUtilization: 1,
 		OverMax: HonourMax, MaxBufferPct: 10,
 	}
@@ -114,8 +116,8 @@ func (c Config) Validate() error {
 	if c.MaxStepOut < 1 || c.MaxStepIn < 1 {
 		errs = append(errs, fmt.Errorf("max step out %d / in %d: must be at least 1", c.MaxStepOut, c.MaxStepIn))
 	}
-	if c.ScaleOutWindow < 0 || c.ScaleInWindow < 0 {
-		errs = append(errs, fmt.Errorf("windows out %v / in %v: must not be negative", c.ScaleOutWindow, c.ScaleInWindow))
+	if c.ScaleOutWindow < 0 || c.ScaleInWindow < 0 || c.ScaleInCooldown < 0 {
+		errs = append(errs, fmt.Errorf("windows out %v / in %v and scale-in cooldown %v: must not be negative", c.ScaleOutWindow, c.ScaleInWindow, c.ScaleInCooldown))
 	}
 	if !(c.TargetUtilization > 0 && c.TargetUtilization <= 1) {
 		errs = append(errs, fmt.Errorf("target utilization %v: must be in (0, 1]", c.TargetUtilization))
@@ -206,6 +208,8 @@ type State struct {
 	OutSince int64 `json:"out_since,omitempty"`
 	// Max is the effective max when it was raised (0: the configured one).
 	Max int `json:"max,omitempty"`
+	// LastIn is the Unix minute of the last scale-in (0: none).
+	LastIn int64 `json:"last_in,omitempty"`
 }
 
 // PlanPoint is one decision's scale-in plan.
@@ -416,6 +420,11 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 			why = append(why, fmt.Sprintf("need %d, but the plan was %d within the %v scale-in window: holding %d", planIn, floor, c.ScaleInWindow, in.Desired))
 			break
 		}
+		if since := time.Duration(minute-p.st.LastIn) * time.Minute; p.st.LastIn != 0 && since < c.ScaleInCooldown {
+			why = append(why, fmt.Sprintf("need %d, but the last scale-in was %v ago (cooldown %v): holding %d", planIn, since, c.ScaleInCooldown, in.Desired))
+			break
+		}
+		p.st.LastIn = minute
 		d.Action, d.To = ScaleIn, to
 		why = append(why, fmt.Sprintf("scale in %d -> %d (the need stayed at or below %d for %v)", in.Desired, to, floor, c.ScaleInWindow))
 	default:
