@@ -176,6 +176,9 @@ type State struct {
 	Policy      scaling.State      `json:"policy"`
 	Calibration CalibrationState   `json:"calibration"`
 	Decisions   []scaling.Decision `json:"decisions,omitempty"`
+	// Recent are the last few demands (-1: missing), oldest first, for the
+	// demand's trend.
+	Recent []float64 `json:"recent,omitempty"`
 }
 
 const stateVersion = 1
@@ -192,6 +195,7 @@ type Loop struct {
 	last   int64
 	steps  int64
 	decs   []scaling.Decision
+	recent []float64 // the last trendSteps+1 demands, NaN when missing
 	lead   int
 	h      int
 	needHx bool
@@ -241,6 +245,7 @@ func (l *Loop) Config() Config { return l.cfg }
 func (l *Loop) State() (State, error) {
 	st := State{Version: stateVersion, Last: l.last, Steps: l.steps, Signal: l.sig.State(), Policy: l.pol.State(), Calibration: l.cal.state()}
 	st.Decisions = append([]scaling.Decision(nil), l.decs...)
+	st.Recent = encodeNaN(l.recent)
 	if s, ok := l.pred.(Snapshotter); ok {
 		raw, err := s.Snapshot()
 		if err != nil {
@@ -265,6 +270,7 @@ func (l *Loop) Restore(st State) error {
 	l.pol.Restore(st.Policy)
 	l.last, l.steps = st.Last, st.Steps
 	l.decs = append([]scaling.Decision(nil), st.Decisions...)
+	l.recent = decodeNaN(st.Recent)
 	s, ok := l.pred.(Snapshotter)
 	if !ok || len(st.Predictor) == 0 {
 		l.needHx = true
@@ -333,6 +339,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 			for i := int64(0); i < missing; i++ {
 				l.pred.Observe(math.NaN())
 				l.cal.skip()
+				l.remember(math.NaN())
 			}
 		}
 	}
@@ -344,6 +351,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	}
 	l.cal.observe(demand)
 	l.pred.Observe(demand)
+	l.remember(demand)
 	rd, err := l.sig.Observe(time.Unix(m*60, 0), o.Resources)
 	if err != nil {
 		return Result{}, fmt.Errorf("step %s: %w", o.Minute.UTC().Format(time.RFC3339), err)
@@ -368,7 +376,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	in := scaling.Input{
 		Now: time.Unix(m*60, 0).UTC(), Forecast: res.Forecast, Safety: safety,
 		Step: l.cfg.Step, Lead: l.cfg.Lead, Horizon: l.cfg.Horizon,
-		Demand: demand, PerInstance: l.cfg.PerInstance,
+		Demand: demand, PerInstance: l.cfg.PerInstance, Trend: l.trend(),
 		Desired: o.Desired, InService: o.InService, Warming: o.Warming, InstanceType: o.InstanceType,
 		Signal: scaling.Signal{Tripped: rd.Tripped, Delta: rd.Delta, LagMinutes: rd.LagMinutes},
 	}
@@ -389,3 +397,22 @@ func (l *Loop) Step(o Observation) (Result, error) {
 // Decisions returns the recent decisions that changed (or, in forecast-only
 // mode, would have changed) the group, oldest first.
 func (l *Loop) Decisions() []scaling.Decision { return append([]scaling.Decision(nil), l.decs...) }
+
+// trendSteps is how many steps back the demand's trend is measured.
+const trendSteps = 3
+
+func (l *Loop) remember(v float64) {
+	l.recent = append(l.recent, v)
+	if len(l.recent) > trendSteps+1 {
+		l.recent = append(l.recent[:0], l.recent[len(l.recent)-trendSteps-1:]...)
+	}
+}
+
+// trend is the demand's change a step over the last trendSteps steps (NaN
+// when either end is missing).
+func (l *Loop) trend() float64 {
+	if len(l.recent) < trendSteps+1 {
+		return math.NaN()
+	}
+	return (l.recent[len(l.recent)-1] - l.recent[0]) / trendSteps
+}

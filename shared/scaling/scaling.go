@@ -173,6 +173,10 @@ type Input struct {
 	// Demand is the demand of the last Step (e.g. mutations a minute);
 	// PerInstance what one instance serves in a Step at 100%.
 	Demand, PerInstance float64
+	// Trend is the demand's recent change a Step (e.g. over the signal
+	// window; 0 or NaN when unknown). When the shadows fall behind, the
+	// policy extrapolates it over the lead: the fast trigger.
+	Trend float64
 	// The group now.
 	Desired, InService, Warming int
 	InstanceType                string
@@ -338,25 +342,34 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	} else {
 		why = append(why, fmt.Sprintf("forecast upper bound %.0f in %s needs %d at %.0f%%", peakUpper, time.Duration(peakH)*in.Step, planOut, 100*c.TargetUtilization))
 	}
+	// Where demand is heading: the current demand plus its recent trend
+	// over the lead and the horizon (never below the current demand).
+	ahead := demand
+	if finite(in.Trend) && in.Trend > 0 && !math.IsNaN(demand) {
+		ahead = demand + in.Trend*float64(end)
+	}
+	fast := instances(ahead, in.PerInstance, c.TargetUtilization)
 	// The reactive backstop: overloaded now, whatever the forecast said.
 	if !math.IsNaN(demand) && in.InService > 0 {
 		util := demand / (float64(in.InService) * in.PerInstance)
-		if util > c.BackstopUtilization && cur > planOut {
-			planOut = cur
-			why = append(why, fmt.Sprintf("in-service instances at %.0f%% now: sizing for the current demand (%d)", 100*util, cur))
+		if util > c.BackstopUtilization && fast > planOut {
+			planOut = fast
+			why = append(why, fmt.Sprintf("in-service instances at %.0f%% now: sizing for the demand a lead ahead on its trend (%d)", 100*util, fast))
 		}
 	} else if !math.IsNaN(demand) && in.InService == 0 && cur > planOut {
 		planOut = cur
 	}
-	// The shadow delta: shadows falling behind say the live instances are
-	// near saturation. Size at least for the current demand, and hold any
-	// scale-in while they are behind.
+	// The fast trigger: shadows falling behind say the live instances are
+	// near saturation. Size at least for where the demand is heading on its
+	// recent trend, and hold any scale-in while they are behind.
 	if in.Signal.Tripped {
-		if !math.IsNaN(demand) && cur > planOut {
-			planOut = cur
+		msg := fmt.Sprintf("shadows falling behind (delta %.1f%%, %.1f min lag)", 100*in.Signal.Delta, in.Signal.LagMinutes)
+		if !math.IsNaN(demand) && fast > planOut {
+			planOut = fast
+			msg += fmt.Sprintf(": sizing for the demand a lead ahead on its trend (%d)", fast)
 		}
 		planIn = max(planIn, in.Desired)
-		why = append(why, fmt.Sprintf("shadows falling behind (delta %.1f%%, %.1f min lag): no scale-in", 100*in.Signal.Delta, in.Signal.LagMinutes))
+		why = append(why, msg+"; no scale-in")
 	}
 	planIn = max(planIn, planOut)
 	d.Plan = planOut

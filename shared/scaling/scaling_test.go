@@ -77,6 +77,12 @@ func TestDecide(t *testing.T) {
 			in.Forecast = flatForecast(6, 150, 190)
 			in.Signal = Signal{Tripped: true, Delta: 0.2, LagMinutes: 3}
 		}, action: NoChange, to: 4, reason: "shadows falling behind"},
+		{name: "fast trigger: shadows behind and demand rising", in: func(in *Input) {
+			in.Demand, in.Trend = 380, 20 // 380 + 6 steps x 20 = 500: 5 instances
+			in.Signal = Signal{Tripped: true, Delta: 0.08, LagMinutes: 1}
+		}, action: LaunchOne, to: 5, reason: "a lead ahead on its trend (5)"},
+		{name: "a rising trend alone is the forecast's business", in: func(in *Input) { in.Demand, in.Trend = 380, 20 }, action: NoChange, to: 4},
+		{name: "backstop extrapolates the trend", in: func(in *Input) { in.Demand, in.Trend = 450, 25 }, action: LaunchCluster, to: 6, reason: "at 112% now"},
 		{name: "calibrated safety widens the margin", in: func(in *Input) { in.Forecast = flatForecast(6, 300, 350); in.Safety = 3 }, action: LaunchOne, to: 5},
 		{name: "target utilization", cfg: func(c *Config) { c.TargetUtilization = 0.5 }, action: LaunchCluster, to: 7},
 		{name: "only the lead and after count for scale-out", in: func(in *Input) {

@@ -39,9 +39,9 @@ type Config struct {
 	Expire time.Duration
 }
 
-// DefaultConfig: a 3-minute window, trip at 10% held 2 minutes, clear at 3%.
+// DefaultConfig: a 3-minute window, trip at 5% held 2 minutes, clear at 2%.
 func DefaultConfig() Config {
-	return Config{Window: 3 * time.Minute, Trip: 0.10, Clear: 0.03, MinDuration: 2 * time.Minute, MinLiveRate: 1, Expire: 10 * time.Minute}
+	return Config{Window: 3 * time.Minute, Trip: 0.05, Clear: 0.02, MinDuration: 2 * time.Minute, MinLiveRate: 1, Expire: 10 * time.Minute}
 }
 
 // Validate reports every problem at once.
