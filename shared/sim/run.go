@@ -103,6 +103,9 @@ type Result struct {
 	Actions       int     // capacity changes ordered
 	LeadMin       float64 // median lead of scale-out orders, minutes (NaN without any)
 	ScaleOuts     int     // scale-out orders (lead_min's sample size)
+	// DemandSum and UnservedSum are the demand and the demand above capacity
+	// summed over the ticks (requests/s x ticks), for sums over traces.
+	DemandSum, UnservedSum float64
 }
 
 // Line formats r as SCALING.md's output line.
@@ -246,6 +249,7 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 		res.ShadowInstH = hours
 	}
 	res.CostUSD = res.LiveInstH*cfg.LivePrice + res.ShadowInstH*cfg.ShadowPrice
+	res.DemandSum, res.UnservedSum = total, unserved
 	if total > 0 {
 		res.UnservedPct = 100 * unserved / total
 	}
