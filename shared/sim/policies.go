@@ -97,3 +97,39 @@ func Prices(cat *catalog.Catalog, live string, fr catalog.Fractions) (livePrice 
 	}
 	return lt.USDPerHour, st, nil
 }
+
+// Recording is one simulation with everything a report draws: the demand,
+// each policy's figures and per-tick series (in-service capacity, desired
+// count, decisions with their reasons), and the shadow policy's own trace
+// (live vs shadow applied rates, the delta, forecast vs actual with the P90
+// band and the calibrated bound).
+type Recording struct {
+	Config  Config
+	Demand  Demand
+	Results []Result
+	Series  []Series     // one a policy, in the order of Results
+	Shadow  *ShadowTrace // nil when the shadow policy did not run
+}
+
+// Simulate runs the named policies over d, recording the series when record
+// is set. It is what `bench scaling` runs per trace and what a report
+// writer calls.
+func (ps PolicySet) Simulate(cfg Config, d Demand, names []string, record bool) (Recording, error) {
+	pols, err := ps.Build(cfg, d, names)
+	if err != nil {
+		return Recording{}, err
+	}
+	rec := Recording{Config: cfg, Demand: d}
+	if record {
+		for _, p := range pols {
+			if s, ok := p.(*Shadow); ok {
+				rec.Shadow = s.Record(d.Len())
+			}
+		}
+	}
+	rec.Results, rec.Series, err = RunRecorded(cfg, d, pols, record)
+	if err != nil {
+		return Recording{}, err
+	}
+	return rec, nil
+}

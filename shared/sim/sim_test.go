@@ -398,3 +398,81 @@ func runDesired(t *testing.T, cfg Config, d Demand, names []string) [][]int32 {
 	}
 	return out
 }
+
+func TestSimulateRecordsTheSeries(t *testing.T) {
+	cfg := testConfig()
+	tr, err := Synthetic("bursty", 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := PrepareDemand(tr, time.Minute, 0.99, cfg.P99Instances*cfg.Capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := DefaultPolicySet(cfg).Simulate(cfg, d, PolicyNames, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Results) != 4 || len(rec.Series) != 4 || rec.Shadow == nil {
+		t.Fatalf("recording has %d results, %d series, shadow trace %v", len(rec.Results), len(rec.Series), rec.Shadow != nil)
+	}
+	for i, s := range rec.Series {
+		if len(s.InService) != d.Len() || len(s.Desired) != d.Len() {
+			t.Fatalf("%s: series of %d/%d ticks, want %d", s.Policy, len(s.InService), len(s.Desired), d.Len())
+		}
+		if len(s.Decisions) != rec.Results[i].Actions {
+			t.Errorf("%s: %d decisions recorded, %d actions counted", s.Policy, len(s.Decisions), rec.Results[i].Actions)
+		}
+	}
+	sh := rec.Shadow
+	// After the first lead, every tick has the forecast made a lead before,
+	// with the band around it and the calibrated bound above the mean.
+	var forecasts, behind int
+	for i := 1440; i < d.Len(); i++ {
+		if math.IsNaN(sh.Mean[i]) {
+			continue
+		}
+		forecasts++
+		if !(sh.P10[i] <= sh.Mean[i] && sh.Mean[i] <= sh.P90[i] && sh.Mean[i] <= sh.Upper[i]) {
+			t.Fatalf("tick %d: band [%v, %v], mean %v, upper %v", i, sh.P10[i], sh.P90[i], sh.Mean[i], sh.Upper[i])
+		}
+		if want := d.Values[i] * cfg.WriteShare * 60; math.Abs(sh.Actual[i]-want) > 1e-6*want {
+			t.Fatalf("tick %d: actual %v mutations, want %v", i, sh.Actual[i], want)
+		}
+		if sh.Tripped[i] {
+			behind++
+		}
+	}
+	if forecasts < d.Len()-1440-10 {
+		t.Errorf("%d ticks with a forecast after the first day, want nearly %d", forecasts, d.Len()-1440)
+	}
+	if behind == 0 {
+		t.Error("the shadows never fell behind on a bursty trace")
+	}
+	for _, dc := range rec.Series[2].Decisions {
+		if dc.Reason == "" {
+			t.Fatalf("shadow decision without a reason: %+v", dc)
+		}
+	}
+}
+
+func TestSynthetic(t *testing.T) {
+	for _, k := range SyntheticKinds {
+		a, err := Synthetic(k, 2, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Synthetic(k, 2, 7)
+		if a.Len() != 576 || a.Values[100] != b.Values[100] {
+			t.Fatalf("%s: %d points, not deterministic", k, a.Len())
+		}
+		for _, v := range a.Values {
+			if !(v >= 0) {
+				t.Fatalf("%s: value %v", k, v)
+			}
+		}
+	}
+	if _, err := Synthetic("sawtooth", 2, 1); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+}
