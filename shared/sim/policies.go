@@ -20,7 +20,8 @@ type PolicySet struct {
 	// Control is the shadow policy's loop. Its PerInstance, Lead, Step and
 	// the policy's Min, Max and Mode are set from the fleet Config by Build.
 	Control control.Config
-	// NewPredictor makes the shadow loop's forecaster.
+	// NewPredictor makes the shadow loop's forecaster (nil: the loop's
+	// default, control.DefaultPredictor).
 	NewPredictor func() (control.Predictor, error)
 	// InstanceType is the live type the shadow loop reports (for resizes).
 	InstanceType string
@@ -33,17 +34,14 @@ type PolicySet struct {
 func DefaultPolicySet(cfg Config) PolicySet {
 	rc := ReactiveConfig{Target: cfg.Target, ScaleOutPoints: 3, ScaleInPoints: 15, ScaleInFactor: 0.9}
 	cc := control.DefaultConfig()
-	lead := cfg.Lead()
 	return PolicySet{
 		Reactive:   rc,
 		Predictive: PredictiveConfig{Reactive: rc, Days: 14, Buffer: 300 * time.Second, MinHistory: 24 * time.Hour},
 		Oracle:     OracleConfig{MaxUtil: 0.9},
 		Control:    cc,
-		NewPredictor: func() (control.Predictor, error) {
-			sc := control.DefaultSmootherConfig()
-			sc.Score = lead
-			return control.NewSmoother(sc)
-		},
+		// Set from the loop's step and lead in Build when nil: the same
+		// predictor the Lambda runs (control.DefaultPredictor).
+		NewPredictor: nil,
 		InstanceType: "m7g.xlarge",
 	}
 }
@@ -72,7 +70,12 @@ func (ps PolicySet) Build(cfg Config, d Demand, names []string) ([]Policy, error
 		case "oracle":
 			out = append(out, NewOracle(ps.Oracle, d, cfg.Lead()))
 		case "shadow":
-			loop, err := control.New(ps.ControlConfig(cfg), ps.NewPredictor, ps.Sizes)
+			cc := ps.ControlConfig(cfg)
+			np := ps.NewPredictor
+			if np == nil {
+				np = control.DefaultPredictor(cc)
+			}
+			loop, err := control.New(cc, np, ps.Sizes)
 			if err != nil {
 				return nil, fmt.Errorf("building the shadow policy: %w", err)
 			}
