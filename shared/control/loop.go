@@ -139,9 +139,10 @@ func (c Config) Validate() error {
 type Observation struct {
 	// Minute is the start of the step the counts cover.
 	Minute time.Time `json:"minute"`
-	// Demand is the group's load in the step: the mutations offered to its
-	// live instances (what the fan-out delivered and the live agents
-	// accepted). NaN when unknown.
+	// Demand is the group's load in the step: the mutations its live
+	// instances applied (the fan-out's per-minute counts, summed). It cannot
+	// exceed what the group serves: when the group is overloaded the loop
+	// sees it at capacity and plans above that. NaN when unknown.
 	Demand float64 `json:"demand"`
 	// Resources are the per-resource counts of the step (live and shadow
 	// applied, shadow backlog).
