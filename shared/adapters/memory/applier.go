@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/shadow"
 )
 
 // Agents is an in-memory fleet of mutation agents, one per endpoint
@@ -164,10 +165,7 @@ func (a *Agents) Digest(instance, resource string) ([32]byte, error) {
 func (a *Agents) Copy(from, to, resource string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	src, ok := a.agents[from]
-	if !ok {
-		return fmt.Errorf("agent %s: %w", from, ErrNoAgent)
-	}
+	src := a.agent(from) // an agent that never received anything holds an empty state
 	dst := a.agent(to)
 	kv := make(map[string][]byte, len(src.kv[resource]))
 	for k, v := range src.kv[resource] {
@@ -177,4 +175,24 @@ func (a *Agents) Copy(from, to, resource string) error {
 	dst.last[resource] = src.last[resource]
 	dst.applied[resource] = src.applied[resource]
 	return nil
+}
+
+var _ shadow.Agents = (*Agents)(nil)
+
+// State implements shadow.Agents.
+func (a *Agents) State(_ context.Context, at mutation.Endpoint, resource string) (shadow.AgentState, error) {
+	last, applied, err := a.Status(at.InstanceID, resource)
+	if err != nil {
+		return shadow.AgentState{}, err
+	}
+	d, err := a.Digest(at.InstanceID, resource)
+	if err != nil {
+		return shadow.AgentState{}, err
+	}
+	return shadow.AgentState{AcceptedSeq: last, AppliedSeq: last, Applied: applied, Digest: fmt.Sprintf("%x", d)}, nil
+}
+
+// Resync implements shadow.Agents: the receiver takes the sender's state.
+func (a *Agents) Resync(_ context.Context, from, to mutation.Endpoint, resource string) error {
+	return a.Copy(from.InstanceID, to.InstanceID, resource)
 }
