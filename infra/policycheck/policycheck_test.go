@@ -1,0 +1,127 @@
+package policycheck
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// template wraps statements into one AWS::IAM::Policy of a template.
+func template(t *testing.T, statements ...map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"Resources": map[string]any{
+		"Pol": map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{
+			"PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": statements},
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var instanceArn = map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":ec2:", map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":instance/*"}}}
+
+func stringEquals(kv ...string) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return map[string]any{"StringEquals": m}
+}
+
+func TestCheckTemplate(t *testing.T) {
+	shadowTags := stringEquals("aws:ResourceTag/shadowscale:role", "shadow", "aws:ResourceTag/shadowscale:stack", "S")
+	cases := []struct {
+		name      string
+		statement map[string]any
+		want      []string // rules, in order
+	}{
+		{"terminate with both tags", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": instanceArn, "Condition": shadowTags}, nil},
+		{"terminate untagged", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*"}, []string{RuleUntaggedStop}},
+		{"stop untagged", map[string]any{"Effect": "Allow", "Action": []any{"ec2:StopInstances"}, "Resource": instanceArn}, []string{RuleUntaggedStop}},
+		{"terminate with role tag only", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*",
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:role", "shadow")}, []string{RuleUntaggedStop}},
+		{"terminate tagged for another stack", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*",
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:role", "shadow", "aws:ResourceTag/shadowscale:stack", "Other")}, []string{RuleUntaggedStop}},
+		{"terminate with IfExists is not a requirement", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*",
+			"Condition": map[string]any{"StringEqualsIfExists": map[string]any{"aws:ResourceTag/shadowscale:role": "shadow", "aws:ResourceTag/shadowscale:stack": "S"}}}, []string{RuleUntaggedStop}},
+		{"terminate with ec2:ResourceTag keys", map[string]any{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*",
+			"Condition": stringEquals("ec2:ResourceTag/shadowscale:role", "shadow", "ec2:ResourceTag/shadowscale:stack", "S")}, nil},
+		{"deny is not checked", map[string]any{"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}, nil},
+		{"wildcard action", map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"}, []string{RuleWildcardAction}},
+		{"service wildcard", map[string]any{"Effect": "Allow", "Action": []any{"dynamodb:GetItem", "ec2:*"}, "Resource": "*"}, []string{RuleWildcardAction}},
+		{"prefix wildcard on terminate", map[string]any{"Effect": "Allow", "Action": "ec2:Terminate*", "Resource": "*"}, []string{RuleWildcardAction}},
+		{"not action", map[string]any{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, []string{RuleNotAction}},
+		{"run instances with request tags", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": instanceArn,
+			"Condition": stringEquals("aws:RequestTag/shadowscale:role", "shadow", "aws:RequestTag/shadowscale:stack", "S")}, nil},
+		{"run instances untagged", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}, []string{RuleUntaggedRun}},
+		{"run instances on subnets only", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": []any{"arn:aws:ec2:us-east-1:1:subnet/subnet-1", "arn:aws:ec2:us-east-1::image/*"}}, nil},
+		{"create tags at launch", map[string]any{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": instanceArn,
+			"Condition": stringEquals("ec2:CreateAction", "RunInstances")}, nil},
+		{"create tags anywhere", map[string]any{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}, []string{RuleCreateTags}},
+		{"autoscaling write on enrolled", map[string]any{"Effect": "Allow", "Action": []any{"autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"}, "Resource": "*",
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}, nil},
+		{"autoscaling write anywhere", map[string]any{"Effect": "Allow", "Action": "autoscaling:SetDesiredCapacity", "Resource": "*"}, []string{RuleUnenrolledScale}},
+		{"autoscaling describe", map[string]any{"Effect": "Allow", "Action": "autoscaling:DescribeAutoScalingGroups", "Resource": "*"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vs, err := CheckTemplate(template(t, tc.statement), "S")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range vs {
+				got = append(got, v.Rule)
+				if v.Resource != "Pol" || v.Statement != 0 {
+					t.Errorf("violation located at %s[%d], want Pol[0]", v.Resource, v.Statement)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("rules %v, want %v (violations %v)", got, tc.want, vs)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("rule %d: %s, want %s", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCheckTemplateRoles(t *testing.T) {
+	tpl := []byte(`{"Resources": {
+	  "R": {"Type": "AWS::IAM::Role", "Properties": {
+	    "ManagedPolicyArns": [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/AmazonEC2FullAccess"]]},
+	                          "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+	    "Policies": [{"PolicyName": "inline", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*"}]}}]}},
+	  "M": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}}},
+	  "T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}
+	}}`)
+	vs, err := CheckTemplate(tpl, "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"M/" + RuleWildcardAction: true, "R/" + RuleUntaggedStop: true, "R/" + RuleFullAccess: true}
+	if len(vs) != len(want) {
+		t.Fatalf("violations %v, want %d", vs, len(want))
+	}
+	for _, v := range vs {
+		if !want[v.Resource+"/"+v.Rule] {
+			t.Errorf("unexpected violation %v", v)
+		}
+	}
+}
+
+func TestCheckTemplateBadInput(t *testing.T) {
+	if _, err := CheckTemplate([]byte("{not json"), "S"); err == nil {
+		t.Fatal("want an error for a template that is not JSON")
+	}
+	vs, err := CheckTemplate([]byte(`{"Resources": {"P": {"Type": "AWS::IAM::Policy", "Properties": {}}}}`), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Rule != RuleMalformedPolicy {
+		t.Fatalf("violations %v, want one %s", vs, RuleMalformedPolicy)
+	}
+}

@@ -1,0 +1,474 @@
+package shadowscaling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Pool is the shadow pool of one Availability Zone: the subnets shadows of
+// that AZ's live instances launch into, and how many shadows it may hold.
+// Its JSON form is the value of SHADOWSCALE_POOLS (docs/CONTRACTS.md).
+type Pool struct {
+	Subnets  []string `json:"subnets"`
+	Capacity int      `json:"capacity"`
+}
+
+// Config is everything an operator chooses about a deployment. It is read
+// once from the CDK context (cdk.json, or `-c key=value` on the command
+// line) by ConfigFromContext; Validate reports every problem at once.
+type Config struct {
+	// StackName is the CloudFormation stack name; it is also the value of
+	// the shadowscale:stack tag, and so part of the IAM conditions.
+	StackName string
+	// Groups are Auto Scaling group names enrolled by name (SHADOWSCALE_GROUPS).
+	// Groups tagged shadowscale:enrolled=true are enrolled too. Each named
+	// group gets its own dashboard row and count/lag alarms.
+	Groups []string
+	// Mode is forecast-only (default) or act (SHADOWSCALE_MODE).
+	Mode string
+	// CPUFraction and MemoryFraction size a shadow from its live instance.
+	CPUFraction    float64
+	MemoryFraction float64
+	// Policy is the JSON of scaling policy overrides (SHADOWSCALE_POLICY), or empty.
+	Policy string
+	// AgentPort is the shadow agent's TCP port (SHADOWSCALE_AGENT_PORT).
+	AgentPort int
+	// LogLevel of the functions (LOG_LEVEL).
+	LogLevel string
+
+	// VpcID selects the operator's own VPC. Empty: the stack creates a demo
+	// VPC (isolated subnets and VPC endpoints, no NAT gateway) with a
+	// plane subnet and a shadow pool subnet in each of two AZs.
+	VpcID string
+	// AvailabilityZones of the operator's VPC, in the order of PlaneSubnetIDs.
+	AvailabilityZones []string
+	// PlaneSubnetIDs are where the fanout and reconciler functions run
+	// (they must reach the agents and, through NAT or VPC endpoints, the AWS APIs).
+	PlaneSubnetIDs []string
+	// Pools maps an AZ to its shadow pool, for the operator's VPC.
+	Pools map[string]Pool
+	// PoolCapacity is the shadow capacity of each demo pool.
+	PoolCapacity int
+	// LiveSecurityGroupIDs may reach the agent port of the shadows.
+	LiveSecurityGroupIDs []string
+
+	// ShadowArchitecture of the shadow AMI: arm64 (Graviton, default) or x86_64.
+	ShadowArchitecture string
+	// ShadowImageID pins the shadow AMI; empty resolves the latest Amazon
+	// Linux 2023 from its public SSM parameter at deploy time.
+	ShadowImageID string
+
+	// DeletionProtection of the DynamoDB table (and RETAIN on stack deletion).
+	DeletionProtection bool
+	// AlarmTopic creates an SNS topic that every alarm notifies.
+	AlarmTopic bool
+	// AlarmEmails subscribe to that topic (implies AlarmTopic).
+	AlarmEmails []string
+	// SyncLagAlarmSeconds is the shadow sync lag that raises the lag alarms.
+	SyncLagAlarmSeconds int
+	// IteratorAgeAlarmSeconds is the fan-out iterator age that raises its alarm.
+	IteratorAgeAlarmSeconds int
+
+	// AssetDir is the Makefile's build output: lambda/<fn>/bootstrap and
+	// agent/shadow-agent-linux-{arm64,amd64}, relative to the CDK app's
+	// working directory (infra/).
+	AssetDir string
+}
+
+// DefaultConfig is the configuration with nothing chosen.
+func DefaultConfig() Config {
+	return Config{
+		StackName:               "ShadowScale",
+		Mode:                    "forecast-only",
+		CPUFraction:             0.25,
+		MemoryFraction:          0.10,
+		AgentPort:               8470,
+		LogLevel:                "info",
+		PoolCapacity:            50,
+		ShadowArchitecture:      "arm64",
+		DeletionProtection:      true,
+		SyncLagAlarmSeconds:     300,
+		IteratorAgeAlarmSeconds: 60,
+		AssetDir:                "../build",
+	}
+}
+
+// ContextGetter returns the raw context value of key, or nil when unset
+// (awscdk's Node().TryGetContext has this shape).
+type ContextGetter func(key string) any
+
+// Context keys that ConfigFromContext reads.
+var contextKeys = []string{
+	"stackName", "groups", "mode", "shadowCpuFraction", "shadowMemoryFraction",
+	"policy", "agentPort", "logLevel", "vpcId", "availabilityZones",
+	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
+	"shadowArchitecture", "shadowImageId", "deletionProtection",
+	"alarmTopic", "alarmEmails", "syncLagAlarmSeconds",
+	"iteratorAgeAlarmSeconds", "assetDir",
+}
+
+// ContextKeys lists the context keys the app reads, for documentation and tests.
+func ContextKeys() []string { return append([]string(nil), contextKeys...) }
+
+// ConfigFromContext reads the configuration from the CDK context, over
+// DefaultConfig, and validates it. Values come as JSON types from cdk.json
+// and as strings from `-c key=value`; both are accepted.
+func ConfigFromContext(get ContextGetter) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(key string, dst *string) {
+		if v := get(key); v != nil {
+			s, err := asString(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: %w", key, err))
+				return
+			}
+			*dst = s
+		}
+	}
+	list := func(key string, dst *[]string) {
+		if v := get(key); v != nil {
+			l, err := asStringList(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: %w", key, err))
+				return
+			}
+			*dst = l
+		}
+	}
+	num := func(key string, dst *float64) {
+		if v := get(key); v != nil {
+			f, err := asFloat(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: %w", key, err))
+				return
+			}
+			*dst = f
+		}
+	}
+	integer := func(key string, dst *int) {
+		if v := get(key); v != nil {
+			f, err := asFloat(v)
+			if err == nil && (f != math.Trunc(f) || math.Abs(f) > 1e9) {
+				err = fmt.Errorf("%v is not a whole number", v)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: %w", key, err))
+				return
+			}
+			*dst = int(f)
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		if v := get(key); v != nil {
+			b, err := asBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: %w", key, err))
+				return
+			}
+			*dst = b
+		}
+	}
+
+	str("stackName", &c.StackName)
+	list("groups", &c.Groups)
+	str("mode", &c.Mode)
+	num("shadowCpuFraction", &c.CPUFraction)
+	num("shadowMemoryFraction", &c.MemoryFraction)
+	if v := get("policy"); v != nil {
+		p, err := asJSONObject(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context policy: %w", err))
+		} else {
+			c.Policy = p
+		}
+	}
+	integer("agentPort", &c.AgentPort)
+	str("logLevel", &c.LogLevel)
+	str("vpcId", &c.VpcID)
+	list("availabilityZones", &c.AvailabilityZones)
+	list("planeSubnetIds", &c.PlaneSubnetIDs)
+	if v := get("shadowPools"); v != nil {
+		p, err := asPools(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context shadowPools: %w", err))
+		} else {
+			c.Pools = p
+		}
+	}
+	integer("poolCapacity", &c.PoolCapacity)
+	list("liveSecurityGroupIds", &c.LiveSecurityGroupIDs)
+	str("shadowArchitecture", &c.ShadowArchitecture)
+	str("shadowImageId", &c.ShadowImageID)
+	boolean("deletionProtection", &c.DeletionProtection)
+	boolean("alarmTopic", &c.AlarmTopic)
+	list("alarmEmails", &c.AlarmEmails)
+	integer("syncLagAlarmSeconds", &c.SyncLagAlarmSeconds)
+	integer("iteratorAgeAlarmSeconds", &c.IteratorAgeAlarmSeconds)
+	str("assetDir", &c.AssetDir)
+
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+var (
+	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	groupRE     = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
+	subnetRE    = regexp.MustCompile(`^subnet-[0-9a-f]{1,17}$`)
+	sgRE        = regexp.MustCompile(`^sg-[0-9a-f]{1,17}$`)
+	vpcRE       = regexp.MustCompile(`^vpc-[0-9a-f]{1,17}$`)
+	amiRE       = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
+	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
+	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if !stackNameRE.MatchString(c.StackName) {
+		bad("stackName %q: want a letter then letters, digits or hyphens, at most 128", c.StackName)
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Groups {
+		if !groupRE.MatchString(g) || strings.Contains(g, ",") {
+			bad("groups: %q is not an Auto Scaling group name (1-255 printable characters, no comma)", g)
+		}
+		if seen[g] {
+			bad("groups: %q named twice", g)
+		}
+		seen[g] = true
+	}
+	if c.Mode != "forecast-only" && c.Mode != "act" {
+		bad("mode %q: want forecast-only or act", c.Mode)
+	}
+	if !(c.CPUFraction > 0 && c.CPUFraction <= 1) {
+		bad("shadowCpuFraction %v: want a fraction in (0, 1]", c.CPUFraction)
+	}
+	if !(c.MemoryFraction > 0 && c.MemoryFraction <= 1) {
+		bad("shadowMemoryFraction %v: want a fraction in (0, 1]", c.MemoryFraction)
+	}
+	if c.AgentPort < 1024 || c.AgentPort > 65535 {
+		bad("agentPort %d: want 1024-65535", c.AgentPort)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("logLevel %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.ShadowArchitecture != "arm64" && c.ShadowArchitecture != "x86_64" {
+		bad("shadowArchitecture %q: want arm64 or x86_64", c.ShadowArchitecture)
+	}
+	if c.ShadowImageID != "" && !amiRE.MatchString(c.ShadowImageID) {
+		bad("shadowImageId %q: want ami-...", c.ShadowImageID)
+	}
+	for _, sg := range c.LiveSecurityGroupIDs {
+		if !sgRE.MatchString(sg) {
+			bad("liveSecurityGroupIds: %q is not a security group id", sg)
+		}
+	}
+	for _, e := range c.AlarmEmails {
+		if !emailRE.MatchString(e) {
+			bad("alarmEmails: %q is not an e-mail address", e)
+		}
+	}
+	if c.SyncLagAlarmSeconds < 1 {
+		bad("syncLagAlarmSeconds %d: want at least 1", c.SyncLagAlarmSeconds)
+	}
+	if c.IteratorAgeAlarmSeconds < 1 {
+		bad("iteratorAgeAlarmSeconds %d: want at least 1", c.IteratorAgeAlarmSeconds)
+	}
+	if c.AssetDir == "" {
+		bad("assetDir: empty")
+	}
+
+	if c.VpcID == "" {
+		if len(c.PlaneSubnetIDs) > 0 || len(c.Pools) > 0 || len(c.AvailabilityZones) > 0 {
+			bad("planeSubnetIds, availabilityZones and shadowPools need vpcId (without it the stack makes a demo VPC)")
+		}
+		if c.PoolCapacity < 1 {
+			bad("poolCapacity %d: want at least 1", c.PoolCapacity)
+		}
+		return errors.Join(errs...)
+	}
+	if !vpcRE.MatchString(c.VpcID) {
+		bad("vpcId %q: want vpc-...", c.VpcID)
+	}
+	if len(c.PlaneSubnetIDs) == 0 {
+		bad("planeSubnetIds: need at least one subnet for the fanout and reconciler functions")
+	}
+	if len(c.AvailabilityZones) != len(c.PlaneSubnetIDs) {
+		bad("availabilityZones: want one per plane subnet (%d), got %d", len(c.PlaneSubnetIDs), len(c.AvailabilityZones))
+	}
+	for _, az := range c.AvailabilityZones {
+		if !azRE.MatchString(az) {
+			bad("availabilityZones: %q is not an AZ name", az)
+		}
+	}
+	for _, s := range c.PlaneSubnetIDs {
+		if !subnetRE.MatchString(s) {
+			bad("planeSubnetIds: %q is not a subnet id", s)
+		}
+	}
+	if len(c.Pools) == 0 {
+		bad("shadowPools: need a pool for at least one AZ with an own VPC")
+	}
+	for _, az := range sortedKeys(c.Pools) {
+		p := c.Pools[az]
+		if !azRE.MatchString(az) {
+			bad("shadowPools: %q is not an AZ name", az)
+		}
+		if len(p.Subnets) == 0 {
+			bad("shadowPools[%s]: no subnets", az)
+		}
+		for _, s := range p.Subnets {
+			if !subnetRE.MatchString(s) {
+				bad("shadowPools[%s]: %q is not a subnet id", az, s)
+			}
+		}
+		if p.Capacity < 1 {
+			bad("shadowPools[%s]: capacity %d, want at least 1", az, p.Capacity)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func asString(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	}
+	return "", fmt.Errorf("want a string, got %T", v)
+}
+
+// asStringList accepts a JSON array of strings, a JSON array in a string,
+// or a comma-separated string ("" is the empty list).
+func asStringList(v any) ([]string, error) {
+	switch x := v.(type) {
+	case []any:
+		out := make([]string, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("item %d: want a string, got %T", i, e)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case string:
+		s := strings.TrimSpace(x)
+		if strings.HasPrefix(s, "[") {
+			var out []string
+			if err := json.Unmarshal([]byte(s), &out); err != nil {
+				return nil, fmt.Errorf("decoding list: %w", err)
+			}
+			return out, nil
+		}
+		if s == "" {
+			return nil, nil
+		}
+		parts := strings.Split(s, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return parts, nil
+	}
+	return nil, fmt.Errorf("want a list or a comma-separated string, got %T", v)
+}
+
+func asFloat(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing number: %w", err)
+		}
+		return f, nil
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}
+
+func asBool(v any) (bool, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		if err != nil {
+			return false, fmt.Errorf("parsing boolean: %w", err)
+		}
+		return b, nil
+	}
+	return false, fmt.Errorf("want a boolean, got %T", v)
+}
+
+// asJSONObject returns the compact JSON of an object given as a JSON value
+// or as a string holding one.
+func asJSONObject(v any) (string, error) {
+	var obj map[string]any
+	switch x := v.(type) {
+	case map[string]any:
+		obj = x
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return "", nil
+		}
+		if err := json.Unmarshal([]byte(x), &obj); err != nil {
+			return "", fmt.Errorf("decoding object: %w", err)
+		}
+	default:
+		return "", fmt.Errorf("want a JSON object, got %T", v)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", fmt.Errorf("encoding object: %w", err)
+	}
+	return string(b), nil
+}
+
+func asPools(v any) (map[string]Pool, error) {
+	var raw []byte
+	switch x := v.(type) {
+	case string:
+		raw = []byte(x)
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return nil, fmt.Errorf("encoding pools: %w", err)
+		}
+		raw = b
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	var pools map[string]Pool
+	if err := dec.Decode(&pools); err != nil {
+		return nil, fmt.Errorf("decoding pools: %w", err)
+	}
+	return pools, nil
+}

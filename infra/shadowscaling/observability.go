@@ -1,0 +1,229 @@
+package shadowscaling
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Periods. Functions, not package variables: a package-level jsii call
+// would start the jsii runtime at init, before anything can configure it.
+func minutes(n float64) awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(n)) }
+
+// metric is a ShadowScale metric with the given dimensions (name, value, ...).
+func metric(name, stat string, period awscdk.Duration, label string, dims ...string) awscloudwatch.Metric {
+	dm := map[string]*string{}
+	for i := 0; i+1 < len(dims); i += 2 {
+		dm[dims[i]] = jsii.String(dims[i+1])
+	}
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(Namespace),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &dm,
+		Statistic:     jsii.String(stat),
+		Period:        period,
+		Label:         label2(label),
+	})
+}
+
+func label2(l string) *string {
+	if l == "" {
+		return nil
+	}
+	return jsii.String(l)
+}
+
+// search is a SEARCH expression over every group's metric of a name, for
+// groups enrolled by tag that the template cannot name.
+func search(schema, name, stat, label string) awscloudwatch.MathExpression {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(fmt.Sprintf(`SEARCH('{%s,%s} MetricName="%s"', '%s', 60)`, Namespace, schema, name, stat)),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{},
+		Label:        jsii.String(label),
+		Period:       minutes(1),
+	})
+}
+
+func graph(title string, width float64, left []awscloudwatch.IMetric, right []awscloudwatch.IMetric) awscloudwatch.GraphWidget {
+	p := &awscloudwatch.GraphWidgetProps{
+		Title:  jsii.String(title),
+		Width:  jsii.Number(width),
+		Height: jsii.Number(6),
+		Left:   &left,
+	}
+	if len(right) > 0 {
+		p.Right = &right
+	}
+	return awscloudwatch.NewGraphWidget(p)
+}
+
+func (c *ShadowScaling) observability(cfg Config) {
+	s := c.Construct
+	if cfg.AlarmTopic || len(cfg.AlarmEmails) > 0 {
+		c.AlarmTopic = awssns.NewTopic(s, jsii.String("AlarmTopic"), &awssns.TopicProps{
+			DisplayName: jsii.String("shadowscale alarms"),
+		})
+		for _, e := range cfg.AlarmEmails {
+			c.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+		}
+	}
+
+	c.Dashboard = awscloudwatch.NewDashboard(s, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
+	})
+	groups := orderedGroups(cfg.Groups)
+
+	// Per enrolled group: what the issue asks to see side by side.
+	for _, g := range groups {
+		c.Dashboard.AddWidgets(awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+			Markdown: jsii.String("## Group " + g), Width: jsii.Number(24), Height: jsii.Number(1),
+		}))
+		c.Dashboard.AddWidgets(
+			graph(g+": live vs shadow mutations/min", 8, []awscloudwatch.IMetric{
+				metric("MutationsApplied", "Sum", minutes(1), "live", "Group", g, "Target", "live"),
+				metric("MutationsApplied", "Sum", minutes(1), "shadow", "Group", g, "Target", "shadow"),
+			}, []awscloudwatch.IMetric{
+				metric("Delta", "Average", minutes(1), "delta", "Group", g),
+			}),
+			graph(g+": forecast vs actual rate", 8, []awscloudwatch.IMetric{
+				metric("ActualRate", "Average", minutes(1), "actual", "Group", g),
+				metric("ForecastP50", "Average", minutes(1), "forecast p50", "Group", g),
+				metric("ForecastP90", "Average", minutes(1), "forecast p90", "Group", g),
+			}, nil),
+			graph(g+": capacity and decisions", 8, []awscloudwatch.IMetric{
+				metric("DesiredCapacity", "Maximum", minutes(1), "desired", "Group", g),
+				metric("InServiceCapacity", "Maximum", minutes(1), "in service", "Group", g),
+				metric("LiveCount", "Maximum", minutes(1), "live instances", "Group", g),
+				metric("ShadowCount", "Maximum", minutes(1), "shadows", "Group", g),
+			}, []awscloudwatch.IMetric{
+				awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+					Expression:   jsii.String(fmt.Sprintf(`SEARCH('{%s,Action,Group} MetricName="Decisions" Group="%s"', 'Sum', 60)`, Namespace, g)),
+					UsingMetrics: &map[string]awscloudwatch.IMetric{},
+					Label:        jsii.String("decisions"),
+					Period:       minutes(1),
+				}),
+			}),
+		)
+	}
+
+	// Every group, also those enrolled by tag only: SEARCH expressions.
+	c.Dashboard.AddWidgets(awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+		Markdown: jsii.String("## All enrolled groups (by name or by tag)"), Width: jsii.Number(24), Height: jsii.Number(1),
+	}))
+	c.Dashboard.AddWidgets(
+		graph("Mutations applied (live and shadow)", 8, []awscloudwatch.IMetric{search("Group,Target", "MutationsApplied", "Sum", "")}, nil),
+		graph("Delta", 8, []awscloudwatch.IMetric{search("Group", "Delta", "Average", "")}, nil),
+		graph("Forecast p50 vs actual", 8, []awscloudwatch.IMetric{
+			search("Group", "ForecastP50", "Average", ""), search("Group", "ActualRate", "Average", ""),
+		}, nil),
+	)
+	c.Dashboard.AddWidgets(
+		graph("Desired and in-service capacity", 8, []awscloudwatch.IMetric{
+			search("Group", "DesiredCapacity", "Maximum", ""), search("Group", "InServiceCapacity", "Maximum", ""),
+		}, nil),
+		graph("Decisions", 8, []awscloudwatch.IMetric{search("Action,Group", "Decisions", "Sum", "")}, nil),
+		graph("Shadow sync lag (s)", 8, []awscloudwatch.IMetric{search("Group", "ShadowSyncLagSeconds", "Maximum", "")}, nil),
+	)
+
+	// The plane itself.
+	fan := c.Functions[FnFanout]
+	iterAge := fan.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minutes(1)})
+	dlqDepth := c.DeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minutes(1)})
+	var errs, durs []awscloudwatch.IMetric
+	for _, fn := range Functions {
+		errs = append(errs, c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(1), Label: jsii.String(fn)}))
+		durs = append(durs, c.Functions[fn].MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: minutes(1), Label: jsii.String(fn + " p99")}))
+	}
+	c.Dashboard.AddWidgets(awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+		Markdown: jsii.String("## Control plane"), Width: jsii.Number(24), Height: jsii.Number(1),
+	}))
+	c.Dashboard.AddWidgets(
+		graph("Fan-out errors and dead letters", 8, []awscloudwatch.IMetric{
+			metric("FanoutErrors", "Sum", minutes(1), "fan-out errors"),
+			metric("DeadLettered", "Sum", minutes(1), "dead-lettered"),
+		}, []awscloudwatch.IMetric{dlqDepth}),
+		graph("Fan-out iterator age (ms)", 8, []awscloudwatch.IMetric{iterAge}, nil),
+		graph("Pool full / refused (not ours)", 8, []awscloudwatch.IMetric{
+			search("AZ", "PoolFull", "Sum", ""),
+			metric("RefusedNotOwned", "Sum", minutes(1), "refused: not ours"),
+		}, nil),
+	)
+	c.Dashboard.AddWidgets(
+		graph("Function errors", 12, errs, nil),
+		graph("Function duration p99 (ms)", 12, durs, nil),
+	)
+
+	// Alarms.
+	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, periods, datapoints float64) {
+		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(desc),
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(periods),
+			DatapointsToAlarm:  jsii.Number(datapoints),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		c.addAlarm(a)
+	}
+	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes", cfg.IteratorAgeAlarmSeconds),
+		iterAge, float64(cfg.IteratorAgeAlarmSeconds*1000), 5, 5)
+	alarm("DeadLettersAlarm", "shadowscale dead-letter queue is not empty: mutations that were never applied",
+		dlqDepth, 1, 1, 1)
+	for _, fn := range Functions {
+		id := strings.ToUpper(fn[:1]) + fn[1:]
+		// Errors in 2 of the last 3 five-minutes(1) periods: one transient
+		// failure that a retry absorbed does not page.
+		alarm(id+"ErrorsAlarm", "shadowscale "+fn+" function errors in 2 of 15 minutes",
+			c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(5), Statistic: jsii.String("Sum")}), 1, 3, 2)
+	}
+	for i, g := range groups {
+		// A shadow takes a minutes(1) or two to launch, so a mismatch must last
+		// 15 minutes to alarm.
+		diff := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("ABS(shadows - live)"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"shadows": metric("ShadowCount", "Maximum", minutes(5), "shadows", "Group", g),
+				"live":    metric("LiveCount", "Maximum", minutes(5), "live", "Group", g),
+			},
+			Label:  jsii.String(g + " shadows - live"),
+			Period: minutes(5),
+		})
+		alarm(fmt.Sprintf("Group%dShadowCountAlarm", i), "shadowscale group "+g+": shadow count differs from live count for 15 minutes", diff, 1, 3, 3)
+		alarm(fmt.Sprintf("Group%dSyncLagAlarm", i), fmt.Sprintf("shadowscale group %s: a shadow is more than %d s behind its live instance", g, cfg.SyncLagAlarmSeconds),
+			metric("ShadowSyncLagSeconds", "Maximum", minutes(5), "", "Group", g), float64(cfg.SyncLagAlarmSeconds), 2, 2)
+	}
+	// Groups enrolled by tag are not known to the template: one
+	// Metrics Insights alarm watches the worst sync lag over every group.
+	insights := awscloudwatch.NewCfnAlarm(s, jsii.String("AnyGroupSyncLagAlarm"), &awscloudwatch.CfnAlarmProps{
+		AlarmDescription:   jsii.String(fmt.Sprintf("shadowscale: some group's shadow is more than %d s behind its live instance", cfg.SyncLagAlarmSeconds)),
+		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
+		Threshold:          jsii.Number(float64(cfg.SyncLagAlarmSeconds)),
+		EvaluationPeriods:  jsii.Number(2),
+		DatapointsToAlarm:  jsii.Number(2),
+		TreatMissingData:   jsii.String("notBreaching"),
+		Metrics: &[]any{&awscloudwatch.CfnAlarm_MetricDataQueryProperty{
+			Id:         jsii.String("lag"),
+			Expression: jsii.String(fmt.Sprintf(`SELECT MAX(ShadowSyncLagSeconds) FROM SCHEMA("%s", "Group")`, Namespace)),
+			Period:     jsii.Number(300),
+			ReturnData: jsii.Bool(true),
+			Label:      jsii.String("max sync lag over groups"),
+		}},
+	})
+	if c.AlarmTopic != nil {
+		insights.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
+	}
+}
+
+func (c *ShadowScaling) addAlarm(a awscloudwatch.Alarm) {
+	if c.AlarmTopic != nil {
+		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(c.AlarmTopic))
+	}
+	c.Alarms = append(c.Alarms, a)
+}

@@ -1,0 +1,725 @@
+// Package shadowscaling is the CDK construct of the shadowscale control
+// plane (ShadowScaling) and the stack that deploys it (NewShadowScaleStack).
+//
+// Everything here is plain CloudFormation: no construct that deploys a
+// custom-resource Lambda (log retention, bucket deployments, providers,
+// auto-deleted objects, the VPC's default security group restriction), so
+// the template deploys on moto server and LocalStack as well as on AWS.
+// Names passed to the functions are those of docs/CONTRACTS.md.
+package shadowscaling
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Function names: the Makefile builds build/lambda/<fn>/bootstrap for each.
+const (
+	FnLaunch     = "launch"
+	FnTerminate  = "terminate"
+	FnFanout     = "fanout"
+	FnForecaster = "forecaster"
+	FnReconciler = "reconciler"
+)
+
+// Functions lists the five functions in a fixed order.
+var Functions = []string{FnLaunch, FnTerminate, FnFanout, FnForecaster, FnReconciler}
+
+// Tag keys and values of docs/CONTRACTS.md that the IAM conditions use.
+const (
+	TagRole        = "shadowscale:role"
+	TagRoleShadow  = "shadow"
+	TagStack       = "shadowscale:stack"
+	TagLive        = "shadowscale:live-instance"
+	TagGroup       = "shadowscale:group"
+	TagGeneration  = "shadowscale:generation"
+	TagEnrolled    = "shadowscale:enrolled"
+	Namespace      = "ShadowScale"
+	demoPlaneGroup = "plane"
+	demoPoolGroup  = "shadow-pool"
+	demoLiveGroup  = "live"
+)
+
+// funcSpec is a function's sizing, with the reasons.
+type funcSpec struct {
+	memoryMB int
+	timeout  awscdk.Duration
+	inVpc    bool // must reach the agents on port AgentPort
+}
+
+func specs() map[string]funcSpec {
+	return map[string]funcSpec{
+		// launch and terminate make a handful of EC2 and DynamoDB calls per
+		// event (describe, run or terminate, a conditional write): I/O bound,
+		// 256 MB is plenty for a Go binary; 30 s covers a throttled
+		// RunInstances with SDK retries.
+		FnLaunch:    {memoryMB: 256, timeout: awscdk.Duration_Seconds(jsii.Number(30))},
+		FnTerminate: {memoryMB: 256, timeout: awscdk.Duration_Seconds(jsii.Number(30))},
+		// fanout decodes up to 500 records per batch and sends them to two
+		// agents each: 512 MB buys twice the CPU share of 256 MB for the
+		// JSON work; 60 s bounds a batch against slow agents (the mapping
+		// then bisects and retries).
+		FnFanout: {memoryMB: 512, timeout: awscdk.Duration_Seconds(jsii.Number(60)), inVpc: true},
+		// forecaster fits Holt-Winters and ARIMA with a backtest per group
+		// every minute: CPU bound, 1024 MB is about 0.6 vCPU; it must finish
+		// before the next tick, hence 55 s (and reserved concurrency 1).
+		FnForecaster: {memoryMB: 1024, timeout: awscdk.Duration_Seconds(jsii.Number(55))},
+		// reconciler compares every live instance with its shadow and may
+		// stream a snapshot to a stale shadow: 512 MB, and up to 4 minutes so
+		// one run ends before the next 5-minute schedule.
+		FnReconciler: {memoryMB: 512, timeout: awscdk.Duration_Minutes(jsii.Number(4)), inVpc: true},
+	}
+}
+
+// Props configure a ShadowScaling construct.
+type Props struct {
+	Config
+	// StackName is written into the shadowscale:stack tag conditions and
+	// SHADOWSCALE_STACK; it must be the literal name of the owning stack.
+	StackName string
+}
+
+// ShadowScaling is the control plane: stream, table, functions, rules,
+// the shadow launch template, dashboard and alarms.
+type ShadowScaling struct {
+	constructs.Construct
+
+	Table       awsdynamodb.Table
+	Stream      awskinesis.Stream
+	DeadLetters awssqs.Queue
+	AgentSecret awssecretsmanager.Secret
+	// AgentSecretName is what functions and agents are given; the ARN
+	// pattern is what policies allow.
+	AgentSecretName       string
+	AgentSecretArnPattern string
+	Functions             map[string]awslambda.Function
+	Vpc                   awsec2.IVpc
+	PlaneSG               awsec2.SecurityGroup
+	ShadowSG              awsec2.SecurityGroup
+	DemoLiveSG            awsec2.SecurityGroup // nil with an own VPC
+	ShadowRole            awsiam.Role
+	LaunchTemplate        awsec2.LaunchTemplate
+	AgentAssets           map[string]awss3assets.Asset // by arch: arm64, amd64
+	LiveAgentPolicy       awsiam.ManagedPolicy
+	LiveUserData          *string
+	PoolsJSON             *string
+	PoolSubnetIDs         []*string
+	Dashboard             awscloudwatch.Dashboard
+	Alarms                []awscloudwatch.IAlarm
+	AlarmTopic            awssns.Topic // nil unless configured
+}
+
+// NewShadowScaling adds the control plane to scope. Props must be valid
+// (Config.Validate); the asset directory must hold the Makefile's build
+// output (lambda/<fn>/bootstrap, agent/shadow-agent-linux-*).
+func NewShadowScaling(scope constructs.Construct, id string, props Props) *ShadowScaling {
+	c := &ShadowScaling{Construct: constructs.NewConstruct(scope, jsii.String(id))}
+	cfg := props.Config
+
+	c.network(cfg)
+	c.data(cfg, props)
+	c.shadowTemplate(cfg, props.StackName)
+	c.functions(cfg, props.StackName)
+	c.permissions(cfg, props.StackName)
+	c.triggers()
+	c.observability(cfg)
+	return c
+}
+
+func (c *ShadowScaling) network(cfg Config) {
+	s := c.Construct
+	if cfg.VpcID == "" {
+		// The demo VPC: isolated subnets only (no NAT gateway, no internet
+		// gateway), reaching the AWS APIs through VPC endpoints. Its default
+		// security group is left as is: restricting it is a custom resource.
+		vpc := awsec2.NewVpc(s, jsii.String("DemoVpc"), &awsec2.VpcProps{
+			MaxAzs:                       jsii.Number(2),
+			NatGateways:                  jsii.Number(0),
+			RestrictDefaultSecurityGroup: jsii.Bool(false),
+			SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
+				{Name: jsii.String(demoPlaneGroup), SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED, CidrMask: jsii.Number(24)},
+				{Name: jsii.String(demoLiveGroup), SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED, CidrMask: jsii.Number(22)},
+				{Name: jsii.String(demoPoolGroup), SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED, CidrMask: jsii.Number(22)},
+			},
+		})
+		// Gateway endpoints (free): DynamoDB for the functions, S3 for the
+		// instances fetching the agent binary.
+		vpc.AddGatewayEndpoint(jsii.String("DynamoDb"), &awsec2.GatewayVpcEndpointOptions{
+			Service: awsec2.GatewayVpcEndpointAwsService_DYNAMODB(),
+		})
+		vpc.AddGatewayEndpoint(jsii.String("S3"), &awsec2.GatewayVpcEndpointOptions{
+			Service: awsec2.GatewayVpcEndpointAwsService_S3(),
+		})
+		// Interface endpoints for what the in-VPC functions (fanout,
+		// reconciler) and the instances call: the agent key, dead letters,
+		// EC2 and Auto Scaling descriptions.
+		endpoints := []struct {
+			id  string
+			svc awsec2.InterfaceVpcEndpointAwsService
+		}{
+			{"SecretsManager", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER()},
+			{"Sqs", awsec2.InterfaceVpcEndpointAwsService_SQS()},
+			{"Ec2", awsec2.InterfaceVpcEndpointAwsService_EC2()},
+			{"AutoScaling", awsec2.InterfaceVpcEndpointAwsService_AUTOSCALING()},
+		}
+		for _, e := range endpoints {
+			vpc.AddInterfaceEndpoint(jsii.String(e.id), &awsec2.InterfaceVpcEndpointOptions{
+				Service:           e.svc,
+				Subnets:           &awsec2.SubnetSelection{SubnetGroupName: jsii.String(demoPlaneGroup)},
+				PrivateDnsEnabled: jsii.Bool(true),
+			})
+		}
+		c.Vpc = vpc
+		pool := vpc.SelectSubnets(&awsec2.SubnetSelection{SubnetGroupName: jsii.String(demoPoolGroup)})
+		var entries []string
+		for _, sn := range *pool.Subnets {
+			c.PoolSubnetIDs = append(c.PoolSubnetIDs, sn.SubnetId())
+			entries = append(entries, fmt.Sprintf(`"%s":{"subnets":["%s"],"capacity":%d}`,
+				*sn.AvailabilityZone(), *sn.SubnetId(), cfg.PoolCapacity))
+		}
+		c.PoolsJSON = jsii.String("{" + strings.Join(entries, ",") + "}")
+	} else {
+		c.Vpc = awsec2.Vpc_FromVpcAttributes(s, jsii.String("Vpc"), &awsec2.VpcAttributes{
+			VpcId:             jsii.String(cfg.VpcID),
+			AvailabilityZones: jsii.Strings(cfg.AvailabilityZones...),
+			PrivateSubnetIds:  jsii.Strings(cfg.PlaneSubnetIDs...),
+		})
+		for _, az := range sortedKeys(cfg.Pools) {
+			for _, sn := range cfg.Pools[az].Subnets {
+				c.PoolSubnetIDs = append(c.PoolSubnetIDs, jsii.String(sn))
+			}
+		}
+		c.PoolsJSON = jsii.String(poolsJSON(cfg.Pools))
+	}
+
+	port := awsec2.Port_Tcp(jsii.Number(float64(cfg.AgentPort)))
+	// The plane's security group (fanout, reconciler): out to the agents
+	// and to the AWS APIs (HTTPS) only.
+	c.PlaneSG = awsec2.NewSecurityGroup(s, jsii.String("PlaneSg"), &awsec2.SecurityGroupProps{
+		Vpc:              c.Vpc,
+		Description:      jsii.String("shadowscale plane functions: HTTPS to AWS APIs, agent port to instances"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	c.PlaneSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("AWS APIs and VPC endpoints"), nil)
+	c.PlaneSG.AddEgressRule(awsec2.Peer_AnyIpv4(), port, jsii.String("shadow agents on live and shadow instances"), nil)
+
+	// The shadows' security group: the agent port only from the plane and
+	// from the live instances; out only HTTPS (S3 for the agent binary,
+	// Secrets Manager for its key).
+	c.ShadowSG = awsec2.NewSecurityGroup(s, jsii.String("ShadowSg"), &awsec2.SecurityGroupProps{
+		Vpc:              c.Vpc,
+		Description:      jsii.String("shadowscale shadow instances: agent port from the plane and live instances"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	c.ShadowSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and Secrets Manager"), nil)
+	c.ShadowSG.AddIngressRule(c.PlaneSG, port, jsii.String("agent port from the fanout and reconciler functions"), nil)
+	for i, sg := range cfg.LiveSecurityGroupIDs {
+		peer := awsec2.SecurityGroup_FromSecurityGroupId(s, jsii.String("LiveSg"+strconv.Itoa(i)), jsii.String(sg), nil)
+		c.ShadowSG.AddIngressRule(peer, port, jsii.String("agent port from live instances"), nil)
+	}
+	if cfg.VpcID == "" {
+		// A security group for demo live instances in the demo VPC: the
+		// agent port from the plane, so fanout reaches the live agents too.
+		c.DemoLiveSG = awsec2.NewSecurityGroup(s, jsii.String("DemoLiveSg"), &awsec2.SecurityGroupProps{
+			Vpc:              c.Vpc,
+			Description:      jsii.String("shadowscale demo live instances: agent port from the plane"),
+			AllowAllOutbound: jsii.Bool(false),
+		})
+		c.DemoLiveSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and Secrets Manager"), nil)
+		c.DemoLiveSG.AddIngressRule(c.PlaneSG, port, jsii.String("agent port from the fanout and reconciler functions"), nil)
+		c.ShadowSG.AddIngressRule(c.DemoLiveSG, port, jsii.String("agent port from demo live instances"), nil)
+	}
+}
+
+// poolsJSON renders SHADOWSCALE_POOLS for literal pools, keys sorted.
+func poolsJSON(pools map[string]Pool) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, az := range sortedKeys(pools) {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		p := pools[az]
+		subnets := make([]string, len(p.Subnets))
+		for j, s := range p.Subnets {
+			subnets[j] = strconv.Quote(s)
+		}
+		fmt.Fprintf(&b, `%s:{"subnets":[%s],"capacity":%d}`, strconv.Quote(az), strings.Join(subnets, ","), p.Capacity)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func (c *ShadowScaling) data(cfg Config, props Props) {
+	s := c.Construct
+	removal := awscdk.RemovalPolicy_DESTROY
+	if cfg.DeletionProtection {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	// One table (single-table design, docs/DYNAMODB.md): shadow records,
+	// per-minute history counters (expiring by TTL) and decision audits all
+	// live under pk/sk. No GSI: every access pattern the functions have is a
+	// key lookup or a Query on one partition.
+	c.Table = awsdynamodb.NewTable(s, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String("expires_at"),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
+		RemovalPolicy:      removal,
+	})
+
+	// The mutation stream: on demand (no shard planning), encrypted with
+	// the AWS managed key alias/aws/kinesis (no key resource to pay for).
+	c.Stream = awskinesis.NewStream(s, jsii.String("Mutations"), &awskinesis.StreamProps{
+		StreamMode:      awskinesis.StreamMode_ON_DEMAND,
+		Encryption:      awskinesis.StreamEncryption_MANAGED,
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(24)),
+	})
+
+	// Dead letters of the fan-out: records that can never succeed (written
+	// by the function itself) and batches that exhausted their retries (the
+	// mapping's on-failure destination). 14 days to investigate.
+	c.DeadLetters = awssqs.NewQueue(s, jsii.String("DeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		EnforceSSL:      jsii.Bool(true),
+	})
+
+	// The agents' HMAC key, generated by CloudFormation: it never appears
+	// in the template. Functions and instances only read it.
+	//
+	// It has a fixed name (<stack>/agent-key) and everything refers to it by
+	// that name (SHADOWSCALE_AGENT_SECRET_ARN takes an ARN or a name) and by
+	// the ARN pattern of that name, never by Ref: moto's CloudFormation has
+	// no Secrets Manager support, and a Ref to a skipped resource leaves
+	// policies without resources. On AWS and LocalStack it is identical.
+	c.AgentSecretName = props.StackName + "/agent-key"
+	c.AgentSecret = awssecretsmanager.NewSecret(s, jsii.String("AgentKey"), &awssecretsmanager.SecretProps{
+		SecretName:  jsii.String(c.AgentSecretName),
+		Description: jsii.String("shadowscale agent HMAC key (SHADOWSCALE_AGENT_SECRET_ARN)"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+	})
+	// Secrets Manager appends "-" and 6 random characters to the name.
+	c.AgentSecretArnPattern = arn("secretsmanager", "secret:"+c.AgentSecretName+"-??????")
+}
+
+// readAgentBinaries allows getting the agent binaries from the assets bucket.
+func (c *ShadowScaling) readAgentBinaries() awsiam.PolicyStatement {
+	var objects []string
+	for _, arch := range []string{"arm64", "amd64"} {
+		a := c.AgentAssets[arch]
+		objects = append(objects, fmt.Sprintf("arn:%s:s3:::%s/%s", *awscdk.Aws_PARTITION(), *a.S3BucketName(), *a.S3ObjectKey()))
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadAgentBinaries"),
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: jsii.Strings(objects...),
+	})
+}
+
+// readSecret allows reading the agent key, and nothing else.
+func (c *ShadowScaling) readSecret() awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadAgentKey"),
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
+		Resources: jsii.Strings(c.AgentSecretArnPattern),
+	})
+}
+
+// agentUserData is the shell script that installs the agent binary from
+// the S3 assets as a systemd service. It is the shadow launch template's
+// user data and, as the LiveAgentUserData output, the snippet an operator
+// adds to the live launch template.
+func (c *ShadowScaling) agentUserData(cfg Config) []string {
+	arm, amd := c.AgentAssets["arm64"], c.AgentAssets["amd64"]
+	return []string{
+		"set -euo pipefail",
+		"case $(uname -m) in",
+		"  aarch64) agent_url=" + *arm.S3ObjectUrl() + " ;;",
+		"  x86_64) agent_url=" + *amd.S3ObjectUrl() + " ;;",
+		`  *) echo "shadow-agent: unsupported architecture $(uname -m)" >&2; exit 1 ;;`,
+		"esac",
+		"aws s3 cp --only-show-errors --region " + *awscdk.Aws_REGION() + " \"$agent_url\" /usr/local/bin/shadow-agent",
+		"chmod 0755 /usr/local/bin/shadow-agent",
+		"id shadow-agent >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin shadow-agent",
+		"install -d -o shadow-agent -g shadow-agent -m 0700 /var/lib/shadow-agent",
+		"cat > /etc/systemd/system/shadow-agent.service <<'UNIT'",
+		"[Unit]",
+		"Description=shadowscale agent",
+		"After=network-online.target",
+		"Wants=network-online.target",
+		"[Service]",
+		"User=shadow-agent",
+		"Environment=AWS_REGION=" + *awscdk.Aws_REGION(),
+		fmt.Sprintf("ExecStart=/usr/local/bin/shadow-agent --port %d --data-dir /var/lib/shadow-agent --secret-arn %s",
+			cfg.AgentPort, c.AgentSecretName),
+		"Restart=always",
+		"RestartSec=2",
+		"[Install]",
+		"WantedBy=multi-user.target",
+		"UNIT",
+		"systemctl daemon-reload",
+		"systemctl enable --now shadow-agent",
+	}
+}
+
+func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
+	s := c.Construct
+	// The agent binaries are file assets: the CDK CLI uploads them to the
+	// bootstrap bucket before deploying; no custom resource is involved.
+	c.AgentAssets = map[string]awss3assets.Asset{}
+	for _, arch := range []string{"arm64", "amd64"} {
+		c.AgentAssets[arch] = awss3assets.NewAsset(s, jsii.String("Agent"+strings.ToUpper(arch[:1])+arch[1:]), &awss3assets.AssetProps{
+			Path: jsii.String(filepath.Join(cfg.AssetDir, "agent", "shadow-agent-linux-"+arch)),
+		})
+	}
+
+	c.ShadowRole = awsiam.NewRole(s, jsii.String("ShadowInstanceRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		Description: jsii.String("shadowscale shadow instances: read the agent binary and the agent key"),
+	})
+	// Read the two agent objects, nothing else of the bucket (an asset's
+	// GrantRead would allow s3:GetObject*, s3:List* on it).
+	c.ShadowRole.AddToPolicy(c.readAgentBinaries())
+	c.ShadowRole.AddToPolicy(c.readSecret())
+
+	// Live instances run the agent too: the operator attaches this policy
+	// to their instance role and adds LiveAgentUserData to their template.
+	c.LiveAgentPolicy = awsiam.NewManagedPolicy(s, jsii.String("LiveAgentPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Attach to the live instances' role: read the shadowscale agent binary and key"),
+	})
+	c.LiveAgentPolicy.AddStatements(c.readAgentBinaries())
+	c.LiveAgentPolicy.AddStatements(c.readSecret())
+
+	lines := c.agentUserData(cfg)
+	ud := awsec2.UserData_ForLinux(nil)
+	ud.AddCommands(*jsii.Strings(lines...)...)
+	c.LiveUserData = jsii.String("#!/bin/bash\n" + strings.Join(lines, "\n") + "\n")
+
+	cpu := awsec2.AmazonLinuxCpuType_ARM_64
+	defaultType := "t4g.nano"
+	if cfg.ShadowArchitecture == "x86_64" {
+		cpu = awsec2.AmazonLinuxCpuType_X86_64
+		defaultType = "t3.nano"
+	}
+	// The latest Amazon Linux 2023 resolves at deploy time from its public
+	// SSM parameter (a template parameter, no lookup, no custom resource);
+	// moto ships those parameters too.
+	c.LaunchTemplate = awsec2.NewLaunchTemplate(s, jsii.String("ShadowTemplate"), &awsec2.LaunchTemplateProps{
+		// The launch function overrides the type per shadow (a fraction of
+		// the live type); this is only the fallback.
+		InstanceType:            awsec2.NewInstanceType(jsii.String(defaultType)),
+		MachineImage:            awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
+		UserData:                ud,
+		SecurityGroup:           c.ShadowSG,
+		Role:                    c.ShadowRole,
+		RequireImdsv2:           jsii.Bool(true),
+		HttpPutResponseHopLimit: jsii.Number(1),
+		VersionDescription:      jsii.String("shadowscale shadow for stack " + stackName),
+	})
+	if cfg.ShadowImageID != "" {
+		cfn := c.LaunchTemplate.Node().DefaultChild().(awsec2.CfnLaunchTemplate)
+		cfn.AddPropertyOverride(jsii.String("LaunchTemplateData.ImageId"), jsii.String(cfg.ShadowImageID))
+	}
+}
+
+func (c *ShadowScaling) functions(cfg Config, stackName string) {
+	s := c.Construct
+	common := map[string]*string{
+		"SHADOWSCALE_STACK":     jsii.String(stackName),
+		"SHADOWSCALE_TABLE":     c.Table.TableName(),
+		"SHADOWSCALE_GROUPS":    jsii.String(strings.Join(cfg.Groups, ",")),
+		"SHADOWSCALE_NAMESPACE": jsii.String(Namespace),
+		"LOG_LEVEL":             jsii.String(cfg.LogLevel),
+	}
+	shadowing := map[string]*string{
+		"SHADOWSCALE_POOLS":                  c.PoolsJSON,
+		"SHADOWSCALE_SHADOW_CPU_FRACTION":    jsii.String(strconv.FormatFloat(cfg.CPUFraction, 'f', -1, 64)),
+		"SHADOWSCALE_SHADOW_MEMORY_FRACTION": jsii.String(strconv.FormatFloat(cfg.MemoryFraction, 'f', -1, 64)),
+		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE": c.LaunchTemplate.LaunchTemplateId(),
+	}
+	agent := map[string]*string{
+		"SHADOWSCALE_AGENT_PORT":       jsii.String(strconv.Itoa(cfg.AgentPort)),
+		"SHADOWSCALE_AGENT_SECRET_ARN": jsii.String(c.AgentSecretName),
+	}
+	forecaster := map[string]*string{"SHADOWSCALE_MODE": jsii.String(cfg.Mode)}
+	if cfg.Policy != "" {
+		forecaster["SHADOWSCALE_POLICY"] = jsii.String(cfg.Policy)
+	}
+	fanout := map[string]*string{"SHADOWSCALE_DLQ_URL": c.DeadLetters.QueueUrl()}
+	env := map[string][]map[string]*string{
+		FnLaunch:     {common, shadowing},
+		FnTerminate:  {common, shadowing},
+		FnFanout:     {common, agent, fanout},
+		FnForecaster: {common, forecaster},
+		FnReconciler: {common, shadowing, agent},
+	}
+
+	c.Functions = map[string]awslambda.Function{}
+	sp := specs()
+	for _, fn := range Functions {
+		spec := sp[fn]
+		merged := map[string]*string{}
+		for _, part := range env[fn] {
+			for k, v := range part {
+				merged[k] = v
+			}
+		}
+		id := strings.ToUpper(fn[:1]) + fn[1:]
+		// An explicit log group instead of logRetention (which deploys a
+		// custom-resource Lambda).
+		logs := awslogs.NewLogGroup(s, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+			Retention:     awslogs.RetentionDays_ONE_MONTH,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		props := &awslambda.FunctionProps{
+			Description:  jsii.String("shadowscale " + fn),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetDir, "lambda", fn)), nil),
+			MemorySize:   jsii.Number(float64(spec.memoryMB)),
+			Timeout:      spec.timeout,
+			Environment:  &merged,
+			LogGroup:     logs,
+		}
+		if spec.inVpc {
+			props.Vpc = c.Vpc
+			props.SecurityGroups = &[]awsec2.ISecurityGroup{c.PlaneSG}
+			if cfg.VpcID == "" {
+				props.VpcSubnets = &awsec2.SubnetSelection{SubnetGroupName: jsii.String(demoPlaneGroup)}
+			} else {
+				props.VpcSubnets = &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+			}
+		}
+		if fn == FnForecaster {
+			// One forecaster at a time: runs must not overlap and race on
+			// the same group's capacity.
+			props.ReservedConcurrentExecutions = jsii.Number(1)
+		}
+		if fn == FnLaunch || fn == FnTerminate {
+			// EventBridge invokes these asynchronously: retry twice, then
+			// drop; the reconciler repairs a missed event within 5 minutes.
+			props.RetryAttempts = jsii.Number(2)
+		}
+		c.Functions[fn] = awslambda.NewFunction(s, jsii.String(id), props)
+	}
+}
+
+// arn renders an ARN of this stack's partition, region and account.
+func arn(service, resource string) string {
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", *awscdk.Aws_PARTITION(), service, *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), resource)
+}
+
+func (c *ShadowScaling) permissions(cfg Config, stackName string) {
+	add := func(fn string, st awsiam.PolicyStatement) { c.Functions[fn].AddToRolePolicy(st) }
+
+	for _, fn := range Functions {
+		c.Table.GrantReadWriteData(c.Functions[fn])
+		// Metrics come as EMF in the logs; PutMetricData is allowed for the
+		// few that come from elsewhere, in our namespace only.
+		add(fn, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:    jsii.Strings("cloudwatch:PutMetricData"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": Namespace}},
+		}))
+	}
+	for _, fn := range []string{FnFanout, FnReconciler} {
+		add(fn, c.readSecret())
+	}
+	c.DeadLetters.GrantSendMessages(c.Functions[FnFanout])
+
+	// Read-only EC2 and Auto Scaling descriptions: these actions have no
+	// resource-level permissions, so their resource is "*".
+	describe := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes",
+			"ec2:DescribeSubnets", "ec2:DescribeLaunchTemplateVersions",
+			"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances"),
+		Resources: jsii.Strings("*"),
+	})
+	for _, fn := range Functions {
+		add(fn, describe)
+	}
+
+	// Launching a shadow: RunInstances creates the instance only when the
+	// request applies our shadow tags (role=shadow, this stack, and the live
+	// instance, group and generation present) and uses our launch template.
+	ltArn := arn("ec2", "launch-template/"+*c.LaunchTemplate.LaunchTemplateId())
+	runInstance := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("RunShadowInstancesTagged"),
+		Actions:   jsii.Strings("ec2:RunInstances"),
+		Resources: jsii.Strings(arn("ec2", "instance/*")),
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{
+				"aws:RequestTag/" + TagRole:  TagRoleShadow,
+				"aws:RequestTag/" + TagStack: stackName,
+			},
+			"Null": map[string]any{
+				"aws:RequestTag/" + TagLive:       "false",
+				"aws:RequestTag/" + TagGroup:      "false",
+				"aws:RequestTag/" + TagGeneration: "false",
+			},
+			"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArn},
+		},
+	})
+	// The other resources RunInstances touches: only our launch template,
+	// our pool subnets and our security group; the image, the volumes and
+	// the network interfaces it creates along with the instance.
+	other := []string{
+		ltArn,
+		arn("ec2", "security-group/"+*c.ShadowSG.SecurityGroupId()),
+		arn("ec2", "volume/*"),
+		arn("ec2", "network-interface/*"),
+		fmt.Sprintf("arn:%s:ec2:%s::image/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION()),
+	}
+	for _, sn := range c.PoolSubnetIDs {
+		other = append(other, arn("ec2", "subnet/"+*sn))
+	}
+	runResources := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("RunShadowInstancesResources"),
+		Actions:    jsii.Strings("ec2:RunInstances"),
+		Resources:  jsii.Strings(other...),
+		Conditions: &map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArn}},
+	})
+	// Tags only as part of RunInstances (no tagging of existing resources).
+	createTags := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("TagShadowsAtCreation"),
+		Actions:   jsii.Strings("ec2:CreateTags"),
+		Resources: jsii.Strings(arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")),
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"},
+		},
+	})
+	passRole := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("PassShadowRole"),
+		Actions:    jsii.Strings("iam:PassRole"),
+		Resources:  jsii.Strings(*c.ShadowRole.RoleArn()),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ec2.amazonaws.com"}},
+	})
+	// Terminating: only instances tagged as shadows of this stack.
+	terminate := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("TerminateOwnShadowsOnly"),
+		Actions:   jsii.Strings("ec2:TerminateInstances"),
+		Resources: jsii.Strings(arn("ec2", "instance/*")),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"aws:ResourceTag/" + TagRole:  TagRoleShadow,
+			"aws:ResourceTag/" + TagStack: stackName,
+		}},
+	})
+	// launch creates shadows; terminate retires them and replaces a failed
+	// one; the reconciler replaces failed shadows and deletes orphans.
+	for _, fn := range []string{FnLaunch, FnTerminate, FnReconciler} {
+		add(fn, runInstance)
+		add(fn, runResources)
+		add(fn, createTags)
+		add(fn, passRole)
+	}
+	for _, fn := range []string{FnTerminate, FnReconciler} {
+		add(fn, terminate)
+	}
+
+	// Capacity changes: only on groups tagged shadowscale:enrolled=true
+	// (an operator enrolls a group for acting by tagging it).
+	add(FnForecaster, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ScaleEnrolledGroupsOnly"),
+		Actions:   jsii.Strings("autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"),
+		Resources: jsii.Strings(arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"aws:ResourceTag/" + TagEnrolled: "true",
+		}},
+	}))
+}
+
+func (c *ShadowScaling) triggers() {
+	s := c.Construct
+	// EC2 state changes, as tight as a pattern can be: the source, the
+	// detail type and the states each function handles. (Whether the
+	// instance belongs to an enrolled group is not in the event: the
+	// function checks.)
+	stateRule := func(id, fn string, states ...string) {
+		awsevents.NewRule(s, jsii.String(id), &awsevents.RuleProps{
+			Description: jsii.String("EC2 instance " + strings.Join(states, "/") + " to shadowscale " + fn),
+			EventPattern: &awsevents.EventPattern{
+				Source:     jsii.Strings("aws.ec2"),
+				DetailType: jsii.Strings("EC2 Instance State-change Notification"),
+				Detail:     &map[string]any{"state": states},
+			},
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(c.Functions[fn], &awseventstargets.LambdaFunctionProps{
+				RetryAttempts: jsii.Number(8),
+				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
+			})},
+		})
+	}
+	stateRule("InstanceRunning", FnLaunch, "running")
+	stateRule("InstanceStopping", FnTerminate, "shutting-down", "terminated")
+
+	schedule := func(id, fn string, every awscdk.Duration) {
+		awsevents.NewRule(s, jsii.String(id), &awsevents.RuleProps{
+			Description: jsii.String("shadowscale " + fn + " schedule"),
+			Schedule:    awsevents.Schedule_Rate(every),
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(c.Functions[fn], &awseventstargets.LambdaFunctionProps{
+				// A missed tick is superseded by the next one.
+				RetryAttempts: jsii.Number(0),
+			})},
+		})
+	}
+	schedule("ForecasterSchedule", FnForecaster, awscdk.Duration_Minutes(jsii.Number(1)))
+	schedule("ReconcilerSchedule", FnReconciler, awscdk.Duration_Minutes(jsii.Number(5)))
+
+	c.Functions[FnFanout].AddEventSource(awslambdaeventsources.NewKinesisEventSource(c.Stream, &awslambdaeventsources.KinesisEventSourceProps{
+		// From the oldest record: nothing put before the mapping is enabled is skipped.
+		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
+		// Up to 500 records per invocation amortise the agent round trips;
+		// no batching window, so a quiet stream is applied as soon as it is
+		// read (the replication-lag target is under a second).
+		BatchSize:         jsii.Number(500),
+		MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
+		// A failing batch is split until the bad record is alone; the
+		// function reports per-record failures, so good records never retry.
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(5),
+		// A mutation older than an hour goes to the dead letters: the
+		// reconciler's resync repairs the shadow, and the shard moves on.
+		MaxRecordAge: awscdk.Duration_Hours(jsii.Number(1)),
+		OnFailure:    awslambdaeventsources.NewSqsDlq(c.DeadLetters),
+		// Per partition key (= resource) order is kept with a factor above
+		// 1, so several resources on one shard apply concurrently.
+		ParallelizationFactor: jsii.Number(4),
+	}))
+}
+
+// orderedGroups returns the named groups sorted, for stable dashboards.
+func orderedGroups(groups []string) []string {
+	out := append([]string(nil), groups...)
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,71 @@
+package shadowscaling
+
+import (
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// StackProps configure the shadowscale stack.
+type StackProps struct {
+	awscdk.StackProps
+	Config Config
+}
+
+// NewShadowScaleStack returns the stack named by props.Config.StackName
+// holding one ShadowScaling and the outputs an operator (and the smoke
+// script) needs. The stack is environment-agnostic: it synthesizes
+// offline, and the CLI's credentials choose account and region.
+func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.Stack, *ShadowScaling) {
+	sp := props.StackProps
+	sp.StackName = jsii.String(props.Config.StackName)
+	if sp.Description == nil {
+		sp.Description = jsii.String("shadowscale: predictive scaling for EC2 Auto Scaling groups with shadow instances")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(props.Config.StackName), &sp)
+	plane := NewShadowScaling(stack, "Plane", Props{Config: props.Config, StackName: props.Config.StackName})
+
+	out := func(id, desc string, value *string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
+	}
+	out("TableName", "SHADOWSCALE_TABLE", plane.Table.TableName())
+	out("StreamName", "SHADOWSCALE_STREAM: the mutation stream producers put to (partition key = live instance id)", plane.Stream.StreamName())
+	out("DeadLetterQueueUrl", "SHADOWSCALE_DLQ_URL", plane.DeadLetters.QueueUrl())
+	out("AgentSecretName", "SHADOWSCALE_AGENT_SECRET_ARN (a name is accepted): the agent HMAC key", jsii.String(plane.AgentSecretName))
+	out("ShadowLaunchTemplateId", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", plane.LaunchTemplate.LaunchTemplateId())
+	out("ShadowSecurityGroupId", "security group of the shadows", plane.ShadowSG.SecurityGroupId())
+	out("PlaneSecurityGroupId", "allow this group on the agent port of your live instances", plane.PlaneSG.SecurityGroupId())
+	out("ShadowPools", "SHADOWSCALE_POOLS", plane.PoolsJSON)
+	out("DashboardName", "CloudWatch dashboard", plane.Dashboard.DashboardName())
+	out("LiveAgentPolicyArn", "attach to your live instances' role (agent binary and key, read only)", plane.LiveAgentPolicy.ManagedPolicyArn())
+	out("LiveAgentUserData", "add to your live launch template's user data (bash) to run the agent on live instances", plane.LiveUserData)
+	for _, fn := range Functions {
+		id := strings.ToUpper(fn[:1]) + fn[1:]
+		out(id+"FunctionName", "the "+fn+" function", plane.Functions[fn].FunctionName())
+	}
+	out("VpcId", "VPC of the plane and the shadows", plane.Vpc.VpcId())
+	if plane.DemoLiveSG != nil {
+		live := plane.Vpc.SelectSubnets(subnetGroup(demoLiveGroup))
+		out("DemoLiveSubnetIds", "demo VPC: subnets for a demo live Auto Scaling group", jsii.String(strings.Join(derefAll(*live.SubnetIds), ",")))
+		out("DemoLiveSecurityGroupId", "demo VPC: security group for demo live instances", plane.DemoLiveSG.SecurityGroupId())
+	}
+	if plane.AlarmTopic != nil {
+		out("AlarmTopicArn", "SNS topic of the alarms", plane.AlarmTopic.TopicArn())
+	}
+	return stack, plane
+}
+
+func derefAll(in []*string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = *s
+	}
+	return out
+}
+
+func subnetGroup(name string) *awsec2.SubnetSelection {
+	return &awsec2.SubnetSelection{SubnetGroupName: jsii.String(name)}
+}
