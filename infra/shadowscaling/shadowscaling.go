@@ -642,7 +642,10 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 		add(fn, createTags)
 		add(fn, passRole)
 	}
-	for _, fn := range []string{FnTerminate, FnReconciler} {
+	// launch terminates too: a duplicate it launched in a lost race, or a
+	// shadow that came up outside its live instance's AZ (tag-bound, as
+	// everywhere).
+	for _, fn := range []string{FnLaunch, FnTerminate, FnReconciler} {
 		add(fn, terminate)
 	}
 

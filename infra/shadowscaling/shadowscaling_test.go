@@ -381,14 +381,14 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		launch:     {"RunShadowInstancesTagged", "RunShadowInstancesResources", "TagShadowsAtCreation", "PassShadowRole"},
+		launch:     {"RunShadowInstancesTagged", "RunShadowInstancesResources", "TagShadowsAtCreation", "PassShadowRole", "TerminateOwnShadowsOnly"},
 		terminate:  {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "PassShadowRole", "TagShadowsAtCreation"},
 		reconciler: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey"},
 		forecaster: {"ScaleEnrolledGroupsOnly"},
 		fanout:     {"ReadAgentKey"},
 	}
 	notWant := map[string][]string{
-		launch:     {"TerminateOwnShadowsOnly", "ScaleEnrolledGroupsOnly", "ReadAgentKey"},
+		launch:     {"ScaleEnrolledGroupsOnly", "ReadAgentKey"},
 		fanout:     {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ScaleEnrolledGroupsOnly"},
 		forecaster: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey"},
 	}

@@ -106,8 +106,8 @@ func (Persistence) Forecast(in Input) (Forecast, error) {
 	for h := 1; h <= in.Horizon; h++ {
 		q10, q90 := changeQuantiles(in.Values, h)
 		f.Mean = append(f.Mean, last)
-		f.P10 = append(f.P10, last+q10)
-		f.P90 = append(f.P90, last+q90)
+		f.P10 = append(f.P10, last+min(0, q10))
+		f.P90 = append(f.P90, last+max(0, q90))
 	}
 	return f, nil
 }
@@ -130,6 +130,9 @@ func (SeasonalNaive) Forecast(in Input) (Forecast, error) {
 		return Forecast{}, fmt.Errorf("seasonal naive needs a season of %d points, have %d: %w", m, n, ErrTooShort)
 	}
 	last := lastFinite(in.Values)
+	if math.IsNaN(last) {
+		return Forecast{}, fmt.Errorf("no finite value in history: %w", ErrTooShort)
+	}
 	f := Forecast{Model: "seasonal_naive", Why: "value one day earlier"}
 	for h := 1; h <= in.Horizon; h++ {
 		i := n - m + (h-1)%m
@@ -139,8 +142,8 @@ func (SeasonalNaive) Forecast(in Input) (Forecast, error) {
 		}
 		q10, q90 := seasonalChangeQuantiles(in.Values, m)
 		f.Mean = append(f.Mean, v)
-		f.P10 = append(f.P10, v+q10)
-		f.P90 = append(f.P90, v+q90)
+		f.P10 = append(f.P10, v+min(0, q10))
+		f.P90 = append(f.P90, v+max(0, q90))
 	}
 	return f, nil
 }

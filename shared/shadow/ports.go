@@ -46,7 +46,33 @@ type AgentState struct {
 	AppliedSeq  uint64
 	Applied     uint64
 	Backlog     uint64
-	Digest      string
+	Digest      string // of the state at AppliedSeq
+	// Checkpoints are digests of the state at fixed sequence multiples, so
+	// a live and its lagging shadow can be compared at a common sequence
+	// while mutations still flow.
+	Checkpoints []Checkpoint
+}
+
+// Checkpoint is the digest of a resource's state holding exactly the
+// mutations with sequence <= Seq.
+type Checkpoint struct {
+	Seq    uint64
+	Digest string
+}
+
+// CommonCheckpoint returns the highest sequence both states hold a
+// checkpoint for, with both digests; ok is false when there is none.
+func CommonCheckpoint(a, b AgentState) (seq uint64, da, db string, ok bool) {
+	bs := make(map[uint64]string, len(b.Checkpoints))
+	for _, c := range b.Checkpoints {
+		bs[c.Seq] = c.Digest
+	}
+	for _, c := range a.Checkpoints {
+		if d, hit := bs[c.Seq]; hit && (!ok || c.Seq > seq) {
+			seq, da, db, ok = c.Seq, c.Digest, d, true
+		}
+	}
+	return seq, da, db, ok
 }
 
 // Agents talks to the shadow agents on the instances.

@@ -170,6 +170,9 @@ func staleness(r Record, obs Observed, opt ReconcileOptions) string {
 		if p.Live.AppliedSeq == p.Shadow.AppliedSeq && p.Live.Digest != p.Shadow.Digest {
 			return fmt.Sprintf("shadow diverged: same applied sequence %d, different digests", p.Live.AppliedSeq)
 		}
+		if seq, dl, ds, ok := CommonCheckpoint(p.Live, p.Shadow); ok && dl != ds {
+			return fmt.Sprintf("shadow diverged: different digests at checkpoint %d", seq)
+		}
 		if p.Live.AcceptedSeq > p.Shadow.AcceptedSeq+opt.MaxLag {
 			return fmt.Sprintf("shadow lags its live by %d sequences", p.Live.AcceptedSeq-p.Shadow.AcceptedSeq)
 		}

@@ -196,3 +196,47 @@ func TestReconcileExecuteConverges(t *testing.T) {
 		t.Fatalf("retired live still has %d shadows", n)
 	}
 }
+
+func TestReconcileComparesCheckpoints(t *testing.T) {
+	synced := t0.Add(-time.Hour)
+	cp := func(pairs ...any) []shadow.Checkpoint {
+		var out []shadow.Checkpoint
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, shadow.Checkpoint{Seq: uint64(pairs[i].(int)), Digest: pairs[i+1].(string)})
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		live, shad []shadow.Checkpoint
+		want       string
+	}{
+		{"lagging shadow agrees at the common checkpoint", cp(256, "a", 512, "b", 768, "c"), cp(256, "a", 512, "b"), ""},
+		{"lagging shadow differs at the common checkpoint", cp(256, "a", 512, "b", 768, "c"), cp(256, "a", 512, "x"), "shadow diverged: different digests at checkpoint 512"},
+		{"no common checkpoint", cp(768, "c"), cp(256, "a"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := shadow.Observed{
+				Now:     t0,
+				Lives:   []shadow.Instance{inst("i-l1", shadow.Running, nil)},
+				Shadows: []shadow.Instance{inst("i-s1", shadow.Running, shadowTags("i-l1", "1"))},
+				Records: []shadow.Record{{LiveID: "i-l1", ShadowID: "i-s1", Status: shadow.Active, Generation: 1, UpdatedAt: synced, SyncedAt: synced}},
+				Agents: map[string]shadow.AgentPair{"i-l1": {
+					Live:   shadow.AgentState{AcceptedSeq: 800, AppliedSeq: 800, Digest: "live", Checkpoints: tc.live},
+					Shadow: shadow.AgentState{AcceptedSeq: 800, AppliedSeq: 600, Digest: "shadow", Checkpoints: tc.shad},
+				}},
+			}
+			acts := shadow.Reconcile(obs, shadow.DefaultReconcileOptions())
+			got := ""
+			if len(acts) == 1 && acts[0].Kind == shadow.Resync {
+				got = acts[0].Reason
+			} else if len(acts) > 1 {
+				t.Fatalf("actions %+v", acts)
+			}
+			if got != tc.want {
+				t.Fatalf("resync reason %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

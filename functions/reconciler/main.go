@@ -1,0 +1,56 @@
+// Command reconciler is the reconciler Lambda: every 5 minutes it compares
+// the enrolled groups' running instances with the shadow records and the
+// shadow instances, and replaces, creates, resyncs or deletes what disagrees
+// (docs/PLANE.md).
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/agent"
+	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/handlers"
+	"github.com/shadowscale/shadowscale/shared/lambdaenv"
+)
+
+func main() {
+	cfg, err := lambdaenv.LoadReconciler(os.Getenv)
+	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "reconciler")
+	if err != nil {
+		log.Error("invalid configuration", "err", err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	awsCfg, err := lambdaenv.AWSConfig(ctx)
+	if err != nil {
+		log.Error("no AWS configuration", "err", err)
+		os.Exit(1)
+	}
+	key, err := awssdk.ReadSecret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.Agent.SecretARN)
+	if err != nil {
+		log.Error("no agent key", "err", err)
+		os.Exit(1)
+	}
+	client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
+	if err != nil {
+		log.Error("no agent client", "err", err)
+		os.Exit(1)
+	}
+	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
+	deps, err := handlers.LifecycleDeps(awsCfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, agent.ShadowAgents{Client: client}, sink, log)
+	if err != nil {
+		log.Error("wiring failed", "err", err)
+		os.Exit(1)
+	}
+	h, err := handlers.NewReconciler(deps, handlers.DefaultReconcilerOptions())
+	if err != nil {
+		log.Error("wiring failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(handlers.Lambda{Handle: h.Handle, Metrics: sink, Log: log})
+}

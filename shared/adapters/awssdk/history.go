@@ -1,0 +1,266 @@
+package awssdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/shadow"
+)
+
+// History is the per-minute mutation history on the table:
+//
+//   - group totals per minute: pk HIST#<group>, sk M#<minute>, attributes
+//     live and shadow (mutations newly accepted, atomic ADD);
+//   - group totals per hour: pk HIST#<group>, sk H#<hour>, the same;
+//   - per resource per minute: pk RHIST#<group>, sk <minute>#<resource>,
+//     live and shadow (ADD), and the agents' last reported applied totals
+//     and backlogs (SET).
+//
+// Every item carries expires_at (DynamoDB TTL) counted from its own minute.
+type History struct{ t *Table }
+
+// History returns the history store.
+func (t *Table) History() *History { return &History{t: t} }
+
+// GroupCount is what a group's live and shadow agents newly accepted during
+// one minute or hour starting at Start.
+type GroupCount struct {
+	Start        time.Time
+	Live, Shadow int64
+}
+
+// ResourceCount is one resource's minute.
+type ResourceCount struct {
+	Minute                     time.Time
+	Resource                   string
+	Live, Shadow               int64
+	LiveApplied, ShadowApplied uint64
+	LiveBacklog, ShadowBacklog uint64
+}
+
+type groupPeriod struct {
+	group string
+	sk    string
+	start time.Time
+	ttl   time.Duration
+}
+
+type resMinute struct {
+	group, resource string
+	minute          time.Time
+}
+
+// Add adds a Router's flushed counters: one UpdateItem per resource-minute
+// and per group-minute and group-hour touched, run with bounded
+// concurrency. ADD is not idempotent: a call retried after its first attempt
+// landed counts twice, so counters are at-least-once (the SDK retries only
+// on errors before a response, throttling mostly). On error some items may
+// have been written: the error names the others; callers log it and go on
+// rather than re-adding (which would double count what did land).
+func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation.Count) error {
+	groups := map[groupPeriod][2]int64{}
+	res := map[resMinute]map[mutation.Target]mutation.Count{}
+	for k, c := range counts {
+		if k.Group == "" || k.Resource == "" {
+			return fmt.Errorf("%w: counter %+v has no group or resource", shadow.ErrInvalid, k)
+		}
+		m := k.Minute.UTC().Truncate(time.Minute)
+		i := 0
+		if k.Target == mutation.Shadow {
+			i = 1
+		} else if k.Target != mutation.Live {
+			return fmt.Errorf("%w: counter target %q", shadow.ErrInvalid, k.Target)
+		}
+		for _, gp := range []groupPeriod{
+			{group: k.Group, sk: skMinute + m.Format(minuteFmt), start: m, ttl: h.t.opt.MinuteTTL},
+			{group: k.Group, sk: skHour + m.Truncate(time.Hour).Format(hourFmt), start: m.Truncate(time.Hour), ttl: h.t.opt.HourTTL},
+		} {
+			v := groups[gp]
+			v[i] += int64(c.Accepted)
+			groups[gp] = v
+		}
+		rk := resMinute{group: k.Group, resource: k.Resource, minute: m}
+		if res[rk] == nil {
+			res[rk] = map[mutation.Target]mutation.Count{}
+		}
+		prev := res[rk][k.Target]
+		res[rk][k.Target] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog}
+	}
+
+	var inputs []*dynamodb.UpdateItemInput
+	for rk, byTarget := range res {
+		inputs = append(inputs, h.resourceUpdate(rk, byTarget))
+	}
+	for gp, v := range groups {
+		inputs = append(inputs, &dynamodb.UpdateItemInput{
+			TableName:                aws.String(h.t.name),
+			Key:                      key(pkHist+gp.group, gp.sk),
+			UpdateExpression:         aws.String("ADD #live :l, #shadow :s SET #exp = :e"),
+			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#exp": AttrExpiresAt},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+				":l": n(v[0]), ":s": n(v[1]), ":e": n(gp.start.Add(gp.ttl).Unix()),
+			},
+		})
+	}
+	return h.t.updateAll(ctx, inputs)
+}
+
+func (h *History) resourceUpdate(rk resMinute, byTarget map[mutation.Target]mutation.Count) *dynamodb.UpdateItemInput {
+	vals := map[string]ddbtypes.AttributeValue{
+		":e": n(rk.minute.Add(h.t.opt.ResourceTTL).Unix()),
+		":r": s(rk.resource),
+	}
+	names := map[string]string{"#exp": AttrExpiresAt, "#res": "resource"}
+	adds := []string{}
+	sets := []string{"#exp = :e", "#res = :r"}
+	for _, t := range []mutation.Target{mutation.Live, mutation.Shadow} {
+		c, ok := byTarget[t]
+		if !ok {
+			continue
+		}
+		p := string(t)
+		vals[":"+p] = n(int64(c.Accepted))
+		vals[":"+p+"a"] = nu(c.Applied)
+		vals[":"+p+"b"] = nu(c.Backlog)
+		names["#"+p] = p
+		names["#"+p+"a"] = p + "_applied"
+		names["#"+p+"b"] = p + "_backlog"
+		adds = append(adds, "#"+p+" :"+p)
+		sets = append(sets, "#"+p+"a = :"+p+"a", "#"+p+"b = :"+p+"b")
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(h.t.name),
+		Key:                       key(pkResHist+rk.group, rk.minute.Format(minuteFmt)+"#"+rk.resource),
+		UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ") + " SET " + strings.Join(sets, ", ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: vals,
+	}
+}
+
+// updateAll runs the updates with bounded concurrency and joins the errors.
+func (t *Table) updateAll(ctx context.Context, inputs []*dynamodb.UpdateItemInput) error {
+	sem := make(chan struct{}, t.opt.Concurrency)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, in := range inputs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := t.api.UpdateItem(ctx, in); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("adding to %s/%s: %w", attrString(in.Key[AttrPK]), attrString(in.Key[AttrSK]), Classify(err)))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func attrString(v ddbtypes.AttributeValue) string {
+	if sv, ok := v.(*ddbtypes.AttributeValueMemberS); ok {
+		return sv.Value
+	}
+	return "?"
+}
+
+// GroupMinutes returns a group's per-minute totals from the minute of from
+// to the minute of to, both included, oldest first. Minutes without
+// mutations have no item and are absent.
+func (h *History) GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]GroupCount, error) {
+	return h.groupRange(ctx, group, skMinute, minuteFmt, from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute))
+}
+
+// GroupHours returns a group's per-hour totals, like GroupMinutes.
+func (h *History) GroupHours(ctx context.Context, group string, from, to time.Time) ([]GroupCount, error) {
+	return h.groupRange(ctx, group, skHour, hourFmt, from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour))
+}
+
+func (h *History) groupRange(ctx context.Context, group, prefix, layout string, from, to time.Time) ([]GroupCount, error) {
+	if group == "" || to.Before(from) {
+		return nil, fmt.Errorf("%w: history of group %q from %s to %s", shadow.ErrInvalid, group, from, to)
+	}
+	var out []GroupCount
+	err := h.t.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":pk": s(pkHist + group), ":a": s(prefix + from.Format(layout)), ":b": s(prefix + to.Format(layout)),
+		},
+	}, func(m map[string]ddbtypes.AttributeValue) error {
+		it := &item{m: m}
+		start := it.time(AttrSK, prefix+layout)
+		gc := GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow")}
+		if it.err != nil {
+			return it.err
+		}
+		out = append(out, gc)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querying history of group %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// ResourceMinutes returns the per-resource minutes of a group from the
+// minute of from to the minute of to, both included, ordered by minute then
+// resource.
+func (h *History) ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]ResourceCount, error) {
+	from, to = from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute)
+	if group == "" || to.Before(from) {
+		return nil, fmt.Errorf("%w: resource history of group %q from %s to %s", shadow.ErrInvalid, group, from, to)
+	}
+	var out []ResourceCount
+	err := h.t.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":pk": s(pkResHist + group), ":a": s(from.Format(minuteFmt)), ":b": s(to.Format(minuteFmt) + afterMinute),
+		},
+	}, func(m map[string]ddbtypes.AttributeValue) error {
+		it := &item{m: m}
+		sk := it.str(AttrSK)
+		minute, resource, ok := strings.Cut(sk, "#")
+		t, err := time.Parse(minuteFmt, minute)
+		if !ok || err != nil {
+			return fmt.Errorf("resource history item %s: sort key is not <minute>#<resource>", sk)
+		}
+		rc := ResourceCount{
+			Minute: t.UTC(), Resource: resource,
+			Live: it.int("live"), Shadow: it.int("shadow"),
+			LiveApplied: it.uint("live_applied"), ShadowApplied: it.uint("shadow_applied"),
+			LiveBacklog: it.uint("live_backlog"), ShadowBacklog: it.uint("shadow_backlog"),
+		}
+		if it.err != nil {
+			return it.err
+		}
+		out = append(out, rc)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querying resource history of group %s: %w", group, err)
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].Minute.Equal(out[b].Minute) {
+			return out[a].Minute.Before(out[b].Minute)
+		}
+		return out[a].Resource < out[b].Resource
+	})
+	return out, nil
+}

@@ -1,0 +1,684 @@
+//go:build e2e
+
+package awssdk_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/e2e/harness"
+	"github.com/shadowscale/shadowscale/shared/metrics"
+	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/shadow"
+)
+
+// env is this package's moto server, started once (each test suite on its
+// own port) and reset before every test.
+var env *harness.Env
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	var err error
+	env, err = harness.Start(ctx, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting moto:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// world resets moto and sets up a fresh world.
+func world(t *testing.T, opt harness.WorldOptions) *harness.World {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := env.Setup(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func newFleet(t *testing.T, w *harness.World, rec *metrics.Recorder) *awssdk.Fleet {
+	t.Helper()
+	f, err := awssdk.NewFleet(env.EC2, awssdk.FleetConfig{Stack: w.Stack, LaunchTemplateID: w.ShadowTemplate}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func shadowTags(stack, live, group string, gen int) map[string]string {
+	return map[string]string{
+		shadow.TagRole: shadow.RoleShadow, shadow.TagLive: live, shadow.TagGroup: group,
+		shadow.TagStack: stack, shadow.TagGeneration: fmt.Sprint(gen), "Name": "shadow-of-" + live,
+	}
+}
+
+func TestFleetLaunchTagsAndPlacement(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{})
+	f := newFleet(t, w, nil)
+	tags := shadowTags(w.Stack, "i-0123456789abcdef0", w.Group, 1)
+	inst, err := f.Launch(ctx, shadow.LaunchSpec{
+		LiveID: "i-0123456789abcdef0", Group: w.Group, AZ: "us-east-1b", SubnetID: w.PoolSubnets["us-east-1b"],
+		InstanceType: "m7g.medium", Generation: 1, ClientToken: "tok-1", Tags: tags,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.AZ != "us-east-1b" || inst.SubnetID != w.PoolSubnets["us-east-1b"] || inst.Type != "m7g.medium" {
+		t.Errorf("launched %+v: want us-east-1b, pool subnet %s, m7g.medium", inst, w.PoolSubnets["us-east-1b"])
+	}
+	for k, v := range tags {
+		if inst.Tags[k] != v {
+			t.Errorf("instance tag %s = %q, want %q", k, inst.Tags[k], v)
+		}
+	}
+	// The volumes carry the tags from creation too.
+	vols, err := env.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{inst.ID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols.Volumes) == 0 {
+		t.Fatal("the shadow has no volume")
+	}
+	for _, v := range vols.Volumes {
+		vt := harness.Tags(v.Tags)
+		for k, want := range tags {
+			if vt[k] != want {
+				t.Errorf("volume %s tag %s = %q, want %q", aws.ToString(v.VolumeId), k, vt[k], want)
+			}
+		}
+	}
+	// The launch template is the shadow one.
+	raw, _, err := env.Instance(ctx, inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := harness.Tags(raw.Tags)["aws:ec2launchtemplate:id"]; got != w.ShadowTemplate {
+		t.Errorf("launched from template %q, want the shadow template %s", got, w.ShadowTemplate)
+	}
+
+	for _, tc := range []struct {
+		name string
+		live string
+		want []string
+	}{
+		{"all shadows", "", []string{inst.ID}},
+		{"shadows of the live", "i-0123456789abcdef0", []string{inst.ID}},
+		{"shadows of another", "i-0fffffffffffffff0", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.Shadows(ctx, tc.live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, s := range got {
+				ids = append(ids, s.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+				t.Errorf("Shadows(%q) = %v, want %v", tc.live, ids, tc.want)
+			}
+		})
+	}
+}
+
+func TestFleetDescribe(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{})
+	f := newFleet(t, w, nil)
+	lives, err := env.GroupInstances(ctx, w.Group, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Describe(ctx, []string{lives[1], "i-0000000000000dead", "not-an-id", lives[0], lives[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != lives[0] || got[1].ID != lives[1] {
+		t.Fatalf("Describe = %+v, want exactly %v in order", got, lives)
+	}
+	for _, i := range got {
+		if i.Group != w.Group || i.State != shadow.Running || i.AZ == "" || i.Type != w.LiveType || i.PrivateIP == "" || i.Impaired {
+			t.Errorf("live %+v: want group %s, running, an AZ, type %s, an address, not impaired", i, w.Group, w.LiveType)
+		}
+	}
+	none, err := f.Describe(ctx, nil)
+	if err != nil || len(none) != 0 {
+		t.Errorf("Describe(nil) = %v, %v; want nothing", none, err)
+	}
+}
+
+func TestFleetTerminateRefusesWhatIsNotOurs(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{})
+	rec := metrics.NewRecorder()
+	f := newFleet(t, w, rec)
+	lives, err := env.GroupInstances(ctx, w.Group, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags("another-stack", lives[0], w.Group, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags(w.Stack, lives[0], w.Group, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		id      string
+		wantErr error
+		state   ec2types.InstanceStateName
+	}{
+		{"a live instance", lives[1], shadow.ErrNotOwned, ec2types.InstanceStateNameRunning},
+		{"another stack's shadow", other.ID, shadow.ErrNotOwned, ec2types.InstanceStateNameRunning},
+		{"our shadow", ours.ID, nil, ec2types.InstanceStateNameTerminated},
+		{"our shadow again", ours.ID, nil, ec2types.InstanceStateNameTerminated},
+		{"an unknown instance", "i-0000000000000dead", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.Terminate(ctx, tc.id)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Terminate(%s) = %v, want %v", tc.id, err, tc.wantErr)
+			}
+			if tc.state == "" {
+				return
+			}
+			raw, ok, err := env.Instance(ctx, tc.id)
+			if err != nil || !ok {
+				t.Fatalf("describing %s: %v %v", tc.id, ok, err)
+			}
+			if raw.State.Name != tc.state && !(tc.state == ec2types.InstanceStateNameTerminated && raw.State.Name == ec2types.InstanceStateNameShuttingDown) {
+				t.Errorf("%s is %s, want %s", tc.id, raw.State.Name, tc.state)
+			}
+		})
+	}
+	if got := rec.Sum("RefusedNotOwned"); got != 2 {
+		t.Errorf("RefusedNotOwned = %v, want 2", got)
+	}
+}
+
+func TestGroups(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{Mode: awssdk.ModeAct})
+	// A second group, enrolled only by name (SHADOWSCALE_GROUPS), and a
+	// third not enrolled at all.
+	for _, name := range []string{"by-name", "bystander"} {
+		if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(1),
+			LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
+			VPCZoneIdentifier: aws.String(w.LiveSubnets["us-east-1a"]),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := metrics.NewRecorder()
+	g, err := awssdk.NewGroups(env.ASG, env.EC2, awssdk.GroupsConfig{Names: []string{"by-name", "missing"}}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := g.EnrolledGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, gr := range enrolled {
+		names = append(names, gr.Name)
+	}
+	if fmt.Sprint(names) != fmt.Sprint([]string{"by-name", w.Group}) {
+		t.Fatalf("EnrolledGroups = %v, want [by-name %s]", names, w.Group)
+	}
+	web := enrolled[1]
+	if !web.EnrolledByTag || web.Mode != awssdk.ModeAct || web.Desired != 2 || len(web.InService()) != 2 || web.LaunchTemplate.ID != w.LiveTemplate {
+		t.Errorf("group %+v: want enrolled by tag, mode act, desired 2, two instances, template %s", web, w.LiveTemplate)
+	}
+	if enrolled[0].EnrolledByTag || !enrolled[0].EnrolledByName {
+		t.Errorf("by-name: %+v, want enrolled by name only", enrolled[0])
+	}
+	of, err := g.GroupOf(ctx, web.Instances[0].ID)
+	if err != nil || of != w.Group {
+		t.Errorf("GroupOf(%s) = %q, %v; want %s", web.Instances[0].ID, of, err, w.Group)
+	}
+	if of, err := g.GroupOf(ctx, "i-0000000000000dead"); err != nil || of != "" {
+		t.Errorf("GroupOf(unknown) = %q, %v; want none", of, err)
+	}
+	if _, err := g.Group(ctx, "missing"); !errors.Is(err, shadow.ErrNotFound) {
+		t.Errorf("Group(missing) = %v, want ErrNotFound", err)
+	}
+
+	t.Run("writes refused on groups without the tag", func(t *testing.T) {
+		for _, name := range []string{"by-name", "bystander"} {
+			if err := g.SetDesiredCapacity(ctx, name, 2); !errors.Is(err, awssdk.ErrNotEnrolled) {
+				t.Errorf("SetDesiredCapacity(%s) = %v, want ErrNotEnrolled", name, err)
+			}
+			if err := g.SetMaxSize(ctx, name, 5); !errors.Is(err, awssdk.ErrNotEnrolled) {
+				t.Errorf("SetMaxSize(%s) = %v, want ErrNotEnrolled", name, err)
+			}
+			if _, err := g.Resize(ctx, name, "m7g.2xlarge"); !errors.Is(err, awssdk.ErrNotEnrolled) {
+				t.Errorf("Resize(%s) = %v, want ErrNotEnrolled", name, err)
+			}
+			gr, err := g.Group(ctx, name)
+			if err != nil || gr.Desired != 1 || gr.Max != 2 {
+				t.Errorf("%s changed: %+v %v", name, gr, err)
+			}
+		}
+		if got := rec.Sum("RefusedNotOwned"); got != 6 {
+			t.Errorf("RefusedNotOwned = %v, want 6", got)
+		}
+	})
+	t.Run("max, desired and resize on the enrolled group", func(t *testing.T) {
+		if err := g.SetMaxSize(ctx, w.Group, 6); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.SetDesiredCapacity(ctx, w.Group, 3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.GroupInstances(ctx, w.Group, 3); err != nil {
+			t.Fatalf("moto did not launch the third instance: %v", err)
+		}
+		if err := g.SetDesiredCapacity(ctx, w.Group, 9); !errors.Is(err, shadow.ErrInvalid) {
+			t.Errorf("desired above max = %v, want ErrInvalid", err)
+		}
+		ref, err := g.Resize(ctx, w.Group, "m7g.2xlarge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.ID != w.LiveTemplate || ref.Version != "2" {
+			t.Errorf("Resize = %+v, want version 2 of %s", ref, w.LiveTemplate)
+		}
+		typ, err := g.InstanceType(ctx, w.Group)
+		if err != nil || typ != "m7g.2xlarge" {
+			t.Errorf("InstanceType after resize = %q, %v", typ, err)
+		}
+		again, err := g.Resize(ctx, w.Group, "m7g.2xlarge")
+		if err != nil || again != ref {
+			t.Errorf("a repeated resize = %+v, %v; want %+v and no new version", again, err, ref)
+		}
+		gr, err := g.Group(ctx, w.Group)
+		if err != nil || gr.Max != 6 || gr.Desired != 3 || gr.LaunchTemplate.Version != "2" {
+			t.Errorf("group after writes: %+v, %v", gr, err)
+		}
+	})
+}
+
+func newTable(t *testing.T) *awssdk.Table {
+	t.Helper()
+	w := world(t, harness.WorldOptions{Desired: 1})
+	tb, err := awssdk.NewTable(env.DDB, w.Table, clock.NewFake(t0), awssdk.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// TestRecordsContract runs one contract against the DynamoDB adapter and
+// the in-memory one: the semantics must match.
+func TestRecordsContract(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		new  func(t *testing.T) shadow.Records
+	}{
+		{"dynamodb", func(t *testing.T) shadow.Records { return newTable(t).Records() }},
+		{"memory", func(*testing.T) shadow.Records { return memory.NewRecords() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { recordsContract(t, tc.new(t)) })
+	}
+}
+
+func recordsContract(t *testing.T, rs shadow.Records) {
+	ctx := context.Background()
+	r := shadow.Record{
+		LiveID: "i-0b", Group: "web", AZ: "us-east-1a", LiveType: "m7g.xlarge", ShadowType: "m7g.medium",
+		SubnetID: "subnet-1", Status: shadow.Launching, Generation: 1,
+		CreatedAt: t0, UpdatedAt: t0.Add(time.Second),
+	}
+	got, err := rs.Create(ctx, r)
+	if err != nil || got.Version != 1 {
+		t.Fatalf("Create = %+v, %v; want version 1", got, err)
+	}
+	if _, err := rs.Create(ctx, r); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("a second Create = %v, want ErrConflict", err)
+	}
+	got.ShadowID, got.Status, got.SyncedAt = "i-0s", shadow.Active, t0.Add(time.Minute+123*time.Nanosecond)
+	up, err := rs.Update(ctx, got)
+	if err != nil || up.Version != 2 {
+		t.Fatalf("Update = %+v, %v; want version 2", up, err)
+	}
+	if _, err := rs.Update(ctx, got); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("Update at a stale version = %v, want ErrConflict", err)
+	}
+	if _, err := rs.Update(ctx, shadow.Record{LiveID: "i-0none", Version: 1}); !errors.Is(err, shadow.ErrNotFound) {
+		t.Errorf("Update of a missing record = %v, want ErrNotFound", err)
+	}
+	back, err := rs.Get(ctx, "i-0b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.CreatedAt.Equal(up.CreatedAt) || !back.UpdatedAt.Equal(up.UpdatedAt) || !back.SyncedAt.Equal(up.SyncedAt) {
+		t.Errorf("times did not round-trip: %+v vs %+v", back, up)
+	}
+	back.CreatedAt, back.UpdatedAt, back.SyncedAt = up.CreatedAt, up.UpdatedAt, up.SyncedAt
+	if back != up {
+		t.Errorf("Get = %+v, want %+v", back, up)
+	}
+	if _, err := rs.Get(ctx, "i-0none"); !errors.Is(err, shadow.ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := rs.Create(ctx, shadow.Record{LiveID: "i-0a", Group: "web", Status: shadow.Launching, Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := rs.List(ctx)
+	if err != nil || len(list) != 2 || list[0].LiveID != "i-0a" || list[1].LiveID != "i-0b" {
+		t.Errorf("List = %+v, %v; want i-0a then i-0b", list, err)
+	}
+	if err := rs.Delete(ctx, "i-0b", 1); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("Delete at a stale version = %v, want ErrConflict", err)
+	}
+	if err := rs.Delete(ctx, "i-0b", 2); err != nil {
+		t.Errorf("Delete = %v", err)
+	}
+	if err := rs.Delete(ctx, "i-0b", 2); !errors.Is(err, shadow.ErrNotFound) {
+		t.Errorf("Delete of a deleted record = %v, want ErrNotFound", err)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	ctx := context.Background()
+	tb := newTable(t)
+	h := tb.History()
+	m0, m1 := t0.Add(59*time.Minute), t0.Add(60*time.Minute) // two hours, consecutive minutes
+	batch := map[mutation.CountKey]mutation.Count{
+		{Group: "web", Resource: "i-1", Target: mutation.Live, Minute: m0}:   {Accepted: 10, Applied: 100, Backlog: 1},
+		{Group: "web", Resource: "i-1", Target: mutation.Shadow, Minute: m0}: {Accepted: 7, Applied: 97, Backlog: 4},
+		{Group: "web", Resource: "i-2", Target: mutation.Live, Minute: m0}:   {Accepted: 5, Applied: 50},
+		{Group: "web", Resource: "i-1", Target: mutation.Live, Minute: m1}:   {Accepted: 3, Applied: 103},
+		{Group: "api", Resource: "i-9", Target: mutation.Live, Minute: m1}:   {Accepted: 1, Applied: 1},
+	}
+	for range 2 { // ADD accumulates across flushes
+		if err := h.Add(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mins, err := h.GroupMinutes(ctx, "web", m0, m1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []awssdk.GroupCount{{Start: m0, Live: 30, Shadow: 14}, {Start: m1, Live: 6, Shadow: 0}}
+	if fmt.Sprint(mins) != fmt.Sprint(want) {
+		t.Errorf("GroupMinutes = %v, want %v", mins, want)
+	}
+	if only, err := h.GroupMinutes(ctx, "web", m1, m1.Add(time.Hour)); err != nil || len(only) != 1 || only[0].Live != 6 {
+		t.Errorf("GroupMinutes from m1 = %v, %v; want just m1", only, err)
+	}
+	hours, err := h.GroupHours(ctx, "web", t0, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantH := []awssdk.GroupCount{{Start: t0, Live: 30, Shadow: 14}, {Start: t0.Add(time.Hour), Live: 6}}
+	if fmt.Sprint(hours) != fmt.Sprint(wantH) {
+		t.Errorf("GroupHours = %v, want %v", hours, wantH)
+	}
+	res, err := h.ResourceMinutes(ctx, "web", m0, m0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantR := []awssdk.ResourceCount{
+		{Minute: m0, Resource: "i-1", Live: 20, Shadow: 14, LiveApplied: 100, ShadowApplied: 97, LiveBacklog: 1, ShadowBacklog: 4},
+		{Minute: m0, Resource: "i-2", Live: 10, LiveApplied: 50},
+	}
+	if fmt.Sprint(res) != fmt.Sprint(wantR) {
+		t.Errorf("ResourceMinutes = %+v, want %+v", res, wantR)
+	}
+	// Every item carries its TTL, counted from its own minute.
+	raw, err := env.DDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tb.Name()), Key: map[string]ddbtypes.AttributeValue{
+		"pk": &ddbtypes.AttributeValueMemberS{Value: "HIST#web"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "M#" + m0.Format("2006-01-02T15:04Z")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, ok := raw.Item["expires_at"].(*ddbtypes.AttributeValueMemberN)
+	if !ok || exp.Value != fmt.Sprint(m0.Add(awssdk.DefaultTableOptions().MinuteTTL).Unix()) {
+		t.Errorf("expires_at = %v, want minute + 35 days", raw.Item["expires_at"])
+	}
+	if err := h.Add(ctx, map[mutation.CountKey]mutation.Count{{Resource: "i-1", Target: mutation.Live, Minute: m0}: {Accepted: 1}}); !errors.Is(err, shadow.ErrInvalid) {
+		t.Errorf("a counter without a group = %v, want ErrInvalid", err)
+	}
+}
+
+func TestAudit(t *testing.T) {
+	ctx := context.Background()
+	a := newTable(t).Audit()
+	for i, action := range []string{"none", "scale-out", "raise-max"} {
+		d := awssdk.Decision{Group: "web", At: t0.Add(time.Duration(i) * time.Minute), ID: fmt.Sprintf("req-%d", i), Action: action, Mode: awssdk.ModeForecastOnly, Body: json.RawMessage(`{"desired":` + fmt.Sprint(2+i) + `}`)}
+		if err := a.Put(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := awssdk.Decision{Group: "web", At: t0, ID: "req-0", Action: "none"}
+	if err := a.Put(ctx, dup); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("a repeated decision = %v, want ErrConflict", err)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		limit    int
+		want     []string
+	}{
+		{"all, newest first", t0, t0.Add(time.Hour), 0, []string{"raise-max", "scale-out", "none"}},
+		{"latest only", t0, t0.Add(time.Hour), 1, []string{"raise-max"}},
+		{"a window", t0.Add(time.Minute), t0.Add(time.Minute), 0, []string{"scale-out"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, err := a.List(ctx, "web", tc.from, tc.to, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range ds {
+				got = append(got, d.Action)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("actions %v, want %v", got, tc.want)
+			}
+		})
+	}
+	ds, _ := a.List(ctx, "web", t0, t0, 0)
+	if len(ds) != 1 || string(ds[0].Body) != `{"desired":2}` || !ds[0].At.Equal(t0) || ds[0].Mode != awssdk.ModeForecastOnly {
+		t.Errorf("round trip: %+v", ds)
+	}
+}
+
+func TestStates(t *testing.T) {
+	ctx := context.Background()
+	st := newTable(t).States()
+	if _, err := st.Load(ctx, "web"); !errors.Is(err, shadow.ErrNotFound) {
+		t.Fatalf("Load before any Save = %v, want ErrNotFound", err)
+	}
+	v1, err := st.Save(ctx, "web", []byte("state-1"), 0)
+	if err != nil || v1 != 1 {
+		t.Fatalf("Save = %d, %v", v1, err)
+	}
+	if _, err := st.Save(ctx, "web", []byte("other"), 0); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("a second first Save = %v, want ErrConflict", err)
+	}
+	v2, err := st.Save(ctx, "web", []byte{0, 1, 2, 255}, v1)
+	if err != nil || v2 != 2 {
+		t.Fatalf("Save at v1 = %d, %v", v2, err)
+	}
+	if _, err := st.Save(ctx, "web", []byte("stale"), v1); !errors.Is(err, shadow.ErrConflict) {
+		t.Errorf("Save at a stale version = %v, want ErrConflict", err)
+	}
+	got, err := st.Load(ctx, "web")
+	if err != nil || !bytes.Equal(got.Blob, []byte{0, 1, 2, 255}) || got.Version != 2 || !got.UpdatedAt.Equal(t0) {
+		t.Errorf("Load = %+v, %v", got, err)
+	}
+	if _, err := st.Save(ctx, "web", make([]byte, awssdk.MaxStateBlob+1), 2); !errors.Is(err, awssdk.ErrTooLarge) {
+		t.Errorf("an oversized blob = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestProducer(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{Desired: 1})
+	p, err := awssdk.NewProducer(env.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	muts := []mutation.Mutation{
+		{V: 1, Resource: "i-0a", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("v1"), ProducedAt: t0},
+		{V: 1, Resource: "i-0b", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("w1"), ProducedAt: t0},
+		{V: 1, Resource: "i-0a", Seq: 0, Op: mutation.OpPut, Key: "bad", ProducedAt: t0}, // invalid: seq 0
+		{V: 1, Resource: "i-0a", Seq: 2, Op: mutation.OpDelete, Key: "k1", ProducedAt: t0},
+	}
+	res, err := p.Put(ctx, muts)
+	if err == nil || !errors.Is(res[2].Err, mutation.ErrInvalid) {
+		t.Fatalf("Put = %v, result 2 = %v; want the invalid mutation reported", err, res[2].Err)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if res[i].Err != nil || res[i].SequenceNumber == "" || res[i].ShardID == "" {
+			t.Errorf("result %d = %+v, want put", i, res[i])
+		}
+	}
+	// Read everything back: partition key = resource, records decode.
+	shards, err := env.Kinesis.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(w.Stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]uint64{}
+	for _, sh := range shards.Shards {
+		it, err := env.Kinesis.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(w.Stream), ShardId: sh.ShardId, ShardIteratorType: kintypes.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := env.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs.Records {
+			m, err := mutation.Decode(r.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(r.PartitionKey) != m.Resource {
+				t.Errorf("partition key %q for resource %q", aws.ToString(r.PartitionKey), m.Resource)
+			}
+			got[m.Resource] = append(got[m.Resource], m.Seq)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(map[string][]uint64{"i-0a": {1, 2}, "i-0b": {1}}) {
+		t.Errorf("stream holds %v", got)
+	}
+}
+
+func TestPutMetrics(t *testing.T) {
+	ctx := context.Background()
+	world(t, harness.WorldOptions{Desired: 1})
+	pm := awssdk.NewPutMetrics(env.CW, "ShadowScaleTest", clock.NewFake(time.Now().UTC()))
+	pm.Add("Delta", metrics.None, 0.25, metrics.Dim{Name: "Group", Value: "web"})
+	pm.Add("Delta", metrics.None, 0.5, metrics.Dim{Name: "Group", Value: "web"})
+	pm.Add("DeadLettered", metrics.Count, 3)
+	if err := pm.Flush(ctx); err != nil {
+		t.Fatalf("PutMetricData on the JSON protocol: %v", err)
+	}
+	out, err := env.CW.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("ShadowScaleTest")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range out.Metrics {
+		names = append(names, aws.ToString(m.MetricName))
+	}
+	if !strings.Contains(fmt.Sprint(names), "Delta") || !strings.Contains(fmt.Sprint(names), "DeadLettered") {
+		t.Errorf("metrics in moto: %v", names)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{Desired: 1})
+	dl, err := awssdk.NewDeadLetters(env.SQS, w.QueueURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), awssdk.MaxDeadLetterBody+10)
+	letters := []awssdk.DeadLetter{
+		{Data: []byte(`{"v":1,"resource":`), Reason: "undecodable: unexpected end of JSON input", PartitionKey: "i-0a", SequenceNumber: "4959", EventID: "shardId-0:4959", Source: w.StreamARN, At: t0},
+		{Data: []byte{0xff, 0x00, 0x01}, Reason: "not UTF-8"},
+		{Data: big, Reason: "oversized"},
+	}
+	for i := 3; i < 12; i++ { // more than one batch of ten
+		letters = append(letters, awssdk.DeadLetter{Data: []byte(fmt.Sprint("record ", i)), Reason: "unknown resource"})
+	}
+	if err := dl.Send(ctx, letters...); err != nil {
+		t.Fatal(err)
+	}
+	byReason := map[string]sqstypes.Message{}
+	for len(byReason) < 3 {
+		out, err := env.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.QueueURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			byReason[aws.ToString(m.MessageAttributes["reason"].StringValue)] = m
+		}
+	}
+	attr := func(m sqstypes.Message, k string) string { return aws.ToString(m.MessageAttributes[k].StringValue) }
+	if m := byReason["undecodable: unexpected end of JSON input"]; aws.ToString(m.Body) != `{"v":1,"resource":` || attr(m, "encoding") != "raw" || attr(m, "partition_key") != "i-0a" || attr(m, "source") != w.StreamARN {
+		t.Errorf("undecodable letter: body %q attrs %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+	if m := byReason["not UTF-8"]; attr(m, "encoding") != "base64" || aws.ToString(m.Body) != base64.StdEncoding.EncodeToString([]byte{0xff, 0, 1}) {
+		t.Errorf("binary letter: body %q attrs %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+	if m := byReason["oversized"]; attr(m, "truncated") != "true" || attr(m, "original_bytes") != fmt.Sprint(len(big)) || len(aws.ToString(m.Body)) != awssdk.MaxDeadLetterBody {
+		t.Errorf("oversized letter: %d body bytes, attrs truncated=%q original_bytes=%q", len(aws.ToString(m.Body)), attr(m, "truncated"), attr(m, "original_bytes"))
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	ctx := context.Background()
+	w := world(t, harness.WorldOptions{Desired: 1})
+	got, err := awssdk.ReadSecret(ctx, env.Secrets, w.SecretARN)
+	if err != nil || string(got) != w.AgentKey {
+		t.Errorf("ReadSecret = %q, %v", got, err)
+	}
+	if _, err := awssdk.ReadSecret(ctx, env.Secrets, "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing"); !errors.Is(err, shadow.ErrNotFound) {
+		t.Errorf("a missing secret = %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,194 @@
+package awssdk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/shadowscale/shadowscale/shared/shadow"
+)
+
+// SQSAPI is the part of *sqs.Client the dead-letter writer uses.
+type SQSAPI interface {
+	SendMessageBatch(ctx context.Context, params *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+var _ SQSAPI = (*sqs.Client)(nil)
+
+// Dead-letter message attributes (SQS allows 10 per message).
+const (
+	DLQAttrReason         = "reason"
+	DLQAttrSource         = "source"          // e.g. the Kinesis stream ARN
+	DLQAttrPartitionKey   = "partition_key"   // the record's partition key (the resource)
+	DLQAttrSequenceNumber = "sequence_number" // the record's Kinesis sequence number
+	DLQAttrEventID        = "event_id"        // the Lambda event's id (shardId:sequence)
+	DLQAttrEncoding       = "encoding"        // "raw" or "base64": how the body holds the record
+	DLQAttrOriginalBytes  = "original_bytes"  // the record's size
+	DLQAttrSHA256         = "sha256"          // of the whole record, hex
+	DLQAttrTruncated      = "truncated"       // "true" when the body holds a prefix only
+	DLQAttrDeadAt         = "dead_at"         // RFC 3339
+)
+
+// MaxDeadLetterBody bounds the record bytes a message carries: SQS messages
+// are at most 256 KiB with their attributes; a larger record is cut (its
+// size and hash stay in the attributes).
+const MaxDeadLetterBody = 192 << 10
+
+// DeadLetter is a record that can never succeed, and why.
+type DeadLetter struct {
+	// Data is the original record, as it came (possibly not even UTF-8).
+	Data           []byte
+	Reason         string
+	Source         string
+	PartitionKey   string
+	SequenceNumber string
+	EventID        string
+	At             time.Time
+}
+
+// DeadLetters writes dead letters to an SQS queue: the record in the body
+// (as is when it is valid text SQS accepts, base64 otherwise) and the
+// reason and provenance as message attributes.
+type DeadLetters struct {
+	api SQSAPI
+	url string
+}
+
+// NewDeadLetters returns a writer for the queue URL (SHADOWSCALE_DLQ_URL).
+func NewDeadLetters(api SQSAPI, queueURL string) (*DeadLetters, error) {
+	if api == nil || queueURL == "" {
+		return nil, fmt.Errorf("%w: dead letters need an SQS client and a queue url", shadow.ErrInvalid)
+	}
+	return &DeadLetters{api: api, url: queueURL}, nil
+}
+
+// Send writes the letters, ten per SendMessageBatch. It returns nil when
+// every letter is on the queue, or an error naming those that are not
+// (their indexes in letters), which the caller must not acknowledge.
+func (d *DeadLetters) Send(ctx context.Context, letters ...DeadLetter) error {
+	var errs []error
+	for start := 0; start < len(letters); start += 10 {
+		batch := letters[start:min(start+10, len(letters))]
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
+		for i, l := range batch {
+			body, attrs := deadLetterMessage(l)
+			entries[i] = sqstypes.SendMessageBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(start + i)),
+				MessageBody:       aws.String(body),
+				MessageAttributes: attrs,
+			}
+		}
+		out, err := d.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.url), Entries: entries})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sending dead letters %d..%d: %w", start, start+len(batch)-1, Classify(err)))
+			continue
+		}
+		for _, f := range out.Failed {
+			errs = append(errs, fmt.Errorf("sending dead letter %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deadLetterMessage renders one letter.
+func deadLetterMessage(l DeadLetter) (string, map[string]sqstypes.MessageAttributeValue) {
+	sum := sha256.Sum256(l.Data)
+	data := l.Data
+	truncated := len(data) > MaxDeadLetterBody
+	if truncated {
+		data = data[:MaxDeadLetterBody]
+	}
+	body, enc := string(data), "raw"
+	if !sqsText(data) || len(data) == 0 {
+		body, enc = base64.StdEncoding.EncodeToString(data), "base64"
+		if len(data) == 0 {
+			body = "(empty record)"
+			enc = "raw"
+		}
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	str := func(k, v string) {
+		if v != "" {
+			attrs[k] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(clip(sanitize(v), 1024))}
+		}
+	}
+	str(DLQAttrReason, orDefault(l.Reason, "unknown"))
+	str(DLQAttrSource, l.Source)
+	str(DLQAttrPartitionKey, l.PartitionKey)
+	str(DLQAttrSequenceNumber, l.SequenceNumber)
+	str(DLQAttrEventID, l.EventID)
+	str(DLQAttrEncoding, enc)
+	str(DLQAttrSHA256, hex.EncodeToString(sum[:]))
+	attrs[DLQAttrOriginalBytes] = sqstypes.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(len(l.Data)))}
+	if truncated {
+		str(DLQAttrTruncated, "true")
+	}
+	if !l.At.IsZero() {
+		str(DLQAttrDeadAt, l.At.UTC().Format(time.RFC3339Nano))
+	}
+	return body, attrs
+}
+
+// sqsText reports whether b is text SQS accepts in a body: valid UTF-8 of
+// #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
+func sqsText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		switch {
+		case r == 0x9 || r == 0xA || r == 0xD:
+		case r >= 0x20 && r <= 0xD7FF:
+		case r >= 0xE000 && r <= 0xFFFD:
+		case r >= 0x10000 && r <= 0x10FFFF:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize replaces what SQS does not accept in a string attribute by '?'.
+func sanitize(s string) string {
+	if sqsText([]byte(s)) {
+		return s
+	}
+	out := make([]rune, 0, len(s))
+	for _, r := range strings.ToValidUTF8(s, "?") {
+		if !sqsText([]byte(string(r))) {
+			r = '?'
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// clip cuts s to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,329 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/mutation"
+)
+
+func applyBody(t testing.TB, res string, muts ...mutation.Mutation) []byte {
+	t.Helper()
+	b, err := json.Marshal(ApplyRequest{Resource: res, Mutations: muts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// signedReq builds a request signed like the client signs it; tweak may
+// alter it after signing.
+func signedReq(t testing.TB, base, method, path string, body []byte, key []byte, at time.Time, nonce [16]byte) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signRequest(key, req, at, nonce, bodyHash(body))
+	return req
+}
+
+func do(t testing.TB, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAuth(t *testing.T) {
+	const res = "i-0abc"
+	clk := clock.NewFake(t0)
+	a := startAgent(t, "i-live", agentOpts{clock: clk, maxBody: 64 << 10})
+	base := a.srv.URL
+	body := applyBody(t, res, mut(res, 1, mutation.OpPut, "k", "v"))
+	big := applyBody(t, res, mut(res, 1, mutation.OpPut, "k", strings.Repeat("x", 70<<10)))
+	n := byte(0)
+	nonce := func() [16]byte { n++; return [16]byte{n} }
+
+	cases := []struct {
+		name   string
+		req    func() *http.Request
+		status int
+	}{
+		{"valid", func() *http.Request {
+			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+		}, 200},
+		{"missing headers", func() *http.Request {
+			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(body))
+			return req
+		}, 401},
+		{"missing signature only", func() *http.Request {
+			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			req.Header.Del(HeaderAuthorization)
+			return req
+		}, 401},
+		{"wrong key", func() *http.Request {
+			return signedReq(t, base, "POST", PathApply, body, []byte("another-key-0123456789abcdef"), clk.Now(), nonce())
+		}, 401},
+		{"malformed signature", func() *http.Request {
+			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			req.Header.Set(HeaderAuthorization, AuthScheme+" Signature=zz")
+			return req
+		}, 401},
+		{"body altered after signing", func() *http.Request {
+			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			alt := bytes.Replace(body, []byte(`"k"`), []byte(`"j"`), 1)
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(alt)), int64(len(alt))
+			return req
+		}, 401},
+		{"query altered after signing", func() *http.Request {
+			req := signedReq(t, base, "GET", PathDigest+"?resource="+res, nil, testKey, clk.Now(), nonce())
+			req.URL.RawQuery = "resource=i-other"
+			return req
+		}, 401},
+		{"method altered after signing", func() *http.Request {
+			req := signedReq(t, base, "GET", PathSnapshot+"?resource="+res, nil, testKey, clk.Now(), nonce())
+			req.Method = "POST"
+			return req
+		}, 401},
+		{"stale timestamp", func() *http.Request {
+			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now().Add(-DefaultSkew-time.Second), nonce())
+		}, 401},
+		{"future timestamp", func() *http.Request {
+			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now().Add(DefaultSkew+time.Second), nonce())
+		}, 401},
+		{"timestamp at the edge of the window", func() *http.Request {
+			return signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now().Add(-DefaultSkew+time.Second), nonce())
+		}, 200},
+		{"replayed", func() *http.Request {
+			// same nonce and signature as a request already served
+			fixed := [16]byte{0xee}
+			first := signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), fixed)
+			if st, _ := do(t, first); st != 200 {
+				t.Fatalf("first send got %d", st)
+			}
+			return signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), fixed)
+		}, 401},
+		{"short nonce", func() *http.Request {
+			req := signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), nonce())
+			req.Header.Set(HeaderNonce, "abcd")
+			return req
+		}, 401},
+		{"oversized with content length", func() *http.Request {
+			return signedReq(t, base, "POST", PathApply, big, testKey, clk.Now(), nonce())
+		}, 413},
+		{"oversized without content length (chunked)", func() *http.Request {
+			req := signedReq(t, base, "POST", PathApply, big, testKey, clk.Now(), nonce())
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(big)), -1
+			return req
+		}, 413},
+		{"oversized and unsigned is 401 first", func() *http.Request {
+			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(big))
+			return req
+		}, 401},
+		{"streaming body outside snapshot import", func() *http.Request {
+			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(body))
+			signRequest(testKey, req, clk.Now(), nonce(), StreamingPayload)
+			return req
+		}, 400},
+		{"signed but unknown path", func() *http.Request {
+			return signedReq(t, base, "GET", "/v1/nope", nil, testKey, clk.Now(), nonce())
+		}, 404},
+		{"signed but wrong method", func() *http.Request {
+			return signedReq(t, base, "DELETE", PathStatus, nil, testKey, clk.Now(), nonce())
+		}, 405},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, text := do(t, c.req())
+			if status != c.status {
+				t.Fatalf("status %d (%s), want %d", status, text, c.status)
+			}
+			if status != 200 && status != 404 && status != 405 {
+				var er ErrorResponse
+				if err := json.Unmarshal([]byte(text), &er); err != nil || er.Error == "" {
+					t.Errorf("error body %q is not {\"error\": ...}", text)
+				}
+			}
+		})
+	}
+	// Nothing but the valid request changed the state.
+	if s := a.store.Status(res); s.AcceptedSeq != 1 || s.AcceptedCount != 1 {
+		t.Errorf("after the auth cases: accepted seq %d count %d, want 1 and 1", s.AcceptedSeq, s.AcceptedCount)
+	}
+}
+
+func TestReplayCacheBoundedAndExpires(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := newReplayCache(2)
+	exp := clk.Now().Add(time.Minute)
+	if err := c.add([16]byte{1}, exp, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.add([16]byte{1}, exp, clk.Now()); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("replay: %v, want ErrUnauthorized", err)
+	}
+	if err := c.add([16]byte{2}, exp.Add(time.Minute), clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.add([16]byte{3}, exp, clk.Now()); !errors.Is(err, errReplayCacheFull) {
+		t.Fatalf("full cache: %v, want errReplayCacheFull", err)
+	}
+	clk.Advance(time.Minute)
+	if err := c.add([16]byte{3}, clk.Now().Add(time.Minute), clk.Now()); err != nil {
+		t.Fatalf("after the first nonce expired: %v", err)
+	}
+	if c.len() != 2 {
+		t.Errorf("cache holds %d, want 2", c.len())
+	}
+	// An expired nonce may come back only once its request is stale anyway.
+	if err := c.add([16]byte{1}, clk.Now().Add(time.Minute), clk.Now()); !errors.Is(err, errReplayCacheFull) {
+		t.Errorf("cache should still be full of live nonces: %v", err)
+	}
+}
+
+func TestServerAnswers503WhenReplayCacheFull(t *testing.T) {
+	clk := clock.NewFake(t0)
+	a := startAgent(t, "i-live", agentOpts{clock: clk, replay: 1})
+	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{1})); st != 200 {
+		t.Fatalf("first: %d", st)
+	}
+	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{2})); st != 503 {
+		t.Fatalf("second with a full cache: %d, want 503", st)
+	}
+	clk.Advance(DefaultSkew + time.Second)
+	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{2})); st != 200 {
+		t.Fatalf("after expiry: %d, want 200", st)
+	}
+}
+
+func chunked(t testing.TB, data []byte, chunk int, seed []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := newChunkWriter(&buf, testKey, seed, chunk)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestChunkSignedStream(t *testing.T) {
+	seed := bytes.Repeat([]byte{7}, 32)
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	good := chunked(t, data, 1024, seed)
+	frame := 4 + 1024 + 32
+	cases := []struct {
+		name   string
+		stream func() []byte
+		seed   []byte
+		ok     bool
+	}{
+		{"intact", func() []byte { return good }, seed, true},
+		{"empty payload", func() []byte { return chunked(t, nil, 1024, seed) }, seed, true},
+		{"other request's seed", func() []byte { return good }, bytes.Repeat([]byte{8}, 32), false},
+		{"flipped data byte", func() []byte { b := bytes.Clone(good); b[10] ^= 1; return b }, seed, false},
+		{"truncated before the final chunk", func() []byte { return good[:3*frame] }, seed, false},
+		{"final chunk cut", func() []byte { return good[:len(good)-1] }, seed, false},
+		{"chunks swapped", func() []byte {
+			b := bytes.Clone(good)
+			copy(b[0:frame], good[frame:2*frame])
+			copy(b[frame:2*frame], good[0:frame])
+			return b
+		}, seed, false},
+		{"data after the final chunk", func() []byte { return append(bytes.Clone(good), 0) }, seed, false},
+		{"oversized chunk header", func() []byte { return []byte{0xff, 0xff, 0xff, 0xff} }, seed, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := io.ReadAll(newChunkReader(bytes.NewReader(c.stream()), testKey, c.seed))
+			if c.ok {
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if c.name == "intact" && !bytes.Equal(got, data) {
+					t.Fatal("data differs")
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("err = %v, want ErrUnauthorized", err)
+			}
+		})
+	}
+}
+
+func TestKeyFromSecret(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"0123456789abcdef0123\n", "0123456789abcdef0123", true},
+		{"  spaced-key-0123456789  \r\n", "spaced-key-0123456789", true},
+		{"short\n", "", false},
+		{"", "", false},
+	}
+	for _, c := range cases {
+		t.Run(strings.TrimSpace(c.in), func(t *testing.T) {
+			k, err := KeyFromSecret([]byte(c.in))
+			if (err == nil) != c.ok || string(k) != c.want {
+				t.Fatalf("KeyFromSecret(%q) = %q, %v", c.in, k, err)
+			}
+		})
+	}
+}
+
+// POST /v1/apply over HTTP: the answers to good, repeated and bad batches.
+func TestApplyEndpoint(t *testing.T) {
+	const res = "i-0abc"
+	clk := clock.NewFake(t0)
+	a := startAgent(t, "i-live", agentOpts{clock: clk, noWorker: true})
+	n := byte(0)
+	send := func(body []byte) (int, string) {
+		n++
+		return do(t, signedReq(t, a.srv.URL, "POST", PathApply, body, testKey, clk.Now(), [16]byte{0xa0, n}))
+	}
+	m := func(seq uint64) mutation.Mutation { return mut(res, seq, mutation.OpPut, "k", "v") }
+	cases := []struct {
+		name   string
+		body   []byte
+		status int
+		want   string // in the answer
+	}{
+		{"first batch", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":3,"duplicates":0,"gaps":0`},
+		{"redelivered", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":0,"duplicates":3`},
+		{"with a gap", applyBody(t, res, m(3), m(4), m(8)), 200, `"through":8,"accepted":2,"duplicates":1,"gaps":3`},
+		{"reordered", applyBody(t, res, m(10), m(9)), 400, "sorted by seq"},
+		{"repeated seq", applyBody(t, res, m(9), m(9)), 400, "without repeats"},
+		{"other resource", applyBody(t, res, mut("i-other", 9, mutation.OpPut, "k", "v")), 400, "another resource"},
+		{"invalid mutation", applyBody(t, res, mut(res, 9, "explode", "k", "v")), 400, "is not put, update or delete"},
+		{"empty batch", applyBody(t, res), 400, "no mutations"},
+		{"no resource", applyBody(t, "", m(9)), 400, "resource must be"},
+		{"not JSON", []byte("nope"), 400, "malformed JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, text := send(c.body)
+			if status != c.status || !strings.Contains(text, c.want) {
+				t.Fatalf("%d %s; want %d with %q", status, text, c.status, c.want)
+			}
+		})
+	}
+	if s := a.store.Status(res); s.AcceptedSeq != 8 || s.AcceptedCount != 5 || s.Gaps != 3 {
+		t.Errorf("status %+v: want accepted seq 8, 5 accepted, 3 gaps (rejected batches accept nothing)", s)
+	}
+}

@@ -1,0 +1,335 @@
+// Package agent is the shadow agent that runs on every live and shadow
+// instance (docs/AGENT.md): an authenticated HTTP API that accepts batches
+// of mutations idempotently by seq into a durable log (bbolt, synced before
+// the ack), a worker that applies them to a key/value state, status, a
+// state digest, and snapshot export/import for resync; and the Client the
+// control plane uses to call it (a mutation.Applier).
+//
+// The package is pure Go: time comes from a clock.Clock, the key from the
+// caller.
+package agent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/mutation"
+)
+
+// Defaults of the agent.
+const (
+	DefaultPort = 8470
+	// DefaultMaxBody fits a batch holding one maximal (1 MiB) mutation and
+	// plenty of small ones, base64 and JSON overhead included.
+	DefaultMaxBody  = 8 << 20
+	DefaultSkew     = 5 * time.Minute
+	DefaultReplay   = 1 << 18
+	DefaultInflight = 16
+)
+
+// API paths.
+const (
+	PathApply    = "/v1/apply"
+	PathStatus   = "/v1/status"
+	PathDigest   = "/v1/digest"
+	PathSnapshot = "/v1/snapshot"
+)
+
+// ApplyRequest is the body of POST /v1/apply.
+type ApplyRequest struct {
+	Resource  string              `json:"resource"`
+	Mutations []mutation.Mutation `json:"mutations"`
+}
+
+// ApplyResponse is the answer to POST /v1/apply (the Ack plus detail).
+type ApplyResponse struct {
+	Resource   string `json:"resource"`
+	Through    uint64 `json:"through"`
+	Accepted   int    `json:"accepted"`
+	Duplicates int    `json:"duplicates"`
+	Gaps       uint64 `json:"gaps"`
+	Applied    uint64 `json:"applied"`
+	Backlog    uint64 `json:"backlog"`
+}
+
+// StatusResponse is the answer to GET /v1/status.
+type StatusResponse struct {
+	StartedAt time.Time        `json:"started_at"`
+	Now       time.Time        `json:"now"`
+	Resources []ResourceStatus `json:"resources"`
+}
+
+// ErrorResponse is the body of every error status.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// ServerConfig configures a Server. Key and Clock are required.
+type ServerConfig struct {
+	Key    []byte
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// MaxBody bounds a request body (default DefaultMaxBody); larger ones
+	// get 413. A chunk-signed snapshot import is bounded per chunk instead.
+	MaxBody int64
+	// Skew is how far a request's timestamp may be from the clock
+	// (default 5 minutes).
+	Skew time.Duration
+	// ReplayCache bounds the nonces remembered (default 262,144); when
+	// full of unexpired nonces, requests get 503.
+	ReplayCache int
+	// MaxInflight bounds the request bodies buffered at once (default 16),
+	// and so the memory they take.
+	MaxInflight int
+}
+
+// Server is the agent's HTTP API over a Store.
+type Server struct {
+	store *Store
+	cfg   ServerConfig
+	log   *slog.Logger
+	ver   *verifier
+	mux   *http.ServeMux
+	sem   chan struct{}
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// NewServer returns the API handler for st.
+func NewServer(st *Store, cfg ServerConfig) (*Server, error) {
+	if len(cfg.Key) < MinKeyBytes {
+		return nil, fmt.Errorf("agent key is %d bytes, need at least %d", len(cfg.Key), MinKeyBytes)
+	}
+	if cfg.Clock == nil {
+		return nil, errors.New("agent server needs a clock")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Skew <= 0 {
+		cfg.Skew = DefaultSkew
+	}
+	if cfg.ReplayCache <= 0 {
+		cfg.ReplayCache = DefaultReplay
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultInflight
+	}
+	s := &Server{
+		store: st, cfg: cfg, log: cfg.Logger,
+		ver: &verifier{key: cfg.Key, clock: cfg.Clock, skew: cfg.Skew, replay: newReplayCache(cfg.ReplayCache)},
+		mux: http.NewServeMux(),
+		sem: make(chan struct{}, cfg.MaxInflight),
+	}
+	s.mux.HandleFunc("POST "+PathApply, s.apply)
+	s.mux.HandleFunc("GET "+PathStatus, s.status)
+	s.mux.HandleFunc("GET "+PathDigest, s.digest)
+	s.mux.HandleFunc("GET "+PathSnapshot, s.export)
+	s.mux.HandleFunc("POST "+PathSnapshot, s.importSnapshot)
+	return s, nil
+}
+
+// ServeHTTP authenticates the request, bounds and checks its body, then
+// routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sr, err := s.ver.verifyHeaders(r)
+	if err != nil {
+		if errors.Is(err, errReplayCacheFull) {
+			s.reject(w, r, http.StatusServiceUnavailable, err)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", AuthScheme)
+		s.reject(w, r, http.StatusUnauthorized, err)
+		return
+	}
+	if sr.contentHash == StreamingPayload {
+		if r.Method != http.MethodPost || r.URL.Path != PathSnapshot {
+			s.reject(w, r, http.StatusBadRequest, errors.New("a chunk-signed body is only accepted by POST "+PathSnapshot))
+			return
+		}
+		r.Body = io.NopCloser(newChunkReader(r.Body, s.cfg.Key, sr.signature))
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBody {
+		s.reject(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes exceeds the limit of %d", r.ContentLength, s.cfg.MaxBody))
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-r.Context().Done():
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			s.reject(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds the limit of %d bytes", s.cfg.MaxBody))
+			return
+		}
+		s.reject(w, r, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+		return
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != sr.contentHash {
+		w.Header().Set("WWW-Authenticate", AuthScheme)
+		s.reject(w, r, http.StatusUnauthorized, fmt.Errorf("%w: body does not match the signed content hash", ErrUnauthorized))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mux.ServeHTTP(w, r)
+}
+
+// reject answers an error status and logs it (never the body).
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, err error) {
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request rejected", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "err", err)
+	writeJSON(w, status, ErrorResponse{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// statusOf maps a store error to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadBatch), errors.Is(err, ErrBadSnapshot):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrNoResource):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		s.reject(w, r, http.StatusBadRequest, fmt.Errorf("%w: decoding request: %s", ErrBadBatch, jsonReason(err)))
+		return
+	}
+	res, err := s.store.Accept(req.Resource, req.Mutations)
+	if err != nil {
+		s.reject(w, r, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ApplyResponse{
+		Resource: req.Resource, Through: res.Through, Accepted: res.Accepted, Duplicates: res.Duplicates,
+		Gaps: res.Gaps, Applied: res.Applied, Backlog: res.Backlog,
+	})
+}
+
+// jsonReason describes a JSON decoding error without quoting the input
+// (which may hold a mutation's value).
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q cannot hold a JSON %s", te.Field, te.Value)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return "invalid JSON document"
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	resp := StatusResponse{StartedAt: s.store.OpenedAt(), Now: s.cfg.Clock.Now()}
+	if res := r.URL.Query().Get("resource"); res != "" {
+		resp.Resources = []ResourceStatus{s.store.Status(res)}
+	} else {
+		resp.Resources = s.store.Statuses()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) resourceParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	res := r.URL.Query().Get("resource")
+	if res == "" || len(res) > mutation.MaxResourceLen {
+		s.reject(w, r, http.StatusBadRequest, fmt.Errorf("query parameter resource must be 1 to %d bytes", mutation.MaxResourceLen))
+		return "", false
+	}
+	return res, true
+}
+
+func (s *Server) digest(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resourceParam(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.store.Digest(res))
+}
+
+// countingWriter tracks whether the response has started.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 {
+		c.w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resourceParam(w, r)
+	if !ok {
+		return
+	}
+	cw := &countingWriter{w: w}
+	if err := s.store.Export(res, cw); err != nil {
+		if cw.n == 0 {
+			s.reject(w, r, statusOf(err), err)
+			return
+		}
+		// Too late for a status: abort the connection, so the caller sees a
+		// broken stream (retryable), not a clean end without the end record.
+		s.log.Error("snapshot export aborted", "resource", res, "bytes", cw.n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	s.log.Info("snapshot exported", "resource", res, "bytes", cw.n)
+}
+
+func (s *Server) importSnapshot(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resourceParam(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.store.Import(res, r.Body)
+	if err != nil {
+		s.reject(w, r, statusOf(err), err)
+		return
+	}
+	s.log.Info("snapshot imported", "resource", res, "applied_seq", out.AppliedSeq, "accepted_seq", out.AcceptedSeq,
+		"keys", out.Keys, "backlog", out.Backlog, "kept", out.Kept, "dropped", out.Dropped)
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/shadow"
+)
+
+// ShadowAgents adapts a Client to shadow.Agents, the port through which
+// the shadow lifecycle (reconciler) reads agents and resyncs shadows.
+type ShadowAgents struct {
+	Client *Client
+}
+
+var _ shadow.Agents = ShadowAgents{}
+
+// State returns the agent's state of a resource: the status (the digest
+// comes with the applied seq it belongs to) and the digest checkpoints.
+func (a ShadowAgents) State(ctx context.Context, at mutation.Endpoint, resource string) (shadow.AgentState, error) {
+	st, err := a.Client.Status(ctx, at, resource)
+	if err != nil {
+		return shadow.AgentState{}, err
+	}
+	if len(st.Resources) != 1 || st.Resources[0].Resource != resource {
+		return shadow.AgentState{}, fmt.Errorf("status of %s from agent %s: answer holds %d resources", resource, at.InstanceID, len(st.Resources))
+	}
+	r := st.Resources[0]
+	// The checkpoints come with the digest call: they let the reconciler
+	// compare a lagging shadow with its live at a common sequence.
+	dg, err := a.Client.Digest(ctx, at, resource)
+	if err != nil {
+		return shadow.AgentState{}, err
+	}
+	cps := make([]shadow.Checkpoint, len(dg.Checkpoints))
+	for i, c := range dg.Checkpoints {
+		cps[i] = shadow.Checkpoint{Seq: c.Seq, Digest: c.Digest}
+	}
+	return shadow.AgentState{AcceptedSeq: r.AcceptedSeq, AppliedSeq: r.AppliedSeq, Applied: r.AppliedCount, Backlog: r.Backlog, Digest: r.Digest, Checkpoints: cps}, nil
+}
+
+// Resync streams a snapshot of the resource from one agent into another.
+func (a ShadowAgents) Resync(ctx context.Context, from, to mutation.Endpoint, resource string) error {
+	_, err := a.Client.Resync(ctx, from, to, resource)
+	return err
+}
