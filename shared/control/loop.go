@@ -88,7 +88,7 @@ func DefaultConfig() Config {
 		Step: time.Minute, Lead: 5 * time.Minute, Horizon: time.Minute,
 		MaxGap: 24 * time.Hour, KeepDecisions: 20,
 		Signal: signal.DefaultConfig(), Policy: scaling.DefaultConfig(),
-		Calibration: CalibrationConfig{Quantile: 0.98, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12},
+		Calibration: CalibrationConfig{Quantile: 0.975, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12},
 	}
 }
 

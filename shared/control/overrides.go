@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shadowscale/shadowscale/shared/forecast"
 	"github.com/shadowscale/shadowscale/shared/scaling"
 )
 
@@ -118,9 +119,28 @@ func ApplyOverrides(cfg Config, raw []byte) (Config, error) {
 }
 
 // DefaultPredictor returns the constructor of the predictor the loop runs by
-// default for cfg (its step and lead): the simulator and the Lambda call the
-// same one.
+// default for cfg: the forecast package's online default model (a
+// backtested combination of Holt-Winters, ARIMA, Holt, seasonal naive and
+// persistence, refitted daily on a 7-day window), forecasting lead +
+// horizon steps. The simulator and the Lambda call the same one. It keeps
+// no snapshot: after a Restore, give the loop the recent demand history
+// (RestoreWithHistory) or rebuild it.
 func DefaultPredictor(cfg Config) func() (Predictor, error) {
+	h := horizonSteps(cfg)
+	return func() (Predictor, error) {
+		o, err := forecast.NewOnline(forecast.OnlineConfig{Step: cfg.Step, Horizon: h})
+		if err != nil {
+			return nil, fmt.Errorf("making the online forecaster: %w", err)
+		}
+		return o, nil
+	}
+}
+
+// SmootherPredictor returns the constructor of the loop's built-in
+// Smoother for cfg (scored at the lead, a day's half-life and season). It is
+// cheaper than the default and its state fits in the loop's State, so a
+// restored loop needs no history.
+func SmootherPredictor(cfg Config) func() (Predictor, error) {
 	lead := max(1, int((cfg.Lead+cfg.Step-1)/cfg.Step))
 	season := 0
 	if cfg.Step > 0 && (24*time.Hour)%cfg.Step == 0 {
@@ -133,3 +153,14 @@ func DefaultPredictor(cfg Config) func() (Predictor, error) {
 		return NewSmoother(SmootherConfig{Score: lead, HalfLife: float64(24*time.Hour) / float64(max(cfg.Step, time.Second)), Season: season})
 	}
 }
+
+// horizonSteps is the lead plus the horizon, in steps.
+func horizonSteps(cfg Config) int {
+	if cfg.Step <= 0 {
+		return 1
+	}
+	lead := max(1, int((cfg.Lead+cfg.Step-1)/cfg.Step))
+	return lead + int((cfg.Horizon+cfg.Step-1)/cfg.Step)
+}
+
+var _ Predictor = (*forecast.Online)(nil)

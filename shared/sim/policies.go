@@ -21,7 +21,7 @@ type PolicySet struct {
 	// the policy's Min, Max and Mode are set from the fleet Config by Build.
 	Control control.Config
 	// NewPredictor makes the shadow loop's forecaster (nil: the loop's
-	// default, control.DefaultPredictor).
+	// default, control.DefaultPredictor, as the Lambda runs it).
 	NewPredictor func() (control.Predictor, error)
 	// InstanceType is the live type the shadow loop reports (for resizes).
 	InstanceType string
