@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/catalog"
+	"github.com/shadowscale/shadowscale/shared/control"
 	"github.com/shadowscale/shadowscale/shared/sim"
 	"github.com/shadowscale/shadowscale/shared/trace"
 )
@@ -35,6 +36,7 @@ type scalingFlags struct {
 	quantile   float64
 	targetUtil float64
 	inWindow   time.Duration
+	forecaster string
 	oracleUtil float64
 	days       int
 	buffer     time.Duration
@@ -73,6 +75,7 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&f.quantile, "shadow-quantile", 0, "shadow: quantile of the forecast's standardized errors it plans for (0: default)")
 	fs.Float64Var(&f.targetUtil, "shadow-target-util", 0, "shadow: utilization it plans for at the forecast's upper bound (0: default)")
 	fs.DurationVar(&f.inWindow, "shadow-scale-in-window", -1, "shadow: scale-in stabilization window (-1: default)")
+	fs.StringVar(&f.forecaster, "shadow-forecaster", "default", "shadow: the loop's forecaster, default (the forecast package's online model) or smoother (the loop's built-in one)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "simulations run in parallel")
 	fs.BoolVar(&f.totals, "totals", false, "also print the sums as NAME TOTAL lines on stdout")
 	ok, err := parseFlags(fs, args)
@@ -131,6 +134,13 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 	}
 	if err := ps.ControlConfig(cfg).Validate(); err != nil {
 		return usageErrorf("shadow policy: %v", err)
+	}
+	switch f.forecaster {
+	case "default":
+	case "smoother":
+		ps.NewPredictor = control.SmootherPredictor(ps.ControlConfig(cfg))
+	default:
+		return usageErrorf("shadow forecaster %q: want default or smoother", f.forecaster)
 	}
 	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", livePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
 

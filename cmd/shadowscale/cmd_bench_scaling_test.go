@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// writeTrace writes a 2-day 5-minute trace with a daily wave and bursts.
-func writeTrace(t *testing.T, dir, name string) string {
+// writeScalingTrace writes a 2-day 5-minute trace with a daily wave and bursts.
+func writeScalingTrace(t *testing.T, dir, name string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("timestamp,value\n")
@@ -37,7 +37,7 @@ var lineRE = regexp.MustCompile(`^([^\t]+)\t(reactive|predictive|shadow|oracle)\
 
 func TestBenchScaling(t *testing.T) {
 	dir := t.TempDir()
-	good := writeTrace(t, dir, "wave.csv")
+	good := writeScalingTrace(t, dir, "wave.csv")
 	bad := filepath.Join(dir, "bad.csv")
 	os.WriteFile(bad, []byte("timestamp,value\n2014-04-10 00:00:00,1\n2014-04-10 00:05:00,abc\n2014-04-10 00:10:00,3\n"), 0o644)
 	tests := []struct {
@@ -56,6 +56,8 @@ func TestBenchScaling(t *testing.T) {
 		{name: "unknown policy", args: []string{"--policies", "psychic", good}, code: 2, wantErr: `unknown policy "psychic"`},
 		{name: "bad fleet flag", args: []string{"--max", "0", good}, code: 2, wantErr: "max 0"},
 		{name: "unknown live type", args: []string{"--live-type", "z9.huge", good}, code: 2, wantErr: "unknown instance type"},
+		{name: "the smoother forecaster", args: []string{"--policies", "shadow", "--shadow-forecaster", "smoother", good}, code: 0, lines: 1},
+		{name: "unknown forecaster", args: []string{"--shadow-forecaster", "tea-leaves", good}, code: 2, wantErr: "tea-leaves"},
 		{name: "bad shadow flag", args: []string{"--shadow-quantile", "1.5", good}, code: 2, wantErr: "quantile"},
 	}
 	for _, tc := range tests {

@@ -285,6 +285,35 @@ func (l *Loop) Restore(st State) error {
 	return nil
 }
 
+// RestoreWithHistory loads a saved state and replays the demand history
+// into a fresh predictor: the way to restore a loop whose predictor keeps no
+// snapshot (the default). demand holds one value a step, oldest first,
+// ending with the step of st.Last (NaN for a missing one); the signal,
+// policy and calibration state come from st. A predictor with a snapshot in
+// st restores from it and ignores demand.
+func (l *Loop) RestoreWithHistory(st State, demand []float64) error {
+	err := l.Restore(st)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrNeedHistory) || st.Version != stateVersion {
+		return err
+	}
+	pred, perr := l.newP()
+	if perr != nil {
+		return fmt.Errorf("making the predictor: %w", perr)
+	}
+	for _, v := range demand {
+		if math.IsInf(v, 0) || v < 0 {
+			v = math.NaN()
+		}
+		pred.Observe(v)
+	}
+	l.pred = pred
+	l.needHx = false
+	return nil
+}
+
 // Rebuild starts the loop over from history (oldest first), as after a lost
 // state: every observation goes through Step, and the last step's Result is
 // returned. Stale observations in the history are skipped.

@@ -316,3 +316,57 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted no predictor")
 	}
 }
+
+// TestRestoreWithHistory: the default predictor keeps no snapshot; a loop
+// restored from its state plus the demand history decides as the one that
+// ran on.
+func TestRestoreWithHistory(t *testing.T) {
+	cfg := testConfig()
+	a, err := New(cfg, DefaultPredictor(cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	var demand []float64
+	var obs []Observation
+	for i := range 2*1440 + 120 {
+		d := demandAt(i, rng)
+		if i%500 == 7 {
+			d = math.NaN() // a missing minute
+		}
+		demand = append(demand, d)
+		obs = append(obs, observation(i, d, 6))
+	}
+	cut := 2 * 1440
+	for _, o := range obs[:cut] {
+		if _, err := a.Step(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := a.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(st)
+	var back State
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := New(cfg, DefaultPredictor(cfg), nil)
+	if err := b.Restore(back); !errors.Is(err, ErrNeedHistory) {
+		t.Fatalf("restore without history: %v, want ErrNeedHistory", err)
+	}
+	if err := b.RestoreWithHistory(back, demand[:cut]); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range obs[cut:] {
+		ra, err1 := a.Step(o)
+		rb, err2 := b.Step(o)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if ra.Decision.To != rb.Decision.To || ra.Decision.Reason != rb.Decision.Reason || ra.Safety != rb.Safety || ra.Forecast.Mean[0] != rb.Forecast.Mean[0] {
+			t.Fatalf("step %d after the restore: %+v, want %+v", i, rb.Decision, ra.Decision)
+		}
+	}
+}
