@@ -361,15 +361,15 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	}
 	// The fast trigger: shadows falling behind say the live instances are
 	// near saturation. Size at least for where the demand is heading on its
-	// recent trend, and hold any scale-in while they are behind.
+	// recent trend. (It does not hold scale-ins: a shadow sized too small
+	// for the write share is behind all the time, and would pin the group.)
 	if in.Signal.Tripped {
 		msg := fmt.Sprintf("shadows falling behind (delta %.1f%%, %.1f min lag)", 100*in.Signal.Delta, in.Signal.LagMinutes)
 		if !math.IsNaN(demand) && fast > planOut {
 			planOut = fast
 			msg += fmt.Sprintf(": sizing for the demand a lead ahead on its trend (%d)", fast)
 		}
-		planIn = max(planIn, in.Desired)
-		why = append(why, msg+"; no scale-in")
+		why = append(why, msg)
 	}
 	planIn = max(planIn, planOut)
 	d.Plan = planOut

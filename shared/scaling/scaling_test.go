@@ -73,10 +73,10 @@ func TestDecide(t *testing.T) {
 		{name: "backstop: overloaded now", in: func(in *Input) { in.Demand = 700 }, action: LaunchCluster, to: 7, reason: "at 175% now"},
 		{name: "no forecast: reactive", in: func(in *Input) { in.Forecast = forecast.Forecast{}; in.Demand = 650 }, action: LaunchCluster, to: 7, reason: "no usable forecast"},
 		{name: "no forecast and no demand", in: func(in *Input) { in.Forecast = forecast.Forecast{}; in.Demand = math.NaN() }, action: NoChange, to: 4, reason: "no usable forecast and no usable demand"},
-		{name: "shadows behind: no scale-in", cfg: func(c *Config) { c.ScaleInWindow = 0 }, in: func(in *Input) {
-			in.Forecast = flatForecast(6, 150, 190)
+		{name: "shadows behind, demand flat: the plan stands", cfg: func(c *Config) { c.ScaleInWindow = 0 }, in: func(in *Input) {
+			in.Forecast, in.Demand, in.Trend = flatForecast(6, 150, 190), 150, 0
 			in.Signal = Signal{Tripped: true, Delta: 0.2, LagMinutes: 3}
-		}, action: NoChange, to: 4, reason: "shadows falling behind"},
+		}, action: ScaleIn, to: 2, reason: "shadows falling behind"},
 		{name: "fast trigger: shadows behind and demand rising", in: func(in *Input) {
 			in.Demand, in.Trend = 380, 20 // 380 + 6 steps x 20 = 500: 5 instances
 			in.Signal = Signal{Tripped: true, Delta: 0.08, LagMinutes: 1}
