@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -42,6 +43,12 @@ type scalingFlags struct {
 	buffer     time.Duration
 	workers    int
 	totals     bool
+	// Generality checks: synthetic traces, time reversal, slices.
+	synthetic string
+	synDays   int
+	synSeeds  int
+	reverse   bool
+	slice     string
 }
 
 func runBenchScaling(ctx context.Context, e *env, args []string) error {
@@ -78,13 +85,18 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.forecaster, "shadow-forecaster", "default", "shadow: the loop's forecaster, default (the forecast package's online model) or smoother (the loop's built-in one)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "simulations run in parallel")
 	fs.BoolVar(&f.totals, "totals", false, "also print the sums as NAME TOTAL lines on stdout")
+	fs.StringVar(&f.synthetic, "synthetic", "", "also run synthetic traces of these kinds (comma-separated, or all: "+strings.Join(sim.SyntheticKinds, ",")+")")
+	fs.IntVar(&f.synDays, "synthetic-days", 21, "days of each synthetic trace")
+	fs.IntVar(&f.synSeeds, "synthetic-seeds", 2, "synthetic traces of each kind (seeds 1..N)")
+	fs.BoolVar(&f.reverse, "reverse", false, "run every FILE reversed in time (a generality check: same statistics, another sequence)")
+	fs.StringVar(&f.slice, "slice", "", "run only a slice of every FILE, as fractions FROM:TO of its points (e.g. 0.5:1, the second half)")
 	ok, err := parseFlags(fs, args)
 	if !ok || err != nil {
 		return err
 	}
 	files := fs.Args()
-	if len(files) == 0 {
-		return usageErrorf("name at least one trace FILE")
+	if len(files) == 0 && f.synthetic == "" {
+		return usageErrorf("name at least one trace FILE (or --synthetic KINDS)")
 	}
 	return benchScaling(ctx, e, f, files)
 }
@@ -144,12 +156,23 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 	}
 	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", livePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
 
+	from, to, err := parseSlice(f.slice)
+	if err != nil {
+		return err
+	}
+	synth, err := syntheticTraces(f)
+	if err != nil {
+		return err
+	}
 	// Load every trace first; a bad one is reported and the others still run.
-	demands := make([]sim.Demand, len(files))
-	loaded := make([]bool, len(files))
+	demands := make([]sim.Demand, len(files), len(files)+len(synth))
+	loaded := make([]bool, len(files), len(files)+len(synth))
 	var loadErrs []error
 	for i, path := range files {
 		tr, err := trace.Load(path)
+		if err == nil {
+			tr, err = transform(tr, f.reverse, from, to)
+		}
 		if err == nil {
 			demands[i], err = sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
 		}
@@ -159,6 +182,15 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 			continue
 		}
 		loaded[i] = true
+	}
+	for _, tr := range synth {
+		d, err := sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
+		if err != nil {
+			return fmt.Errorf("synthetic trace %s: %w", tr.Name, err)
+		}
+		files = append(files, tr.Name)
+		demands = append(demands, d)
+		loaded = append(loaded, true)
 	}
 
 	var jobs []scalingJob
@@ -303,4 +335,67 @@ func writeTotals(e *env, toStdout bool, names []string, results []sim.Result, er
 		fmt.Fprintf(w, "shadow / reactive: overload %s (goal <= 0.30), cost %s (goal <= 1.05); shadow / oracle cost %s (goal <= 1.30)\n",
 			ratio(float64(sh.OverloadMin), float64(re.OverloadMin)), ratio(sh.CostUSD, re.CostUSD), ratio(sh.CostUSD, or.CostUSD))
 	}
+}
+
+// parseSlice reads FROM:TO fractions (empty: the whole trace).
+func parseSlice(s string) (from, to float64, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	a, b, ok := strings.Cut(s, ":")
+	if ok {
+		from, err = strconv.ParseFloat(a, 64)
+		if err == nil {
+			to, err = strconv.ParseFloat(b, 64)
+		}
+	}
+	if !ok || err != nil || !(from >= 0 && from < to && to <= 1) {
+		return 0, 0, usageErrorf("slice %q: want FROM:TO with 0 <= FROM < TO <= 1", s)
+	}
+	return from, to, nil
+}
+
+// transform reverses and slices a trace for the generality checks.
+func transform(tr trace.Trace, reverse bool, from, to float64) (trace.Trace, error) {
+	n := tr.Len()
+	if reverse {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = tr.Values[n-1-i]
+		}
+		tr.Values = v
+	}
+	if from > 0 || to < 1 {
+		i, j := int(from*float64(n)), int(to*float64(n))
+		if j-i < trace.MinPoints {
+			return trace.Trace{}, fmt.Errorf("slice %v:%v leaves %d points: %w", from, to, j-i, trace.ErrInvalid)
+		}
+		tr = trace.Trace{Name: tr.Name, Times: tr.Times[i:j], Values: tr.Values[i:j]}
+	}
+	return tr, nil
+}
+
+// syntheticTraces makes the --synthetic traces.
+func syntheticTraces(f scalingFlags) ([]trace.Trace, error) {
+	if f.synthetic == "" {
+		return nil, nil
+	}
+	kinds := strings.Split(f.synthetic, ",")
+	if f.synthetic == "all" {
+		kinds = sim.SyntheticKinds
+	}
+	if f.synSeeds < 1 || f.synSeeds > 100 {
+		return nil, usageErrorf("synthetic-seeds %d: must be 1 to 100", f.synSeeds)
+	}
+	var out []trace.Trace
+	for _, k := range kinds {
+		for seed := 1; seed <= f.synSeeds; seed++ {
+			tr, err := sim.Synthetic(strings.TrimSpace(k), f.synDays, uint64(seed))
+			if err != nil {
+				return nil, usageErrorf("%v", err)
+			}
+			out = append(out, tr)
+		}
+	}
+	return out, nil
 }

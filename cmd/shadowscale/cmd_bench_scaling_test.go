@@ -58,6 +58,10 @@ func TestBenchScaling(t *testing.T) {
 		{name: "unknown live type", args: []string{"--live-type", "z9.huge", good}, code: 2, wantErr: "unknown instance type"},
 		{name: "the smoother forecaster", args: []string{"--policies", "shadow", "--shadow-forecaster", "smoother", good}, code: 0, lines: 1},
 		{name: "unknown forecaster", args: []string{"--shadow-forecaster", "tea-leaves", good}, code: 2, wantErr: "tea-leaves"},
+		{name: "synthetic traces", args: []string{"--synthetic", "daily,spiky", "--synthetic-days", "2", "--synthetic-seeds", "1", "--policies", "reactive"}, code: 0, lines: 2, wantLines: []string{"synthetic_daily_1.csv\treactive", "synthetic_spiky_1.csv\treactive"}},
+		{name: "reversed second half", args: []string{"--reverse", "--slice", "0.5:1", "--policies", "oracle", good}, code: 0, lines: 1},
+		{name: "bad slice", args: []string{"--slice", "0.7:0.2", good}, code: 2, wantErr: "FROM:TO"},
+		{name: "unknown synthetic kind", args: []string{"--synthetic", "sawtooth"}, code: 2, wantErr: `unknown synthetic kind "sawtooth"`},
 		{name: "bad shadow flag", args: []string{"--shadow-quantile", "1.5", good}, code: 2, wantErr: "quantile"},
 	}
 	for _, tc := range tests {

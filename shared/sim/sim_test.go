@@ -476,3 +476,38 @@ func TestSynthetic(t *testing.T) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }
+
+// TestShadowBeatsReactiveOnSyntheticFamilies guards the shadow policy's
+// generality: over one trace of each synthetic family (none of them the
+// traces it was tuned on), it must overload less than reactive at a lower
+// cost, and stay within 1.4x of the oracle's cost.
+func TestShadowBeatsReactiveOnSyntheticFamilies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates 8 x 14 days")
+	}
+	cfg := testConfig()
+	var over, cost [4]float64
+	for _, k := range SyntheticKinds {
+		tr, err := Synthetic(k, 14, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := PrepareDemand(tr, time.Minute, 0.99, cfg.P99Instances*cfg.Capacity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := DefaultPolicySet(cfg).Simulate(cfg, d, PolicyNames, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rec.Results {
+			over[i] += float64(r.OverloadMin)
+			cost[i] += r.CostUSD
+		}
+	}
+	const reactive, shadow, oracle = 0, 2, 3
+	if over[shadow] >= 0.6*over[reactive] || cost[shadow] >= cost[reactive] || cost[shadow] > 1.4*cost[oracle] {
+		t.Fatalf("shadow overload %v (reactive %v), cost %v (reactive %v, oracle %v)", over[shadow], over[reactive], cost[shadow], cost[reactive], cost[oracle])
+	}
+	t.Logf("shadow/reactive overload %.3f cost %.3f, shadow/oracle cost %.3f", over[shadow]/over[reactive], cost[shadow]/cost[reactive], cost[shadow]/cost[oracle])
+}
