@@ -38,6 +38,8 @@ type scalingFlags struct {
 	targetUtil float64
 	inWindow   time.Duration
 	forecaster string
+	trip       float64
+	calibrate  bool
 	oracleUtil float64
 	days       int
 	buffer     time.Duration
@@ -82,6 +84,8 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&f.quantile, "shadow-quantile", 0, "shadow: quantile of the forecast's standardized errors it plans for (0: default)")
 	fs.Float64Var(&f.targetUtil, "shadow-target-util", 0, "shadow: utilization it plans for at the forecast's upper bound (0: default)")
 	fs.DurationVar(&f.inWindow, "shadow-scale-in-window", -1, "shadow: scale-in stabilization window (-1: default)")
+	fs.Float64Var(&f.trip, "shadow-trip", 0, "shadow: the delta at which the signal trips (0: default; 1: never, to measure the signal's part)")
+	fs.BoolVar(&f.calibrate, "shadow-calibrate", true, "shadow: size the margin on the forecaster's record (false: plan for its raw P90)")
 	fs.StringVar(&f.forecaster, "shadow-forecaster", "default", "shadow: the loop's forecaster, default (the forecast package's online model) or smoother (the loop's built-in one)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "simulations run in parallel")
 	fs.BoolVar(&f.totals, "totals", false, "also print the sums as NAME TOTAL lines on stdout")
@@ -140,6 +144,13 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 	}
 	if f.inWindow >= 0 {
 		ps.Control.Policy.ScaleInWindow = f.inWindow
+	}
+	if f.trip != 0 {
+		ps.Control.Signal.Trip = f.trip
+		ps.Control.Signal.Clear = min(ps.Control.Signal.Clear, f.trip/2)
+	}
+	if !f.calibrate {
+		ps.Control.Calibration.MinSamples = math.MaxInt32
 	}
 	if !(f.oracleUtil > 0 && f.oracleUtil <= 1) || f.days < 1 || f.buffer < 0 {
 		return usageErrorf("oracle-util %v must be in (0, 1], predictive-days %d at least 1, predictive-buffer %v not negative", f.oracleUtil, f.days, f.buffer)

@@ -57,6 +57,7 @@ func TestBenchScaling(t *testing.T) {
 		{name: "bad fleet flag", args: []string{"--max", "0", good}, code: 2, wantErr: "max 0"},
 		{name: "unknown live type", args: []string{"--live-type", "z9.huge", good}, code: 2, wantErr: "unknown instance type"},
 		{name: "the smoother forecaster", args: []string{"--policies", "shadow", "--shadow-forecaster", "smoother", good}, code: 0, lines: 1},
+		{name: "ablations", args: []string{"--policies", "shadow", "--shadow-trip", "1", "--shadow-calibrate=false", good}, code: 0, lines: 1},
 		{name: "unknown forecaster", args: []string{"--shadow-forecaster", "tea-leaves", good}, code: 2, wantErr: "tea-leaves"},
 		{name: "synthetic traces", args: []string{"--synthetic", "daily,spiky", "--synthetic-days", "2", "--synthetic-seeds", "1", "--policies", "reactive"}, code: 0, lines: 2, wantLines: []string{"synthetic_daily_1.csv\treactive", "synthetic_spiky_1.csv\treactive"}},
 		{name: "reversed second half", args: []string{"--reverse", "--slice", "0.5:1", "--policies", "oracle", good}, code: 0, lines: 1},
