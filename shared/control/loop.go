@@ -95,8 +95,8 @@ func DefaultConfig() Config {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Step < time.Second {
-		errs = append(errs, fmt.Errorf("step %v: must be at least a second", c.Step))
+	if c.Step < time.Minute || c.Step%time.Minute != 0 {
+		errs = append(errs, fmt.Errorf("step %v: must be a whole number of minutes (the fan-out counts by the minute)", c.Step))
 	}
 	if c.Lead < 0 || c.Horizon < 0 {
 		errs = append(errs, fmt.Errorf("lead %v and horizon %v: must not be negative", c.Lead, c.Horizon))
@@ -345,11 +345,8 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	if l.needHx {
 		return Result{}, ErrNeedHistory
 	}
-	m := o.Minute.Unix() / int64(l.cfg.Step/time.Second) * int64(l.cfg.Step/time.Second) / 60
 	stepMin := int64(l.cfg.Step / time.Minute)
-	if stepMin < 1 {
-		stepMin = 1
-	}
+	m := o.Minute.Unix() / 60 / stepMin * stepMin // the step's first minute
 	if l.last != 0 && m <= l.last {
 		return Result{}, fmt.Errorf("step %s: %w", o.Minute.UTC().Format(time.RFC3339), ErrStale)
 	}

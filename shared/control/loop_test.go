@@ -296,7 +296,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("default config: %v", err)
 	}
 	c := testConfig()
-	c.Step = 0
+	c.Step = 30 * time.Second
 	c.PerInstance = math.Inf(1)
 	c.Calibration.Quantile = 1
 	c.Calibration.MinSafety = 3
