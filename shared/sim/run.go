@@ -94,8 +94,8 @@ func (c Config) Initial(d Demand) int {
 // Result is one policy's figures over one run.
 type Result struct {
 	Trace, Policy string
-	OverloadMin   int     // ticks with demand above in-service capacity
-	RiskMin       int     // ticks with utilization above RiskUtil
+	OverloadMin   int     // minutes with demand above in-service capacity
+	RiskMin       int     // minutes with utilization above RiskUtil
 	UnservedPct   float64 // demand above capacity, summed, as % of all demand
 	LiveInstH     float64 // live instance-hours paid
 	ShadowInstH   float64 // shadow instance-hours paid
@@ -243,6 +243,9 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 		}
 		f.pay()
 	}
+	// The minute figures count ticks of Tick.
+	res.OverloadMin = int(math.Round(float64(res.OverloadMin) * cfg.Tick.Minutes()))
+	res.RiskMin = int(math.Round(float64(res.RiskMin) * cfg.Tick.Minutes()))
 	hours := float64(f.instTicks) * cfg.Tick.Hours()
 	res.LiveInstH = hours
 	if shadows {
