@@ -26,6 +26,7 @@ type config struct {
 	maxInflight     int
 	retainEntries   uint64
 	retainBytes     int64
+	gapWait         time.Duration
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
 }
@@ -58,6 +59,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxInflight, "max-inflight", agent.DefaultInflight, "request bodies buffered at once")
 	fs.Uint64Var(&retainEntries, "retain-entries", 1_000_000, "applied log entries kept per resource for resync")
 	fs.StringVar(&retainBytes, "retain-bytes", "256MiB", "applied log bytes kept per resource for resync")
+	fs.DurationVar(&c.gapWait, "gap-wait", agent.DefaultGapWait, "how long a missing seq is waited for, from when its gap was first seen, before it is skipped (its late arrival then rejected)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +116,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	c.retainEntries = retainEntries
 	if retainEntries == 0 {
 		bad("--retain-entries must be positive")
+	}
+	if c.gapWait < time.Second {
+		bad("--gap-wait %s is below 1s", c.gapWait)
 	}
 	if c.skew < time.Second {
 		bad("--skew %s is below 1s", c.skew)

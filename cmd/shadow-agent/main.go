@@ -64,7 +64,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	clk := clock.System{}
 	store, err := agent.OpenStore(filepath.Join(c.dataDir, "agent.db"), clk, agent.StoreOptions{
-		RetainEntries: c.retainEntries, RetainBytes: uint64(c.retainBytes),
+		RetainEntries: c.retainEntries, RetainBytes: uint64(c.retainBytes), GapWait: c.gapWait,
 	})
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	log.Info("agent listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
-		"apply_rate", c.applyRate, "max_body", c.maxBody, "resources", len(store.Statuses()))
+		"apply_rate", c.applyRate, "max_body", c.maxBody, "gap_wait", c.gapWait.String(), "resources", len(store.Statuses()))
 
 	var runErr error
 	select {

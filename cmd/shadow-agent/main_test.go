@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -270,6 +271,95 @@ func TestKillNineMidBatchAndRestart(t *testing.T) {
 	checkNoSecret(t, append(logs, p.stderr.String())...)
 }
 
+// A missing seq survives kill -9: after the restart the agent still waits
+// for it, applies it when it arrives late, and the state equals an in-order
+// pass. Then a gap that is never filled, with the agent restarted with
+// --gap-wait 1s: it is skipped, and its late arrival rejected.
+func TestGapSurvivesKillNine(t *testing.T) {
+	const res = "i-0gap"
+	dir := t.TempDir()
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--secret-file", writeSecret(t, dir)}
+	cl := testClient(t)
+	ctx := t.Context()
+	all := genBatches(res, 1, 22)[0] // seqs 1..22
+	bySeq := func(seqs ...uint64) []mutation.Mutation {
+		var out []mutation.Mutation
+		for _, s := range seqs {
+			out = append(out, all[s-1])
+		}
+		return out
+	}
+	span := func(from, to uint64) []uint64 {
+		var out []uint64
+		for s := from; s <= to; s++ {
+			out = append(out, s)
+		}
+		return out
+	}
+	status := func(ep mutation.Endpoint) agent.ResourceStatus {
+		st, err := cl.Status(ctx, ep, res)
+		if err != nil || len(st.Resources) != 1 {
+			return agent.ResourceStatus{}
+		}
+		return st.Resources[0]
+	}
+	apply := func(ep mutation.Endpoint, muts []mutation.Mutation) mutation.Ack {
+		t.Helper()
+		ack, err := cl.Apply(ctx, ep, res, muts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack
+	}
+	kill := func(p *proc) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.wait(t)
+	}
+
+	p := startProc(t, args...)
+	ep := mutation.Endpoint{InstanceID: "i-0gap", Address: p.addr}
+	if ack := apply(ep, bySeq(append(span(1, 10), span(12, 20)...)...)); ack.Through != 20 || ack.Contiguous != 10 || ack.Accepted != 19 {
+		t.Fatalf("ack %+v: want through 20, contiguous 10, 19 accepted", ack)
+	}
+	waitFor(t, "seqs 1..10 applied", func() bool { return status(ep).AppliedSeq == 10 })
+	kill(p)
+
+	p = startProc(t, args...)
+	ep.Address = p.addr
+	if st := status(ep); st.AppliedSeq != 10 || st.AcceptedSeq != 20 || st.Missing != 1 || st.Backlog != 9 {
+		t.Fatalf("after kill -9: %+v; want applied 10, accepted 20, 1 missing, backlog 9", st)
+	}
+	if ack := apply(ep, bySeq(11, 12)); ack.Accepted != 1 || len(ack.Rejected) != 0 || ack.Contiguous != 20 {
+		t.Fatalf("the late seq 11: ack %+v", ack)
+	}
+	waitFor(t, "seqs 11..20 applied", func() bool { return status(ep).AppliedSeq == 20 })
+	got, err := cl.Digest(ctx, ep, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := reference(t, res, [][]mutation.Mutation{all[:20]}); got.Digest != want.Digest || status(ep).AppliedCount != 20 {
+		t.Fatalf("digest %s applied %d; in order: %s and 20", got.Digest, status(ep).AppliedCount, want.Digest)
+	}
+
+	apply(ep, bySeq(22)) // 21 missing
+	kill(p)
+	p = startProc(t, append(args, "--gap-wait", "1s")...)
+	ep.Address = p.addr
+	waitFor(t, "seq 21 skipped after 1s", func() bool { return status(ep).AppliedSeq == 22 })
+	if ack := apply(ep, bySeq(21)); !slices.Equal(ack.Rejected, []uint64{21}) || ack.Accepted != 0 {
+		t.Fatalf("seq 21 after its gap was skipped: ack %+v, want it rejected", ack)
+	}
+	if st := status(ep); st.Skipped != 1 || st.Rejected != 1 || st.AppliedCount != 21 || st.Missing != 0 {
+		t.Fatalf("status %+v: want 1 skipped, 1 rejected, 21 applied, none missing", st)
+	}
+	if !strings.Contains(p.stderr.String(), `"msg":"late mutations rejected"`) {
+		t.Error("the rejection was not logged")
+	}
+}
+
 func checkNoSecret(t *testing.T, logs ...string) {
 	t.Helper()
 	all := strings.Join(logs, "")
@@ -338,6 +428,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"bad max body", []string{"--data-dir", dir, "--secret-file", secret, "--max-body", "lots"}, 2, "--max-body"},
 		{"tiny max body", []string{"--data-dir", dir, "--secret-file", secret, "--max-body", "1KiB"}, 2, "below 64KiB"},
 		{"bad log level", []string{"--data-dir", dir, "--secret-file", secret, "--log-level", "loud"}, 2, "--log-level"},
+		{"tiny gap wait", []string{"--data-dir", dir, "--secret-file", secret, "--gap-wait", "10ms"}, 2, "--gap-wait 10ms is below 1s"},
 		{"unknown flag", []string{"--frobnicate"}, 2, "frobnicate"},
 		{"stray argument", []string{"--data-dir", dir, "--secret-file", secret, "extra"}, 2, "unexpected arguments"},
 		{"all problems at once", []string{"--apply-rate", "-1", "--max-body", "x"}, 2, "--max-body"},

@@ -299,31 +299,35 @@ func TestApplyEndpoint(t *testing.T) {
 	}
 	m := func(seq uint64) mutation.Mutation { return mut(res, seq, mutation.OpPut, "k", "v") }
 	cases := []struct {
-		name   string
-		body   []byte
-		status int
-		want   string // in the answer
+		name    string
+		advance time.Duration // of the clock, before the request
+		body    []byte
+		status  int
+		want    string // in the answer
 	}{
-		{"first batch", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":3,"duplicates":0,"gaps":0`},
-		{"redelivered", applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"accepted":0,"duplicates":3`},
-		{"with a gap", applyBody(t, res, m(3), m(4), m(8)), 200, `"through":8,"accepted":2,"duplicates":1,"gaps":3`},
-		{"reordered", applyBody(t, res, m(10), m(9)), 400, "sorted by seq"},
-		{"repeated seq", applyBody(t, res, m(9), m(9)), 400, "without repeats"},
-		{"other resource", applyBody(t, res, mut("i-other", 9, mutation.OpPut, "k", "v")), 400, "another resource"},
-		{"invalid mutation", applyBody(t, res, mut(res, 9, "explode", "k", "v")), 400, "is not put, update or delete"},
-		{"empty batch", applyBody(t, res), 400, "no mutations"},
-		{"no resource", applyBody(t, "", m(9)), 400, "resource must be"},
-		{"not JSON", []byte("nope"), 400, "malformed JSON"},
+		{"first batch", 0, applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"contiguous":3,"accepted":3,"filled":0,"duplicates":0,"rejected":[],"opened":0,"missing":0`},
+		{"redelivered", 0, applyBody(t, res, m(1), m(2), m(3)), 200, `"through":3,"contiguous":3,"accepted":0,"filled":0,"duplicates":3`},
+		{"with a gap", 0, applyBody(t, res, m(3), m(4), m(8)), 200, `"through":8,"contiguous":4,"accepted":2,"filled":0,"duplicates":1,"rejected":[],"opened":3,"missing":3`},
+		{"a late seq fills the gap", 10 * time.Second, applyBody(t, res, m(6)), 200, `"through":8,"contiguous":4,"accepted":1,"filled":1,"duplicates":0,"rejected":[],"opened":0,"missing":2`},
+		{"after the gap wait, the rest of the gap is refused", DefaultGapWait, applyBody(t, res, m(5), m(6), m(7), m(9)), 200, `"through":9,"contiguous":9,"accepted":1,"filled":0,"duplicates":1,"rejected":[5,7],"opened":0,"missing":0`},
+		{"reordered", 0, applyBody(t, res, m(11), m(10)), 400, "sorted by seq"},
+		{"repeated seq", 0, applyBody(t, res, m(10), m(10)), 400, "without repeats"},
+		{"other resource", 0, applyBody(t, res, mut("i-other", 10, mutation.OpPut, "k", "v")), 400, "another resource"},
+		{"invalid mutation", 0, applyBody(t, res, mut(res, 10, "explode", "k", "v")), 400, "is not put, update or delete"},
+		{"empty batch", 0, applyBody(t, res), 400, "no mutations"},
+		{"no resource", 0, applyBody(t, "", m(10)), 400, "resource must be"},
+		{"not JSON", 0, []byte("nope"), 400, "malformed JSON"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			clk.Advance(c.advance)
 			status, text := send(c.body)
 			if status != c.status || !strings.Contains(text, c.want) {
 				t.Fatalf("%d %s; want %d with %q", status, text, c.status, c.want)
 			}
 		})
 	}
-	if s := a.store.Status(res); s.AcceptedSeq != 8 || s.AcceptedCount != 5 || s.Gaps != 3 {
-		t.Errorf("status %+v: want accepted seq 8, 5 accepted, 3 gaps (rejected batches accept nothing)", s)
+	if s := a.store.Status(res); s.AcceptedSeq != 9 || s.AcceptedCount != 7 || s.Skipped != 2 || s.Rejected != 2 || s.Missing != 0 {
+		t.Errorf("status %+v: want accepted seq 9, 7 accepted, 2 skipped, 2 rejected, none missing (refused batches accept nothing)", s)
 	}
 }

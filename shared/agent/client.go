@@ -104,9 +104,11 @@ func (e *StatusError) Unwrap() error {
 // Apply sends a batch of one resource's mutations to the agent at to. The
 // batch is sorted by seq (stably; a repeated seq keeps its first copy) and
 // split so that each request fits the agent's body limit; the requests go
-// in seq order. The returned Ack sums the requests that succeeded: on an
-// error after some succeeded, it reports what the agent accepted before
-// the error (zero when the first request failed).
+// in seq order. The returned Ack sums the requests that succeeded (Rejected
+// lists the seqs the agent refused as arriving after their gap was skipped):
+// on an error after some succeeded, it reports what the agent accepted
+// before the error (zero when the first request failed); the Router retries
+// the whole batch and the agent acknowledges what it holds as duplicates.
 //
 // Errors: a mutation of another resource, a mutation too large for any
 // request, and a 4xx answer other than 401/408/429 wrap mutation.ErrPermanent;
@@ -142,7 +144,9 @@ func (c *Client) Apply(ctx context.Context, to mutation.Endpoint, resource strin
 			return ack, fmt.Errorf("applying %s seq %d..%d to agent %s: %w", resource, p.first, p.last, to.InstanceID, err)
 		}
 		ack.Through = max(ack.Through, resp.Through)
+		ack.Contiguous = resp.Contiguous
 		ack.Accepted += resp.Accepted
+		ack.Rejected = append(ack.Rejected, resp.Rejected...)
 		ack.Applied, ack.Backlog = resp.Applied, resp.Backlog
 	}
 	if tooBig != nil {

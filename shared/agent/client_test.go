@@ -46,7 +46,7 @@ func TestClientErrorClassification(t *testing.T) {
 			if !errors.As(err, &se) || se.Code != c.status || se.Message != "because" {
 				t.Errorf("error %v does not carry the status and message", err)
 			}
-			if ack != (mutation.Ack{}) {
+			if !reflect.DeepEqual(ack, mutation.Ack{}) {
 				t.Errorf("ack %+v on a failed first request, want zero", ack)
 			}
 		})

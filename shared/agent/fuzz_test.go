@@ -3,24 +3,31 @@ package agent
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/mutation"
 )
 
-// FuzzApplyAPI sends arbitrary bodies, correctly signed, to POST /v1/apply:
-// the agent answers 200, 400 or 413, never panics, and a 200 leaves an
-// accepted seq consistent with the answer.
+// FuzzApplyAPI sends arbitrary bodies, correctly signed, to POST /v1/apply,
+// a second apart on the agent's clock (so gaps expire): the agent answers
+// 200, 400 or 413, never panics, and a 200 leaves an accepted and a
+// contiguous seq consistent with the answer, every mutation counted once
+// (accepted, duplicate or rejected), every rejected seq one of the batch.
 func FuzzApplyAPI(f *testing.F) {
 	const res = "i-0fuzz"
 	f.Add(applyBody(f, res, mut(res, 1, mutation.OpPut, "k", "v"), mut(res, 2, mutation.OpDelete, "k", "")))
 	f.Add(applyBody(f, res, mut(res, 2, mutation.OpPut, "k", "v"), mut(res, 1, mutation.OpPut, "k", "v")))
+	f.Add(applyBody(f, res, mut(res, 3, mutation.OpPut, "k", "v"), mut(res, 9, mutation.OpPut, "k", "v")))
+	f.Add(applyBody(f, res, mut(res, 5, mutation.OpPut, "k", "v"), mut(res, 7, mutation.OpDelete, "k", "")))
 	f.Add([]byte(`{"resource":"i-0fuzz","mutations":[{"v":1,"resource":"i-0fuzz","seq":18446744073709551615,"op":"put","key":"k","value":"","ts":"2026-11-28T12:00:00Z"}]}`))
 	f.Add([]byte(`{"resource":"i-0fuzz","mutations":[]}`))
 	f.Add([]byte(`{"resource":"","mutations":null}`))
@@ -35,6 +42,7 @@ func FuzzApplyAPI(f *testing.F) {
 	}
 	var n atomic.Uint64
 	f.Fuzz(func(t *testing.T, body []byte) {
+		clk.Advance(time.Second)
 		req := httptest.NewRequest("POST", PathApply, bytes.NewReader(body))
 		var nonce [16]byte
 		binary.BigEndian.PutUint64(nonce[:], n.Add(1))
@@ -47,8 +55,20 @@ func FuzzApplyAPI(f *testing.F) {
 			if err := jsonUnmarshal(rec.Body.Bytes(), &resp); err != nil {
 				t.Fatalf("200 with a bad body: %v", err)
 			}
-			if got := st.Status(resp.Resource); got.AcceptedSeq != resp.Through {
-				t.Fatalf("acked through %d, store says %d", resp.Through, got.AcceptedSeq)
+			if got := st.Status(resp.Resource); got.AcceptedSeq != resp.Through || got.ContiguousSeq != resp.Contiguous {
+				t.Fatalf("acked through %d contiguous %d, store says %d and %d", resp.Through, resp.Contiguous, got.AcceptedSeq, got.ContiguousSeq)
+			}
+			var req ApplyRequest // decoded as the server does (trailing data ignored)
+			if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+				t.Fatalf("200 for a body that does not decode: %v", err)
+			}
+			if n := resp.Accepted + resp.Duplicates + len(resp.Rejected); n != len(req.Mutations) {
+				t.Fatalf("%d mutations, answered %d accepted, %d duplicates, %d rejected", len(req.Mutations), resp.Accepted, resp.Duplicates, len(resp.Rejected))
+			}
+			for _, r := range resp.Rejected {
+				if !slices.ContainsFunc(req.Mutations, func(m mutation.Mutation) bool { return m.Seq == r }) || r > resp.Through {
+					t.Fatalf("rejected seq %d is not of the batch or above %d", r, resp.Through)
+				}
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		default:
@@ -72,6 +92,20 @@ func FuzzSnapshotImport(f *testing.F) {
 	}
 	src.Close()
 	f.Add(buf.Bytes())
+	// A snapshot with a gap open and a gap given up.
+	clk := clock.NewFake(t0)
+	gapped := openTestStore(f, f.TempDir(), clk, StoreOptions{})
+	stream := genMutations(2, res, 1, 30, 8, 6)
+	accept(f, gapped, res, pick(stream, append(span(1, 4), span(7, 20)...)...))
+	clk.Advance(DefaultGapWait)
+	accept(f, gapped, res, pick(stream, 22, 23))
+	applyN(f, gapped, 10)
+	var gbuf bytes.Buffer
+	if err := gapped.Export(res, &gbuf); err != nil {
+		f.Fatal(err)
+	}
+	gapped.Close()
+	f.Add(gbuf.Bytes())
 	f.Add([]byte(snapshotMagic))
 	f.Add([]byte(snapshotMagic + "H\x02{}E\x00"))
 	f.Add(buf.Bytes()[:len(buf.Bytes())/2])

@@ -50,7 +50,7 @@ func TestResyncDigestEquality(t *testing.T) {
 		name string
 		// prepare the shadow before the resync; the live holds 1..2000,
 		// applied through 1500.
-		shadow           func(t *testing.T, s *Store)
+		shadow           func(t *testing.T, s *Store, clk *clock.Fake)
 		shadowRetain     uint64
 		wantKept         uint64
 		wantDropped      uint64
@@ -59,22 +59,26 @@ func TestResyncDigestEquality(t *testing.T) {
 	}{
 		{
 			name:   "new empty shadow",
-			shadow: func(t *testing.T, s *Store) {},
+			shadow: func(*testing.T, *Store, *clock.Fake) {},
 			// the live's pending (1500, 2000]
 			wantBacklogAfter: 500,
 		},
 		{
 			name: "new shadow already fed by the fan-out: own entries above H kept, even applied ones",
-			shadow: func(t *testing.T, s *Store) {
+			shadow: func(t *testing.T, s *Store, clk *clock.Fake) {
 				accept(t, s, res, upTo(2001, 2100))
-				applyN(t, s, 50) // applied to an empty state: wrong until the import
+				if n, _ := s.ApplyPending(50); n != 0 {
+					t.Fatalf("applied %d while seqs 1..2000 are missing", n)
+				}
+				clk.Advance(DefaultGapWait) // 1..2000 given up
+				applyN(t, s, 50)            // applied to an empty state: wrong until the import
 			},
 			wantKept:         100,
 			wantBacklogAfter: 600,
 		},
 		{
 			name: "lagging shadow: own pending entries <= H dropped, > H kept",
-			shadow: func(t *testing.T, s *Store) {
+			shadow: func(t *testing.T, s *Store, _ *clock.Fake) {
 				accept(t, s, res, upTo(1, 1200))
 				applyN(t, s, 1000)
 				accept(t, s, res, upTo(2001, 2050))
@@ -85,7 +89,7 @@ func TestResyncDigestEquality(t *testing.T) {
 		},
 		{
 			name: "diverged shadow at the same seqs",
-			shadow: func(t *testing.T, s *Store) {
+			shadow: func(t *testing.T, s *Store, _ *clock.Fake) {
 				accept(t, s, res, diverged)
 				drainStore(t, s)
 			},
@@ -93,7 +97,7 @@ func TestResyncDigestEquality(t *testing.T) {
 		},
 		{
 			name: "shadow ahead of the live's applied seq goes back to the snapshot",
-			shadow: func(t *testing.T, s *Store) {
+			shadow: func(t *testing.T, s *Store, _ *clock.Fake) {
 				accept(t, s, res, upTo(1, 2100))
 				drainStore(t, s)
 			},
@@ -102,7 +106,7 @@ func TestResyncDigestEquality(t *testing.T) {
 		},
 		{
 			name: "shadow that trimmed its log past H refuses (409): export again later",
-			shadow: func(t *testing.T, s *Store) {
+			shadow: func(t *testing.T, s *Store, _ *clock.Fake) {
 				accept(t, s, res, upTo(1, 2100))
 				drainStore(t, s)
 			},
@@ -112,14 +116,15 @@ func TestResyncDigestEquality(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			live := startAgent(t, "i-0live", agentOpts{noWorker: true})
-			shadow := startAgent(t, "i-0shadow", agentOpts{noWorker: true, storeOpts: StoreOptions{RetainEntries: c.shadowRetain}})
+			clk := clock.NewFake(t0)
+			live := startAgent(t, "i-0live", agentOpts{clock: clk, noWorker: true})
+			shadow := startAgent(t, "i-0shadow", agentOpts{clock: clk, noWorker: true, storeOpts: StoreOptions{RetainEntries: c.shadowRetain}})
 			accept(t, live.store, res, upTo(1, 2000))
 			applyN(t, live.store, 1500)
-			c.shadow(t, shadow.store)
+			c.shadow(t, shadow.store, clk)
 			before := shadow.store.Digest(res)
 
-			cl := newTestClient(t, nil, ClientOptions{})
+			cl := newTestClient(t, clk, ClientOptions{})
 			out, err := cl.Resync(t.Context(), live.ep, shadow.ep, res)
 			if c.wantConflict {
 				var se *StatusError

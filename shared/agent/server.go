@@ -50,15 +50,20 @@ type ApplyRequest struct {
 	Mutations []mutation.Mutation `json:"mutations"`
 }
 
-// ApplyResponse is the answer to POST /v1/apply (the Ack plus detail).
+// ApplyResponse is the answer to POST /v1/apply (the Ack plus detail);
+// docs/AGENT.md describes every field.
 type ApplyResponse struct {
-	Resource   string `json:"resource"`
-	Through    uint64 `json:"through"`
-	Accepted   int    `json:"accepted"`
-	Duplicates int    `json:"duplicates"`
-	Gaps       uint64 `json:"gaps"`
-	Applied    uint64 `json:"applied"`
-	Backlog    uint64 `json:"backlog"`
+	Resource   string   `json:"resource"`
+	Through    uint64   `json:"through"`
+	Contiguous uint64   `json:"contiguous"`
+	Accepted   int      `json:"accepted"`
+	Filled     int      `json:"filled"`
+	Duplicates int      `json:"duplicates"`
+	Rejected   []uint64 `json:"rejected"`
+	Opened     uint64   `json:"opened"`
+	Missing    uint64   `json:"missing"`
+	Applied    uint64   `json:"applied"`
+	Backlog    uint64   `json:"backlog"`
 }
 
 // StatusResponse is the answer to GET /v1/status.
@@ -236,9 +241,18 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, statusOf(err), err)
 		return
 	}
+	if len(res.Rejected) > 0 {
+		s.log.Warn("late mutations rejected", "resource", req.Resource, "count", len(res.Rejected),
+			"first_seq", res.Rejected[0], "last_seq", res.Rejected[len(res.Rejected)-1])
+	}
+	rejected := res.Rejected
+	if rejected == nil {
+		rejected = []uint64{}
+	}
 	writeJSON(w, http.StatusOK, ApplyResponse{
-		Resource: req.Resource, Through: res.Through, Accepted: res.Accepted, Duplicates: res.Duplicates,
-		Gaps: res.Gaps, Applied: res.Applied, Backlog: res.Backlog,
+		Resource: req.Resource, Through: res.Through, Contiguous: res.Contiguous,
+		Accepted: res.Accepted, Filled: res.Filled, Duplicates: res.Duplicates, Rejected: rejected,
+		Opened: res.Opened, Missing: res.Missing, Applied: res.Applied, Backlog: res.Backlog,
 	})
 }
 

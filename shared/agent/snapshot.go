@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/shadowscale/shadowscale/shared/agent/seqs"
 	"github.com/shadowscale/shadowscale/shared/mutation"
 )
 
@@ -22,7 +23,11 @@ import (
 //	'E' end, empty; exactly once, last
 //
 // The header carries the counts and the digest accumulator of the pairs, so
-// the receiver detects a truncated or altered stream before it commits.
+// the receiver detects a truncated or altered stream before it commits, and
+// the sequence bookkeeping (missing gaps with their first-seen times, ranges
+// given up on), so the receiver waits for and refuses the same seqs as the
+// sender: every seq in (applied_seq, accepted_seq] is exactly one of a
+// pending entry, missing, or given up on.
 const snapshotMagic = "SHADOWSCALE-SNAPSHOT-1\n"
 
 const (
@@ -51,6 +56,16 @@ type snapshotHeader struct {
 	Keys          uint64    `json:"keys"`
 	Pending       uint64    `json:"pending"`
 	Acc           digestAcc `json:"acc"`
+	// Missing, Skipped and Floor are the sender's seqs.Tracker (absent
+	// when empty, so a snapshot without gaps reads as before).
+	Missing []seqs.Gap   `json:"missing,omitempty"`
+	Skipped []seqs.Range `json:"skipped,omitempty"`
+	Floor   uint64       `json:"floor,omitempty"`
+}
+
+// tracker is the header's sequence bookkeeping.
+func (h *snapshotHeader) tracker() seqs.Tracker {
+	return seqs.Tracker{High: h.AcceptedSeq, Missing: h.Missing, Skipped: h.Skipped, Floor: h.Floor, GivenUp: h.Gaps}
 }
 
 type snapshotWriter struct {
@@ -118,6 +133,7 @@ type snapshotReader struct {
 	r       *bufio.Reader
 	buf     []byte
 	hdr     snapshotHeader
+	trk     seqs.Tracker
 	state   int // 0 before header, 1 pairs, 2 entries, 3 ended
 	lastKey []byte
 	lastSeq uint64
@@ -162,6 +178,15 @@ func newSnapshotReader(r io.Reader) (*snapshotReader, error) {
 		return nil, badSnapshot("applied seq %d above accepted seq %d", h.AppliedSeq, h.AcceptedSeq)
 	case h.Pending > h.AcceptedSeq-h.AppliedSeq:
 		return nil, badSnapshot("%d pending entries do not fit in seqs (%d, %d]", h.Pending, h.AppliedSeq, h.AcceptedSeq)
+	}
+	sr.trk = h.tracker()
+	if err := sr.trk.Validate(h.AppliedSeq); err != nil {
+		return nil, badSnapshot("%v", err)
+	}
+	// Every seq in (applied, accepted] is a pending entry, missing or
+	// given up on (the entries are checked one by one as they come).
+	if a, b := sr.trk.MissingCount(), sr.trk.SkippedBetween(h.AppliedSeq, h.AcceptedSeq); a+b < a || a+b+h.Pending < a+b || a+b+h.Pending != h.AcceptedSeq-h.AppliedSeq {
+		return nil, badSnapshot("%d pending, %d missing and %d given-up seqs do not make up seqs (%d, %d]", h.Pending, a, b, h.AppliedSeq, h.AcceptedSeq)
 	}
 	sr.state = 1
 	sr.lastSeq = h.AppliedSeq
@@ -263,6 +288,9 @@ func (s *snapshotReader) read() (snapshotItem, error) {
 		}
 		if seq <= s.lastSeq || seq > s.hdr.AcceptedSeq {
 			return snapshotItem{}, badSnapshot("log entry seq %d not ascending in (%d, %d]", seq, s.hdr.AppliedSeq, s.hdr.AcceptedSeq)
+		}
+		if v := s.trk.Classify(seq); v != seqs.Duplicate {
+			return snapshotItem{}, badSnapshot("log entry seq %d is %s per the header", seq, map[seqs.Verdict]string{seqs.Filled: "missing", seqs.Late: "given up on"}[v])
 		}
 		e := p[n:]
 		if _, err := decodeEntry(e); err != nil {

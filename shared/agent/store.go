@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/shadowscale/shadowscale/shared/agent/seqs"
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/mutation"
 )
@@ -21,10 +22,17 @@ import (
 // Layout (bucket names in quotes):
 //
 //	"resources" / <resource> / "meta"  JSON resMeta
+//	                           "seqs"  JSON seqState: missing gaps, given-up ranges
 //	                           "ckpt"  JSON []Checkpoint
 //	                           "log"   bucket: seq (8 bytes BE) -> entry
 //	                           "kv"    bucket: key -> 0x01 || value
 //	"staging"   / <resource> / "kv", "log"   an import in progress
+//
+// Mutations may arrive out of seq order: per resource a seqs.Tracker
+// remembers the missing seqs below the highest accepted (with the time each
+// gap was first seen) and the seqs given up on; the apply worker applies in
+// seq order, waits at a missing seq until it arrives or until GapWait has
+// passed since its gap was first seen, then skips it.
 //
 // Every change is one bbolt transaction, synced to disk before the call
 // returns: an accept writes the log entries and the accepted seq together;
@@ -79,7 +87,13 @@ type StoreOptions struct {
 	// snapshot export (a read transaction) does not block writers unless
 	// the file outgrows it.
 	MmapBytes int
+	// GapWait is how long a missing seq is waited for, from when its gap
+	// was first seen, before it is given up on (default DefaultGapWait).
+	GapWait time.Duration
 }
+
+// DefaultGapWait is how long the agent waits for a missing seq by default.
+const DefaultGapWait = 30 * time.Second
 
 func (o *StoreOptions) defaults() {
 	if o.RetainEntries == 0 {
@@ -99,6 +113,9 @@ func (o *StoreOptions) defaults() {
 	}
 	if o.MmapBytes <= 0 {
 		o.MmapBytes = 1 << 30
+	}
+	if o.GapWait <= 0 {
+		o.GapWait = DefaultGapWait
 	}
 }
 
@@ -120,12 +137,16 @@ var (
 	bResources = []byte("resources")
 	bStaging   = []byte("staging")
 	kMeta      = []byte("meta")
+	kSeqs      = []byte("seqs")
 	kCkpt      = []byte("ckpt")
 	bLog       = []byte("log")
 	bKV        = []byte("kv")
 )
 
-// resMeta is a resource's durable counters.
+// resMeta is a resource's durable counters. AcceptedSeq is the highest seq
+// accepted; AppliedSeq the worker's position: every seq at or below it is
+// applied or was given up on. Gaps counts the seqs given up on, Rejected
+// the late arrivals refused.
 type resMeta struct {
 	AcceptedSeq    uint64    `json:"accepted_seq"`
 	AppliedSeq     uint64    `json:"applied_seq"`
@@ -136,6 +157,7 @@ type resMeta struct {
 	RetainedBytes  uint64    `json:"retained_bytes"`
 	TrimmedThrough uint64    `json:"trimmed_through"`
 	Gaps           uint64    `json:"gaps"`
+	Rejected       uint64    `json:"rejected,omitempty"`
 	Keys           uint64    `json:"keys"`
 	Acc            digestAcc `json:"acc"`
 	Imports        uint64    `json:"imports"`
@@ -152,12 +174,46 @@ type Checkpoint struct {
 	Digest string `json:"digest"`
 }
 
+// seqState is the durable part of a seqs.Tracker beyond resMeta (whose
+// AcceptedSeq and Gaps are the tracker's High and GivenUp; resState.seqs
+// keeps them equal).
+type seqState struct {
+	Missing []seqs.Gap   `json:"missing,omitempty"`
+	Skipped []seqs.Range `json:"skipped,omitempty"`
+	Floor   uint64       `json:"floor,omitempty"`
+}
+
 // resState is the in-memory mirror of one resource.
 type resState struct {
 	meta      resMeta
+	seqs      seqs.Tracker // High and GivenUp equal meta's AcceptedSeq and Gaps
 	ckpts     []Checkpoint
 	meter     rateMeter
 	importing bool
+}
+
+// tracker returns a copy of the resource's tracker, High and GivenUp from m.
+func (st *resState) tracker() seqs.Tracker {
+	t := st.seqs.Clone()
+	t.High, t.GivenUp = st.meta.AcceptedSeq, st.meta.Gaps
+	return t
+}
+
+func putSeqs(rb *bolt.Bucket, t *seqs.Tracker) error {
+	if len(t.Missing) == 0 && len(t.Skipped) == 0 && t.Floor == 0 {
+		if err := rb.Delete(kSeqs); err != nil {
+			return fmt.Errorf("writing sequence state: %w", err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(seqState{Missing: t.Missing, Skipped: t.Skipped, Floor: t.Floor})
+	if err != nil {
+		return fmt.Errorf("encoding sequence state: %w", err)
+	}
+	if err := rb.Put(kSeqs, b); err != nil {
+		return fmt.Errorf("writing sequence state: %w", err)
+	}
+	return nil
 }
 
 // OpenStore opens (creating if needed) the store at path. Leftovers of an
@@ -195,6 +251,16 @@ func OpenStore(path string, c clock.Clock, opts StoreOptions) (*Store, error) {
 				if err := json.Unmarshal(b, &st.ckpts); err != nil {
 					return fmt.Errorf("decoding checkpoints of %s: %w", name, err)
 				}
+			}
+			var ss seqState
+			if b := rb.Get(kSeqs); b != nil {
+				if err := json.Unmarshal(b, &ss); err != nil {
+					return fmt.Errorf("decoding sequence state of %s: %w", name, err)
+				}
+			}
+			st.seqs = seqs.Tracker{High: st.meta.AcceptedSeq, Missing: ss.Missing, Skipped: ss.Skipped, Floor: ss.Floor, GivenUp: st.meta.Gaps}
+			if err := st.seqs.Validate(st.meta.AppliedSeq); err != nil {
+				return fmt.Errorf("sequence state of %s: %w", name, err)
 			}
 			s.res[string(name)] = st
 			return nil
@@ -266,12 +332,18 @@ func CheckBatch(resource string, muts []mutation.Mutation) error {
 
 // AcceptResult is the outcome of Accept: the fields of the Ack plus detail.
 type AcceptResult struct {
-	Through    uint64 // accepted high-water seq after the batch
-	Accepted   int    // mutations newly accepted
-	Duplicates int    // mutations at or below the previous high-water seq
-	Gaps       uint64 // seqs skipped by this batch
-	Applied    uint64 // running applied total
-	Backlog    uint64 // accepted, not yet applied
+	Through    uint64 // highest seq accepted, after the batch
+	Contiguous uint64 // every seq at or below it is held or given up on
+	Accepted   int    // mutations newly accepted (Filled included)
+	Filled     int    // of which filled a missing seq
+	Duplicates int    // mutations already held
+	// Rejected are the batch's seqs refused: they arrived after their gap
+	// was given up on (skipped). Never applied.
+	Rejected []uint64
+	Opened   uint64 // seqs this batch left missing (new gaps)
+	Missing  uint64 // seqs missing now
+	Applied  uint64 // running applied total
+	Backlog  uint64 // accepted, not yet applied
 }
 
 type acceptReq struct {
@@ -283,9 +355,11 @@ type acceptReq struct {
 	done     bool
 }
 
-// Accept appends the batch's new mutations (seq above the resource's
-// accepted high-water mark) to the resource's log and syncs before it
-// returns. Concurrent calls are committed together (group commit).
+// Accept appends the batch's new mutations (above the highest seq accepted,
+// or filling a missing seq) to the resource's log and syncs before it
+// returns; it refuses the seqs given up on (AcceptResult.Rejected) and
+// acknowledges the rest as duplicates. Concurrent calls are committed
+// together (group commit).
 func (s *Store) Accept(resource string, muts []mutation.Mutation) (AcceptResult, error) {
 	if err := CheckBatch(resource, muts); err != nil {
 		return AcceptResult{}, err
@@ -344,7 +418,7 @@ func (s *Store) commitAccepts(group []*acceptReq) {
 		return
 	}
 	now := s.clock.Now()
-	work := make(map[string]*resMeta)
+	work := make(map[string]*resWork)
 	results := make([]AcceptResult, len(group))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		clear(work)
@@ -357,44 +431,65 @@ func (s *Store) commitAccepts(group []*acceptReq) {
 					return err
 				}
 			}
-			m := work[r.resource]
-			if m == nil {
-				m = new(resMeta)
+			w := work[r.resource]
+			if w == nil {
+				w = new(resWork)
 				s.mu.RLock()
 				if st := s.res[r.resource]; st != nil {
-					*m = st.meta
+					w.meta, w.trk = st.meta, st.tracker()
 				}
 				s.mu.RUnlock()
-				if m.FirstSeenAt.IsZero() {
-					m.FirstSeenAt = now
+				if w.meta.FirstSeenAt.IsZero() {
+					w.meta.FirstSeenAt = now
 				}
-				work[r.resource] = m
+				// Gaps past their wait are given up before the batch is
+				// classified: their seqs arrive late from now on.
+				w.seqsDirty = w.trk.Expire(now, s.opts.GapWait) > 0
+				work[r.resource] = w
 			}
+			m, trk := &w.meta, &w.trk
 			log := rb.Bucket(bLog)
-			log.FillPercent = 1.0 // seqs are appended in order
+			log.FillPercent = 1.0 // seqs are mostly appended in order
 			res := AcceptResult{}
 			for i := range r.muts {
 				mu := &r.muts[i]
-				if mu.Seq <= m.AcceptedSeq {
+				high := trk.High
+				v, changed := trk.Accept(mu.Seq, now)
+				w.seqsDirty = w.seqsDirty || changed
+				switch v {
+				case seqs.Duplicate:
 					res.Duplicates++
 					continue
+				case seqs.Late:
+					res.Rejected = append(res.Rejected, mu.Seq)
+					m.Rejected++
+					continue
+				case seqs.New:
+					res.Opened += mu.Seq - high - 1
+				case seqs.Filled:
+					res.Filled++
 				}
 				if err := log.Put(seqKey(mu.Seq), encodeEntry(mu)); err != nil {
 					return fmt.Errorf("appending %s/%d: %w", r.resource, mu.Seq, err)
 				}
-				res.Gaps += mu.Seq - m.AcceptedSeq - 1
-				m.Gaps += mu.Seq - m.AcceptedSeq - 1
-				m.AcceptedSeq = mu.Seq
 				m.AcceptedCount++
 				m.Pending++
 				res.Accepted++
 			}
-			res.Through, res.Applied, res.Backlog = m.AcceptedSeq, m.AppliedCount, m.Pending
+			m.AcceptedSeq, m.Gaps = trk.High, trk.GivenUp
+			res.Through, res.Contiguous, res.Missing = trk.High, trk.Contiguous(), trk.MissingCount()
+			res.Applied, res.Backlog = m.AppliedCount, m.Pending
 			results[gi] = res
 		}
-		for name, m := range work {
-			if err := putMeta(root.Bucket([]byte(name)), m); err != nil {
+		for name, w := range work {
+			rb := root.Bucket([]byte(name))
+			if err := putMeta(rb, &w.meta); err != nil {
 				return err
+			}
+			if w.seqsDirty {
+				if err := putSeqs(rb, &w.trk); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -404,19 +499,26 @@ func (s *Store) commitAccepts(group []*acceptReq) {
 		return
 	}
 	s.mu.Lock()
-	for name, m := range work {
+	for name, w := range work {
 		st := s.res[name]
 		if st == nil {
 			st = &resState{}
 			s.res[name] = st
 		}
-		st.meta = *m
+		st.meta, st.seqs = w.meta, w.trk
 	}
 	s.mu.Unlock()
 	for i, r := range group {
 		r.res, r.err, r.done = results[i], nil, true
 	}
 	s.signal()
+}
+
+// resWork is one resource's part of an accept transaction.
+type resWork struct {
+	meta      resMeta
+	trk       seqs.Tracker
+	seqsDirty bool
 }
 
 func createResource(root *bolt.Bucket, name string) (*bolt.Bucket, error) {
@@ -444,9 +546,18 @@ func putMeta(rb *bolt.Bucket, m *resMeta) error {
 	return nil
 }
 
+// ready reports whether the worker can make progress on a resource at now:
+// entries pending, not under import, and the next seq not missing in a gap
+// still waited for.
+func (s *Store) ready(st *resState, now time.Time) bool {
+	return st.meta.Pending > 0 && !st.importing && !st.seqs.Blocked(st.meta.AppliedSeq, now, s.opts.GapWait)
+}
+
 // ApplyPending applies up to limit accepted entries, taking resources in
-// turn, in one transaction, and returns how many it applied. Resources
-// being imported are skipped.
+// turn, in one transaction, and returns how many it applied. Each resource
+// is applied in seq order from its applied seq: a seq given up on is
+// skipped, a missing seq stops it until the seq arrives or its gap expires
+// (GapWait after it was first seen). Resources being imported are skipped.
 func (s *Store) ApplyPending(limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -456,10 +567,11 @@ func (s *Store) ApplyPending(limit int) (int, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}
+	now := s.clock.Now()
 	s.mu.RLock()
 	var ready []string
 	for name, st := range s.res {
-		if st.meta.Pending > 0 && !st.importing {
+		if s.ready(st, now) {
 			ready = append(ready, name)
 		}
 	}
@@ -488,9 +600,9 @@ func (s *Store) ApplyPending(limit int) (int, error) {
 			}
 			s.mu.RLock()
 			st := s.res[name]
-			r := &applyWork{meta: st.meta, ckpts: slices.Clone(st.ckpts)}
+			r := &applyWork{meta: st.meta, trk: st.tracker(), ckpts: slices.Clone(st.ckpts)}
 			s.mu.RUnlock()
-			if err := s.applyResource(root.Bucket([]byte(name)), name, r, limit-total); err != nil {
+			if err := s.applyResource(root.Bucket([]byte(name)), name, r, limit-total, now); err != nil {
 				return err
 			}
 			results[name] = r
@@ -503,11 +615,10 @@ func (s *Store) ApplyPending(limit int) (int, error) {
 		return 0, fmt.Errorf("applying accepted mutations: %w", err)
 	}
 	s.rr = last
-	now := s.clock.Now()
 	s.mu.Lock()
 	for name, r := range results {
 		st := s.res[name]
-		st.meta = r.meta
+		st.meta, st.seqs = r.meta, r.trk
 		st.ckpts = r.ckpts
 		st.meter.add(now, uint64(r.n))
 	}
@@ -517,59 +628,96 @@ func (s *Store) ApplyPending(limit int) (int, error) {
 
 // applyWork is one resource's part of an apply transaction.
 type applyWork struct {
-	meta  resMeta
-	ckpts []Checkpoint
-	n     int
+	meta      resMeta
+	trk       seqs.Tracker
+	seqsDirty bool
+	ckpts     []Checkpoint
+	ckptDirty bool
+	n         int
+}
+
+// checkpoint is called before the applied seq moves from A to to (applying
+// to, or skipping through it): the state holds exactly the seqs <= b for
+// every b in [A, to), so the highest checkpoint boundary there is recorded.
+func (s *Store) checkpoint(w *applyWork, to uint64) {
+	m := &w.meta
+	every := s.opts.CheckpointEvery
+	if b := (to - 1) / every * every; b > 0 && b >= m.AppliedSeq && (len(w.ckpts) == 0 || w.ckpts[len(w.ckpts)-1].Seq < b) {
+		w.ckpts = append(w.ckpts, Checkpoint{Seq: b, Digest: stateDigest(b, m.Keys, m.Acc)})
+		if len(w.ckpts) > s.opts.CheckpointKeep {
+			w.ckpts = slices.Delete(w.ckpts, 0, len(w.ckpts)-s.opts.CheckpointKeep)
+		}
+		w.ckptDirty = true
+	}
 }
 
 // applyResource applies up to max pending entries of one resource into w
-// (inside the caller's transaction) and trims the log to the retention.
-func (s *Store) applyResource(rb *bolt.Bucket, name string, w *applyWork, max int) error {
+// (inside the caller's transaction), in seq order: it skips the seqs given
+// up on (expiring the gaps past their wait first) and stops at a missing
+// seq. Then it trims the log to the retention.
+func (s *Store) applyResource(rb *bolt.Bucket, name string, w *applyWork, max int, now time.Time) error {
 	if rb == nil {
 		return fmt.Errorf("resource %s missing from the store", name)
 	}
 	log, kv := rb.Bucket(bLog), rb.Bucket(bKV)
-	m := &w.meta
-	every := s.opts.CheckpointEvery
-	ckptChanged := false
+	m, trk := &w.meta, &w.trk
+	w.seqsDirty = trk.Expire(now, s.opts.GapWait) > 0
 	c := log.Cursor()
-	for k, v := c.Seek(seqKey(m.AppliedSeq + 1)); k != nil && w.n < max; k, v = c.Next() {
-		seq := seqFromKey(k)
-		e, err := decodeEntry(v)
-		if err != nil {
-			return fmt.Errorf("reading log entry %s/%d: %w", name, seq, err)
-		}
-		// The state now holds exactly the entries <= b for the highest
-		// checkpoint boundary b in [applied seq, seq).
-		if b := (seq - 1) / every * every; b > 0 && b >= m.AppliedSeq && (len(w.ckpts) == 0 || w.ckpts[len(w.ckpts)-1].Seq < b) {
-			w.ckpts = append(w.ckpts, Checkpoint{Seq: b, Digest: stateDigest(b, m.Keys, m.Acc)})
-			if len(w.ckpts) > s.opts.CheckpointKeep {
-				w.ckpts = slices.Delete(w.ckpts, 0, len(w.ckpts)-s.opts.CheckpointKeep)
+	k, v := c.Seek(seqKey(m.AppliedSeq + 1))
+	for w.n < max && m.AppliedSeq < trk.High {
+		next := m.AppliedSeq + 1
+		if k != nil && seqFromKey(k) == next {
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("reading log entry %s/%d: %w", name, next, err)
 			}
-			ckptChanged = true
-		}
-		if err := applyEntry(kv, m, e); err != nil {
-			return fmt.Errorf("applying %s/%d: %w", name, seq, err)
-		}
-		m.AppliedSeq = seq
-		m.AppliedCount++
-		m.Pending--
-		m.Retained++
-		m.RetainedBytes += uint64(len(v))
-		w.n++
-		if s.hookApply != nil {
-			if err := s.hookApply(name, seq); err != nil {
-				return err
+			s.checkpoint(w, next)
+			if err := applyEntry(kv, m, e); err != nil {
+				return fmt.Errorf("applying %s/%d: %w", name, next, err)
 			}
+			m.AppliedSeq = next
+			m.AppliedCount++
+			m.Pending--
+			m.Retained++
+			m.RetainedBytes += uint64(len(v))
+			w.n++
+			if s.hookApply != nil {
+				if err := s.hookApply(name, next); err != nil {
+					return err
+				}
+			}
+			k, v = c.Next()
+			continue
 		}
+		step, through := trk.Next(next)
+		if step == seqs.Wait {
+			break
+		}
+		if step != seqs.Skip {
+			return fmt.Errorf("log of %s lacks seq %d, which is neither missing nor given up", name, next)
+		}
+		if k != nil && seqFromKey(k) <= through {
+			return fmt.Errorf("log of %s holds seq %d, which was given up on", name, seqFromKey(k))
+		}
+		s.checkpoint(w, through)
+		m.AppliedSeq = through
 	}
-	if w.n < max && m.Pending > 0 {
+	if m.AppliedSeq == trk.High && m.Pending > 0 {
 		return fmt.Errorf("log of %s holds %d fewer pending entries than counted", name, m.Pending)
 	}
+	if trk.Forget(m.AppliedSeq) {
+		w.seqsDirty = true
+	}
+	m.Gaps = trk.GivenUp
 	if err := trimLog(log, m, s.opts.RetainEntries, s.opts.RetainBytes); err != nil {
 		return fmt.Errorf("trimming log of %s: %w", name, err)
 	}
-	if ckptChanged {
+	if w.seqsDirty {
+		if err := putSeqs(rb, trk); err != nil {
+			return err
+		}
+	}
+	if w.ckptDirty {
 		b, err := json.Marshal(w.ckpts)
 		if err != nil {
 			return fmt.Errorf("encoding checkpoints: %w", err)

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/shadowscale/shadowscale/shared/agent/seqs"
 )
 
 // Export writes a snapshot of a resource: its state at the applied seq A
@@ -29,6 +31,12 @@ func (s *Store) Export(resource string, w io.Writer) error {
 	if err := json.Unmarshal(rb.Get(kMeta), &m); err != nil {
 		return fmt.Errorf("exporting %s: decoding meta: %w", resource, err)
 	}
+	var ss seqState
+	if b := rb.Get(kSeqs); b != nil {
+		if err := json.Unmarshal(b, &ss); err != nil {
+			return fmt.Errorf("exporting %s: decoding sequence state: %w", resource, err)
+		}
+	}
 	sw, err := newSnapshotWriter(w)
 	if err != nil {
 		return err
@@ -38,6 +46,7 @@ func (s *Store) Export(resource string, w io.Writer) error {
 		AppliedSeq: m.AppliedSeq, AcceptedSeq: m.AcceptedSeq,
 		AppliedCount: m.AppliedCount, AcceptedCount: m.AcceptedCount,
 		Gaps: m.Gaps, Keys: m.Keys, Pending: m.Pending, Acc: m.Acc,
+		Missing: ss.Missing, Skipped: ss.Skipped, Floor: ss.Floor,
 	}); err != nil {
 		return err
 	}
@@ -63,6 +72,7 @@ type ImportResult struct {
 	AcceptedSeq uint64 `json:"accepted_seq"` // the receiver's accepted seq after import
 	Backlog     uint64 `json:"backlog"`      // entries to apply after import
 	Keys        uint64 `json:"keys"`
+	Missing     uint64 `json:"missing"` // seqs missing after import (the sender's and the receiver's own above the snapshot)
 	Kept        uint64 `json:"kept"`    // receiver's own entries above the snapshot kept
 	Dropped     uint64 `json:"dropped"` // receiver's own entries at or below it dropped
 	Digest      string `json:"digest"`  // digest of the imported state at AppliedSeq
@@ -76,7 +86,8 @@ const stagingBatchBytes = 4 << 20
 // entries (A, H] become the log, and the receiver's own log entries above
 // H are kept on top (they are re-applied even if applied before: the
 // state they were applied to is replaced); its own entries <= H are
-// dropped. The snapshot is staged in bounded transactions, checked against
+// dropped. The sequence bookkeeping is the snapshot's up to H, then the
+// receiver's above it (seqs.Merger). The snapshot is staged in bounded transactions, checked against
 // its header, and swapped in with one transaction; while it runs the
 // resource is not applied. A failed import changes nothing.
 func (s *Store) Import(resource string, r io.Reader) (ImportResult, error) {
@@ -242,17 +253,19 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 		return ImportResult{}, err
 	}
 	s.mu.RLock()
-	old := s.res[resource].meta
+	old, oldTrk := s.res[resource].meta, s.res[resource].tracker()
 	s.mu.RUnlock()
 	now := s.clock.Now()
+	merge := seqs.NewMerger(h.tracker(), oldTrk)
 	m := resMeta{
-		AcceptedSeq:    max(h.AcceptedSeq, old.AcceptedSeq),
+		AcceptedSeq:    h.AcceptedSeq,
 		AppliedSeq:     h.AppliedSeq,
 		AcceptedCount:  h.AcceptedCount,
 		AppliedCount:   h.AppliedCount,
 		Pending:        h.Pending,
 		TrimmedThrough: h.AppliedSeq,
 		Gaps:           h.Gaps,
+		Rejected:       old.Rejected,
 		Keys:           h.Keys,
 		Acc:            h.Acc,
 		Imports:        old.Imports + 1,
@@ -275,7 +288,6 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 		}
 		newLog := tx.Bucket(bStaging).Bucket([]byte(resource)).Bucket(bLog)
 		newLog.FillPercent = 1.0
-		prev := h.AcceptedSeq
 		c := rb.Bucket(bLog).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq := seqFromKey(k)
@@ -288,8 +300,9 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 			if err := newLog.Put(k, append([]byte(nil), v...)); err != nil {
 				return err
 			}
-			m.Gaps += seq - prev - 1
-			prev = seq
+			if err := merge.Keep(seq); err != nil {
+				return err
+			}
 			kept++
 		}
 		return nil
@@ -297,6 +310,9 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("carrying the receiver's entries over: %w", err)
 	}
+	trk := merge.Done()
+	trk.Expire(now, s.opts.GapWait)
+	m.AcceptedSeq, m.Gaps = trk.High, trk.GivenUp
 	m.AcceptedCount += kept
 	m.Pending += kept
 	// Second transaction: swap the staged state and log in.
@@ -327,6 +343,9 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 		if err := staging.DeleteBucket([]byte(resource)); err != nil {
 			return err
 		}
+		if err := putSeqs(rb, &trk); err != nil {
+			return err
+		}
 		return putMeta(rb, &m)
 	})
 	if err != nil {
@@ -334,12 +353,12 @@ func (s *Store) swapIn(resource string, h snapshotHeader) (ImportResult, error) 
 	}
 	s.mu.Lock()
 	st := s.res[resource]
-	st.meta = m
+	st.meta, st.seqs = m, trk
 	st.ckpts = nil
 	s.mu.Unlock()
 	return ImportResult{
 		Resource: resource, AppliedSeq: m.AppliedSeq, AcceptedSeq: m.AcceptedSeq,
-		Backlog: m.Pending, Keys: m.Keys, Kept: kept, Dropped: dropped,
+		Backlog: m.Pending, Keys: m.Keys, Missing: trk.MissingCount(), Kept: kept, Dropped: dropped,
 		Digest: stateDigest(m.AppliedSeq, m.Keys, m.Acc),
 	}, nil
 }

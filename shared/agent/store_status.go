@@ -5,17 +5,35 @@ import (
 	"time"
 )
 
-// HasReady reports whether some resource has entries to apply (and is not
-// being imported).
+// HasReady reports whether some resource has entries the worker can apply
+// now (not being imported, its next seq not missing in a gap still waited
+// for).
 func (s *Store) HasReady() bool {
+	now := s.clock.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, st := range s.res {
-		if st.meta.Pending > 0 && !st.importing {
+		if s.ready(st, now) {
 			return true
 		}
 	}
 	return false
+}
+
+// NextGapDeadline is the earliest time an open gap of some resource will be
+// given up on (its first-seen time plus the gap wait): the worker must look
+// again by then.
+func (s *Store) NextGapDeadline() (time.Time, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var next time.Time
+	found := false
+	for _, st := range s.res {
+		if d, ok := st.seqs.NextDeadline(s.opts.GapWait); ok && (!found || d.Before(next)) {
+			next, found = d, true
+		}
+	}
+	return next, found
 }
 
 // ResourceStatus is one resource as GET /v1/status reports it.
@@ -28,8 +46,18 @@ type ResourceStatus struct {
 	AppliedCount  uint64  `json:"applied_count"`
 	Backlog       uint64  `json:"backlog"`
 	AppliedRate   float64 `json:"applied_rate"`
-	Gaps          uint64  `json:"gaps"`
-	Keys          uint64  `json:"keys"`
+	// ContiguousSeq: every seq at or below it is held or given up on.
+	ContiguousSeq uint64 `json:"contiguous_seq"`
+	// Missing seqs (below the accepted seq, waited for), in MissingGaps
+	// gaps, the oldest first seen MissingOldestSeconds ago.
+	Missing              uint64  `json:"missing"`
+	MissingGaps          int     `json:"missing_gaps"`
+	MissingOldestSeconds float64 `json:"missing_oldest_seconds"`
+	// Skipped counts the seqs given up on (their gap expired), Rejected
+	// the late arrivals refused since.
+	Skipped  uint64 `json:"skipped"`
+	Rejected uint64 `json:"rejected"`
+	Keys     uint64 `json:"keys"`
 	// Digest is the state digest at AppliedSeq (as GET /v1/digest).
 	Digest       string    `json:"digest"`
 	Imports      uint64    `json:"imports"`
@@ -40,12 +68,20 @@ type ResourceStatus struct {
 
 func (s *Store) statusLocked(name string, st *resState, now time.Time) ResourceStatus {
 	m := st.meta
+	oldest := 0.0
+	if at, ok := st.seqs.OldestMissing(); ok {
+		oldest = max(0, now.Sub(at).Seconds())
+	}
+	trk := st.seqs
+	trk.High = m.AcceptedSeq
 	return ResourceStatus{
 		Resource: name, Known: true,
 		AcceptedSeq: m.AcceptedSeq, AppliedSeq: m.AppliedSeq,
 		AcceptedCount: m.AcceptedCount, AppliedCount: m.AppliedCount,
 		Backlog: m.Pending, AppliedRate: st.meter.rate(now, s.openedAt),
-		Gaps: m.Gaps, Keys: m.Keys, Digest: stateDigest(m.AppliedSeq, m.Keys, m.Acc),
+		ContiguousSeq: trk.Contiguous(), Missing: trk.MissingCount(), MissingGaps: len(trk.Missing),
+		MissingOldestSeconds: oldest, Skipped: m.Gaps, Rejected: m.Rejected,
+		Keys: m.Keys, Digest: stateDigest(m.AppliedSeq, m.Keys, m.Acc),
 		Imports: m.Imports, Importing: st.importing,
 		LastImportAt: m.LastImportAt, FirstSeenAt: m.FirstSeenAt,
 	}

@@ -3,15 +3,22 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/mutation"
 )
 
-// The store accepts exactly like memory.Agents: same through, same newly
-// accepted count, same applied total and gaps once drained, same state.
+// The store accepts exactly like memory.Agents, step by step, with one
+// fake clock: same highest and contiguous seqs, same newly accepted and
+// rejected seqs; once drained, same apply position, applied count,
+// missing, skipped and rejected counts. The steps cover in-order,
+// redelivered and overlapping batches, a reordered stream (7 before 6,
+// then 6 and a duplicate 7), a gap never filled (given up after the gap
+// wait, its seqs then refused), and a first seq far ahead.
 func TestAcceptMatchesMemoryAgents(t *testing.T) {
 	const res = "i-0abc"
 	seqs := func(ss ...uint64) []mutation.Mutation {
@@ -23,24 +30,39 @@ func TestAcceptMatchesMemoryAgents(t *testing.T) {
 	}
 	steps := []struct {
 		name       string
+		advance    time.Duration
 		batch      []mutation.Mutation
 		accepted   int
+		filled     int
 		duplicates int
+		rejected   []uint64
 		through    uint64
-		gaps       uint64
+		contiguous uint64
+		opened     uint64
+		// after draining
+		appliedSeq uint64
+		missing    uint64
+		skipped    uint64
 	}{
-		{"fresh batch", seqs(1, 2, 3), 3, 0, 3, 0},
-		{"redelivered batch is all duplicates", seqs(1, 2, 3), 0, 3, 3, 0},
-		{"overlapping batch accepts only the new part", seqs(2, 3, 4, 5), 2, 2, 5, 0},
-		{"gap is accepted and counted", seqs(6, 9, 10), 3, 0, 10, 2},
-		{"late seq inside the gap is a duplicate", seqs(7, 8), 0, 2, 10, 0},
-		{"first seq far ahead", seqs(100), 1, 0, 100, 89},
+		{name: "fresh batch", batch: seqs(1, 2, 3), accepted: 3, through: 3, contiguous: 3, appliedSeq: 3},
+		{name: "redelivered batch is all duplicates", batch: seqs(1, 2, 3), duplicates: 3, through: 3, contiguous: 3, appliedSeq: 3},
+		{name: "overlapping batch accepts only the new part", batch: seqs(2, 3, 4, 5), accepted: 2, duplicates: 2, through: 5, contiguous: 5, appliedSeq: 5},
+		{name: "7 before 6: 6 is missing and the worker waits", batch: seqs(7), accepted: 1, through: 7, contiguous: 5, opened: 1, appliedSeq: 5, missing: 1},
+		{name: "the late 6 fills the gap, the repeated 7 is a duplicate", advance: time.Second, batch: seqs(6, 7), accepted: 1, filled: 1, duplicates: 1, through: 7, contiguous: 7, appliedSeq: 7},
+		{name: "a gap opens (8, 9)", batch: seqs(10), accepted: 1, through: 10, contiguous: 7, opened: 2, appliedSeq: 7, missing: 2},
+		{name: "just before the gap wait it is still waited for", advance: DefaultGapWait - time.Nanosecond, batch: seqs(10), duplicates: 1, through: 10, contiguous: 7, appliedSeq: 7, missing: 2},
+		{name: "after the gap wait it is given up and skipped", advance: time.Nanosecond, batch: seqs(11), accepted: 1, through: 11, contiguous: 11, appliedSeq: 11, skipped: 2},
+		{name: "its seqs then arrive late and are rejected", batch: seqs(8, 9, 12), accepted: 1, rejected: []uint64{8, 9}, through: 12, contiguous: 12, appliedSeq: 12, skipped: 2},
+		{name: "first seq far ahead", batch: seqs(100), accepted: 1, through: 100, contiguous: 12, opened: 87, appliedSeq: 12, missing: 87, skipped: 2},
 	}
-	st := newTestStore(t, clock.NewFake(t0))
-	mem := memory.NewAgents()
+	clk := clock.NewFake(t0)
+	st := newTestStore(t, clk)
+	mem := memory.NewAgents(memory.WithClock(clk))
 	ep := mutation.Endpoint{InstanceID: "i-live"}
+	rejected := uint64(0)
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
+			clk.Advance(s.advance)
 			got, err := st.Accept(res, s.batch)
 			if err != nil {
 				t.Fatalf("accept: %v", err)
@@ -49,26 +71,40 @@ func TestAcceptMatchesMemoryAgents(t *testing.T) {
 			if err != nil {
 				t.Fatalf("memory apply: %v", err)
 			}
-			if got.Through != s.through || got.Accepted != s.accepted || got.Duplicates != s.duplicates || got.Gaps != s.gaps {
-				t.Errorf("got through %d accepted %d duplicates %d gaps %d, want %d %d %d %d",
-					got.Through, got.Accepted, got.Duplicates, got.Gaps, s.through, s.accepted, s.duplicates, s.gaps)
+			if got.Through != s.through || got.Contiguous != s.contiguous || got.Accepted != s.accepted || got.Filled != s.filled ||
+				got.Duplicates != s.duplicates || !slices.Equal(got.Rejected, s.rejected) || got.Opened != s.opened {
+				t.Errorf("got %+v\nwant through %d contiguous %d accepted %d filled %d duplicates %d rejected %v opened %d",
+					got, s.through, s.contiguous, s.accepted, s.filled, s.duplicates, s.rejected, s.opened)
 			}
-			if got.Through != want.Through || got.Accepted != want.Accepted {
-				t.Errorf("memory.Agents acked through %d accepted %d; the store %d %d", want.Through, want.Accepted, got.Through, got.Accepted)
+			if got.Through != want.Through || got.Contiguous != want.Contiguous || got.Accepted != want.Accepted || !slices.Equal(got.Rejected, want.Rejected) {
+				t.Errorf("memory.Agents acked %+v; the store %+v", want, got)
 			}
-			// Drained after every step: the backlog is this batch's news,
-			// and the applied total is what was applied before it.
-			if got.Backlog != uint64(got.Accepted) || got.Applied != want.Applied-uint64(want.Accepted) {
-				t.Errorf("ack backlog %d applied %d, want %d and %d", got.Backlog, got.Applied, got.Accepted, want.Applied-uint64(want.Accepted))
-			}
+			rejected += uint64(len(s.rejected))
 			drainStore(t, st)
-			last, applied, _ := mem.Status(ep.InstanceID, res)
 			status := st.Status(res)
-			if status.AppliedSeq != last || status.AppliedCount != applied || status.Gaps != mem.Gaps(ep.InstanceID, res) || status.Backlog != 0 {
-				t.Errorf("status applied seq %d count %d gaps %d backlog %d; memory %d %d %d 0",
-					status.AppliedSeq, status.AppliedCount, status.Gaps, status.Backlog, last, applied, mem.Gaps(ep.InstanceID, res))
+			ms, err := mem.Sequences(ep.InstanceID, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, memApplied, _ := mem.Status(ep.InstanceID, res)
+			if status.AppliedSeq != s.appliedSeq || status.Missing != s.missing || status.Skipped != s.skipped || status.Rejected != rejected {
+				t.Errorf("status applied seq %d missing %d skipped %d rejected %d; want %d %d %d %d",
+					status.AppliedSeq, status.Missing, status.Skipped, status.Rejected, s.appliedSeq, s.missing, s.skipped, rejected)
+			}
+			if status.AppliedSeq != ms.Applied || status.AppliedCount != memApplied || status.Missing != ms.Missing ||
+				status.Skipped != ms.Skipped || status.Rejected != ms.Rejected || status.Backlog != ms.Backlog || status.ContiguousSeq != ms.Contiguous {
+				t.Errorf("store status %+v; memory %+v applied %d", status, ms, memApplied)
 			}
 		})
+	}
+	// Applied in seq order, each once: the state of 1..7, 10..12.
+	m := newModel()
+	m.apply(seqs(1, 2, 3, 4, 5, 6, 7, 10, 11, 12)...)
+	if d := st.Digest(res); d.Digest != m.digest() || st.Status(res).AppliedCount != 10 {
+		t.Errorf("digest %s applied %d, want %s and 10", d.Digest, st.Status(res).AppliedCount, m.digest())
+	}
+	if memory.DefaultGapWait != DefaultGapWait {
+		t.Errorf("memory.DefaultGapWait %s, the agent's %s", memory.DefaultGapWait, DefaultGapWait)
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 )
 
 // Worker applies accepted log entries to the state in the background, in
-// seq order, in transactions of up to Chunk entries. With a rate cap it
+// seq order, in transactions of up to Chunk entries. At a missing seq it
+// waits until the seq arrives or its gap expires (StoreOptions.GapWait),
+// then skips it (Store.ApplyPending). With a rate cap it
 // applies at most that many mutations per second (a token bucket holding
 // a tenth of a second's worth), to emulate a smaller instance: the backlog
 // then grows when mutations arrive faster than the cap.
@@ -20,8 +22,8 @@ type Worker struct {
 	log   *slog.Logger
 	// Chunk bounds the entries applied in one transaction (default 2048).
 	Chunk int
-	// Poll is the longest the rate-limited worker sleeps before it looks
-	// at the clock again (default 100ms).
+	// Poll is the longest the worker sleeps before it looks at the clock
+	// again while rate-limited or while a gap is open (default 100ms).
 	Poll time.Duration
 
 	rate   float64
@@ -113,10 +115,20 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// Nothing to apply now: wait for new work, or until the next open
+		// gap expires (looking at the clock at least every Poll, which a
+		// fake clock in tests needs).
+		var expiry <-chan time.Time
+		if at, ok := w.store.NextGapDeadline(); ok {
+			timer.Reset(min(w.Poll, max(time.Millisecond, at.Sub(w.clock.Now()))))
+			expiry = timer.C
+		}
 		select {
 		case <-ctx.Done():
 		case <-w.store.Wake():
+		case <-expiry:
 		}
+		timer.Stop()
 	}
 	return nil
 }

@@ -51,12 +51,27 @@ type Resolver interface {
 }
 
 // Ack is an agent's answer to a batch.
+//
+// Agents accept a resource's mutations out of order (docs/AGENT.md,
+// "Sequences"): a seq above the highest accepted opens a gap for the seqs in
+// between, which stay acceptable (missing) until the agent gives up on them
+// after its gap wait; a seq given up on that arrives afterwards is refused
+// (Rejected), never applied and never silently dropped.
 type Ack struct {
 	// Through is the highest sequence the agent has durably accepted for the
-	// resource (after this batch). Mutations at or below it are done.
+	// resource (after this batch). Seqs below it may still be missing: it
+	// does not say that they are done.
 	Through uint64
-	// Accepted counts the batch's mutations newly accepted (not duplicates).
+	// Contiguous: every seq at or below it is durably accepted by the agent
+	// or was given up on (a given-up seq is refused if it arrives).
+	Contiguous uint64
+	// Accepted counts the batch's mutations newly accepted (not duplicates,
+	// not rejected).
 	Accepted int
+	// Rejected lists the batch's seqs the agent refused because they
+	// arrived after it had given up waiting for them (their gap was
+	// skipped). Each is a permanent failure for that agent.
+	Rejected []uint64
 	// Applied is the agent's running total of mutations applied for the
 	// resource; the difference between two acks is what it applied between
 	// them. Backlog is accepted but not yet applied.
@@ -66,18 +81,27 @@ type Ack struct {
 
 // Applier delivers mutations to one agent.
 //
-// Contract: Apply sends a batch of one resource's mutations, sorted by Seq,
-// and returns the agent's Ack. The agent applies idempotently by Seq: a
-// repeated mutation is acknowledged, not applied twice. On error the agent
-// may have accepted a prefix of the batch; the Router retries the rest. An
-// error wrapping ErrPermanent will not succeed on retry. With an error, the
-// Ack reports what the agent accepted before it (zero Ack when unknown).
+// Contract: Apply sends a batch of one resource's mutations and returns the
+// agent's Ack. The agent is the idempotency authority: it accepts each seq
+// at most once, acknowledges a repeated one as a duplicate, and lists in
+// Ack.Rejected the seqs it refuses as too late; every other mutation of a
+// batch whose Apply succeeded is durably held. On error the agent may have
+// accepted part of the batch; the Router resends the whole batch later and
+// the agent acknowledges what it holds as duplicates. An error wrapping
+// ErrPermanent will not succeed on retry. With an error, the Ack reports
+// what the agent accepted before it (zero Ack when unknown): it is only
+// counted, never taken as delivery.
 type Applier interface {
 	Apply(ctx context.Context, to Endpoint, resource string, batch []Mutation) (Ack, error)
 }
 
 // ErrPermanent marks an Applier error that a retry cannot fix.
 var ErrPermanent = errors.New("permanent failure")
+
+// ErrTooLate marks a mutation an agent refused because it arrived after the
+// agent had given up waiting for its seq (the gap was skipped after the
+// agent's gap wait). It wraps ErrPermanent: the fan-out dead-letters it.
+var ErrTooLate = fmt.Errorf("%w: arrived after the agent had given up waiting for its seq (its gap was skipped)", ErrPermanent)
 
 // Outcome is what happened to one mutation.
 type Outcome struct {
@@ -86,6 +110,12 @@ type Outcome struct {
 	// ready target. Otherwise Retry tells whether a later delivery can succeed.
 	Err   error
 	Retry bool
+	// ShadowRejected is set when the live agent holds the mutation and only
+	// the shadow refused it as too late (ErrTooLate). That is not a failure
+	// of the mutation: the live instance is the source of truth, and the
+	// shadow is repaired by a resync (the reconciler sees its digest
+	// diverge). Counting these tells how often shadows need it.
+	ShadowRejected bool
 }
 
 // CountKey identifies one per-minute counter.
@@ -107,9 +137,10 @@ type Count struct {
 
 // Router fans mutations out to live and shadow agents.
 //
-// It is idempotent by sequence: it remembers, per resource and target, the
-// highest sequence an agent has acknowledged, and does not resend what is at
-// or below it. It counts mutations newly accepted per target per minute.
+// It delivers every mutation to every ready target and lets the agents, the
+// idempotency authorities, sort out duplicates: it caches no acknowledgement
+// (a cached high-water mark would drop a late mutation that fills a gap). It
+// counts mutations newly accepted per target per minute.
 type Router struct {
 	resolver Resolver
 	applier  Applier
@@ -118,14 +149,7 @@ type Router struct {
 	Concurrency int
 
 	mu     sync.Mutex
-	acked  map[ackKey]uint64
 	counts map[CountKey]Count
-}
-
-type ackKey struct {
-	resource string
-	target   Target
-	instance string
 }
 
 // NewRouter returns a Router. All arguments are required.
@@ -135,14 +159,20 @@ func NewRouter(r Resolver, a Applier, c clock.Clock) *Router {
 		applier:     a,
 		clock:       c,
 		Concurrency: 8,
-		acked:       make(map[ackKey]uint64),
 		counts:      make(map[CountKey]Count),
 	}
 }
 
 // Route applies muts and returns one Outcome per input, in input order.
-// Mutations of one resource are delivered in Seq order; a batch may mix
-// resources and may repeat or reorder mutations.
+// Mutations of one resource are delivered in Seq order, to the live and the
+// ready shadow at once; a batch may mix resources and may repeat or reorder
+// mutations. A mutation is done (Err nil) when every target's Apply
+// succeeded and none rejected its seq. An Apply error fails the resource's
+// whole batch for that target, retryable unless it wraps ErrPermanent; a
+// seq the live agent rejects fails permanently with ErrTooLate (one only the
+// shadow rejects is done, flagged ShadowRejected). When targets fail
+// differently, Retry is true if any failure is retryable (redelivery is
+// safe: the agents deduplicate) and Err joins every target's error.
 func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 	out := make([]Outcome, len(muts))
 	byRes := make(map[string][]int)
@@ -204,8 +234,8 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		}{Shadow, route.Shadow})
 	}
 	type result struct {
-		through uint64
-		err     error
+		rejected map[uint64]bool
+		err      error
 	}
 	results := make([]result, len(targets))
 	var wg sync.WaitGroup
@@ -213,60 +243,65 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			through, err := r.deliver(ctx, route, tg.t, tg.ep, batch)
-			results[ti] = result{through, err}
+			rejected, err := r.deliver(ctx, route, tg.t, tg.ep, batch)
+			results[ti] = result{rejected, err}
 		}()
 	}
 	wg.Wait()
+	liveHolds := func(seq uint64) bool { return results[0].err == nil && !results[0].rejected[seq] }
 	for _, i := range idx {
 		seq := muts[i].Seq
+		var errs []error
+		retry := false
 		for ti, tg := range targets {
-			if seq <= results[ti].through {
+			var err error
+			switch {
+			case results[ti].err != nil:
+				err = results[ti].err
+				retry = retry || !errors.Is(err, ErrPermanent)
+			case results[ti].rejected[seq] && tg.t == Shadow && liveHolds(seq):
+				out[i].ShadowRejected = true
+				continue
+			case results[ti].rejected[seq]:
+				err = fmt.Errorf("%s agent %s refused it: %w", tg.t, tg.ep.InstanceID, ErrTooLate)
+			default:
 				continue
 			}
-			err := results[ti].err
-			if err == nil {
-				err = fmt.Errorf("%s agent %s did not accept seq %d", tg.t, tg.ep.InstanceID, seq)
-			}
-			out[i].Err = fmt.Errorf("applying %s/%d to %s: %w", res, seq, tg.t, err)
-			out[i].Retry = !errors.Is(err, ErrPermanent)
-			break
+			errs = append(errs, fmt.Errorf("applying %s/%d to %s: %w", res, seq, tg.t, err))
+		}
+		if len(errs) > 0 {
+			out[i].Err, out[i].Retry = errors.Join(errs...), retry
 		}
 	}
 }
 
-// deliver sends what the target has not acknowledged yet and returns the
-// highest sequence it holds.
-func (r *Router) deliver(ctx context.Context, route Route, t Target, ep Endpoint, batch []Mutation) (uint64, error) {
-	key := ackKey{route.Resource, t, ep.InstanceID}
-	r.mu.Lock()
-	hwm := r.acked[key]
-	r.mu.Unlock()
-	pending := batch
-	for len(pending) > 0 && pending[0].Seq <= hwm {
-		pending = pending[1:]
+// deliver sends the batch to one target and returns the seqs it rejected.
+func (r *Router) deliver(ctx context.Context, route Route, t Target, ep Endpoint, batch []Mutation) (map[uint64]bool, error) {
+	ack, err := r.applier.Apply(ctx, ep, route.Resource, batch)
+	// On error the Ack may still report what the agent accepted before
+	// it: counted, but the whole batch is resent.
+	if err == nil || ack.Through > 0 {
+		minute := r.clock.Now().UTC().Truncate(time.Minute)
+		ck := CountKey{Group: route.Group, Resource: route.Resource, Target: t, Minute: minute}
+		r.mu.Lock()
+		c := r.counts[ck]
+		c.Accepted += ack.Accepted
+		c.Applied = max(c.Applied, ack.Applied)
+		c.Backlog = ack.Backlog
+		r.counts[ck] = c
+		r.mu.Unlock()
 	}
-	if len(pending) == 0 {
-		return hwm, nil
+	if err != nil {
+		return nil, err
 	}
-	// On error the Ack may still report a prefix the agent accepted.
-	ack, err := r.applier.Apply(ctx, ep, route.Resource, pending)
-	if err != nil && ack == (Ack{}) {
-		return hwm, err
+	var rejected map[uint64]bool
+	if len(ack.Rejected) > 0 {
+		rejected = make(map[uint64]bool, len(ack.Rejected))
+		for _, s := range ack.Rejected {
+			rejected[s] = true
+		}
 	}
-	minute := r.clock.Now().UTC().Truncate(time.Minute)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ack.Through > r.acked[key] {
-		r.acked[key] = ack.Through
-	}
-	ck := CountKey{Group: route.Group, Resource: route.Resource, Target: t, Minute: minute}
-	c := r.counts[ck]
-	c.Accepted += ack.Accepted
-	c.Applied = max(c.Applied, ack.Applied)
-	c.Backlog = ack.Backlog
-	r.counts[ck] = c
-	return max(ack.Through, hwm), err
+	return rejected, nil
 }
 
 // Flush returns the counters gathered since the last Flush and resets them.
@@ -278,14 +313,7 @@ func (r *Router) Flush() map[CountKey]Count {
 	return c
 }
 
-// Forget drops what the Router remembers of a resource's agents, e.g. after
-// a shadow was replaced and must be delivered to from its snapshot point.
-func (r *Router) Forget(resource string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.acked {
-		if k.resource == resource {
-			delete(r.acked, k)
-		}
-	}
-}
+// Forget is kept for callers of the former acknowledgement cache: the
+// Router remembers nothing of a resource's agents, so there is nothing to
+// forget when a shadow is replaced.
+func (r *Router) Forget(string) {}
