@@ -11,9 +11,10 @@ import (
 
 // Shadow is the project's own policy: the control loop the forecaster
 // Lambda runs, fed only what the Lambda sees each minute: per resource the
-// live and shadow applied counts and the shadow backlog (the group's demand
-// is the sum of the live applied counts: capped at the live capacity when
-// the group is overloaded, as it is in production), and the group's counts.
+// live and shadow applied counts and the shadow backlog, the group's demand
+// as the sum of the mutations the live agents accepted (the fan-out's
+// per-minute "accepted" counters: what was offered, even while an
+// overloaded live instance applies less), and the group's counts.
 // It runs (and pays for) a shadow per live instance.
 type Shadow struct {
 	loop         *control.Loop
@@ -33,8 +34,8 @@ type ShadowTrace struct {
 	Tripped                      []bool
 	// The forecast made Lead ticks earlier for this tick, in mutations a
 	// minute: Mean, P10, P90, and Upper, the calibrated bound the plan used
-	// (NaN where there was none). Actual is the tick's live applied
-	// mutations (the demand the loop sees).
+	// (NaN where there was none). Actual is the tick's mutations the live
+	// agents accepted (the demand the loop sees).
 	Mean, P10, P90, Upper, Actual []float64
 	// Safety is the calibrated P90-margin multiplier in force at the tick.
 	Safety []float64
@@ -72,13 +73,13 @@ func (s *Shadow) RunsShadows() bool { return true }
 // Decide implements Policy.
 func (s *Shadow) Decide(v View) Order {
 	s.samples = s.samples[:0]
-	applied := 0.0
+	offered := 0.0
 	for _, r := range v.Resources {
-		applied += r.LiveApplied
+		offered += r.LiveAccepted
 		s.samples = append(s.samples, signal.Sample{Resource: r.ID, LiveApplied: r.LiveApplied, ShadowApplied: r.ShadowApplied, ShadowBacklog: r.ShadowBacklog})
 	}
 	res, err := s.loop.Step(control.Observation{
-		Minute: v.Time, Demand: applied, Resources: s.samples,
+		Minute: v.Time, Demand: offered, Resources: s.samples,
 		Desired: v.Desired, InService: v.InService, Warming: v.Warming, InstanceType: s.instanceType,
 	})
 	if err != nil {
@@ -88,7 +89,7 @@ func (s *Shadow) Decide(v View) Order {
 		t := v.Tick
 		rd := res.Signal
 		tr.Live[t], tr.Shadow[t], tr.Delta[t], tr.Backlog[t], tr.Tripped[t] = rd.Live, rd.Shadow, rd.Delta, rd.Backlog, rd.Tripped
-		tr.Actual[t] = applied
+		tr.Actual[t] = offered
 		tr.Safety[t] = res.Safety
 		if f := res.Forecast; len(f.Mean) >= tr.Lead && t+tr.Lead < len(tr.Mean) {
 			k := tr.Lead - 1
