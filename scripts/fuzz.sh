@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for the given time each. Targets are
-# found with `go test -list`, so a new FuzzXxx is picked up on its own.
-# New crashers land in the package's testdata/fuzz and fail the run.
+# found by their `func FuzzXxx` declarations, so a new one is picked up on
+# its own. A crasher lands in the package's testdata/fuzz/FuzzXxx and fails
+# the run. A failure that leaves no crasher behind (the fuzzing engine lost a
+# worker, e.g. on a starved machine) is retried once and reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-60s}
 found=0
-# Packages whose tests declare a fuzz target (skip node_modules and the like).
+count() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
+# Packages whose tests declare a fuzz target (skip node_modules and infra).
 dirs=$(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=infra -E '^func Fuzz[A-Z]' . | xargs -r -n1 dirname | sort -u)
 for dir in $dirs; do
   pkg=$(go list "$dir")
   for target in $(grep -h -o -E '^func Fuzz[A-Za-z0-9_]+' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
     found=$((found + 1))
+    corpus="$dir/testdata/fuzz/$target"
+    before=$(count "$corpus")
     echo "== fuzz $pkg $target ($fuzztime)"
+    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+      continue
+    fi
+    after=$(count "$corpus")
+    if [ "$after" -gt "$before" ]; then
+      echo "fuzz: $target found a failing input, kept in $corpus" >&2
+      exit 1
+    fi
+    echo "fuzz: $target failed without a failing input (engine error); retrying once" >&2
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
   done
 done

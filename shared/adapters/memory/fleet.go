@@ -20,7 +20,11 @@ type Fleet struct {
 	clock   clock.Clock
 	subnets map[string]string // subnet -> AZ
 	insts   map[string]*shadow.Instance
-	next    int
+	// gone queues terminated instances in termination order: EC2 stops
+	// reporting an instance about an hour after it terminated, and so does
+	// this fleet (which also keeps long simulations fast).
+	gone []goneInst
+	next int
 	// Launches counts successful Launch calls.
 	Launches int
 	// FailLaunch, when set, is consulted before each launch.
@@ -28,6 +32,37 @@ type Fleet struct {
 }
 
 var _ shadow.Fleet = (*Fleet)(nil)
+
+type goneInst struct {
+	id string
+	at time.Time
+}
+
+// TerminatedVisibility is how long a terminated instance stays visible.
+const TerminatedVisibility = time.Hour
+
+// terminate marks i terminated and queues it for removal. f.mu is held.
+func (f *Fleet) terminate(i *shadow.Instance) {
+	if i.State == shadow.Terminated {
+		return
+	}
+	i.State = shadow.Terminated
+	f.gone = append(f.gone, goneInst{i.ID, f.clock.Now()})
+}
+
+// purge forgets instances terminated more than TerminatedVisibility ago.
+// f.mu is held.
+func (f *Fleet) purge() {
+	now := f.clock.Now()
+	n := 0
+	for n < len(f.gone) && now.Sub(f.gone[n].at) > TerminatedVisibility {
+		if i, ok := f.insts[f.gone[n].id]; ok && i.State == shadow.Terminated {
+			delete(f.insts, f.gone[n].id)
+		}
+		n++
+	}
+	f.gone = f.gone[n:]
+}
 
 // NewFleet returns an empty fleet owned by stack, whose subnets lie in the
 // given AZs (subnet id -> AZ).
@@ -40,6 +75,7 @@ func (f *Fleet) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.insts = map[string]*shadow.Instance{}
+	f.gone = nil
 	f.next, f.Launches, f.FailLaunch = 0, 0, nil
 }
 
@@ -58,7 +94,11 @@ func (f *Fleet) SetState(id string, s shadow.State) bool {
 	defer f.mu.Unlock()
 	i, ok := f.insts[id]
 	if ok {
-		i.State = s
+		if s == shadow.Terminated {
+			f.terminate(i)
+		} else {
+			i.State = s
+		}
 	}
 	return ok
 }
@@ -125,7 +165,7 @@ func (f *Fleet) Terminate(_ context.Context, id string) error {
 	if !i.IsShadow(f.stack) {
 		return fmt.Errorf("terminating %s: %w", id, shadow.ErrNotOwned)
 	}
-	i.State = shadow.Terminated
+	f.terminate(i)
 	return nil
 }
 
@@ -133,6 +173,7 @@ func (f *Fleet) Terminate(_ context.Context, id string) error {
 func (f *Fleet) Describe(_ context.Context, ids []string) ([]shadow.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.purge()
 	var out []shadow.Instance
 	for _, id := range ids {
 		if i, ok := f.insts[id]; ok {
@@ -146,6 +187,7 @@ func (f *Fleet) Describe(_ context.Context, ids []string) ([]shadow.Instance, er
 func (f *Fleet) Shadows(_ context.Context, liveID string) ([]shadow.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.purge()
 	var out []shadow.Instance
 	for _, i := range f.insts {
 		if !i.IsShadow(f.stack) || i.State == shadow.Terminated {
@@ -165,6 +207,7 @@ func (f *Fleet) Shadows(_ context.Context, liveID string) ([]shadow.Instance, er
 func (f *Fleet) Running(group string) []shadow.Instance {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.purge()
 	var out []shadow.Instance
 	for _, i := range f.insts {
 		if i.State != shadow.Running || i.LooksLikeShadow() || (group != "" && i.Group != group) {
