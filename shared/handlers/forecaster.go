@@ -280,7 +280,7 @@ func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) Gr
 		itype = ""
 	}
 	c := groupCapacity(g, itype)
-	lg := LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType}
+	lg := LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}
 
 	var loop Loop
 	if len(fs.Loop) > 0 {

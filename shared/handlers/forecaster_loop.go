@@ -89,6 +89,8 @@ type LoopGroup struct {
 	// Mode is "act" or "forecast-only", as decided for this run.
 	Mode         string
 	InstanceType string
+	// Tags are the group's Auto Scaling tags.
+	Tags map[string]string
 }
 
 // LoopFactory returns a group's loop restored from saved (nil: a fresh

@@ -212,7 +212,10 @@ func minute(hhmm string) time.Time {
 	return time.Date(2026, 11, 28, t.Hour(), t.Minute(), 0, 0, time.UTC)
 }
 
-func newFcEnv(t *testing.T, mode string) *fcEnv {
+func newFcEnv(t *testing.T, mode string) *fcEnv { return newFcEnvWith(t, mode, nil) }
+
+// newFcEnvWith uses the given loop factory (nil: the script loop).
+func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv {
 	t.Helper()
 	e := &fcEnv{
 		clock: clock.NewFake(fcNow),
@@ -245,6 +248,9 @@ func newFcEnv(t *testing.T, mode string) *fcEnv {
 		}
 		e.loops = append(e.loops, l)
 		return l, nil
+	}
+	if loops != nil {
+		factory = loops
 	}
 	var err error
 	e.h, err = handlers.NewForecaster(handlers.ForecasterDeps{
