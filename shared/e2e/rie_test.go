@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/e2e/harness"
+	"github.com/shadowscale/shadowscale/shared/lambdaenv"
 )
 
 func runtimeArch() string { return runtime.GOARCH }
@@ -60,12 +61,14 @@ func TestColdInitFanoutForecasterUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"fanout"}
+	names := []string{"fanout", "forecaster"}
 	bins, err := harness.BuildFunctions(ctx, t.TempDir(), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fenv := w.FunctionEnv(env)
+	fenv[lambdaenv.EnvPolicy] = forecastPolicy
 	for _, name := range names {
-		coldInit(t, name, bins[name], w.FunctionEnv(env))
+		coldInit(t, name, bins[name], fenv)
 	}
 }
