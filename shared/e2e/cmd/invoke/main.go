@@ -31,6 +31,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
 	"github.com/shadowscale/shadowscale/shared/e2e/harness"
 )
 
@@ -130,6 +133,13 @@ func run(fn, eventFile string, raw bool) error {
 	case fn == "forecaster":
 		if err := prepareForecaster(ctx, env, w, lives, fenv); err != nil {
 			return err
+		}
+		after = func() {
+			out, err := env.ASG.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{w.Group}})
+			if err == nil && len(out.AutoScalingGroups) == 1 {
+				g := out.AutoScalingGroups[0]
+				fmt.Printf("== group %s in moto: desired %d, min %d, max %d\n", w.Group, aws.ToInt32(g.DesiredCapacity), aws.ToInt32(g.MinSize), aws.ToInt32(g.MaxSize))
+			}
 		}
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/e2e/harness"
@@ -126,8 +127,37 @@ func prepareFanout(ctx context.Context, env *harness.Env, w *harness.World, live
 	return event, after, nil
 }
 
-// prepareForecaster writes a few minutes of history for the group and
-// puts the forecaster in act mode.
+// prepareForecaster writes the last 70 minutes of history of the group's
+// two live instances, as the fanout would count them (900 mutations a
+// minute climbing to 2,400 over the last 20), and runs the forecaster in
+// act mode with one instance serving 600 a minute.
 func prepareForecaster(ctx context.Context, env *harness.Env, w *harness.World, lives []string, fenv map[string]string) error {
-	return fmt.Errorf("the forecaster has no control loop wired yet")
+	table, err := awssdk.NewTable(env.DDB, w.Table, clock.System{}, awssdk.TableOptions{})
+	if err != nil {
+		return err
+	}
+	end := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
+	counts := map[mutation.CountKey]mutation.Count{}
+	applied := map[string]uint64{}
+	for i := 69; i >= 0; i-- {
+		m := end.Add(-time.Duration(i) * time.Minute)
+		d := 900.0
+		if i < 20 {
+			d = 900 + 1500*float64(20-i)/20
+		}
+		per := int(d) / len(lives)
+		for _, l := range lives {
+			applied[l] += uint64(per)
+			for _, tg := range []mutation.Target{mutation.Live, mutation.Shadow} {
+				counts[mutation.CountKey{Group: w.Group, Resource: l, Target: tg, Minute: m}] = mutation.Count{Accepted: per, Applied: applied[l]}
+			}
+		}
+	}
+	if err := table.History().Add(ctx, counts); err != nil {
+		return err
+	}
+	fenv[lambdaenv.EnvMode] = "act"
+	fenv[lambdaenv.EnvPolicy] = `{"per_instance": 600}`
+	fmt.Fprintf(os.Stderr, "   wrote 70 minutes of history for %s (900 -> 2,400 mutations a minute); SHADOWSCALE_MODE=act, SHADOWSCALE_POLICY=%s\n", w.Group, fenv[lambdaenv.EnvPolicy])
+	return nil
 }
