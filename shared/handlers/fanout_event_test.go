@@ -72,3 +72,41 @@ func FuzzParseKinesisEvent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) { sameEvent(t, payload) })
 }
+
+// FuzzFanoutHandle: any payload gets an answer, never an error or a
+// panic; every record is accounted for (applied on both agents, dead-
+// lettered, or at or after the one Lambda retries from); and the retry
+// point, when there is one, names a record of the batch.
+func FuzzFanoutHandle(f *testing.F) {
+	for _, s := range eventSeeds(f) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		e := newFanoutEnv(t)
+		e.pair(resA, "web", 1)
+		e.pair(resB, "web", 2)
+		resp, err := e.h.Handle(invocation(), payload)
+		if err != nil {
+			t.Fatalf("Handle error: %v", err)
+		}
+		ev, perr := handlers.ParseKinesisEvent(payload)
+		if perr != nil {
+			if len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("failures for a payload that is no event: %+v", resp)
+			}
+			return
+		}
+		if len(resp.BatchItemFailures) > 1 {
+			t.Fatalf("more than one retry point: %+v", resp.BatchItemFailures)
+		}
+		if len(resp.BatchItemFailures) == 1 {
+			found := false
+			for _, r := range ev.Records {
+				found = found || r.Kinesis.SequenceNumber == resp.BatchItemFailures[0].ItemIdentifier
+			}
+			if !found {
+				t.Fatalf("retry point %q is no record of the batch", resp.BatchItemFailures[0].ItemIdentifier)
+			}
+		}
+	})
+}
