@@ -210,7 +210,10 @@ func TestForecasterScenarios(t *testing.T) {
 			if err != nil || again.Groups[0].Minutes != 0 || again.Groups[0].Acted {
 				t.Errorf("second run %+v, %v", again, err)
 			}
-			figures.Store("forecaster decision on the rising history ("+tc.name+")", fmt.Sprintf("%s %d -> %d: %s", gf.Action, gf.From, gf.To, gf.Reason))
+			if gf.Decided <= 2 {
+				t.Errorf("the loop decided %d", gf.Decided)
+			}
+			figures.Store("forecaster on the rising history ("+tc.name+")", fmt.Sprintf("%s %d -> %d, acted %v: %s", gf.Action, gf.From, gf.Decided, gf.Acted, gf.Reason))
 		})
 	}
 }

@@ -118,12 +118,15 @@ type ForecastResponse struct {
 
 // GroupForecast is one group's run.
 type GroupForecast struct {
-	Group        string `json:"group"`
-	Mode         string `json:"mode"`
-	Minutes      int    `json:"minutes"` // minutes observed this run
-	Action       string `json:"action,omitempty"`
+	Group   string `json:"group"`
+	Mode    string `json:"mode"`
+	Minutes int    `json:"minutes"` // minutes observed this run
+	Action  string `json:"action,omitempty"`
+	// From is the desired capacity before the run, To after it; Decided
+	// is the count the loop decided (To when acted on).
 	From         int    `json:"from"`
 	To           int    `json:"to"`
+	Decided      int    `json:"decided"`
 	Max          int    `json:"max,omitempty"`
 	InstanceType string `json:"instance_type,omitempty"`
 	Reason       string `json:"reason,omitempty"`
@@ -251,7 +254,7 @@ func (h *Forecaster) mode(ctx context.Context, g awssdk.Group) string {
 
 // group runs one group; failures are in the answer's Error.
 func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) GroupForecast {
-	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired}
+	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired}
 	fail := func(err error) GroupForecast { gf.Error = err.Error(); return gf }
 
 	st, err := h.d.States.Load(ctx, g.Name)
@@ -354,7 +357,7 @@ func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) Gr
 
 	lastStep := steps[len(steps)-1]
 	d := lastStep.r.Decision
-	gf.Action, gf.To, gf.Max, gf.InstanceType, gf.Reason = d.Action, d.To, d.Max, d.InstanceType, d.Reason
+	gf.Action, gf.To, gf.Decided, gf.Max, gf.InstanceType, gf.Reason = d.Action, d.To, d.To, d.Max, d.InstanceType, d.Reason
 	if d.Action == "" {
 		gf.Action = ActionNone
 	}
