@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -88,6 +89,10 @@ type ForecasterOptions struct {
 	// ResourceWindow is how far back per-resource minutes are read for the
 	// delta (older minutes of a catch-up get none). 30 min when 0.
 	ResourceWindow time.Duration
+	// Concurrency bounds the groups run at once (4 when 0): each reads up
+	// to 7 days of minutes, so a run over many groups must overlap them to
+	// fit the one-minute schedule.
+	Concurrency int
 }
 
 func (o ForecasterOptions) withDefaults() ForecasterOptions {
@@ -102,6 +107,9 @@ func (o ForecasterOptions) withDefaults() ForecasterOptions {
 	}
 	if o.ResourceWindow <= 0 {
 		o.ResourceWindow = 30 * time.Minute
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
 	}
 	return o
 }
@@ -223,14 +231,25 @@ func (h *Forecaster) Handle(ctx context.Context, payload []byte) (ForecastRespon
 	}
 	resp := ForecastResponse{Outcome: OutcomeForecasted}
 	failed := 0
-	for _, g := range groups {
-		gf := h.group(ctx, g, runID)
-		if gf.Error != "" {
+	resp.Groups = make([]GroupForecast, len(groups))
+	sem := make(chan struct{}, h.opt.Concurrency)
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp.Groups[i] = h.group(ctx, g, runID)
+		}()
+	}
+	wg.Wait()
+	for i, g := range groups {
+		if gf := resp.Groups[i]; gf.Error != "" {
 			failed++
 			h.metrics.Add("ForecasterFailures", metrics.Count, 1, metrics.Dim{Name: "Group", Value: g.Name})
 			h.log.WarnContext(ctx, "group not forecast", "group", g.Name, "err", gf.Error)
 		}
-		resp.Groups = append(resp.Groups, gf)
 	}
 	if failed > 0 {
 		resp.Reason = fmt.Sprintf("%d of %d groups failed; the next run retries their minutes", failed, len(groups))

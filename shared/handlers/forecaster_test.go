@@ -86,6 +86,7 @@ func (g *fcGroups) Resize(_ context.Context, name, itype string) (awssdk.LaunchT
 
 // memHistory is the history table in memory.
 type memHistory struct {
+	mu        sync.Mutex
 	groups    map[string][]awssdk.GroupCount
 	resources map[string][]awssdk.ResourceCount
 	err       map[string]error
@@ -93,6 +94,8 @@ type memHistory struct {
 }
 
 func (h *memHistory) GroupMinutes(_ context.Context, group string, from, to time.Time) ([]awssdk.GroupCount, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.queries = append(h.queries, fmt.Sprintf("G %s %s..%s", group, from.Format("15:04"), to.Format("15:04")))
 	if err := h.err[group]; err != nil {
 		return nil, err
@@ -107,6 +110,8 @@ func (h *memHistory) GroupMinutes(_ context.Context, group string, from, to time
 }
 
 func (h *memHistory) ResourceMinutes(_ context.Context, group string, from, to time.Time) ([]awssdk.ResourceCount, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.queries = append(h.queries, fmt.Sprintf("R %s %s..%s", group, from.Format("15:04"), to.Format("15:04")))
 	var out []awssdk.ResourceCount
 	for _, c := range h.resources[group] {
@@ -119,11 +124,14 @@ func (h *memHistory) ResourceMinutes(_ context.Context, group string, from, to t
 
 // memStates keeps versioned blobs like the table.
 type memStates struct {
+	mu       sync.Mutex
 	blobs    map[string]awssdk.State
 	conflict bool // the next Save loses a race
 }
 
 func (s *memStates) Load(_ context.Context, group string) (awssdk.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, ok := s.blobs[group]
 	if !ok {
 		return awssdk.State{}, fmt.Errorf("state of %s: %w", group, shadow.ErrNotFound)
@@ -132,6 +140,8 @@ func (s *memStates) Load(_ context.Context, group string) (awssdk.State, error) 
 }
 
 func (s *memStates) Save(_ context.Context, group string, blob []byte, version int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.conflict || s.blobs[group].Version != version {
 		s.conflict = false
 		return 0, fmt.Errorf("saving state of %s: %w", group, shadow.ErrConflict)
@@ -141,9 +151,14 @@ func (s *memStates) Save(_ context.Context, group string, blob []byte, version i
 }
 
 // memAudit keeps decisions, refusing repeats.
-type memAudit struct{ recs []awssdk.Decision }
+type memAudit struct {
+	mu   sync.Mutex
+	recs []awssdk.Decision
+}
 
 func (a *memAudit) Put(_ context.Context, d awssdk.Decision) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, r := range a.recs {
 		if r.Group == d.Group && r.At.Equal(d.At) && r.ID == d.ID {
 			return shadow.ErrConflict
@@ -191,6 +206,7 @@ type fcEnv struct {
 	audit   *memAudit
 	metrics *metrics.Recorder
 	logs    *bytes.Buffer
+	mu      sync.Mutex
 	loops   []*scriptLoop // made, in order
 	restore func(saved json.RawMessage) error
 	// resumeFromHistory: the loop reads the demand history when restored
@@ -246,7 +262,9 @@ func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv 
 				return nil, err
 			}
 		}
+		e.mu.Lock()
 		e.loops = append(e.loops, l)
+		e.mu.Unlock()
 		return l, nil
 	}
 	if loops != nil {
