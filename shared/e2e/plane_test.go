@@ -274,7 +274,9 @@ func TestReconcilerReplacesAndCreates(t *testing.T) {
 	if fmt.Sprint(kinds) != "[create replace]" {
 		t.Errorf("actions %+v, want one replace and one create", resp.Actions)
 	}
-	after, _ := p.record(t, lives[0])
+	// The third instance's id may sort before the first: look the replaced
+	// one up by its id, not its position.
+	after, _ := p.record(t, before.LiveID)
 	if after.Generation != 2 || after.ShadowID == "" || after.ShadowID == before.ShadowID || after.Status != shadow.Active {
 		t.Errorf("record after the replace: %+v (before %+v)", after, before)
 	}
@@ -284,7 +286,7 @@ func TestReconcilerReplacesAndCreates(t *testing.T) {
 			t.Errorf("live %s has %d shadows, want 1", id, len(byLive[id]))
 		}
 	}
-	if got := harness.Tags(byLive[lives[0]][0].Tags)[shadow.TagGeneration]; got != "2" {
+	if got := harness.Tags(byLive[before.LiveID][0].Tags)[shadow.TagGeneration]; got != "2" {
 		t.Errorf("the replacement is tagged generation %s", got)
 	}
 	if resp.Counts[p.w.Group].Live != 3 {
