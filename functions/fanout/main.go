@@ -11,10 +11,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
-	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/clock"
 	"github.com/shadowscale/shadowscale/shared/handlers"
 	"github.com/shadowscale/shadowscale/shared/lambdaenv"
@@ -33,12 +31,7 @@ func main() {
 		log.Error("no AWS configuration", "err", err)
 		os.Exit(1)
 	}
-	key, err := awssdk.ReadSecret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.Agent.SecretARN)
-	if err != nil {
-		log.Error("no agent key", "err", err)
-		os.Exit(1)
-	}
-	client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
+	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent.SecretARN)
 	if err != nil {
 		log.Error("no agent client", "err", err)
 		os.Exit(1)

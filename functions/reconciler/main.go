@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/agent"
@@ -31,12 +30,7 @@ func main() {
 		log.Error("no AWS configuration", "err", err)
 		os.Exit(1)
 	}
-	key, err := awssdk.ReadSecret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.Agent.SecretARN)
-	if err != nil {
-		log.Error("no agent key", "err", err)
-		os.Exit(1)
-	}
-	client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
+	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent.SecretARN)
 	if err != nil {
 		log.Error("no agent client", "err", err)
 		os.Exit(1)

@@ -22,7 +22,7 @@ type Invoker[T any] struct {
 	Log     *slog.Logger
 }
 
-var _ lambda.Handler = Invoker[Response]{}
+var _ lambda.Handler = Lambda{}
 
 // Invoke implements lambda.Handler.
 func (l Invoker[T]) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {

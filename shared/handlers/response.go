@@ -2,12 +2,7 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/shadowscale/shadowscale/shared/metrics"
 )
@@ -71,39 +66,8 @@ type Flusher interface{ Flush() error }
 // handler untouched (so that a malformed event is the handler's logged
 // no-op, not a runtime decode error that Lambda would retry), metrics are
 // flushed after every invocation, and a panic is logged and returned as an
-// error instead of killing the runtime.
-type Lambda struct {
-	Handle  HandleFunc
-	Metrics Flusher // may be nil
-	Log     *slog.Logger
-}
-
-var _ lambda.Handler = Lambda{}
-
-// Invoke implements lambda.Handler.
-func (l Lambda) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			l.Log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			out, err = nil, fmt.Errorf("handler panicked: %v", p)
-		}
-		if l.Metrics != nil {
-			if ferr := l.Metrics.Flush(); ferr != nil {
-				l.Log.WarnContext(ctx, "could not flush metrics", "err", ferr)
-			}
-		}
-	}()
-	resp, err := l.Handle(ctx, payload)
-	if err != nil {
-		l.Log.ErrorContext(ctx, "invocation failed; Lambda will retry it", "err", err)
-		return nil, err
-	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the response: %w", err)
-	}
-	return b, nil
-}
+// error instead of killing the runtime. It is the Invoker of a Response.
+type Lambda = Invoker[Response]
 
 // base holds what every handler has.
 type base struct {
