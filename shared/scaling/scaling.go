@@ -83,6 +83,10 @@ type Config struct {
 	// OverMax and MaxBufferPct: what to do when the plan exceeds Max.
 	OverMax      OverMax `json:"over_max"`
 	MaxBufferPct float64 `json:"max_buffer_pct"`
+	// MaxCeiling bounds a raised max (OverMax = raise): the max is never
+	// raised above it, whatever the plan (a safety net against a runaway
+	// forecast). 0 means twice Max.
+	MaxCeiling int `json:"max_ceiling"`
 	// AllowResize lets the policy resize to the family's next larger type
 	// when the group is at its max and the larger type would hold the plan.
 	AllowResize bool `json:"allow_resize"`
@@ -134,7 +138,18 @@ func (c Config) Validate() error {
 	if !(c.MaxBufferPct >= 0 && c.MaxBufferPct <= 1000) {
 		errs = append(errs, fmt.Errorf("max buffer %v%%: must be in [0, 1000]", c.MaxBufferPct))
 	}
+	if c.MaxCeiling != 0 && c.MaxCeiling < c.Max {
+		errs = append(errs, fmt.Errorf("max ceiling %d: must be 0 (twice max) or at least max %d", c.MaxCeiling, c.Max))
+	}
 	return errors.Join(errs...)
+}
+
+// ceiling is the highest a raised max may go.
+func (c Config) ceiling() int {
+	if c.MaxCeiling > 0 {
+		return c.MaxCeiling
+	}
+	return 2 * c.Max
 }
 
 // Sizes is the part of the instance catalog a resize needs.
@@ -377,7 +392,7 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	// Effective max.
 	effMax := c.Max
 	if c.OverMax == RaiseMax && planOut > c.Max {
-		effMax = max(c.Max, int(math.Ceil(float64(planOut)*(1+c.MaxBufferPct/100)-1e-9)))
+		effMax = max(c.Max, min(c.ceiling(), int(math.Ceil(float64(planOut)*(1+c.MaxBufferPct/100)-1e-9))))
 	} else if c.OverMax == RaiseMax && p.st.Max > c.Max && in.Desired > c.Max {
 		effMax = p.st.Max // keep a raised max while the group is above the configured one
 	}

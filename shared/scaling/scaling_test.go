@@ -63,6 +63,8 @@ func TestDecide(t *testing.T) {
 		{name: "at max: honour it", in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 2400, 2500) }, action: NoChange, to: 20, max: 20, reason: "holding the max"},
 		{name: "over max: capped at max", in: func(in *Input) { in.Desired, in.InService, in.Forecast = 18, 18, flatForecast(6, 2400, 2500) }, action: LaunchCluster, to: 20, max: 20, reason: "capped at the max 20"},
 		{name: "over max: raise it by the buffer", cfg: func(c *Config) { c.OverMax = RaiseMax; c.MaxBufferPct = 10 }, in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 2400, 2500) }, action: LaunchCluster, to: 25, max: 28},
+		{name: "over max: a raised max stops at the ceiling", cfg: func(c *Config) { c.OverMax = RaiseMax; c.MaxBufferPct = 10; c.MaxCeiling = 24 }, in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 2400, 2500) }, action: LaunchCluster, to: 24, max: 24},
+		{name: "over max: the default ceiling is twice the max", cfg: func(c *Config) { c.OverMax = RaiseMax; c.MaxBufferPct = 10; c.MaxStepOut = 100 }, in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 24000, 25000) }, action: LaunchCluster, to: 40, max: 40},
 		{name: "at max: resize to the next larger type", cfg: func(c *Config) { c.AllowResize = true }, in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 2400, 2500) }, action: Resize, to: 13, typ: "m7g.2xlarge", reason: "resize to 13 m7g.2xlarge"},
 		{name: "at max: resize would not hold it either", cfg: func(c *Config) { c.AllowResize = true }, in: func(in *Input) { in.Desired, in.InService, in.Forecast = 20, 20, flatForecast(6, 4900, 5000) }, action: NoChange, to: 20, reason: "holding the max"},
 		{name: "scale in", cfg: func(c *Config) { c.ScaleInWindow = 0 }, in: func(in *Input) { in.Forecast = flatForecast(6, 150, 190) }, action: ScaleIn, to: 2, reason: "scale in 4 -> 2"},
@@ -232,9 +234,9 @@ func TestBadInputAndConfig(t *testing.T) {
 			}
 		})
 	}
-	bad := Config{Mode: "sometimes", Min: 5, Max: 2, TargetUtilization: 2, Safety: -1, BackstopUtilization: 0, OverMax: "ignore", MaxBufferPct: -1, ScaleInWindow: -time.Second}
+	bad := Config{Mode: "sometimes", Min: 5, Max: 2, TargetUtilization: 2, Safety: -1, BackstopUtilization: 0, OverMax: "ignore", MaxBufferPct: -1, MaxCeiling: 1, ScaleInWindow: -time.Second}
 	err := bad.Validate()
-	for _, want := range []string{"mode", "max 2", "max step", "windows", "target utilization", "safety", "backstop", "over max", "max buffer"} {
+	for _, want := range []string{"mode", "max 2", "max step", "windows", "target utilization", "safety", "backstop", "over max", "max buffer", "max ceiling"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
