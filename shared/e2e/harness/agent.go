@@ -138,6 +138,21 @@ func (a *Agent) PID() int {
 	return a.cmd.Process.Pid
 }
 
+// Kill kills the process with SIGKILL (kill -9: no shutdown, whatever it
+// was doing is cut off), by its id, and waits for it to be gone. Start
+// brings it back on its data dir and port.
+func (a *Agent) Kill() error {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return nil
+	}
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing agent %s: %w", a.Name, err)
+	}
+	<-a.done
+	a.cmd = nil
+	return nil
+}
+
 // Stop stops the process gracefully (SIGTERM, then SIGKILL after 10 s),
 // by its id.
 func (a *Agent) Stop() error {
