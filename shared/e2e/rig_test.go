@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -53,7 +56,12 @@ type rig struct {
 	terminate  *handlers.Terminate
 	reconciler *handlers.Reconciler
 	metrics    *metrics.Recorder
+	fmetrics   *metrics.Recorder // the fanouts'
 	logs       *syncBuffer
+
+	dirOnce sync.Once
+	tmp     string
+	byName  sync.Map // agent name -> *harness.Agent
 }
 
 // rigOptions shape a rig.
@@ -81,7 +89,7 @@ func newRig(t *testing.T, opt rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{w: w, calls: harness.NewCalls(), metrics: metrics.NewRecorder(), logs: &syncBuffer{}}
+	r := &rig{w: w, calls: harness.NewCalls(), metrics: metrics.NewRecorder(), fmetrics: metrics.NewRecorder(), logs: &syncBuffer{}}
 	if opt.seed == 0 {
 		opt.seed = 1
 	}
@@ -206,9 +214,9 @@ func (r *rig) reconcile(t *testing.T) handlers.Response {
 	return resp
 }
 
-// converge runs the reconciler until a run reports no failed action and
-// changes nothing but resyncs, at most runs times, and returns the
-// answers.
+// converge runs the reconciler until a run wants nothing but resyncs
+// (which fail while no agent answers for an instance) and every other
+// action succeeded, at most runs times, and returns the answers.
 func (r *rig) converge(t *testing.T, runs int) []handlers.Response {
 	t.Helper()
 	var out []handlers.Response
@@ -217,7 +225,7 @@ func (r *rig) converge(t *testing.T, runs int) []handlers.Response {
 		out = append(out, resp)
 		quiet := true
 		for _, a := range resp.Actions {
-			if a.Error != "" || a.Kind != string(shadow.Resync) {
+			if a.Kind != string(shadow.Resync) {
 				quiet = false
 			}
 		}
@@ -459,7 +467,11 @@ func (l *ledger) check(t *testing.T, c *agent.Client, agents map[string]pair, le
 		n := l.produced[res]
 		p, ok := agents[res]
 		if !ok {
-			t.Fatalf("no agents for %s", res)
+			// Not a live instance of the group: every one dead-lettered.
+			if uint64(deadValid[res]) != n {
+				t.Errorf("%s (no agents): %d produced, %d dead-lettered", res, n, deadValid[res])
+			}
+			continue
 		}
 		want := n - uint64(deadValid[res])
 		ls := settle(t, c, p.live, res, want, timeout)
@@ -538,4 +550,271 @@ func (r *rig) forecaster(t *testing.T, extra map[string]string) (*handlers.Forec
 		t.Fatal(err)
 	}
 	return h, rec
+}
+
+// startAgent starts an agent process standing in for the given instances
+// (its own data dir and port), known to the reconciler's agents port.
+func (r *rig) startAgent(t *testing.T, name string, instances ...string) *harness.Agent {
+	t.Helper()
+	a, err := harness.StartAgent(context.Background(), agentBinary(t), harness.AgentOptions{Name: name, DataDir: filepath.Join(r.dir(t), name), Key: r.w.AgentKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent %s logs:\n%s", name, a.Logs())
+		}
+		_ = a.Stop()
+	})
+	for _, id := range instances {
+		r.agents.set(id, a.Addr)
+	}
+	r.byName.Store(name, a)
+	return a
+}
+
+// agent returns the agent process of that name.
+func (r *rig) agent(t *testing.T, name string) *harness.Agent {
+	t.Helper()
+	a, ok := r.byName.Load(name)
+	if !ok {
+		t.Fatalf("no agent %s", name)
+	}
+	return a.(*harness.Agent)
+}
+
+// endpoint is the agent's endpoint, for the test's own queries.
+func (r *rig) endpoint(name string) mutation.Endpoint {
+	a, ok := r.byName.Load(name)
+	if !ok {
+		return mutation.Endpoint{InstanceID: name}
+	}
+	return mutation.Endpoint{InstanceID: name, Address: a.(*harness.Agent).Addr}
+}
+
+func (r *rig) dir(t *testing.T) string {
+	t.Helper()
+	r.dirOnce.Do(func() { r.tmp = t.TempDir() })
+	return r.tmp
+}
+
+// fanout builds a fanout handler in process (as its main wires it, AWS
+// through the proxy), addressing the agents the rig knows now. A fanout's
+// agent addresses are fixed at init (SHADOWSCALE_AGENT_ADDRESSES): when an
+// agent appears (a replaced shadow), build a new one and swap it in, as a
+// configuration change starts new Lambda containers.
+func (r *rig) fanout(t *testing.T) *handlers.Fanout {
+	t.Helper()
+	fenv := r.w.FunctionEnv(r.fenv)
+	b, _ := json.Marshal(r.agents.snapshot())
+	fenv[lambdaenv.EnvAgentAddresses] = string(b)
+	cfg, err := lambdaenv.LoadFanout(lambdaenv.Map(fenv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := handlers.NewFanoutDeps(r.fenv.Cfg, cfg, r.client, r.fmetrics, lambdaenv.NewLogger(r.logs, slog.LevelDebug, "fanout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := handlers.NewFanout(deps, handlers.FanoutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// stream is the fanout fed by a poller that does what Lambda's Kinesis
+// event source mapping does (GetRecords through the proxy, one batch per
+// shard at a time, redelivery from the reported failure), until stop.
+type stream struct {
+	current    atomic.Pointer[handlers.Fanout]
+	stats      harness.PollStats
+	deliveries atomic.Int64
+	cancel     context.CancelFunc
+	done       chan error
+}
+
+func (r *rig) startStream(t *testing.T, opt harness.PollerOptions) *stream {
+	t.Helper()
+	s := &stream{done: make(chan error, 1)}
+	s.current.Store(r.fanout(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	var n atomic.Int64
+	go func() {
+		s.done <- r.fenv.Poll(ctx, r.w.Stream, opt, &s.stats, func(ctx context.Context, _ string, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return events.KinesisEventResponse{}, err
+			}
+			ictx, cancel := context.WithTimeout(lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("fanout-%d", n.Add(1))}), time.Minute)
+			defer cancel()
+			resp, err := s.current.Load().Handle(ictx, b)
+			s.deliveries.Add(1)
+			return resp, err
+		})
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop stops the poller (idempotent) and fails the test if it gave up.
+func (s *stream) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	if err := <-s.done; err != nil {
+		t.Errorf("the poller gave up: %v", err)
+	}
+}
+
+// put puts mutations with the producer through the proxy, retrying the
+// whole batch as a producer does when the call fails (what was written
+// comes again: duplicates the agents acknowledge).
+func (r *rig) put(t *testing.T, prod *awssdk.Producer, muts []mutation.Mutation) {
+	t.Helper()
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if _, err = prod.Put(context.Background(), muts); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("producing %d mutations: %v", len(muts), err)
+}
+
+// resync runs the reconciler until it has resynced live's shadow (a
+// replaced shadow was never synced: the next run resyncs it), at most four
+// runs.
+func (r *rig) resync(t *testing.T, live string) {
+	t.Helper()
+	for range 4 {
+		for _, a := range r.reconcile(t).Actions {
+			if a.Kind == string(shadow.Resync) && a.Live == live {
+				if a.Error == "" {
+					return
+				}
+				t.Logf("resync of %s failed (the next run retries): %s", live, a.Error)
+			}
+		}
+	}
+	t.Fatalf("the shadow of %s was not resynced in four reconciler runs", live)
+}
+
+// drain waits, while the stream is still consumed, until every produced
+// record has reached its end: each resource's mutations applied on both
+// its agents (nothing in their backlogs, no seq missing) or dead-lettered,
+// and every malformed record dead-lettered. It returns the dead letters
+// (distinct by stream record), drained from the queue as they came.
+func (l *ledger) drain(t *testing.T, c *agent.Client, agents map[string]pair, queueURL string, timeout time.Duration) map[string]letter {
+	t.Helper()
+	ctx := context.Background()
+	var all []letter
+	var distinct map[string]letter
+	err := harness.Eventually(ctx, timeout, func() (bool, error) {
+		all = append(all, drainLetters(t, queueURL)...)
+		distinct = map[string]letter{}
+		dead := map[string]uint64{}
+		bad := 0
+		for _, lt := range all {
+			if _, seen := distinct[lt["sequence_number"]]; seen {
+				continue
+			}
+			distinct[lt["sequence_number"]] = lt
+			if code, _, _ := strings.Cut(lt["reason"], ":"); code == handlers.ReasonUndecodable {
+				bad++
+			} else {
+				dead[lt["partition_key"]]++
+			}
+		}
+		l.mu.Lock()
+		produced := make(map[string]uint64, len(l.produced))
+		for k, v := range l.produced {
+			produced[k] = v
+		}
+		wantBad := l.bad
+		l.mu.Unlock()
+		if bad < wantBad {
+			return false, fmt.Errorf("%d of %d malformed records dead-lettered", bad, wantBad)
+		}
+		for res, n := range produced {
+			p, ok := agents[res]
+			if !ok {
+				if dead[res] < n {
+					return false, fmt.Errorf("%s: %d of %d dead-lettered", res, dead[res], n)
+				}
+				continue
+			}
+			for _, ep := range []mutation.Endpoint{p.live, p.shadow} {
+				st, err := c.Status(ctx, ep, res)
+				if err != nil {
+					return false, err
+				}
+				if len(st.Resources) != 1 {
+					return false, fmt.Errorf("status %+v", st)
+				}
+				s := st.Resources[0]
+				if s.AppliedCount+dead[res] < n || s.Backlog != 0 || s.Missing != 0 {
+					return false, fmt.Errorf("%s on %s: applied %d + dead-lettered %d of %d produced, backlog %d, missing %d", res, ep.InstanceID, s.AppliedCount, dead[res], n, s.Backlog, s.Missing)
+				}
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the stream did not drain: %v", err)
+	}
+	distinctLetters(t, all) // every letter carries its reason
+	return distinct
+}
+
+// census reads the whole stream back (straight from moto) and reconciles
+// the ledger with it: every mutation the ledger produced is on the stream
+// (once or more: a put retried after it took effect writes it again),
+// nothing else of those resources is; and the malformed records are
+// counted as the stream holds them, one per stream record (a retried put
+// of a malformed record writes a second record, dead-lettered in its own
+// right). It sets the ledger's malformed count to the stream's and
+// returns how many records the stream holds.
+func (l *ledger) census(t *testing.T, stream string) int {
+	t.Helper()
+	rd, err := env.NewStreamReader(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := rd.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, bad := 0, 0
+	seen := map[string]map[uint64]bool{}
+	for _, ev := range evs {
+		for _, rec := range ev.Records {
+			records++
+			m, err := mutation.Decode(rec.Kinesis.Data)
+			if err != nil {
+				bad++
+				continue
+			}
+			if seen[m.Resource] == nil {
+				seen[m.Resource] = map[uint64]bool{}
+			}
+			seen[m.Resource][m.Seq] = true
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for res, n := range l.produced {
+		if uint64(len(seen[res])) != n {
+			t.Errorf("%s: the ledger produced seqs 1..%d, the stream holds %d distinct seqs", res, n, len(seen[res]))
+		}
+	}
+	if bad < l.bad {
+		t.Errorf("%d malformed puts, %d malformed records on the stream", l.bad, bad)
+	}
+	l.bad = bad
+	return records
 }

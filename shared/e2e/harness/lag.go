@@ -504,6 +504,12 @@ func (e *Env) secret(ctx context.Context, arn string) ([]byte, error) {
 	return awssdk.ReadSecret(ctx, e.Secrets, arn)
 }
 
+// PutRaw puts records as they are, under one partition key (what a broken
+// producer could send).
+func (e *Env) PutRaw(ctx context.Context, stream, key string, datas [][]byte) error {
+	return e.putRaw(ctx, stream, key, datas)
+}
+
 func (e *Env) putRaw(ctx context.Context, stream, key string, datas [][]byte) error {
 	recs := make([]kintypes.PutRecordsRequestEntry, len(datas))
 	for i, d := range datas {
