@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -96,3 +97,19 @@ func httptestBody(b []byte) *readCloser { return &readCloser{bytes.NewReader(b)}
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
+
+// A request whose JSON does not fit its fields is refused with a reason
+// that names the field and the kind of JSON it got, never the JSON itself
+// (encoding/json quotes a number that overflows its field: a value put in
+// the wrong place would be logged).
+func TestJSONReasonNeverQuotesTheInput(t *testing.T) {
+	const marker = "41111111111111111111111"
+	var req ApplyRequest
+	err := json.Unmarshal([]byte(`{"resource":"i-0abc","mutations":[{"v":1,"seq":`+marker+`,"op":"put","key":"k"}]}`), &req)
+	if err == nil {
+		t.Fatal("decoded a number into a value")
+	}
+	if r := jsonReason(err); strings.Contains(r, marker) || !strings.Contains(r, "number") {
+		t.Fatalf("reason %q", r)
+	}
+}
