@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/shadowscale/shadowscale/shared/faultproxy"
 	"github.com/shadowscale/shadowscale/shared/handlers"
 	"github.com/shadowscale/shadowscale/shared/lambdaenv"
-	"github.com/shadowscale/shadowscale/shared/mutation"
 	"github.com/shadowscale/shadowscale/shared/shadow"
 )
 
@@ -98,59 +96,15 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	r.startAgent(t, "live", lives...)
 	r.startAgent(t, "shadow", shadows[lives[0]], shadows[lives[1]], shadows[lives[2]])
 	st := r.startStream(t, harness.PollerOptions{BatchSize: 100})
+	led := newLedger()
 	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	led := newLedger()
-	var (
-		pmu     sync.Mutex
-		active  = append([]string(nil), lives...)
-		stopped = make(chan struct{})
-		pdone   = make(chan struct{})
-		rounds  int
-	)
-	go func() {
-		defer close(pdone)
-		for {
-			select {
-			case <-stopped:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			pmu.Lock()
-			res := append([]string(nil), active...)
-			rounds++
-			round := rounds
-			pmu.Unlock()
-			var muts []mutation.Mutation
-			for _, id := range res {
-				muts = append(muts, led.mutations(id, 8)...)
-			}
-			r.put(t, prod, muts)
-			if round%25 == 0 { // now and then, what a broken producer sends
-				led.mu.Lock()
-				led.bad++
-				led.mu.Unlock()
-				// A failed put may have taken effect, and the SDK's retry
-				// of one that did writes a second record: the census
-				// counts them on the stream at the end.
-				if err := r.fenv.PutRaw(ctx, r.w.Stream, res[0], [][]byte{[]byte(`{"v":1,"resource":"` + res[0] + `","seq":`)}); err != nil {
-					t.Logf("a malformed put failed: %v", err)
-				}
-			}
-		}
-	}()
-	stopProducing := func() {
-		select {
-		case <-stopped:
-		default:
-			close(stopped)
-		}
-		<-pdone
-	}
-	defer stopProducing()
+	// One producer at a time: moto's put_record is not safe for concurrent
+	// puts to a shard.
 	r.put(t, prod, led.mutations("i-0123456789abcdef0", 3)) // no such instance: dead-lettered
+	pr := r.produce(t, led, lives, 8, 25)
 	waitProduced(t, led, 600)
 
 	// 3. A shadow dies out of band; the reconciler replaces it; its agent
@@ -188,10 +142,7 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	// unknown instance, which the accounting also covers, but only on the
 	// side that did not apply them first), then terminate it.
 	gone := lives[2]
-	pmu.Lock()
-	active = active[:2]
-	pmu.Unlock()
-	time.Sleep(200 * time.Millisecond) // the round in flight
+	pr.set(lives[:2]...)
 	led.mu.Lock()
 	n := led.produced[gone]
 	led.mu.Unlock()
@@ -248,7 +199,7 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	}
 
 	// 6. Production stops; everything produced reaches both agents.
-	stopProducing()
+	pr.stop()
 	onStream := led.census(t, r.w.Stream)
 	pairs := map[string]pair{
 		lives[0]: {r.endpoint("live"), r.endpoint("shadow-2")},

@@ -62,6 +62,8 @@ type rig struct {
 	dirOnce sync.Once
 	tmp     string
 	byName  sync.Map // agent name -> *harness.Agent
+	// agentLogLevel of the agents the rig starts ("": warn).
+	agentLogLevel string
 }
 
 // rigOptions shape a rig.
@@ -394,6 +396,7 @@ type ledger struct {
 	mu       sync.Mutex
 	produced map[string]uint64 // resource -> highest seq produced (seqs 1..n)
 	bad      int               // malformed records produced
+	letters  []letter          // every dead letter drained so far
 }
 
 func newLedger() *ledger { return &ledger{produced: map[string]uint64{}} }
@@ -556,7 +559,7 @@ func (r *rig) forecaster(t *testing.T, extra map[string]string) (*handlers.Forec
 // (its own data dir and port), known to the reconciler's agents port.
 func (r *rig) startAgent(t *testing.T, name string, instances ...string) *harness.Agent {
 	t.Helper()
-	a, err := harness.StartAgent(context.Background(), agentBinary(t), harness.AgentOptions{Name: name, DataDir: filepath.Join(r.dir(t), name), Key: r.w.AgentKey})
+	a, err := harness.StartAgent(context.Background(), agentBinary(t), harness.AgentOptions{Name: name, DataDir: filepath.Join(r.dir(t), name), Key: r.w.AgentKey, LogLevel: r.agentLogLevel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,7 +630,10 @@ func (r *rig) fanout(t *testing.T) *handlers.Fanout {
 // event source mapping does (GetRecords through the proxy, one batch per
 // shard at a time, redelivery from the reported failure), until stop.
 type stream struct {
-	current    atomic.Pointer[handlers.Fanout]
+	current atomic.Pointer[handlers.Fanout]
+	// before, when set, is called as each delivery starts, with its number
+	// (from 1), in the poller's goroutine of that shard.
+	before     atomic.Pointer[func(n int64)]
 	stats      harness.PollStats
 	deliveries atomic.Int64
 	cancel     context.CancelFunc
@@ -647,7 +653,11 @@ func (r *rig) startStream(t *testing.T, opt harness.PollerOptions) *stream {
 			if err != nil {
 				return events.KinesisEventResponse{}, err
 			}
-			ictx, cancel := context.WithTimeout(lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("fanout-%d", n.Add(1))}), time.Minute)
+			i := n.Add(1)
+			if f := s.before.Load(); f != nil {
+				(*f)(i)
+			}
+			ictx, cancel := context.WithTimeout(lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("fanout-%d", i)}), time.Minute)
 			defer cancel()
 			resp, err := s.current.Load().Handle(ictx, b)
 			s.deliveries.Add(1)
@@ -686,22 +696,23 @@ func (r *rig) put(t *testing.T, prod *awssdk.Producer, muts []mutation.Mutation)
 	t.Errorf("producing %d mutations: %v", len(muts), err)
 }
 
-// resync runs the reconciler until it has resynced live's shadow (a
-// replaced shadow was never synced: the next run resyncs it), at most four
-// runs.
+// resync runs the reconciler until live's shadow has been synced from
+// its live (its record's synced time is set: a new or replaced shadow has
+// none, and a run resyncs it), at most four runs.
 func (r *rig) resync(t *testing.T, live string) {
 	t.Helper()
-	for range 4 {
+	for range 5 {
+		rec, err := r.table.Records().Get(context.Background(), live)
+		if err == nil && !rec.SyncedAt.IsZero() {
+			return
+		}
 		for _, a := range r.reconcile(t).Actions {
-			if a.Kind == string(shadow.Resync) && a.Live == live {
-				if a.Error == "" {
-					return
-				}
+			if a.Kind == string(shadow.Resync) && a.Live == live && a.Error != "" {
 				t.Logf("resync of %s failed (the next run retries): %s", live, a.Error)
 			}
 		}
 	}
-	t.Fatalf("the shadow of %s was not resynced in four reconciler runs", live)
+	t.Fatalf("the shadow of %s was not resynced in five reconciler runs", live)
 }
 
 // drain waits, while the stream is still consumed, until every produced
@@ -712,10 +723,13 @@ func (r *rig) resync(t *testing.T, live string) {
 func (l *ledger) drain(t *testing.T, c *agent.Client, agents map[string]pair, queueURL string, timeout time.Duration) map[string]letter {
 	t.Helper()
 	ctx := context.Background()
-	var all []letter
 	var distinct map[string]letter
 	err := harness.Eventually(ctx, timeout, func() (bool, error) {
-		all = append(all, drainLetters(t, queueURL)...)
+		got := drainLetters(t, queueURL)
+		l.mu.Lock()
+		l.letters = append(l.letters, got...)
+		all := append([]letter(nil), l.letters...)
+		l.mu.Unlock()
 		distinct = map[string]letter{}
 		dead := map[string]uint64{}
 		bad := 0
@@ -767,6 +781,9 @@ func (l *ledger) drain(t *testing.T, c *agent.Client, agents map[string]pair, qu
 	if err != nil {
 		t.Fatalf("the stream did not drain: %v", err)
 	}
+	l.mu.Lock()
+	all := append([]letter(nil), l.letters...)
+	l.mu.Unlock()
 	distinctLetters(t, all) // every letter carries its reason
 	return distinct
 }
@@ -817,4 +834,88 @@ func (l *ledger) census(t *testing.T, stream string) int {
 	}
 	l.bad = bad
 	return records
+}
+
+// producer puts mutations on the stream in rounds (every 50 ms, per
+// mutations for each active resource, one PutRecords through the proxy),
+// and every badEvery rounds one malformed record, until stop.
+type producer struct {
+	mu      sync.Mutex
+	active  []string
+	rounds  int
+	stopped chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (r *rig) produce(t *testing.T, led *ledger, resources []string, per, badEvery int) *producer {
+	t.Helper()
+	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &producer{active: append([]string(nil), resources...), stopped: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stopped:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			p.mu.Lock()
+			res := append([]string(nil), p.active...)
+			p.rounds++
+			round := p.rounds
+			p.mu.Unlock()
+			if len(res) == 0 {
+				continue
+			}
+			var muts []mutation.Mutation
+			for _, id := range res {
+				muts = append(muts, led.mutations(id, per)...)
+			}
+			r.put(t, prod, muts)
+			if badEvery > 0 && round%badEvery == 0 {
+				led.mu.Lock()
+				led.bad++
+				led.mu.Unlock()
+				// A failed put may have taken effect, and the SDK's retry
+				// of one that did writes a second record: the census
+				// counts them on the stream at the end.
+				if err := r.fenv.PutRaw(context.Background(), r.w.Stream, res[0], [][]byte{[]byte(`{"v":1,"resource":"` + res[0] + `","seq":`)}); err != nil {
+					t.Logf("a malformed put failed: %v", err)
+				}
+			}
+		}
+	}()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// set replaces the resources produced to, and waits for the round in
+// flight: what it returns after is all the removed ones get.
+func (p *producer) set(resources ...string) {
+	p.mu.Lock()
+	p.active = append([]string(nil), resources...)
+	n := p.rounds
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		m := p.rounds
+		p.mu.Unlock()
+		if m >= n+2 {
+			return
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (p *producer) stop() {
+	p.once.Do(func() { close(p.stopped) })
+	<-p.done
 }

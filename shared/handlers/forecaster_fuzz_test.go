@@ -66,7 +66,7 @@ func FuzzForecasterHistory(f *testing.F) {
 			skip, n := data[0], binary.BigEndian.Uint64(data[1:9])
 			data = data[9:]
 			m = m.Add(time.Duration(skip%4) * time.Minute) // minutes missing
-			live := int64(n >> 1)                           // any non-negative count
+			live := int64(n >> 1)                          // any non-negative count
 			e.hist.groups["web"] = append(e.hist.groups["web"], awssdk.GroupCount{Start: m, Live: live, Shadow: live / int64(1+skip%3)})
 			la += uint64(live) / 2
 			if skip&0x80 == 0 { // a total that goes down: an agent replaced

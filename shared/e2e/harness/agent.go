@@ -50,6 +50,8 @@ type AgentOptions struct {
 	ApplyRate float64
 	// Port to listen on, on the loopback (0: a free one).
 	Port int
+	// LogLevel of the agent (default warn).
+	LogLevel string
 }
 
 // Agent is a shadow-agent process on the loopback.
@@ -74,6 +76,9 @@ func StartAgent(ctx context.Context, bin string, opt AgentOptions) (*Agent, erro
 		}
 		opt.Port = p
 	}
+	if opt.LogLevel == "" {
+		opt.LogLevel = "warn"
+	}
 	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func StartAgent(ctx context.Context, bin string, opt AgentOptions) (*Agent, erro
 	}
 	a := &Agent{Name: opt.Name, Addr: "127.0.0.1:" + strconv.Itoa(opt.Port), bin: bin, args: []string{
 		"--listen", "127.0.0.1:" + strconv.Itoa(opt.Port), "--data-dir", opt.DataDir, "--secret-file", keyFile,
-		"--apply-rate", strconv.FormatFloat(opt.ApplyRate, 'f', -1, 64), "--log-level", "warn", "--shutdown-timeout", "5s",
+		"--apply-rate", strconv.FormatFloat(opt.ApplyRate, 'f', -1, 64), "--log-level", opt.LogLevel, "--shutdown-timeout", "5s",
 	}}
 	return a, a.Start(ctx)
 }

@@ -56,7 +56,12 @@ type Env struct {
 // Start starts moto server on a free port (or uses AWS_ENDPOINT_URL) and
 // builds the clients. log receives moto's output (nil: discarded).
 func Start(ctx context.Context, log io.Writer) (*Env, error) {
-	srv, err := moto.Start(ctx, moto.Options{Log: log})
+	return StartWith(ctx, moto.Options{Log: log})
+}
+
+// StartWith is Start with the server's options.
+func StartWith(ctx context.Context, opt moto.Options) (*Env, error) {
+	srv, err := moto.Start(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
