@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	pathpkg "path"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,7 +51,11 @@ func FuzzAgentRequest(f *testing.F) {
 		if !strings.HasPrefix(u.Path, "/") {
 			u.Path = "/" + u.Path
 		}
-		req := httptest.NewRequest(methods[int(method)%len(methods)], "http://agent"+u.RequestURI(), bytes.NewReader(body))
+		req, err := http.NewRequest(methods[int(method)%len(methods)], "http://agent"+u.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			return // not a request a client can send (the fuzzer's URI)
+		}
+		req.RemoteAddr = "192.0.2.1:1234"
 		if signed {
 			var nb [16]byte
 			binary.BigEndian.PutUint64(nb[:], n.Add(1))
@@ -71,8 +76,13 @@ func FuzzAgentRequest(f *testing.F) {
 			}
 			return
 		}
-		switch rec.Code {
-		case http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusConflict:
+		switch {
+		case rec.Code == http.StatusOK, rec.Code == http.StatusBadRequest, rec.Code == http.StatusNotFound, rec.Code == http.StatusMethodNotAllowed,
+			rec.Code == http.StatusRequestEntityTooLarge, rec.Code == http.StatusConflict:
+		case (rec.Code == http.StatusMovedPermanently || rec.Code == http.StatusTemporaryRedirect || rec.Code == http.StatusPermanentRedirect) && pathpkg.Clean(req.URL.Path) != req.URL.Path:
+			// The router sends a path that is not clean ("/..") to its
+			// clean form, after authentication; it serves nothing there.
+			return
 		default:
 			t.Fatalf("a correctly signed %s %q answered %d: %s", req.Method, u.RequestURI(), rec.Code, rec.Body)
 		}
