@@ -4,6 +4,9 @@
 #   source .ci/infra-setup.sh
 # Installs the pinned CDK CLI and cdklocal (npm ci in infra/), the Go
 # modules of the CDK app (its own module), and checks cfn-lint and moto.
+# The Lambda Runtime Interface Emulator is not installed here:
+# localstack/run-moto.sh (and the e2e harness) `go install` it once into
+# .cache/tools at its pinned version, through the Go module proxy.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 

@@ -29,7 +29,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
-	shadowscaling.NewShadowScaleStack(app, shadowscaling.StackProps{Config: cfg})
+	if _, _, err := shadowscaling.NewShadowScaleStack(app, shadowscaling.StackProps{Config: cfg}); err != nil {
+		return fmt.Errorf("building the stack: %w", err)
+	}
 	app.Synth(nil)
 	return nil
 }

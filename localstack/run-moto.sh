@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
 # CI's stand-in for LocalStack: start a moto server on a free port, deploy
 # the real stack to it with cdklocal (localstack/deploy.sh), run the smoke
-# script as far as moto goes, and stop the server by its PID.
-# Needs `make build` (the assets) and `npm ci` in infra/.
+# script as far as moto goes (the launch function under the Lambda Runtime
+# Interface Emulator included), and stop the server by its PID.
+# Needs `make build` (the assets and bootstraps), `npm ci` in infra/, and Go
+# (to install the emulator once). SMOKE_RIE=0 skips the emulator part.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+
+# The emulator, where the e2e harness installs it (same pinned version as
+# RIEModule in shared/e2e/harness/rie.go; infra's tests check they agree).
+# Kept out of go.mod on purpose (see docs/PLANE.md).
+rie_module=github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+if [[ ${SMOKE_RIE:-auto} != 0 ]]; then
+  if [[ -z ${AWS_LAMBDA_RIE:-} ]]; then
+    AWS_LAMBDA_RIE="$repo/.cache/tools/aws-lambda-rie"
+    if [[ ! -x $AWS_LAMBDA_RIE ]]; then
+      echo "run-moto: installing the Lambda Runtime Interface Emulator into .cache/tools ($rie_module)"
+      mkdir -p "$repo/.cache/tools"
+      # Outside the module: `go install pkg@version` ignores go.mod there.
+      if ! (cd "${TMPDIR:-/tmp}" && GOBIN="$repo/.cache/tools" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install "$rie_module"); then
+        echo "run-moto: could not install the emulator; SMOKE_RIE=0 skips the launch function under it" >&2
+        exit 1
+      fi
+    fi
+  fi
+  export AWS_LAMBDA_RIE
+  # The smoke script must then run the launch function, not skip it.
+  export SMOKE_RIE=1
+fi
 
 python3 -c 'import moto' 2>/dev/null || { echo "run-moto: python moto missing: pip install 'moto[server]'" >&2; exit 1; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

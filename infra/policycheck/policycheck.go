@@ -6,10 +6,19 @@
 //   - ec2:TerminateInstances and ec2:StopInstances only with resource-tag
 //     conditions shadowscale:role=shadow and shadowscale:stack=<stack>;
 //   - ec2:RunInstances on instances only with request-tag conditions
-//     shadowscale:role=shadow and shadowscale:stack=<stack>;
+//     shadowscale:role=shadow and shadowscale:stack=<stack>, or (the
+//     forecaster's resize) only in a launch from a launch template (an
+//     ec2:LaunchTemplate condition) by a principal that may launch from no
+//     template but those tagged shadowscale:enrolled=true;
+//   - launch templates on a wildcard of templates (ec2:RunInstances with a
+//     template, ec2:CreateLaunchTemplateVersion, ec2:ModifyLaunchTemplate,
+//     deleting templates or versions) only with the resource-tag condition
+//     shadowscale:enrolled=true;
 //   - ec2:CreateTags only as part of a launch (ec2:CreateAction);
 //   - Auto Scaling writes only with the resource-tag condition
-//     shadowscale:enrolled=true.
+//     shadowscale:enrolled=true;
+//   - iam:PassRole only of named roles (no wildcard), only to the service
+//     named by iam:PassedToService.
 //
 // It works on the template's JSON, so it runs on any template: the
 // synthesized one, and deliberately bad ones in its tests.
@@ -18,6 +27,7 @@ package policycheck
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -43,11 +53,21 @@ const (
 	RuleUntaggedRun      = "run-instances-without-shadow-request-tags"
 	RuleCreateTags       = "create-tags-outside-launch"
 	RuleUnenrolledScale  = "autoscaling-write-without-enrolled-tag"
+	RuleUntaggedTemplate = "launch-template-without-enrolled-tag"
+	RuleBroadPassRole    = "pass-role-too-broad"
 	RuleMalformedPolicy  = "malformed-policy"
 	tagRole, tagStack    = "shadowscale:role", "shadowscale:stack"
 	tagEnrolled          = "shadowscale:enrolled"
 	shadowValue, trueVal = "shadow", "true"
 )
+
+// document is one policy document of the template and the principals
+// (roles, by ${logical id}) it applies to.
+type document struct {
+	id    string
+	doc   any
+	roles []string
+}
 
 // CheckTemplate audits every IAM policy of the template JSON. stackName is
 // the expected value of the shadowscale:stack conditions.
@@ -62,6 +82,7 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 		return nil, fmt.Errorf("decoding template: %w", err)
 	}
 	var out []Violation
+	var docs []document
 	ids := make([]string, 0, len(tpl.Resources))
 	for id := range tpl.Resources {
 		ids = append(ids, id)
@@ -71,11 +92,15 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 		r := tpl.Resources[id]
 		switch r.Type {
 		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy":
-			out = append(out, checkDocument(id, r.Properties["PolicyDocument"], stackName)...)
+			var roles []string
+			for _, ref := range asList(r.Properties["Roles"]) {
+				roles = append(roles, render(ref))
+			}
+			docs = append(docs, document{id: id, doc: r.Properties["PolicyDocument"], roles: roles})
 		case "AWS::IAM::Role":
 			for _, p := range asList(r.Properties["Policies"]) {
 				m, _ := p.(map[string]any)
-				out = append(out, checkDocument(id, m["PolicyDocument"], stackName)...)
+				docs = append(docs, document{id: id, doc: m["PolicyDocument"], roles: []string{"${" + id + "}"}})
 			}
 			for _, a := range asList(r.Properties["ManagedPolicyArns"]) {
 				s := render(a)
@@ -85,34 +110,122 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 			}
 		}
 	}
+
+	// A principal's statements: a role's over every document attached to
+	// it; a document attached to no role stands alone.
+	principalsOf := func(d document) []string {
+		if len(d.roles) == 0 {
+			return []string{"policy " + d.id}
+		}
+		return d.roles
+	}
+	byPrincipal := map[string][]map[string]any{}
+	for _, d := range docs {
+		for _, st := range allows(d.doc) {
+			for _, p := range principalsOf(d) {
+				byPrincipal[p] = append(byPrincipal[p], st)
+			}
+		}
+	}
+
+	for _, d := range docs {
+		m, ok := d.doc.(map[string]any)
+		if !ok {
+			out = append(out, Violation{Resource: d.id, Statement: -1, Rule: RuleMalformedPolicy, Detail: "no policy document"})
+			continue
+		}
+		for i, st := range asList(m["Statement"]) {
+			s, ok := st.(map[string]any)
+			if !ok {
+				out = append(out, Violation{Resource: d.id, Statement: i, Rule: RuleMalformedPolicy, Detail: "statement is not an object"})
+				continue
+			}
+			if s["Effect"] != "Allow" {
+				continue
+			}
+			vs, boundToTemplates := checkStatement(s, stackName)
+			if boundToTemplates {
+				// Non-shadow instances from launch templates: acceptable
+				// only if every template the principal may launch from is
+				// tagged enrolled.
+				for _, p := range principalsOf(d) {
+					if other := untaggedTemplateLaunch(byPrincipal[p]); other != "" {
+						vs = append(vs, Violation{Rule: RuleUntaggedRun, Detail: fmt.Sprintf(
+							"ec2:RunInstances on instances without shadow request tags is bound to launch templates (ec2:LaunchTemplate), "+
+								"but %s may also launch from templates not tagged %s=%s (%s)", p, tagEnrolled, trueVal, other)})
+						break
+					}
+				}
+			}
+			for _, v := range vs {
+				v.Resource, v.Statement = d.id, i
+				out = append(out, v)
+			}
+		}
+	}
 	return out, nil
 }
 
-func checkDocument(id string, doc any, stackName string) []Violation {
-	d, ok := doc.(map[string]any)
-	if !ok {
-		return []Violation{{Resource: id, Statement: -1, Rule: RuleMalformedPolicy, Detail: "no policy document"}}
-	}
-	var out []Violation
-	for i, st := range asList(d["Statement"]) {
-		s, ok := st.(map[string]any)
-		if !ok {
-			out = append(out, Violation{Resource: id, Statement: i, Rule: RuleMalformedPolicy, Detail: "statement is not an object"})
-			continue
-		}
-		if s["Effect"] != "Allow" {
-			continue
-		}
-		for _, v := range checkStatement(s, stackName) {
-			v.Resource, v.Statement = id, i
-			out = append(out, v)
+// allows returns the Allow statements of a policy document.
+func allows(doc any) []map[string]any {
+	m, _ := doc.(map[string]any)
+	var out []map[string]any
+	for _, st := range asList(m["Statement"]) {
+		if s, ok := st.(map[string]any); ok && s["Effect"] == "Allow" {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func checkStatement(s map[string]any, stackName string) []Violation {
-	var out []Violation
+// untaggedTemplateLaunch returns the resources of the first statement that
+// allows ec2:RunInstances on a launch template (by ARN or wildcard)
+// without the enrolled tag condition, or "" when there is none.
+func untaggedTemplateLaunch(sts []map[string]any) string {
+	for _, s := range sts {
+		if _, ok := s["NotAction"]; ok {
+			return "a NotAction statement"
+		}
+		if !hasAction(strings2(s["Action"]), "ec2:RunInstances") {
+			continue
+		}
+		resources := resourcesOf(s)
+		cond, _ := s["Condition"].(map[string]any)
+		if covers(resources, "launch-template", false) && !tagCondition(cond, "ResourceTag/", tagEnrolled, trueVal) {
+			return strings.Join(resources, ", ")
+		}
+	}
+	return ""
+}
+
+func hasAction(actions []string, action string) bool {
+	for _, a := range actions {
+		if strings.EqualFold(a, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// resourcesOf returns a statement's resources; NotResource counts as "*".
+func resourcesOf(s map[string]any) []string {
+	resources := strings2(s["Resource"])
+	if _, ok := s["NotResource"]; ok {
+		resources = append(resources, "*")
+	}
+	return resources
+}
+
+// templateWrites change or delete launch templates or their versions.
+var templateWrites = []string{"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate",
+	"ec2:DeleteLaunchTemplateVersions", "ec2:DeleteLaunchTemplate"}
+
+// checkStatement checks one Allow statement. boundToTemplates reports an
+// ec2:RunInstances on instances without shadow request tags that is bound
+// to launch templates (an ec2:LaunchTemplate condition, and no template
+// among its own resources): whether that is acceptable depends on the
+// principal's other statements, which CheckTemplate looks at.
+func checkStatement(s map[string]any, stackName string) (out []Violation, boundToTemplates bool) {
 	bad := func(rule, format string, a ...any) {
 		out = append(out, Violation{Rule: rule, Detail: fmt.Sprintf(format, a...)})
 	}
@@ -120,10 +233,7 @@ func checkStatement(s map[string]any, stackName string) []Violation {
 		bad(RuleNotAction, "NotAction allows everything it does not name")
 	}
 	actions := strings2(s["Action"])
-	resources := strings2(s["Resource"])
-	if _, ok := s["NotResource"]; ok {
-		resources = append(resources, "*")
-	}
+	resources := resourcesOf(s)
 	cond, _ := s["Condition"].(map[string]any)
 
 	for _, a := range actions {
@@ -131,14 +241,7 @@ func checkStatement(s map[string]any, stackName string) []Violation {
 			bad(RuleWildcardAction, "action %q", a)
 		}
 	}
-	has := func(action string) bool {
-		for _, a := range actions {
-			if strings.EqualFold(a, action) {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(action string) bool { return hasAction(actions, action) }
 
 	if has("ec2:TerminateInstances") || has("ec2:StopInstances") {
 		if !tagCondition(cond, "ResourceTag/", tagRole, shadowValue) || !tagCondition(cond, "ResourceTag/", tagStack, stackName) {
@@ -146,33 +249,129 @@ func checkStatement(s map[string]any, stackName string) []Violation {
 				actions, tagRole, shadowValue, tagStack, stackName)
 		}
 	}
-	if has("ec2:RunInstances") && coversInstances(resources) {
-		if !tagCondition(cond, "RequestTag/", tagRole, shadowValue) || !tagCondition(cond, "RequestTag/", tagStack, stackName) {
-			bad(RuleUntaggedRun, "ec2:RunInstances on %v needs StringEquals aws:RequestTag/%s=%s and aws:RequestTag/%s=%s",
-				resources, tagRole, shadowValue, tagStack, stackName)
+	enrolled := tagCondition(cond, "ResourceTag/", tagEnrolled, trueVal)
+	if has("ec2:RunInstances") {
+		shadowTagged := tagCondition(cond, "RequestTag/", tagRole, shadowValue) && tagCondition(cond, "RequestTag/", tagStack, stackName)
+		switch {
+		case covers(resources, "instance", false) && !shadowTagged:
+			if launchTemplateBound(cond) && !covers(resources, "launch-template", false) {
+				boundToTemplates = true
+			} else {
+				bad(RuleUntaggedRun, "ec2:RunInstances on %v needs StringEquals aws:RequestTag/%s=%s and aws:RequestTag/%s=%s",
+					resources, tagRole, shadowValue, tagStack, stackName)
+			}
+		case covers(resources, "launch-template", true) && !shadowTagged && !enrolled:
+			bad(RuleUntaggedTemplate, "ec2:RunInstances on launch templates %v needs StringEquals aws:ResourceTag/%s=%s",
+				resources, tagEnrolled, trueVal)
+		}
+	}
+	for _, a := range templateWrites {
+		if has(a) && covers(resources, "launch-template", true) && !enrolled {
+			bad(RuleUntaggedTemplate, "%s on %v needs StringEquals aws:ResourceTag/%s=%s", a, resources, tagEnrolled, trueVal)
 		}
 	}
 	if has("ec2:CreateTags") && !conditionEquals(cond, "ec2:CreateAction", "RunInstances") {
 		bad(RuleCreateTags, "ec2:CreateTags needs StringEquals ec2:CreateAction=RunInstances")
+	}
+	if has("iam:PassRole") {
+		for _, r := range resources {
+			if strings.ContainsAny(r, "*?") {
+				bad(RuleBroadPassRole, "iam:PassRole on %q: name the roles", r)
+			}
+		}
+		if !passedToNamedService(cond) {
+			bad(RuleBroadPassRole, "iam:PassRole needs StringEquals iam:PassedToService naming the service")
+		}
 	}
 	for _, a := range actions {
 		la := strings.ToLower(a)
 		if !strings.HasPrefix(la, "autoscaling:") || strings.HasPrefix(la, "autoscaling:describe") {
 			continue
 		}
-		if !tagCondition(cond, "ResourceTag/", tagEnrolled, trueVal) {
+		if !enrolled {
 			bad(RuleUnenrolledScale, "%s needs StringEquals aws:ResourceTag/%s=%s", a, tagEnrolled, trueVal)
 		}
 	}
-	return out
+	return out, boundToTemplates
 }
 
-// coversInstances reports whether a resource list can match an EC2
-// instance ARN ("*", "...:instance/*", ...).
-func coversInstances(resources []string) bool {
+// passedToNamedService reports whether cond's StringEquals pins
+// iam:PassedToService to services named without wildcards.
+func passedToNamedService(cond map[string]any) bool {
+	block, _ := cond["StringEquals"].(map[string]any)
+	for k, v := range block {
+		if !strings.EqualFold(k, "iam:PassedToService") {
+			continue
+		}
+		vals := strings2(v)
+		for _, svc := range vals {
+			if svc == "" || strings.ContainsAny(svc, "*?") {
+				return false
+			}
+		}
+		return len(vals) > 0
+	}
+	return false
+}
+
+// launchTemplateBound reports whether cond requires the request to use a
+// launch template: ec2:LaunchTemplate matched (ArnLike, ArnEquals,
+// StringLike, StringEquals) against launch template ARNs only, or Null
+// ec2:LaunchTemplate=false.
+func launchTemplateBound(cond map[string]any) bool {
+	for op, block := range cond {
+		b, _ := block.(map[string]any)
+		for k, v := range b {
+			if !strings.EqualFold(k, "ec2:LaunchTemplate") {
+				continue
+			}
+			vals := strings2(v)
+			switch op {
+			case "ArnLike", "ArnEquals", "StringLike", "StringEquals":
+				if len(vals) == 0 {
+					return false
+				}
+				for _, val := range vals {
+					if !strings.Contains(val, ":launch-template/") {
+						return false
+					}
+				}
+				return true
+			case "Null":
+				return len(vals) == 1 && vals[0] == "false"
+			}
+		}
+	}
+	return false
+}
+
+// intrinsic matches a rendered Ref or GetAtt (${AWS::Partition} holds colons).
+var intrinsic = regexp.MustCompile(`\$\{[^}]*\}`)
+
+// covers reports whether a resource list can match an EC2 resource of
+// typ ("instance", "launch-template"): "*", an ARN of that type, or an ARN
+// whose service or resource part is a wildcard. With wildcardOnly, an ARN
+// naming one resource of the type does not count.
+func covers(resources []string, typ string, wildcardOnly bool) bool {
 	for _, r := range resources {
-		if r == "*" || strings.Contains(r, ":instance/") || strings.HasSuffix(r, ":*") || strings.Contains(r, ":ec2:*") {
+		if r == "*" {
 			return true
+		}
+		parts := strings.SplitN(intrinsic.ReplaceAllString(r, "x"), ":", 6)
+		if len(parts) < 6 {
+			continue
+		}
+		service, res := parts[2], parts[5]
+		if service != "ec2" && !strings.ContainsAny(service, "*?") {
+			continue
+		}
+		if strings.HasPrefix(res, "*") || strings.HasPrefix(res, "?") {
+			return true
+		}
+		if name, ok := strings.CutPrefix(res, typ+"/"); ok {
+			if !wildcardOnly || strings.ContainsAny(name, "*?") {
+				return true
+			}
 		}
 	}
 	return false

@@ -19,6 +19,8 @@ func template(t *testing.T, statements ...map[string]any) []byte {
 	return b
 }
 
+var templateArn = map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":ec2:", map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":launch-template/*"}}}
+
 var instanceArn = map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":ec2:", map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":instance/*"}}}
 
 func stringEquals(kv ...string) map[string]any {
@@ -63,6 +65,30 @@ func TestCheckTemplate(t *testing.T) {
 			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}, nil},
 		{"autoscaling write anywhere", map[string]any{"Effect": "Allow", "Action": "autoscaling:SetDesiredCapacity", "Resource": "*"}, []string{RuleUnenrolledScale}},
 		{"autoscaling describe", map[string]any{"Effect": "Allow", "Action": "autoscaling:DescribeAutoScalingGroups", "Resource": "*"}, nil},
+		{"template version on enrolled templates", map[string]any{"Effect": "Allow", "Action": "ec2:CreateLaunchTemplateVersion", "Resource": templateArn,
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}, nil},
+		{"template version on any template", map[string]any{"Effect": "Allow", "Action": "ec2:CreateLaunchTemplateVersion", "Resource": templateArn},
+			[]string{RuleUntaggedTemplate}},
+		{"template version on everything", map[string]any{"Effect": "Allow", "Action": []any{"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"}, "Resource": "*"},
+			[]string{RuleUntaggedTemplate, RuleUntaggedTemplate}},
+		{"template version of one named template", map[string]any{"Effect": "Allow", "Action": "ec2:CreateLaunchTemplateVersion",
+			"Resource": "arn:aws:ec2:us-east-1:1:launch-template/lt-0123456789abcdef0"}, nil},
+		{"template version tagged otherwise", map[string]any{"Effect": "Allow", "Action": "ec2:CreateLaunchTemplateVersion", "Resource": templateArn,
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "false")}, []string{RuleUntaggedTemplate}},
+		{"run from enrolled templates", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": templateArn,
+			"Condition": stringEquals("ec2:ResourceTag/shadowscale:enrolled", "true")}, nil},
+		{"run from any template", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": templateArn},
+			[]string{RuleUntaggedTemplate}},
+		{"run bound to templates but naming templates itself", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": []any{instanceArn, templateArn},
+			"Condition": map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": templateArn}}}, []string{RuleUntaggedRun}},
+		{"run bound to something that is not a template", map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": instanceArn,
+			"Condition": map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": "*"}}}, []string{RuleUntaggedRun}},
+		{"pass named role to ec2", map[string]any{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:role/web",
+			"Condition": stringEquals("iam:PassedToService", "ec2.amazonaws.com")}, nil},
+		{"pass any role", map[string]any{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:role/*",
+			"Condition": stringEquals("iam:PassedToService", "ec2.amazonaws.com")}, []string{RuleBroadPassRole}},
+		{"pass role to any service", map[string]any{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:role/web"},
+			[]string{RuleBroadPassRole}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,5 +149,65 @@ func TestCheckTemplateBadInput(t *testing.T) {
 	}
 	if len(vs) != 1 || vs[0].Rule != RuleMalformedPolicy {
 		t.Fatalf("violations %v, want one %s", vs, RuleMalformedPolicy)
+	}
+}
+
+// TestLaunchFromTemplatesNeedsEveryTemplateEnrolled: RunInstances of
+// untagged instances bound to launch templates passes only when the
+// principal may launch from no template but enrolled ones, over every
+// policy attached to its role.
+func TestLaunchFromTemplatesNeedsEveryTemplateEnrolled(t *testing.T) {
+	bound := map[string]any{"Sid": "Bound", "Effect": "Allow", "Action": "ec2:RunInstances", "Resource": []any{instanceArn, "arn:aws:ec2:us-east-1::image/*"},
+		"Condition": map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": templateArn}}}
+	enrolledTemplates := map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": templateArn,
+		"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}
+	ourTemplate := map[string]any{"Effect": "Allow", "Action": "ec2:RunInstances",
+		"Resource": []any{"arn:aws:ec2:us-east-1:1:launch-template/lt-0123456789abcdef0", "arn:aws:ec2:us-east-1:1:volume/*"}}
+	policy := func(id string, role string, sts ...map[string]any) map[string]any {
+		p := map[string]any{"PolicyDocument": map[string]any{"Statement": sts}}
+		if role != "" {
+			p["Roles"] = []any{map[string]any{"Ref": role}}
+		}
+		return map[string]any{"Type": "AWS::IAM::Policy", "Properties": p}
+	}
+	cases := []struct {
+		name      string
+		resources map[string]any
+		want      int // run-instances violations
+	}{
+		{"only enrolled templates", map[string]any{"P": policy("P", "R", bound, enrolledTemplates)}, 0},
+		{"no template grant at all", map[string]any{"P": policy("P", "R", bound)}, 0},
+		{"an untagged template in the same policy", map[string]any{"P": policy("P", "R", bound, enrolledTemplates, ourTemplate)}, 1},
+		{"an untagged template in another policy of the role", map[string]any{
+			"P": policy("P", "R", bound, enrolledTemplates), "Q": policy("Q", "R", ourTemplate)}, 1},
+		{"an untagged template of another role", map[string]any{
+			"P": policy("P", "R", bound, enrolledTemplates), "Q": policy("Q", "Other", ourTemplate)}, 0},
+		{"an untagged template in the role's inline policy", map[string]any{
+			"P": policy("P", "R", bound),
+			"R": map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{"Policies": []any{
+				map[string]any{"PolicyName": "inline", "PolicyDocument": map[string]any{"Statement": []any{ourTemplate}}}}}}}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(map[string]any{"Resources": tc.resources})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, err := CheckTemplate(b, "S")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, v := range vs {
+				if v.Rule != RuleUntaggedRun || v.Resource != "P" {
+					t.Errorf("unexpected violation %v", v)
+					continue
+				}
+				got++
+			}
+			if got != tc.want {
+				t.Errorf("%d run-instances violations, want %d: %v", got, tc.want, vs)
+			}
+		})
 	}
 }

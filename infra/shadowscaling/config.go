@@ -35,8 +35,22 @@ type Config struct {
 	// CPUFraction and MemoryFraction size a shadow from its live instance.
 	CPUFraction    float64
 	MemoryFraction float64
-	// Policy is the JSON of scaling policy overrides (SHADOWSCALE_POLICY), or empty.
+	// Policy is the JSON object of control-loop overrides as the operator
+	// gave it (the policy context key), or empty. The forecaster gets
+	// PolicyJSON: this merged with PerInstance and AllowResize.
 	Policy string
+	// PerInstance is what one live instance applies at 100%, in mutations
+	// a minute: per_instance in SHADOWSCALE_POLICY, for every group without
+	// a shadowscale:per-instance tag. 0: not set here.
+	PerInstance float64
+	// AllowResize lets the forecaster resize a group (allow_resize in
+	// SHADOWSCALE_POLICY) and grants it what a resize needs, on launch
+	// templates tagged shadowscale:enrolled=true only.
+	AllowResize bool
+	// ResizeInstanceRoleARNs are the roles of the instance profiles of the
+	// enrolled groups' launch templates: the forecaster may pass exactly
+	// these to EC2 when it points a group at a resized template version.
+	ResizeInstanceRoleARNs []string
 	// AgentPort is the shadow agent's TCP port (SHADOWSCALE_AGENT_PORT).
 	AgentPort int
 	// LogLevel of the functions (LOG_LEVEL).
@@ -70,10 +84,16 @@ type Config struct {
 	AlarmTopic bool
 	// AlarmEmails subscribe to that topic (implies AlarmTopic).
 	AlarmEmails []string
-	// SyncLagAlarmSeconds is the shadow sync lag that raises the lag alarms.
-	SyncLagAlarmSeconds int
+	// ShadowGapAlarmPercent: a named group's shadows accepting this much
+	// less than its live instances (percent of the live count) for 15
+	// minutes raises its shadow gap alarm.
+	ShadowGapAlarmPercent float64
 	// IteratorAgeAlarmSeconds is the fan-out iterator age that raises its alarm.
 	IteratorAgeAlarmSeconds int
+	// StreamRetentionHours is the mutation stream's retention, and the
+	// fan-out mapping's maximum record age: a record is retried until it
+	// is that old (24-168).
+	StreamRetentionHours int
 
 	// AssetDir is the Makefile's build output: lambda/<fn>/bootstrap and
 	// agent/shadow-agent-linux-{arm64,amd64}, relative to the CDK app's
@@ -93,8 +113,9 @@ func DefaultConfig() Config {
 		PoolCapacity:            50,
 		ShadowArchitecture:      "arm64",
 		DeletionProtection:      true,
-		SyncLagAlarmSeconds:     300,
+		ShadowGapAlarmPercent:   10,
 		IteratorAgeAlarmSeconds: 60,
+		StreamRetentionHours:    168,
 		AssetDir:                "../build",
 	}
 }
@@ -106,11 +127,20 @@ type ContextGetter func(key string) any
 // Context keys that ConfigFromContext reads.
 var contextKeys = []string{
 	"stackName", "groups", "mode", "shadowCpuFraction", "shadowMemoryFraction",
-	"policy", "agentPort", "logLevel", "vpcId", "availabilityZones",
+	"policy", "perInstance", "allowResize", "resizeInstanceRoleArns",
+	"agentPort", "logLevel", "vpcId", "availabilityZones",
 	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
 	"shadowArchitecture", "shadowImageId", "deletionProtection",
-	"alarmTopic", "alarmEmails", "syncLagAlarmSeconds",
-	"iteratorAgeAlarmSeconds", "assetDir",
+	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
+	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
+}
+
+// removedKeys are context keys of earlier versions, with what replaced
+// them: given one, the configuration is refused rather than silently
+// ignored.
+var removedKeys = map[string]string{
+	"syncLagAlarmSeconds": "no function emits ShadowSyncLagSeconds, so its alarms could never fire; " +
+		"the shadows are watched by the per-group shadow gap alarm (shadowGapAlarmPercent) and the shadow breaker alarm",
 }
 
 // ContextKeys lists the context keys the app reads, for documentation and tests.
@@ -189,6 +219,9 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 			c.Policy = p
 		}
 	}
+	num("perInstance", &c.PerInstance)
+	boolean("allowResize", &c.AllowResize)
+	list("resizeInstanceRoleArns", &c.ResizeInstanceRoleARNs)
 	integer("agentPort", &c.AgentPort)
 	str("logLevel", &c.LogLevel)
 	str("vpcId", &c.VpcID)
@@ -209,9 +242,15 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	boolean("deletionProtection", &c.DeletionProtection)
 	boolean("alarmTopic", &c.AlarmTopic)
 	list("alarmEmails", &c.AlarmEmails)
-	integer("syncLagAlarmSeconds", &c.SyncLagAlarmSeconds)
+	num("shadowGapAlarmPercent", &c.ShadowGapAlarmPercent)
 	integer("iteratorAgeAlarmSeconds", &c.IteratorAgeAlarmSeconds)
+	integer("streamRetentionHours", &c.StreamRetentionHours)
 	str("assetDir", &c.AssetDir)
+	for _, key := range sortedKeys(removedKeys) {
+		if get(key) != nil {
+			errs = append(errs, fmt.Errorf("context %s: removed: %s", key, removedKeys[key]))
+		}
+	}
 
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
@@ -228,6 +267,8 @@ var (
 	amiRE       = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
 	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
 	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	// roleArnRE: an IAM role ARN, no wildcard (the path may hold slashes).
+	roleArnRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 // Validate reports every problem of the configuration at once.
@@ -281,8 +322,25 @@ func (c Config) Validate() error {
 			bad("alarmEmails: %q is not an e-mail address", e)
 		}
 	}
-	if c.SyncLagAlarmSeconds < 1 {
-		bad("syncLagAlarmSeconds %d: want at least 1", c.SyncLagAlarmSeconds)
+	if !(c.ShadowGapAlarmPercent > 0 && c.ShadowGapAlarmPercent <= 100) {
+		bad("shadowGapAlarmPercent %v: want a percentage in (0, 100]", c.ShadowGapAlarmPercent)
+	}
+	if c.StreamRetentionHours < 24 || c.StreamRetentionHours > 168 {
+		bad("streamRetentionHours %d: want 24-168 (the fan-out mapping's maximum record age is at most 7 days)", c.StreamRetentionHours)
+	}
+	if c.PerInstance < 0 || math.IsNaN(c.PerInstance) || math.IsInf(c.PerInstance, 0) {
+		bad("perInstance %v: want a positive number of mutations a minute", c.PerInstance)
+	}
+	for _, r := range c.ResizeInstanceRoleARNs {
+		if !roleArnRE.MatchString(r) {
+			bad("resizeInstanceRoleArns: %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>, no wildcard)", r)
+		}
+	}
+	if len(c.ResizeInstanceRoleARNs) > 0 && !c.AllowResize {
+		bad("resizeInstanceRoleArns: needs allowResize=true")
+	}
+	if _, err := c.PolicyJSON(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.IteratorAgeAlarmSeconds < 1 {
 		bad("iteratorAgeAlarmSeconds %d: want at least 1", c.IteratorAgeAlarmSeconds)
@@ -340,6 +398,65 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PolicyJSON is SHADOWSCALE_POLICY: the policy object merged with
+// PerInstance (per_instance) and AllowResize (allow_resize), keys sorted,
+// or "" when there is nothing to say. A value given both ways must agree;
+// allow_resize in the policy needs AllowResize (which grants what a resize
+// needs). Only these two keys are checked here: the forecaster validates
+// the rest (control.Overrides) at its start.
+func (c Config) PolicyJSON() (string, error) {
+	obj := map[string]any{}
+	if strings.TrimSpace(c.Policy) != "" {
+		dec := json.NewDecoder(strings.NewReader(c.Policy))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil {
+			return "", fmt.Errorf("policy: decoding object: %w", err)
+		}
+		if obj == nil {
+			obj = map[string]any{}
+		}
+	}
+	var errs []error
+	if v, ok := obj["per_instance"]; ok {
+		n, isNum := v.(json.Number)
+		f, err := n.Float64()
+		switch {
+		case !isNum || err != nil || !(f > 0) || math.IsInf(f, 0):
+			errs = append(errs, fmt.Errorf("policy per_instance %v: want a positive number of mutations a minute", v))
+		case c.PerInstance > 0 && f != c.PerInstance:
+			errs = append(errs, fmt.Errorf("perInstance %v conflicts with per_instance %v of the policy: give it once", c.PerInstance, f))
+		}
+	}
+	if c.PerInstance > 0 {
+		obj["per_instance"] = json.Number(strconv.FormatFloat(c.PerInstance, 'f', -1, 64))
+	}
+	if v, ok := obj["allow_resize"]; ok {
+		b, isBool := v.(bool)
+		switch {
+		case !isBool:
+			errs = append(errs, fmt.Errorf("policy allow_resize %v: want true or false", v))
+		case b && !c.AllowResize:
+			errs = append(errs, errors.New("policy allow_resize=true needs allowResize=true, which also grants the forecaster what a resize needs"))
+		case !b && c.AllowResize:
+			errs = append(errs, errors.New("allowResize=true conflicts with allow_resize=false of the policy"))
+		}
+	}
+	if c.AllowResize {
+		obj["allow_resize"] = true
+	}
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	if len(obj) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", fmt.Errorf("policy: encoding object: %w", err)
+	}
+	return string(b), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -2,6 +2,8 @@ package shadowscaling
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,6 +41,16 @@ func TestConfigFromContext(t *testing.T) {
 		}, func(t *testing.T, c Config) {
 			if strings.Join(c.Groups, ",") != "web,api" || c.MemoryFraction != 0.2 || c.AgentPort != 8471 || c.DeletionProtection ||
 				len(c.AlarmEmails) != 1 || c.Policy != `{"delta":0.3}` {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"per-instance capacity and resize", map[string]any{
+			"perInstance": "600", "allowResize": "true",
+			"resizeInstanceRoleArns": "arn:aws:iam::123456789012:role/web,arn:aws:iam::123456789012:role/path/api",
+			"streamRetentionHours":   "48", "shadowGapAlarmPercent": 25.5,
+		}, func(t *testing.T, c Config) {
+			if c.PerInstance != 600 || !c.AllowResize || len(c.ResizeInstanceRoleARNs) != 2 || c.StreamRetentionHours != 48 ||
+				c.ShadowGapAlarmPercent != 25.5 {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -88,6 +100,21 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`"nowhere" is not an AZ`, `"sn-1" is not a subnet id`, "capacity 0"}},
 		{"unknown pool field", map[string]any{"vpcId": "vpc-0123456789abcdef0", "shadowPools": `{"us-east-1a":{"subnet":["subnet-1"]}}`},
 			[]string{"unknown field"}},
+		{"per-instance capacity given twice, differently", map[string]any{"perInstance": 600, "policy": `{"per_instance": 500}`},
+			[]string{"perInstance 600 conflicts with per_instance 500"}},
+		{"bad per-instance capacities", map[string]any{"perInstance": -3, "policy": map[string]any{"per_instance": "lots"}},
+			[]string{"perInstance -3", `policy per_instance lots`}},
+		{"resize in the policy without the grant", map[string]any{"policy": `{"allow_resize": true}`},
+			[]string{"allow_resize=true needs allowResize=true"}},
+		{"resize granted but refused by the policy", map[string]any{"allowResize": true, "policy": `{"allow_resize": false}`},
+			[]string{"conflicts with allow_resize=false"}},
+		{"resize not a boolean", map[string]any{"allowResize": true, "policy": `{"allow_resize": "yes"}`},
+			[]string{"policy allow_resize yes"}},
+		{"role ARNs", map[string]any{"resizeInstanceRoleArns": []any{"arn:aws:iam::123456789012:role/*", "web"}},
+			[]string{`"arn:aws:iam::123456789012:role/*" is not an IAM role ARN`, `"web" is not an IAM role ARN`, "needs allowResize=true"}},
+		{"retention and gap out of range", map[string]any{"streamRetentionHours": 200, "shadowGapAlarmPercent": 0},
+			[]string{"streamRetentionHours 200", "shadowGapAlarmPercent 0"}},
+		{"removed key", map[string]any{"syncLagAlarmSeconds": 300}, []string{"context syncLagAlarmSeconds: removed: no function emits ShadowSyncLagSeconds"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,5 +140,76 @@ func TestPoolsJSON(t *testing.T) {
 	var back map[string]Pool
 	if err := json.Unmarshal([]byte(got), &back); err != nil || back["us-east-1b"].Capacity != 3 {
 		t.Errorf("round trip: %v %v", back, err)
+	}
+}
+
+func TestPolicyJSON(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  func(*Config)
+		want string
+	}{
+		{"nothing", func(*Config) {}, ""},
+		{"policy as given, keys sorted", func(c *Config) { c.Policy = `{"min":2,"lead":"5m","target_utilization":0.85}` },
+			`{"lead":"5m","min":2,"target_utilization":0.85}`},
+		{"per-instance merged", func(c *Config) { c.Policy = `{"min":2}`; c.PerInstance = 1234.5 }, `{"min":2,"per_instance":1234.5}`},
+		{"per-instance given both ways, the same", func(c *Config) { c.Policy = `{"per_instance":600}`; c.PerInstance = 600 }, `{"per_instance":600}`},
+		{"per-instance from the policy only", func(c *Config) { c.Policy = `{"per_instance":600}` }, `{"per_instance":600}`},
+		{"resize merged", func(c *Config) { c.AllowResize = true }, `{"allow_resize":true}`},
+		{"resize given both ways", func(c *Config) { c.Policy = `{"allow_resize":true}`; c.AllowResize = true }, `{"allow_resize":true}`},
+		{"large numbers kept exactly", func(c *Config) { c.Policy = `{"max":12345678901234567}` }, `{"max":12345678901234567}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.cfg(&c)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			got, err := c.PolicyJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("PolicyJSON = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Every key ConfigFromContext reads is documented in docs/INFRA.md's
+// configuration table, and every key that table lists is read.
+func TestContextKeysDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "INFRA.md"))
+	if err != nil {
+		t.Fatalf("reading docs/INFRA.md: %v", err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "| key | default | what |")
+	if start < 0 {
+		t.Fatal("docs/INFRA.md has no configuration table")
+	}
+	table := text[start:]
+	if end := strings.Index(table, "\n\n"); end > 0 {
+		table = table[:end]
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(table, "\n")[2:] {
+		cell := strings.SplitN(strings.TrimPrefix(line, "|"), "|", 2)[0]
+		for _, k := range strings.Split(cell, ",") {
+			documented[strings.Trim(strings.TrimSpace(k), "`")] = true
+		}
+	}
+	read := map[string]bool{}
+	for _, k := range ContextKeys() {
+		read[k] = true
+		if !documented[k] {
+			t.Errorf("context key %s is not in docs/INFRA.md's configuration table", k)
+		}
+	}
+	for k := range documented {
+		if !read[k] {
+			t.Errorf("docs/INFRA.md documents %q, which the app does not read", k)
+		}
 	}
 }

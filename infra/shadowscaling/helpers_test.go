@@ -94,7 +94,10 @@ func synth(t *testing.T, cfg Config, before func(*ShadowScaling)) *synthesized {
 			}
 		}()
 		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
-		s.stack, s.plane = NewShadowScaleStack(app, StackProps{Config: cfg})
+		s.stack, s.plane, err = NewShadowScaleStack(app, StackProps{Config: cfg})
+		if err != nil {
+			return
+		}
 		if before != nil {
 			before(s.plane)
 		}

@@ -79,24 +79,30 @@ func (c *ShadowScaling) observability(cfg Config) {
 	})
 	groups := orderedGroups(cfg.Groups)
 
-	// Per enrolled group: what the issue asks to see side by side.
+	// Per enrolled group: what the issue asks to see side by side. Every
+	// ShadowScale metric here is one the functions emit, with exactly the
+	// dimensions they emit it with (TestDashboardAndAlarmMetricsAreEmitted
+	// reads the functions' code).
 	for _, g := range groups {
 		c.Dashboard.AddWidgets(awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
 			Markdown: jsii.String("## Group " + g), Width: jsii.Number(24), Height: jsii.Number(1),
 		}))
 		c.Dashboard.AddWidgets(
-			graph(g+": live vs shadow mutations/min", 8, []awscloudwatch.IMetric{
+			graph(g+": live vs shadow mutations/min", 6, []awscloudwatch.IMetric{
 				metric("MutationsApplied", "Sum", minutes(1), "live", "Group", g, "Target", "live"),
 				metric("MutationsApplied", "Sum", minutes(1), "shadow", "Group", g, "Target", "shadow"),
+			}, nil),
+			graph(g+": shadow gap (%) and delta", 6, []awscloudwatch.IMetric{
+				shadowGap(g, minutes(1)),
 			}, []awscloudwatch.IMetric{
 				metric("Delta", "Average", minutes(1), "delta", "Group", g),
 			}),
-			graph(g+": forecast vs actual rate", 8, []awscloudwatch.IMetric{
+			graph(g+": forecast vs actual rate", 6, []awscloudwatch.IMetric{
 				metric("ActualRate", "Average", minutes(1), "actual", "Group", g),
 				metric("ForecastP50", "Average", minutes(1), "forecast p50", "Group", g),
 				metric("ForecastP90", "Average", minutes(1), "forecast p90", "Group", g),
 			}, nil),
-			graph(g+": capacity and decisions", 8, []awscloudwatch.IMetric{
+			graph(g+": capacity and decisions", 6, []awscloudwatch.IMetric{
 				metric("DesiredCapacity", "Maximum", minutes(1), "desired", "Group", g),
 				metric("InServiceCapacity", "Maximum", minutes(1), "in service", "Group", g),
 				metric("LiveCount", "Maximum", minutes(1), "live instances", "Group", g),
@@ -128,7 +134,22 @@ func (c *ShadowScaling) observability(cfg Config) {
 			search("Group", "DesiredCapacity", "Maximum", ""), search("Group", "InServiceCapacity", "Maximum", ""),
 		}, nil),
 		graph("Decisions", 8, []awscloudwatch.IMetric{search("Action,Group", "Decisions", "Sum", "")}, nil),
-		graph("Shadow sync lag (s)", 8, []awscloudwatch.IMetric{search("Group", "ShadowSyncLagSeconds", "Maximum", "")}, nil),
+		graph("Forecaster failures and audit errors", 8, []awscloudwatch.IMetric{
+			search("Group", "ForecasterFailures", "Sum", ""), search("Group", "AuditErrors", "Sum", ""),
+		}, nil),
+	)
+	c.Dashboard.AddWidgets(
+		graph("Shadows and live instances", 8, []awscloudwatch.IMetric{
+			search("Group", "ShadowCount", "Maximum", ""), search("Group", "LiveCount", "Maximum", ""),
+		}, nil),
+		graph("Shadows launched, replaced, terminated", 8, []awscloudwatch.IMetric{
+			search("Group", "ShadowsLaunched", "Sum", ""), search("Group", "ShadowsReplaced", "Sum", ""),
+			search("Group", "ShadowsTerminated", "Sum", ""),
+		}, nil),
+		graph("Shadow breaker opens, late shadow mutations", 8, []awscloudwatch.IMetric{
+			metric("ShadowBreakerOpen", "Sum", minutes(1), "breaker opened"),
+			metric("ShadowRejected", "Sum", minutes(1), "refused by the shadow as late"),
+		}, nil),
 	)
 
 	// The plane itself.
@@ -145,8 +166,9 @@ func (c *ShadowScaling) observability(cfg Config) {
 	}))
 	c.Dashboard.AddWidgets(
 		graph("Fan-out errors and dead letters", 8, []awscloudwatch.IMetric{
-			metric("FanoutErrors", "Sum", minutes(1), "fan-out errors"),
+			metric("FanoutErrors", "Sum", minutes(1), "fan-out errors (retried)"),
 			metric("DeadLettered", "Sum", minutes(1), "dead-lettered"),
+			metric("HistoryErrors", "Sum", minutes(1), "history write errors"),
 		}, []awscloudwatch.IMetric{dlqDepth}),
 		graph("Fan-out iterator age (ms)", 8, []awscloudwatch.IMetric{iterAge}, nil),
 		graph("Pool full / refused (not ours)", 8, []awscloudwatch.IMetric{
@@ -155,8 +177,17 @@ func (c *ShadowScaling) observability(cfg Config) {
 		}, nil),
 	)
 	c.Dashboard.AddWidgets(
-		graph("Function errors", 12, errs, nil),
-		graph("Function duration p99 (ms)", 12, durs, nil),
+		graph("Reconciler actions and failures", 8, []awscloudwatch.IMetric{
+			search("Kind", "ReconcileActions", "Sum", ""),
+			metric("ReconcileFailures", "Sum", minutes(5), "failed actions"),
+		}, nil),
+		graph("Events ignored and refused", 8, []awscloudwatch.IMetric{
+			search("Function,Reason", "EventsIgnored", "Sum", ""), search("Function,Reason", "EventsRefused", "Sum", ""),
+		}, nil),
+		graph("Function errors", 8, errs, nil),
+	)
+	c.Dashboard.AddWidgets(
+		graph("Function duration p99 (ms)", 24, durs, nil),
 	)
 
 	// Alarms.
@@ -172,19 +203,23 @@ func (c *ShadowScaling) observability(cfg Config) {
 		})
 		c.addAlarm(a)
 	}
-	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes", cfg.IteratorAgeAlarmSeconds),
+	// The fan-out retries a failing record until it is as old as the
+	// stream's retention (7 days by default): this alarm, not a dead
+	// letter, is what tells an operator that a shard waits.
+	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes (a shard waits on a failing record: agents, DynamoDB or the function; it is retried until the record is %d hours old)",
+		cfg.IteratorAgeAlarmSeconds, cfg.StreamRetentionHours),
 		iterAge, float64(cfg.IteratorAgeAlarmSeconds*1000), 5, 5)
 	alarm("DeadLettersAlarm", "shadowscale dead-letter queue is not empty: mutations that were never applied",
 		dlqDepth, 1, 1, 1)
 	for _, fn := range Functions {
 		id := strings.ToUpper(fn[:1]) + fn[1:]
-		// Errors in 2 of the last 3 five-minutes(1) periods: one transient
+		// Errors in 2 of the last 3 five-minute periods: one transient
 		// failure that a retry absorbed does not page.
 		alarm(id+"ErrorsAlarm", "shadowscale "+fn+" function errors in 2 of 15 minutes",
 			c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(5), Statistic: jsii.String("Sum")}), 1, 3, 2)
 	}
 	for i, g := range groups {
-		// A shadow takes a minutes(1) or two to launch, so a mismatch must last
+		// A shadow takes a minute or two to launch, so a mismatch must last
 		// 15 minutes to alarm.
 		diff := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 			Expression: jsii.String("ABS(shadows - live)"),
@@ -196,29 +231,54 @@ func (c *ShadowScaling) observability(cfg Config) {
 			Period: minutes(5),
 		})
 		alarm(fmt.Sprintf("Group%dShadowCountAlarm", i), "shadowscale group "+g+": shadow count differs from live count for 15 minutes", diff, 1, 3, 3)
-		alarm(fmt.Sprintf("Group%dSyncLagAlarm", i), fmt.Sprintf("shadowscale group %s: a shadow is more than %d s behind its live instance", g, cfg.SyncLagAlarmSeconds),
-			metric("ShadowSyncLagSeconds", "Maximum", minutes(5), "", "Group", g), float64(cfg.SyncLagAlarmSeconds), 2, 2)
+		// Shadows that do not get their live instances' mutations (not
+		// running, skipped by an open breaker, refusing them as late)
+		// are out of sync however many there are.
+		alarm(fmt.Sprintf("Group%dShadowGapAlarm", i), fmt.Sprintf("shadowscale group %s: its shadows accepted at least %v%% fewer mutations than its live instances for 15 minutes (shadows out of sync)", g, cfg.ShadowGapAlarmPercent),
+			shadowGap(g, minutes(5)), cfg.ShadowGapAlarmPercent, 3, 3)
 	}
-	// Groups enrolled by tag are not known to the template: one
-	// Metrics Insights alarm watches the worst sync lag over every group.
-	insights := awscloudwatch.NewCfnAlarm(s, jsii.String("AnyGroupSyncLagAlarm"), &awscloudwatch.CfnAlarmProps{
-		AlarmDescription:   jsii.String(fmt.Sprintf("shadowscale: some group's shadow is more than %d s behind its live instance", cfg.SyncLagAlarmSeconds)),
+	// Groups enrolled by tag are not known to the template: these watch
+	// every group. A shadow agent that keeps failing opens its breaker
+	// every 30 s while mutations flow; 15 minutes of that is a shadow the
+	// reconciler has not replaced.
+	alarm("ShadowBreakerAlarm", "shadowscale: a shadow agent kept failing for 15 minutes (its breaker reopened in each of 3 five-minute periods); the reconciler has not replaced it",
+		metric("ShadowBreakerOpen", "Sum", minutes(5), ""), 1, 3, 3)
+	// A group the forecaster cannot forecast (e.g. no per-instance
+	// capacity: neither the shadowscale:per-instance tag nor per_instance)
+	// fails every minute.
+	failures := awscloudwatch.NewCfnAlarm(s, jsii.String("ForecasterFailuresAlarm"), &awscloudwatch.CfnAlarmProps{
+		AlarmDescription:   jsii.String("shadowscale: the forecaster failed a group in each of 3 five-minute periods (e.g. no per-instance capacity: tag shadowscale:per-instance or set perInstance)"),
 		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
-		Threshold:          jsii.Number(float64(cfg.SyncLagAlarmSeconds)),
-		EvaluationPeriods:  jsii.Number(2),
-		DatapointsToAlarm:  jsii.Number(2),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(3),
+		DatapointsToAlarm:  jsii.Number(3),
 		TreatMissingData:   jsii.String("notBreaching"),
 		Metrics: &[]any{&awscloudwatch.CfnAlarm_MetricDataQueryProperty{
-			Id:         jsii.String("lag"),
-			Expression: jsii.String(fmt.Sprintf(`SELECT MAX(ShadowSyncLagSeconds) FROM SCHEMA("%s", "Group")`, Namespace)),
+			Id:         jsii.String("failures"),
+			Expression: jsii.String(fmt.Sprintf(`SELECT SUM(ForecasterFailures) FROM SCHEMA("%s", "Group")`, Namespace)),
 			Period:     jsii.Number(300),
 			ReturnData: jsii.Bool(true),
-			Label:      jsii.String("max sync lag over groups"),
+			Label:      jsii.String("groups failed, over every group"),
 		}},
 	})
 	if c.AlarmTopic != nil {
-		insights.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
+		failures.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
 	}
+}
+
+// shadowGap is a group's shadow gap in percent: how much fewer mutations
+// its shadows accepted than its live instances in a period (0 without
+// live mutations).
+func shadowGap(group string, period awscdk.Duration) awscloudwatch.MathExpression {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("IF(live > 0, 100 * (live - FILL(shadow, 0)) / live, 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"live":   metric("MutationsApplied", "Sum", period, "live", "Group", group, "Target", "live"),
+			"shadow": metric("MutationsApplied", "Sum", period, "shadow", "Group", group, "Target", "shadow"),
+		},
+		Label:  jsii.String(group + " shadow gap %"),
+		Period: period,
+	})
 }
 
 func (c *ShadowScaling) addAlarm(a awscloudwatch.Alarm) {

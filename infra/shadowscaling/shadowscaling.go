@@ -128,23 +128,33 @@ type ShadowScaling struct {
 	Dashboard             awscloudwatch.Dashboard
 	Alarms                []awscloudwatch.IAlarm
 	AlarmTopic            awssns.Topic // nil unless configured
+	// PolicyJSON is the forecaster's SHADOWSCALE_POLICY (Config.PolicyJSON).
+	PolicyJSON string
 }
 
-// NewShadowScaling adds the control plane to scope. Props must be valid
-// (Config.Validate); the asset directory must hold the Makefile's build
-// output (lambda/<fn>/bootstrap, agent/shadow-agent-linux-*).
-func NewShadowScaling(scope constructs.Construct, id string, props Props) *ShadowScaling {
-	c := &ShadowScaling{Construct: constructs.NewConstruct(scope, jsii.String(id))}
+// NewShadowScaling adds the control plane to scope. The configuration is
+// validated first (Config.Validate: every problem at once, nothing added
+// to scope); the asset directory must hold the Makefile's build output
+// (lambda/<fn>/bootstrap, agent/shadow-agent-linux-*).
+func NewShadowScaling(scope constructs.Construct, id string, props Props) (*ShadowScaling, error) {
 	cfg := props.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration of %s: %w", id, err)
+	}
+	policy, err := cfg.PolicyJSON()
+	if err != nil {
+		return nil, fmt.Errorf("configuration of %s: %w", id, err)
+	}
+	c := &ShadowScaling{Construct: constructs.NewConstruct(scope, jsii.String(id)), PolicyJSON: policy}
 
 	c.network(cfg)
 	c.data(cfg, props)
 	c.shadowTemplate(cfg, props.StackName)
 	c.functions(cfg, props.StackName)
 	c.permissions(cfg, props.StackName)
-	c.triggers()
+	c.triggers(cfg)
 	c.observability(cfg)
-	return c
+	return c, nil
 }
 
 func (c *ShadowScaling) network(cfg Config) {
@@ -295,15 +305,21 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 
 	// The mutation stream: on demand (no shard planning), encrypted with
 	// the AWS managed key alias/aws/kinesis (no key resource to pay for).
+	// Retention is 7 days by default (streamRetentionHours), not 24 hours:
+	// the fan-out retries a record until it is that old (see triggers), so
+	// an outage of the agents, of DynamoDB or of the fan-out itself shorter
+	// than the retention loses no mutation. Extended retention is billed
+	// per GB stored beyond 24 hours (docs/INFRA.md has the figure).
 	c.Stream = awskinesis.NewStream(s, jsii.String("Mutations"), &awskinesis.StreamProps{
 		StreamMode:      awskinesis.StreamMode_ON_DEMAND,
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
-		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(24)),
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(float64(cfg.StreamRetentionHours))),
 	})
 
 	// Dead letters of the fan-out: records that can never succeed (written
-	// by the function itself) and batches that exhausted their retries (the
-	// mapping's on-failure destination). 14 days to investigate.
+	// by the function itself, the record and its reason) and, from the
+	// mapping's on-failure destination, the metadata of records that
+	// reached the maximum record age. 14 days to investigate.
 	c.DeadLetters = awssqs.NewQueue(s, jsii.String("DeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
@@ -471,8 +487,8 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 		"SHADOWSCALE_AGENT_SECRET_ARN": jsii.String(c.AgentSecretName),
 	}
 	forecaster := map[string]*string{"SHADOWSCALE_MODE": jsii.String(cfg.Mode)}
-	if cfg.Policy != "" {
-		forecaster["SHADOWSCALE_POLICY"] = jsii.String(cfg.Policy)
+	if c.PolicyJSON != "" {
+		forecaster["SHADOWSCALE_POLICY"] = jsii.String(c.PolicyJSON)
 	}
 	fanout := map[string]*string{"SHADOWSCALE_DLQ_URL": c.DeadLetters.QueueUrl()}
 	env := map[string][]map[string]*string{
@@ -659,9 +675,90 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 			"aws:ResourceTag/" + TagEnrolled: "true",
 		}},
 	}))
+	if cfg.AllowResize {
+		for _, st := range resizeStatements(cfg) {
+			add(FnForecaster, st)
+		}
+	}
 }
 
-func (c *ShadowScaling) triggers() {
+// Statement ids of the resize grant (Config.AllowResize).
+const (
+	SidResizeTemplateVersions = "ResizeEnrolledTemplateVersions"
+	SidResizeRunTemplates     = "ResizeRunFromEnrolledTemplates"
+	SidResizeRunResources     = "ResizeRunResourcesFromTemplates"
+	SidResizeTagAtLaunch      = "ResizeTagAtLaunch"
+	SidResizeDescribe         = "ResizeDescribeTemplates"
+	SidResizePassRoles        = "ResizePassInstanceRoles"
+)
+
+// resizeStatements is what the forecaster's Resize needs, no more: a new
+// version of a group's launch template with a larger type
+// (ec2:CreateLaunchTemplateVersion), then UpdateAutoScalingGroup to that
+// version (ScaleEnrolledGroupsOnly). Auto Scaling checks that the caller
+// may launch from the template it is pointed at: ec2:RunInstances on the
+// template and what a launch from it touches, ec2:CreateTags when the
+// template tags its instances, iam:PassRole of its instance profile's role.
+//
+// Least privilege: templates are usable only when tagged
+// shadowscale:enrolled=true (aws:ResourceTag on the launch-template
+// resource: both CreateLaunchTemplateVersion and RunInstances support it),
+// the other RunInstances resources only in a launch from a launch template
+// (ec2:LaunchTemplate), tags only at launch, and PassRole only of the
+// listed roles, only to EC2. The wildcards are what the actions need: the
+// templates, instances and volumes are the operator's and not known here.
+func resizeStatements(cfg Config) []awsiam.PolicyStatement {
+	enrolled := map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + TagEnrolled: "true"}}
+	templates := arn("ec2", "launch-template/*")
+	out := []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidResizeTemplateVersions),
+			Actions:    jsii.Strings("ec2:CreateLaunchTemplateVersion"),
+			Resources:  jsii.Strings(templates),
+			Conditions: &enrolled,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidResizeRunTemplates),
+			Actions:    jsii.Strings("ec2:RunInstances"),
+			Resources:  jsii.Strings(templates),
+			Conditions: &enrolled,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String(SidResizeRunResources),
+			Actions: jsii.Strings("ec2:RunInstances"),
+			Resources: jsii.Strings(
+				arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*"),
+				arn("ec2", "subnet/*"), arn("ec2", "security-group/*"), arn("ec2", "key-pair/*"),
+				fmt.Sprintf("arn:%s:ec2:%s::image/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION()),
+				fmt.Sprintf("arn:%s:ec2:%s::snapshot/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION()),
+			),
+			Conditions: &map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": templates}},
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidResizeTagAtLaunch),
+			Actions:    jsii.Strings("ec2:CreateTags"),
+			Resources:  jsii.Strings(arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
+		}),
+		// Describe calls have no resource-level permissions.
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(SidResizeDescribe),
+			Actions:   jsii.Strings("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"),
+			Resources: jsii.Strings("*"),
+		}),
+	}
+	if len(cfg.ResizeInstanceRoleARNs) > 0 {
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidResizePassRoles),
+			Actions:    jsii.Strings("iam:PassRole"),
+			Resources:  jsii.Strings(cfg.ResizeInstanceRoleARNs...),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ec2.amazonaws.com"}},
+		}))
+	}
+	return out
+}
+
+func (c *ShadowScaling) triggers(cfg Config) {
 	s := c.Construct
 	// EC2 state changes, as tight as a pattern can be: the source, the
 	// detail type and the states each function handles. (Whether the
@@ -705,15 +802,27 @@ func (c *ShadowScaling) triggers() {
 		// read (the replication-lag target is under a second).
 		BatchSize:         jsii.Number(500),
 		MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
-		// A failing batch is split until the bad record is alone; the
-		// function reports per-record failures, so good records never retry.
+		// The function reports per-record failures (it relies on it): the
+		// shard resumes from the earliest failed record, so records before
+		// it never retry; a function error bisects the batch.
 		BisectBatchOnError:      jsii.Bool(true),
 		ReportBatchItemFailures: jsii.Bool(true),
-		RetryAttempts:           jsii.Number(5),
-		// A mutation older than an hour goes to the dead letters: the
-		// reconciler's resync repairs the shadow, and the shard moves on.
-		MaxRecordAge: awscdk.Duration_Hours(jsii.Number(1)),
-		OnFailure:    awslambdaeventsources.NewSqsDlq(c.DeadLetters),
+		// Nothing is lost to a transient outage. What the function reports
+		// failed is only ever transient (an agent down or slow, throttling,
+		// an AWS error): records that can never succeed it dead-letters
+		// itself, with the record and the reason, and a dead shadow agent
+		// is skipped by its breaker instead of blocking its live instance.
+		// So a failed record is retried until it is as old as the stream
+		// keeps records: infinite retries (-1; a finite count, at most
+		// 10,000, can run out within hours of sub-second retries) bounded
+		// by the maximum record age, equal to the retention (7 days by
+		// default). Only then does the on-failure destination get the
+		// record's metadata (a Kinesis on-failure destination never holds
+		// the data). The shard waits meanwhile, in order: the iterator-age
+		// alarm tells an operator within minutes.
+		RetryAttempts: jsii.Number(-1),
+		MaxRecordAge:  awscdk.Duration_Hours(jsii.Number(float64(cfg.StreamRetentionHours))),
+		OnFailure:     awslambdaeventsources.NewSqsDlq(c.DeadLetters),
 		// Per partition key (= resource) order is kept with a factor above
 		// 1, so several resources on one shard apply concurrently.
 		ParallelizationFactor: jsii.Number(4),

@@ -46,9 +46,10 @@ func TestResourceCounts(t *testing.T) {
 		{"AWS::EC2::LaunchTemplate", 1},
 		{"AWS::IAM::InstanceProfile", 1},
 		{"AWS::CloudWatch::Dashboard", 1},
-		// iterator age, DLQ, 5 function errors, 2 per named group; plus the
-		// Metrics Insights lag alarm over every group.
-		{"AWS::CloudWatch::Alarm", 2 + 5 + 2*2 + 1},
+		// iterator age, DLQ, 5 function errors, 2 per named group (count,
+		// gap); plus the shadow breaker and the forecaster failures (a
+		// Metrics Insights alarm) over every group.
+		{"AWS::CloudWatch::Alarm", 2 + 5 + 2*2 + 2},
 		{"AWS::SNS::Topic", 1},
 		{"AWS::SNS::Subscription", 1},
 		{"AWS::Logs::LogGroup", 5},
@@ -111,10 +112,11 @@ func TestTable(t *testing.T) {
 
 func TestStreamAndQueue(t *testing.T) {
 	s := demo(t)
-	try(t, "stream on demand and KMS encrypted", func() {
+	try(t, "stream on demand, KMS encrypted, 7 days", func() {
 		s.tpl.HasResourceProperties(jsii.String("AWS::Kinesis::Stream"), map[string]any{
-			"StreamModeDetails": map[string]any{"StreamMode": "ON_DEMAND"},
-			"StreamEncryption":  map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
+			"StreamModeDetails":    map[string]any{"StreamMode": "ON_DEMAND"},
+			"StreamEncryption":     map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
+			"RetentionPeriodHours": 168,
 		})
 	})
 	try(t, "dead-letter queue encrypted, 14 days", func() {
@@ -242,8 +244,8 @@ func TestEventSourceMapping(t *testing.T) {
 			"MaximumBatchingWindowInSeconds": 0,
 			"BisectBatchOnFunctionError":     true,
 			"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
-			"MaximumRetryAttempts":           5,
-			"MaximumRecordAgeInSeconds":      3600,
+			"MaximumRetryAttempts":           -1,
+			"MaximumRecordAgeInSeconds":      7 * 24 * 3600,
 			"ParallelizationFactor":          4,
 			"DestinationConfig": map[string]any{"OnFailure": map[string]any{
 				"Destination": map[string]any{"Fn::GetAtt": []any{dlq, "Arn"}},
@@ -551,10 +553,18 @@ func TestAlarms(t *testing.T) {
 			"ComparisonOperator": "GreaterThanOrEqualToThreshold"}},
 		{"shadow count differs from live count", map[string]any{"Metrics": assertions.Match_ArrayWith(&[]any{
 			assertions.Match_ObjectLike(&map[string]any{"Expression": "ABS(shadows - live)"})})}},
-		{"sync lag per group", map[string]any{"MetricName": "ShadowSyncLagSeconds", "Namespace": "ShadowScale", "Threshold": 300,
-			"Dimensions": []any{map[string]any{"Name": "Group", "Value": "web"}}}},
-		{"sync lag over every group", map[string]any{"Metrics": []any{assertions.Match_ObjectLike(&map[string]any{
-			"Expression": `SELECT MAX(ShadowSyncLagSeconds) FROM SCHEMA("ShadowScale", "Group")`})}}},
+		{"shadow gap per group", map[string]any{"Threshold": 10, "EvaluationPeriods": 3, "DatapointsToAlarm": 3,
+			"Metrics": assertions.Match_ArrayWith(&[]any{
+				assertions.Match_ObjectLike(&map[string]any{"Expression": "IF(live > 0, 100 * (live - FILL(shadow, 0)) / live, 0)"}),
+				assertions.Match_ObjectLike(&map[string]any{"Id": "live", "MetricStat": assertions.Match_ObjectLike(&map[string]any{
+					"Metric": map[string]any{"Namespace": "ShadowScale", "MetricName": "MutationsApplied", "Dimensions": []any{
+						map[string]any{"Name": "Group", "Value": "web"}, map[string]any{"Name": "Target", "Value": "live"}}},
+					"Stat": "Sum", "Period": 300})}),
+			})}},
+		{"shadow breaker over every group", map[string]any{"MetricName": "ShadowBreakerOpen", "Namespace": "ShadowScale", "Threshold": 1,
+			"Statistic": "Sum", "Period": 300, "EvaluationPeriods": 3, "DatapointsToAlarm": 3}},
+		{"forecaster failures over every group", map[string]any{"Metrics": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Expression": `SELECT SUM(ForecasterFailures) FROM SCHEMA("ShadowScale", "Group")`})}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,14 +19,20 @@ type StackProps struct {
 // holding one ShadowScaling and the outputs an operator (and the smoke
 // script) needs. The stack is environment-agnostic: it synthesizes
 // offline, and the CLI's credentials choose account and region.
-func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.Stack, *ShadowScaling) {
+func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.Stack, *ShadowScaling, error) {
+	if err := props.Config.Validate(); err != nil {
+		return nil, nil, err
+	}
 	sp := props.StackProps
 	sp.StackName = jsii.String(props.Config.StackName)
 	if sp.Description == nil {
 		sp.Description = jsii.String("shadowscale: predictive scaling for EC2 Auto Scaling groups with shadow instances")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(props.Config.StackName), &sp)
-	plane := NewShadowScaling(stack, "Plane", Props{Config: props.Config, StackName: props.Config.StackName})
+	plane, err := NewShadowScaling(stack, "Plane", Props{Config: props.Config, StackName: props.Config.StackName})
+	if err != nil {
+		return nil, nil, err
+	}
 
 	out := func(id, desc string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -55,7 +61,7 @@ func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.S
 	if plane.AlarmTopic != nil {
 		out("AlarmTopicArn", "SNS topic of the alarms", plane.AlarmTopic.TopicArn())
 	}
-	return stack, plane
+	return stack, plane, nil
 }
 
 func derefAll(in []*string) []string {

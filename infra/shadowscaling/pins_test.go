@@ -1,0 +1,36 @@
+package shadowscaling
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestEmulatorPinAgrees: localstack/run-moto.sh installs the Lambda Runtime
+// Interface Emulator into .cache/tools, where the e2e harness installs it
+// too: both must pin the same version, or one would use the other's binary
+// at a version it was not written for.
+func TestEmulatorPinAgrees(t *testing.T) {
+	re := regexp.MustCompile(`github\.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@[A-Za-z0-9.+-]+`)
+	pin := func(path string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatalf("reading %s: %v", path, err)
+		}
+		all := re.FindAllString(string(b), -1)
+		if len(all) == 0 {
+			t.Fatalf("%s pins no emulator version", path)
+		}
+		for _, p := range all[1:] {
+			if p != all[0] {
+				t.Errorf("%s pins two versions: %s and %s", path, all[0], p)
+			}
+		}
+		return all[0]
+	}
+	script, harness := pin("localstack/run-moto.sh"), pin("shared/e2e/harness/rie.go")
+	if script != harness {
+		t.Errorf("localstack/run-moto.sh installs %s, the e2e harness %s", script, harness)
+	}
+}
