@@ -23,3 +23,7 @@ soak-short: ## The soak for 45 s (lag and accounting checked, memory printed but
 
 fuzz-rss: ## Every fuzz target for FUZZTIME (default 60s) with its peak resident set size
 	@FUZZ_RSS=1 scripts/fuzz.sh $(FUZZTIME)
+
+# The reliability scenarios run in `e2e` (TEST_PARTS already); the short
+# soak is this area's own part.
+TEST_PARTS += soak-short
