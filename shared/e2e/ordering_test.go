@@ -4,7 +4,14 @@ package e2e_test
 
 import (
 	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/e2e/harness"
 	"github.com/shadowscale/shadowscale/shared/handlers"
 	"github.com/shadowscale/shadowscale/shared/metrics"
@@ -272,12 +280,19 @@ func (r *rig) census(t *testing.T, led *ledger) int {
 }
 
 // TestAgentKilledMidBatch: while the stream flows, the shadow agent and
-// later the live agent are killed with SIGKILL while a batch is being
-// delivered to them, and restarted on their data dirs: the fanout's
-// deliveries in flight fail, the mapping redelivers, and every mutation
-// ends applied exactly once on both (accepted once: what an agent had
-// synced before it died comes again and is acknowledged as a duplicate),
-// with the same digests, and the accounting identity.
+// then the live agent are killed with SIGKILL while a batch is at them:
+// a loopback proxy in front of each agent forwards the fanout's next
+// apply request to it and kills the agent while that request is in
+// flight, so the agent dies mid-batch (before or after it synced the
+// batch: either way the fanout gets no answer). The delivery fails, the
+// mapping redelivers once the agent is back on its data dir, and every
+// mutation ends applied exactly once on both (accepted once: what the
+// agent had synced before it died comes again and is acknowledged as a
+// duplicate), with the same digests and the accounting identity.
+// Deliveries that start while the agent is down wait for it (the
+// mapping's retry, however long the restart takes), so only those in
+// flight fail: too few to open the fanout's breaker; redelivery alone
+// must repair.
 func TestAgentKilledMidBatch(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, rigOptions{world: harness.WorldOptions{Desired: 2}})
@@ -292,42 +307,42 @@ func TestAgentKilledMidBatch(t *testing.T) {
 	}
 	live := r.startAgent(t, "live", lives...)
 	sh := r.startAgent(t, "shadow", shadows[lives[0]], shadows[lives[1]])
+	kills := map[*harness.Agent]*killer{}
+	for a, insts := range map[*harness.Agent][]string{live: lives, sh: {shadows[lives[0]], shadows[lives[1]]}} {
+		k := startKiller(t, a)
+		kills[a] = k
+		for _, id := range insts {
+			r.agents.set(id, k.addr) // the fanout reaches the agent through it
+		}
+	}
 	st := r.startStream(t, harness.PollerOptions{BatchSize: 200})
 	led := newLedger()
 	pr := r.produce(t, led, lives, 20, 0)
 	for _, victim := range []*harness.Agent{sh, live} {
 		waitProduced(t, led, func() uint64 { v, _ := led.total(); return v + 1000 }())
-		var once sync.Once
-		dead, back := make(chan struct{}), make(chan struct{})
-		kill := func(int64) {
-			first := false
-			once.Do(func() {
-				first = true
-				// Mid-batch: this delivery is on its way to the agent.
-				go func() {
-					defer close(dead)
-					time.Sleep(5 * time.Millisecond)
-					if err := victim.Kill(); err != nil {
-						t.Error(err)
-					}
-				}()
-			})
-			if !first {
-				// Deliveries that start while it is down wait for it (as
-				// the mapping's retry would, however long the restart
-				// takes): only those in flight fail, too few to open the
-				// fanout's breaker, so redelivery alone must repair.
+		down, back := make(chan struct{}), make(chan struct{})
+		var downOnce sync.Once
+		gate := func(int64) {
+			select {
+			case <-down:
 				<-back
+			default:
 			}
 		}
-		st.before.Store(&kill)
-		<-dead
+		st.before.Store(&gate)
+		kills[victim].arm(func() {
+			if err := victim.Kill(); err != nil {
+				t.Error(err)
+			}
+			downOnce.Do(func() { close(down) })
+		})
+		<-down
 		if err := victim.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		close(back)
 		st.before.Store(nil)
-		t.Logf("agent %s killed with SIGKILL mid-batch and restarted", victim.Name)
+		t.Logf("agent %s killed with SIGKILL with a batch in flight, and restarted", victim.Name)
 	}
 	waitProduced(t, led, func() uint64 { v, _ := led.total(); return v + 1000 }())
 	pr.stop()
@@ -345,6 +360,58 @@ func TestAgentKilledMidBatch(t *testing.T) {
 	t.Logf("agents killed mid-batch: %s; %d failed records redelivered, %d batch retries", summary, int(r.fmetrics.Total("FanoutErrors")), st.stats.Retries.Load())
 	assertNoPanic(t, r.logs.String(), live.Logs(), sh.Logs())
 }
+
+// killer is a loopback HTTP proxy in front of an agent process. Armed, it
+// forwards the next apply request to the agent, and while the request is
+// at the agent runs its kill; it answers that request 502 (the agent died
+// before answering). Everything else passes through.
+type killer struct {
+	addr  string
+	agent *harness.Agent
+	rp    *httputil.ReverseProxy
+	armed atomic.Pointer[func()]
+}
+
+func startKiller(t *testing.T, a *harness.Agent) *killer {
+	t.Helper()
+	k := &killer{agent: a, rp: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: a.Addr})}
+	k.rp.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	k.addr = ln.Addr().String()
+	return k
+}
+
+func (k *killer) arm(kill func()) { k.armed.Store(&kill) }
+
+func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == agent.PathApply {
+		if kill := k.armed.Swap(nil); kill != nil {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				k.rp.ServeHTTP(discardWriter{h: http.Header{}}, r) // the batch goes to the agent
+			}()
+			time.Sleep(time.Millisecond) // let it get there
+			(*kill)()
+			<-done
+			http.Error(w, "agent killed", http.StatusBadGateway)
+			return
+		}
+	}
+	k.rp.ServeHTTP(w, r)
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
 
 // TestShadowReplacedMidStream: while mutations flow, a live instance's
 // shadow is lost; its terminated event makes the terminate handler launch
