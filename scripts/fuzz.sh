@@ -4,10 +4,19 @@
 # its own. A crasher lands in the package's testdata/fuzz/FuzzXxx and fails
 # the run. A failure that leaves no crasher behind (the fuzzing engine lost a
 # worker, e.g. on a starved machine) is retried once and reported.
+# With FUZZ_RSS=1 (and GNU time installed) each run's peak resident set
+# size (the largest of go test, the test binary and its fuzzing workers)
+# is printed after it and in a summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-60s}
 found=0
+rss_report=""
+timed=()
+if [ -n "${FUZZ_RSS:-}" ] && [ -x /usr/bin/time ]; then
+  rss_report=$(mktemp)
+  trap 'rm -f "$rss_report"' EXIT
+fi
 count() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 # Packages whose tests declare a fuzz target (skip node_modules and infra).
 dirs=$(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=infra -E '^func Fuzz[A-Z]' . | xargs -r -n1 dirname | sort -u)
@@ -18,7 +27,11 @@ for dir in $dirs; do
     corpus="$dir/testdata/fuzz/$target"
     before=$(count "$corpus")
     echo "== fuzz $pkg $target ($fuzztime)"
-    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+    if [ -n "$rss_report" ]; then
+      timed=(/usr/bin/time -a -o "$rss_report" -f "$pkg $target peak RSS %M KiB, %e s")
+    fi
+    if "${timed[@]}" go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+      if [ -n "$rss_report" ]; then tail -n 1 "$rss_report"; fi
       continue
     fi
     after=$(count "$corpus")
@@ -31,3 +44,7 @@ for dir in $dirs; do
   done
 done
 echo "fuzz: $found targets, $fuzztime each, no failures"
+if [ -n "$rss_report" ]; then
+  echo "fuzz: peak resident set size per target (the largest of go test, the test binary and its workers):"
+  sed 's/^/  /' "$rss_report"
+fi

@@ -294,3 +294,31 @@ func TestShadowAgentsPort(t *testing.T) {
 		t.Fatalf("after resync: shadow %+v, live %+v", ss, ls)
 	}
 }
+
+// A resync of a resource neither agent holds (a live instance no mutation
+// has reached yet, its new shadow) has nothing to copy: it succeeds. One
+// the live does not hold but the shadow does still fails (the live's
+// export answers 404), and so does a live that cannot be asked.
+func TestShadowAgentsResyncOfNothing(t *testing.T) {
+	const res = "i-0idle"
+	live := startAgent(t, "i-0live", agentOpts{})
+	sh := startAgent(t, "i-0shadow", agentOpts{})
+	port := ShadowAgents{Client: newTestClient(t, nil, ClientOptions{})}
+	if err := port.Resync(t.Context(), live.ep, sh.ep, res); err != nil {
+		t.Fatalf("resync of a resource neither holds: %v", err)
+	}
+	if st := sh.store.Status(res); st.Known {
+		t.Fatalf("the resync of nothing created the resource on the shadow: %+v", st)
+	}
+	if _, err := port.Client.Apply(t.Context(), sh.ep, res, genMutations(3, res, 1, 5, 2, 4)); err != nil {
+		t.Fatal(err)
+	}
+	var se *StatusError
+	if err := port.Resync(t.Context(), live.ep, sh.ep, res); !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Fatalf("resync from a live without the resource onto a shadow with it: %v, want the export's 404", err)
+	}
+	gone := mutation.Endpoint{InstanceID: "i-0gone", Address: "127.0.0.1:1"}
+	if err := port.Resync(t.Context(), gone, sh.ep, "i-0other"); err == nil {
+		t.Fatal("resync from an agent that cannot be reached succeeded")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/clock"
@@ -265,7 +266,8 @@ func jsonReason(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
 	case errors.As(err, &te):
-		return fmt.Sprintf("field %q cannot hold a JSON %s", te.Field, te.Value)
+		kind, _, _ := strings.Cut(te.Value, " ") // "number 4111..." holds the number itself
+		return fmt.Sprintf("field %q cannot hold a JSON %s", te.Field, kind)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "truncated JSON"
 	}

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/shadowscale/shadowscale/shared/mutation"
 	"github.com/shadowscale/shadowscale/shared/shadow"
@@ -41,7 +43,26 @@ func (a ShadowAgents) State(ctx context.Context, at mutation.Endpoint, resource 
 }
 
 // Resync streams a snapshot of the resource from one agent into another.
+// When the sending agent does not hold the resource at all (its export
+// answers 404: a live instance no mutation has reached yet) and the
+// receiver does not either, both hold the same empty state: there is
+// nothing to copy, and that is a successful resync, not a failure the
+// reconciler would report (and retry) every run for every idle instance.
 func (a ShadowAgents) Resync(ctx context.Context, from, to mutation.Endpoint, resource string) error {
 	_, err := a.Client.Resync(ctx, from, to, resource)
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound && !a.knows(ctx, from, resource) && !a.knows(ctx, to, resource) {
+		return nil
+	}
 	return err
+}
+
+// knows reports whether the agent holds the resource (true when it cannot
+// tell: only a clear "unknown" counts).
+func (a ShadowAgents) knows(ctx context.Context, at mutation.Endpoint, resource string) bool {
+	st, err := a.Client.Status(ctx, at, resource)
+	if err != nil || len(st.Resources) != 1 || st.Resources[0].Resource != resource {
+		return true
+	}
+	return st.Resources[0].Known
 }

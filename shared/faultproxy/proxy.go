@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ type Rule struct {
 	Rate      float64       // 0..1
 	Fault     Fault         //
 	Latency   time.Duration // for Latency
+	// Limit, when positive, is the most requests the rule injects into
+	// (e.g. 1: drop exactly the first RunInstances after it took effect,
+	// and let the SDK's retry through).
+	Limit int
 }
 
 // Stats counts the requests of one service and operation.
@@ -71,6 +76,7 @@ type Proxy struct {
 	rules []Rule
 	rng   *rand.Rand
 	stats map[string]*Stats // "service.Operation"
+	hits  []int             // injections per rule, for Rule.Limit
 }
 
 // New returns a proxy to target (e.g. "http://127.0.0.1:5000") applying
@@ -83,7 +89,7 @@ func New(target string, seed uint64, rules ...Rule) (*Proxy, error) {
 	if err := validate(rules); err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, rules: rules, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), stats: map[string]*Stats{}}
+	p := &Proxy{target: u, rules: rules, hits: make([]int, len(rules)), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), stats: map[string]*Stats{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ErrorLog = nil
 	return p, nil
@@ -92,6 +98,9 @@ func New(target string, seed uint64, rules ...Rule) (*Proxy, error) {
 func validate(rules []Rule) error {
 	var errs []error
 	for i, r := range rules {
+		if r.Limit < 0 {
+			errs = append(errs, fmt.Errorf("rule %d: negative limit %d", i, r.Limit))
+		}
 		if r.Rate < 0 || r.Rate > 1 {
 			errs = append(errs, fmt.Errorf("rule %d: rate %v outside [0, 1]", i, r.Rate))
 		}
@@ -108,7 +117,8 @@ func validate(rules []Rule) error {
 	return errors.Join(errs...)
 }
 
-// SetRules replaces the rules (e.g. to heal the network mid-test).
+// SetRules replaces the rules (e.g. to heal the network mid-test); their
+// Limits count afresh.
 func (p *Proxy) SetRules(rules ...Rule) error {
 	if err := validate(rules); err != nil {
 		return err
@@ -116,6 +126,7 @@ func (p *Proxy) SetRules(rules ...Rule) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules = rules
+	p.hits = make([]int, len(rules))
 	return nil
 }
 
@@ -227,11 +238,15 @@ func (p *Proxy) choose(service, op string) (Rule, bool) {
 		p.stats[key] = st
 	}
 	st.Requests++
-	for _, r := range p.rules {
+	for i, r := range p.rules {
 		if (r.Service != "" && r.Service != service) || (r.Operation != "" && r.Operation != op) {
 			continue
 		}
+		if r.Limit > 0 && p.hits[i] >= r.Limit {
+			continue
+		}
 		if p.rng.Float64() < r.Rate {
+			p.hits[i]++
 			st.Injected[r.Fault]++
 			return r, true
 		}
@@ -333,4 +348,38 @@ func writeError(w http.ResponseWriter, r *http.Request, service, code string, st
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<ErrorResponse><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, kind, code, msg, reqID)
 	}
+}
+
+// Mix returns rules that fail a fraction total of every request, shared
+// among the failing faults in the given proportions (weights; a fault
+// missing from weights gets none), plus added latency on a further
+// fraction latencyRate of the requests. Rules are tried in order, each
+// only on what the earlier ones let through, so each rule's rate is its
+// share of what is left: the fractions of all requests come out as asked.
+func Mix(total float64, weights map[Fault]float64, latencyRate float64, latency time.Duration) ([]Rule, error) {
+	order := []Fault{Throttle, ServerError, Unavailable, Drop, DropAfter}
+	sum := 0.0
+	for f, w := range weights {
+		if w < 0 || f == Latency || !slices.Contains(order, f) {
+			return nil, fmt.Errorf("mix: bad weight %v for fault %q", w, f)
+		}
+		sum += w
+	}
+	if total < 0 || total+latencyRate > 1 || sum <= 0 && total > 0 {
+		return nil, fmt.Errorf("mix: total %v and latency rate %v do not make a fraction", total, latencyRate)
+	}
+	var rules []Rule
+	left := 1.0
+	for _, f := range order {
+		share := total * weights[f] / max(sum, 1e-300)
+		if share <= 0 {
+			continue
+		}
+		rules = append(rules, Rule{Rate: min(1, share/left), Fault: f})
+		left -= share
+	}
+	if latencyRate > 0 {
+		rules = append(rules, Rule{Rate: min(1, latencyRate/left), Fault: Latency, Latency: latency})
+	}
+	return rules, validate(rules)
 }

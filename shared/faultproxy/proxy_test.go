@@ -215,3 +215,69 @@ func TestBadRules(t *testing.T) {
 		t.Error("New accepted a bad target")
 	}
 }
+
+// A rule with a Limit injects at most that many faults, then lets every
+// request through (SetRules restarts the count).
+func TestLimit(t *testing.T) {
+	srv, hits := backend(t)
+	p, u := start(t, srv.URL, Rule{Service: "dynamodb", Rate: 1, Fault: DropAfter, Limit: 1})
+	c := dynamodb.NewFromConfig(cfg(u, 1))
+	ctx := context.Background()
+	if _, err := c.ListTables(ctx, &dynamodb.ListTablesInput{}); err == nil {
+		t.Fatal("the first call went through a rule of rate 1")
+	}
+	for range 3 {
+		if _, err := c.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {
+			t.Fatalf("a call after the limit failed: %v", err)
+		}
+	}
+	if st := p.Stats()["dynamodb.ListTables"]; st.Requests != 4 || st.Injected[DropAfter] != 1 || hits.Load() != 4 {
+		t.Fatalf("stats %+v, backend hits %d", st, hits.Load())
+	}
+	if err := p.SetRules(Rule{Rate: 1, Fault: Drop, Limit: 2}); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range 4 {
+		if _, err := c.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Fatalf("%d calls failed after SetRules with a limit of 2", failed)
+	}
+	if _, err := New(srv.URL, 1, Rule{Rate: 1, Fault: Drop, Limit: -1}); err == nil {
+		t.Fatal("New accepted a negative limit")
+	}
+}
+
+// Mix's rules, tried in order, give each fault its share of all requests.
+func TestMix(t *testing.T) {
+	rules, err := Mix(0.2, map[Fault]float64{Throttle: 2, ServerError: 1, Unavailable: 1}, 0.1, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, got := 1.0, map[Fault]float64{}
+	for _, r := range rules {
+		got[r.Fault] += left * r.Rate
+		left -= left * r.Rate
+	}
+	for f, want := range map[Fault]float64{Throttle: 0.1, ServerError: 0.05, Unavailable: 0.05, Latency: 0.1} {
+		if d := got[f] - want; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s: share %v, want %v", f, got[f], want)
+		}
+	}
+	for name, tc := range map[string]struct {
+		total, lat float64
+		w          map[Fault]float64
+	}{
+		"over one":       {0.8, 0.3, map[Fault]float64{Throttle: 1}},
+		"latency weight": {0.2, 0, map[Fault]float64{Latency: 1}},
+		"no weights":     {0.2, 0, nil},
+		"negative":       {0.2, 0, map[Fault]float64{Drop: -1}},
+	} {
+		if _, err := Mix(tc.total, tc.w, tc.lat, time.Millisecond); err == nil {
+			t.Errorf("%s: Mix accepted it", name)
+		}
+	}
+}

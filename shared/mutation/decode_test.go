@@ -17,7 +17,7 @@ func decodeReference(data []byte) (Mutation, error) {
 		return m, fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Mutation{}, fmt.Errorf("%w: %v", ErrUndecoded, err)
+		return Mutation{}, undecoded(err)
 	}
 	if err := m.Validate(); err != nil {
 		return Mutation{}, err

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -80,8 +81,12 @@ var (
 // Validate checks every field and returns all problems at once, joined.
 func (m Mutation) Validate() error {
 	var errs []error
-	if m.V != Version {
+	switch {
+	case m.V == Version:
+	case m.V >= 0 && m.V < 1000: // a format version, worth naming
 		errs = append(errs, fmt.Errorf("%w %d (want %d)", ErrVersion, m.V, Version))
+	default: // no version: not quoted (it could be anything a producer put there)
+		errs = append(errs, fmt.Errorf("%w: not a version number (want %d)", ErrVersion, Version))
 	}
 	switch {
 	case m.Resource == "":
@@ -95,7 +100,9 @@ func (m Mutation) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: seq must be at least 1", ErrInvalid))
 	}
 	if !m.Op.Valid() {
-		errs = append(errs, fmt.Errorf("%w: op %q is not put, update or delete", ErrInvalid, m.Op))
+		// Not quoted: a producer's bug can put anything there, a value
+		// included, and reasons reach logs and dead letters.
+		errs = append(errs, fmt.Errorf("%w: op is not put, update or delete (%d bytes)", ErrInvalid, len(m.Op)))
 	}
 	switch {
 	case m.Key == "":
@@ -145,7 +152,7 @@ func Decode(data []byte) (Mutation, error) {
 	if !decodeFast(data, &m) {
 		m = Mutation{}
 		if err := json.Unmarshal(data, &m); err != nil {
-			return Mutation{}, fmt.Errorf("%w: %v", ErrUndecoded, err)
+			return Mutation{}, undecoded(err)
 		}
 	}
 	if err := m.Validate(); err != nil {
@@ -333,4 +340,23 @@ func fastInt(d []byte, i int) (int64, int, bool) {
 		return -int64(u), j, true
 	}
 	return int64(u), j, true
+}
+
+// undecoded wraps an encoding/json error as ErrUndecoded without quoting
+// the record: encoding/json's messages hold a number that does not fit
+// its field ("cannot unmarshal number 4111111111111111 into ...") and
+// time's parse errors the text they got, and either could be a value a
+// broken producer put in the wrong place. The reason reaches logs and dead
+// letters; the record itself goes only to the dead-letter queue.
+func undecoded(err error) error {
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &te):
+		kind, _, _ := strings.Cut(te.Value, " ") // "number 123" -> "number"
+		return fmt.Errorf("%w: json: cannot unmarshal a %s into field %s of type %v", ErrUndecoded, kind, te.Field, te.Type)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: ts is not an RFC 3339 time", ErrUndecoded)
+	}
+	return fmt.Errorf("%w: %v", ErrUndecoded, err)
 }

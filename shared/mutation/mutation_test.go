@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		{name: "no resource", mod: func(m *Mutation) { m.Resource = "" }, wantErr: "resource is empty"},
 		{name: "long resource", mod: func(m *Mutation) { m.Resource = strings.Repeat("r", 257) }, wantErr: "resource is 257 bytes"},
 		{name: "zero seq", mod: func(m *Mutation) { m.Seq = 0 }, wantErr: "seq must be at least 1"},
-		{name: "bad op", mod: func(m *Mutation) { m.Op = "upsert" }, wantErr: `op "upsert"`},
+		{name: "bad op", mod: func(m *Mutation) { m.Op = "upsert" }, wantErr: "op is not put, update or delete"},
 		{name: "no key", mod: func(m *Mutation) { m.Key = "" }, wantErr: "key is empty"},
 		{name: "long key", mod: func(m *Mutation) { m.Key = strings.Repeat("k", 1025) }, wantErr: "key is 1025 bytes"},
 		{name: "bad utf8 key", mod: func(m *Mutation) { m.Key = "\xff" }, wantErr: "key is not UTF-8"},

@@ -1,7 +1,10 @@
 package awssdk
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -148,6 +151,74 @@ func conditionFailed(err error) error {
 		return fmt.Errorf("%w: %w", shadow.ErrNotFound, err)
 	}
 	return Classify(err)
+}
+
+// AttrWriteID is the attribute a conditional write stamps its item with:
+// a random id of that one call (see ownWrite).
+const AttrWriteID = "write_id"
+
+// stampWrite gives the item a fresh write id.
+func stampWrite(m map[string]ddbtypes.AttributeValue) map[string]ddbtypes.AttributeValue {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
+	m[AttrWriteID] = s(hex.EncodeToString(b[:]))
+	return m
+}
+
+// ownWrite reports whether err is a conditional write's failed condition
+// against exactly the item the write stores, its write id included: the
+// write took effect, its answer was lost (a connection dropped after
+// DynamoDB applied it), and the SDK's retry then failed the condition
+// against it. Such a write succeeded. The write must stamp its item
+// (stampWrite) and ask for the old item on a failed condition
+// (ReturnValuesOnConditionCheckFailure ALL_OLD); the write id is random
+// per call, so another caller's item, even with the same content, is a
+// conflict.
+func ownWrite(err error, wrote map[string]ddbtypes.AttributeValue) bool {
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) || ccf.Item == nil {
+		return false
+	}
+	return sameItem(ccf.Item, wrote)
+}
+
+// sameItem compares two items attribute by attribute (the scalar types the
+// adapters write; any other type compares unequal).
+func sameItem(a, b map[string]ddbtypes.AttributeValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, av := range a {
+		bv, ok := b[k]
+		if !ok {
+			return false
+		}
+		switch x := av.(type) {
+		case *ddbtypes.AttributeValueMemberS:
+			y, ok := bv.(*ddbtypes.AttributeValueMemberS)
+			if !ok || x.Value != y.Value {
+				return false
+			}
+		case *ddbtypes.AttributeValueMemberN:
+			y, ok := bv.(*ddbtypes.AttributeValueMemberN)
+			if !ok || x.Value != y.Value { // the adapters write canonical integers
+				return false
+			}
+		case *ddbtypes.AttributeValueMemberB:
+			y, ok := bv.(*ddbtypes.AttributeValueMemberB)
+			if !ok || !bytes.Equal(x.Value, y.Value) {
+				return false
+			}
+		case *ddbtypes.AttributeValueMemberBOOL:
+			y, ok := bv.(*ddbtypes.AttributeValueMemberBOOL)
+			if !ok || x.Value != y.Value {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Attribute helpers.

@@ -93,19 +93,25 @@ func (r *Records) Get(ctx context.Context, liveID string) (shadow.Record, error)
 	return rec, nil
 }
 
-// Create implements shadow.Records: a put conditioned on no item.
+// Create implements shadow.Records: a put conditioned on no item. A
+// condition that fails against exactly the item this call writes is this
+// call's own write, retried by the SDK after its answer was lost: success,
+// not a conflict (the claim is ours; taking it for another caller's would
+// leave the shadow unlaunched until the reconciler's launch timeout).
 func (r *Records) Create(ctx context.Context, rec shadow.Record) (shadow.Record, error) {
 	if rec.LiveID == "" {
 		return shadow.Record{}, fmt.Errorf("%w: creating a shadow record: live instance id is empty", shadow.ErrInvalid)
 	}
 	rec.Version = 1
+	it := stampWrite(recordItem(rec))
 	_, err := r.t.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(r.t.name),
-		Item:                     recordItem(rec),
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		TableName:                           aws.String(r.t.name),
+		Item:                                it,
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:            map[string]string{"#pk": AttrPK},
+		ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
+	if err != nil && !ownWrite(err, it) {
 		return shadow.Record{}, fmt.Errorf("creating shadow record of %s: %w", rec.LiveID, Classify(err))
 	}
 	return rec, nil
@@ -113,19 +119,21 @@ func (r *Records) Create(ctx context.Context, rec shadow.Record) (shadow.Record,
 
 // Update implements shadow.Records: a put conditioned on the stored
 // version; the failed condition's old item tells a conflict (some version)
-// from a missing record (none).
+// from a missing record (none), and from this call's own write retried by
+// the SDK after it took effect (the old item is the one written: success).
 func (r *Records) Update(ctx context.Context, rec shadow.Record) (shadow.Record, error) {
 	want := rec.Version
 	rec.Version++
+	it := stampWrite(recordItem(rec))
 	_, err := r.t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(r.t.name),
-		Item:                                recordItem(rec),
+		Item:                                it,
 		ConditionExpression:                 aws.String("#v = :v"),
 		ExpressionAttributeNames:            map[string]string{"#v": "version"},
 		ExpressionAttributeValues:           map[string]ddbtypes.AttributeValue{":v": n(want)},
 		ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
+	if err != nil && !ownWrite(err, it) {
 		return shadow.Record{}, fmt.Errorf("updating shadow record of %s at version %d: %w", rec.LiveID, want, conditionFailed(err))
 	}
 	return rec, nil

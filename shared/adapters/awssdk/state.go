@@ -54,7 +54,8 @@ func (st *States) Load(ctx context.Context, group string) (State, error) {
 
 // Save stores blob if the stored version is version (0: no state stored
 // yet) and returns the new version. A lost race is shadow.ErrConflict: the
-// caller reloads and recomputes, or drops its run.
+// caller reloads and recomputes, or drops its run. The save retried by the
+// SDK after it took effect (the stored item is this one) is no lost race.
 func (st *States) Save(ctx context.Context, group string, blob []byte, version int64) (int64, error) {
 	if group == "" || version < 0 {
 		return 0, fmt.Errorf("%w: saving control state of group %q at version %d", shadow.ErrInvalid, group, version)
@@ -68,7 +69,8 @@ func (st *States) Save(ctx context.Context, group string, blob []byte, version i
 	m["blob"] = &ddbtypes.AttributeValueMemberB{Value: blob}
 	m["version"] = n(version + 1)
 	m["updated_at"] = s(st.t.clock.Now().UTC().Format(time.RFC3339Nano))
-	in := &dynamodb.PutItemInput{TableName: aws.String(st.t.name), Item: m}
+	stampWrite(m)
+	in := &dynamodb.PutItemInput{TableName: aws.String(st.t.name), Item: m, ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld}
 	if version == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 		in.ExpressionAttributeNames = map[string]string{"#pk": AttrPK}
@@ -77,7 +79,7 @@ func (st *States) Save(ctx context.Context, group string, blob []byte, version i
 		in.ExpressionAttributeNames = map[string]string{"#v": "version"}
 		in.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{":v": n(version)}
 	}
-	if _, err := st.t.api.PutItem(ctx, in); err != nil {
+	if _, err := st.t.api.PutItem(ctx, in); err != nil && !ownWrite(err, m) {
 		return 0, fmt.Errorf("saving control state of %s at version %d: %w", group, version, Classify(err))
 	}
 	return version + 1, nil

@@ -50,6 +50,8 @@ type AgentOptions struct {
 	ApplyRate float64
 	// Port to listen on, on the loopback (0: a free one).
 	Port int
+	// LogLevel of the agent (default warn).
+	LogLevel string
 }
 
 // Agent is a shadow-agent process on the loopback.
@@ -74,6 +76,9 @@ func StartAgent(ctx context.Context, bin string, opt AgentOptions) (*Agent, erro
 		}
 		opt.Port = p
 	}
+	if opt.LogLevel == "" {
+		opt.LogLevel = "warn"
+	}
 	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func StartAgent(ctx context.Context, bin string, opt AgentOptions) (*Agent, erro
 	}
 	a := &Agent{Name: opt.Name, Addr: "127.0.0.1:" + strconv.Itoa(opt.Port), bin: bin, args: []string{
 		"--listen", "127.0.0.1:" + strconv.Itoa(opt.Port), "--data-dir", opt.DataDir, "--secret-file", keyFile,
-		"--apply-rate", strconv.FormatFloat(opt.ApplyRate, 'f', -1, 64), "--log-level", "warn", "--shutdown-timeout", "5s",
+		"--apply-rate", strconv.FormatFloat(opt.ApplyRate, 'f', -1, 64), "--log-level", opt.LogLevel, "--shutdown-timeout", "5s",
 	}}
 	return a, a.Start(ctx)
 }
@@ -136,6 +141,21 @@ func (a *Agent) PID() int {
 		return 0
 	}
 	return a.cmd.Process.Pid
+}
+
+// Kill kills the process with SIGKILL (kill -9: no shutdown, whatever it
+// was doing is cut off), by its id, and waits for it to be gone. Start
+// brings it back on its data dir and port.
+func (a *Agent) Kill() error {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return nil
+	}
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing agent %s: %w", a.Name, err)
+	}
+	<-a.done
+	a.cmd = nil
+	return nil
 }
 
 // Stop stops the process gracefully (SIGTERM, then SIGKILL after 10 s),

@@ -56,7 +56,12 @@ type Env struct {
 // Start starts moto server on a free port (or uses AWS_ENDPOINT_URL) and
 // builds the clients. log receives moto's output (nil: discarded).
 func Start(ctx context.Context, log io.Writer) (*Env, error) {
-	srv, err := moto.Start(ctx, moto.Options{Log: log})
+	return StartWith(ctx, moto.Options{Log: log})
+}
+
+// StartWith is Start with the server's options.
+func StartWith(ctx context.Context, opt moto.Options) (*Env, error) {
+	srv, err := moto.Start(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -70,13 +75,14 @@ func Start(ctx context.Context, log io.Writer) (*Env, error) {
 
 // Through returns an Env on the same server whose clients, and the
 // functions it configures, call endpoint instead: e.g. a fault-injecting
-// proxy (shared/faultproxy) in front of the server.
-func (e *Env) Through(ctx context.Context, endpoint string) (*Env, error) {
-	return clients(ctx, e.Server, endpoint)
+// proxy (shared/faultproxy) in front of the server. opts are added to the
+// SDK configuration (e.g. config.WithAPIOptions with a Calls counter).
+func (e *Env) Through(ctx context.Context, endpoint string, opts ...func(*config.LoadOptions) error) (*Env, error) {
+	return clients(ctx, e.Server, endpoint, opts...)
 }
 
-func clients(ctx context.Context, srv *moto.Server, endpoint string) (*Env, error) {
-	cfg, err := Config(ctx, endpoint)
+func clients(ctx context.Context, srv *moto.Server, endpoint string, opts ...func(*config.LoadOptions) error) (*Env, error) {
+	cfg, err := Config(ctx, endpoint, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -95,16 +101,16 @@ func clients(ctx context.Context, srv *moto.Server, endpoint string) (*Env, erro
 }
 
 // Config is the SDK configuration the functions would load, pointed at
-// endpoint with static test credentials.
-func Config(ctx context.Context, endpoint string) (aws.Config, error) {
-	return lambdaenv.AWSConfig(ctx,
+// endpoint with static test credentials, plus opts.
+func Config(ctx context.Context, endpoint string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	return lambdaenv.AWSConfig(ctx, append([]func(*config.LoadOptions) error{
 		config.WithRegion(Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
 		config.WithBaseEndpoint(endpoint),
 		// Ignore a developer's ~/.aws files: tests must not depend on them.
 		config.WithSharedConfigFiles([]string{}),
 		config.WithSharedCredentialsFiles([]string{}),
-	)
+	}, opts...)...)
 }
 
 // Reset clears the emulator's state (a no-op where it has no reset API:

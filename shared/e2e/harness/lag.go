@@ -60,12 +60,32 @@ type LagOptions struct {
 	// Sample, when set, is called every second with the elapsed time (for
 	// memory and progress reports).
 	Sample func(elapsed time.Duration, a LagProgress)
+	// ReportEvery is the period of the progress lines and of the lag
+	// windows they print (default 10 s); OnReport, when set, receives each
+	// window.
+	ReportEvery time.Duration
+	OnReport    func(LagWindow)
+}
+
+// LagWindow is the lag of the mutations applied within one report period.
+type LagWindow struct {
+	Elapsed                   time.Duration // at the end of the window
+	Produced                  int64         // so far
+	LiveApplied               int64         // so far
+	ShadowApplied             int64         // so far
+	ShadowN, LiveN            int           // mutations applied in the window
+	ShadowP50, ShadowP99      time.Duration
+	LiveP50, LiveP99          time.Duration
+	Invocations, BatchRetries int64 // so far
 }
 
 // LagProgress is a run's state at a moment.
 type LagProgress struct {
 	Produced, LiveApplied, ShadowApplied int64
 	AgentPIDs                            map[string]int
+	// FanoutPIDs are the emulators' process ids by shard (RIE runs: each
+	// one's bootstrap is its child); empty for the handler in process.
+	FanoutPIDs map[string]int
 }
 
 // LagResult is what a run measured.
@@ -125,6 +145,9 @@ func (o *LagOptions) defaults() {
 	}
 	if o.Drain <= 0 {
 		o.Drain = 60 * time.Second
+	}
+	if o.ReportEvery <= 0 {
+		o.ReportEvery = 10 * time.Second
 	}
 }
 
@@ -189,7 +212,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 	b, _ := json.Marshal(addrs)
 	fenv[lambdaenv.EnvAgentAddresses] = string(b)
 	fenv[lambdaenv.EnvLogLevel] = "warn"
-	deliver, stopFanout, err := e.lagFanout(ctx, opt, fenv, tmp)
+	deliver, stopFanout, fanoutPIDs, err := e.lagFanout(ctx, opt, fenv, tmp)
 	if err != nil {
 		return res, err
 	}
@@ -284,7 +307,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 	perTick := float64(opt.Rate) * tick.Seconds()
 	ticker := time.NewTicker(tick)
 	var produced, valid int64
-	nextReport := start.Add(10 * time.Second)
+	nextReport := start.Add(opt.ReportEvery)
 	sampleAt := start.Add(time.Second)
 	pids := map[string]int{}
 	for n, a := range agents {
@@ -323,14 +346,19 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 		if now := time.Now(); opt.Sample != nil && now.After(sampleAt) {
 			sampleAt = sampleAt.Add(time.Second)
 			l, s := trk.applied()
-			opt.Sample(now.Sub(start), LagProgress{Produced: produced, LiveApplied: l, ShadowApplied: s, AgentPIDs: pids})
+			opt.Sample(now.Sub(start), LagProgress{Produced: produced, LiveApplied: l, ShadowApplied: s, AgentPIDs: pids, FanoutPIDs: fanoutPIDs()})
 		}
 		if now := time.Now(); now.After(nextReport) {
-			nextReport = nextReport.Add(10 * time.Second)
+			nextReport = nextReport.Add(opt.ReportEvery)
 			l, s := trk.applied()
-			p50, p99 := trk.window("shadow")
-			fmt.Fprintf(out, "  %3.0fs: produced %d, applied live %d, shadow %d, invocations %d, retries %d; shadow lag over the last 10 s: p50 %s, p99 %s\n",
-				now.Sub(start).Seconds(), produced, l, s, stats.Invocations.Load(), stats.Retries.Load(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+			w := LagWindow{Elapsed: now.Sub(start), Produced: produced, LiveApplied: l, ShadowApplied: s, Invocations: stats.Invocations.Load(), BatchRetries: stats.Retries.Load()}
+			w.ShadowN, w.ShadowP50, w.ShadowP99 = trk.window("shadow")
+			w.LiveN, w.LiveP50, w.LiveP99 = trk.window("live")
+			fmt.Fprintf(out, "  %3.0fs: produced %d, applied live %d, shadow %d, invocations %d, retries %d; lag over the last %s: shadow p50 %s, p99 %s; live p50 %s, p99 %s\n",
+				w.Elapsed.Seconds(), produced, l, s, w.Invocations, w.BatchRetries, opt.ReportEvery, w.ShadowP50.Round(time.Millisecond), w.ShadowP99.Round(time.Millisecond), w.LiveP50.Round(time.Millisecond), w.LiveP99.Round(time.Millisecond))
+			if opt.OnReport != nil {
+				opt.OnReport(w)
+			}
 		}
 	}
 	ticker.Stop()
@@ -420,24 +448,25 @@ func (e *Env) launchShadows(ctx context.Context, w *World, lives []string) ([]st
 
 // lagFanout returns how a batch reaches the fanout: the handler in process,
 // or one bootstrap under the RIE per shard.
-func (e *Env) lagFanout(ctx context.Context, opt LagOptions, fenv map[string]string, tmp string) (Deliver, func(), error) {
+func (e *Env) lagFanout(ctx context.Context, opt LagOptions, fenv map[string]string, tmp string) (Deliver, func(), func() map[string]int, error) {
+	noPIDs := func() map[string]int { return nil }
 	if !opt.RIE {
 		cfg, err := lambdaenv.LoadFanout(lambdaenv.Map(fenv))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		key, _ := e.secret(ctx, cfg.Agent.SecretARN)
 		client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		deps, err := handlers.NewFanoutDeps(e.Cfg, cfg, client, metrics.Discard{}, slog.New(slog.DiscardHandler))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		h, err := handlers.NewFanout(deps, handlers.FanoutOptions{})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var n int64
 		var mu sync.Mutex
@@ -453,15 +482,15 @@ func (e *Env) lagFanout(ctx context.Context, opt LagOptions, fenv map[string]str
 			ictx, cancel := context.WithTimeout(lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: id}), time.Minute)
 			defer cancel()
 			return h.Handle(ictx, b)
-		}, func() {}, nil
+		}, func() {}, noPIDs, nil
 	}
 	rie, err := RIE(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	bins, err := BuildFunctions(ctx, tmp, "fanout")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fns := map[string]*Function{}
 	var mu sync.Mutex
@@ -471,6 +500,15 @@ func (e *Env) lagFanout(ctx context.Context, opt LagOptions, fenv map[string]str
 		for _, f := range fns {
 			_ = f.Stop()
 		}
+	}
+	pids := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for shard, f := range fns {
+			out[shard] = f.PID()
+		}
+		return out
 	}
 	return func(ctx context.Context, shard string, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 		mu.Lock()
@@ -497,11 +535,17 @@ func (e *Env) lagFanout(ctx context.Context, opt LagOptions, fenv map[string]str
 			return resp, fmt.Errorf("fanout answered %s", out)
 		}
 		return resp, nil
-	}, stop, nil
+	}, stop, pids, nil
 }
 
 func (e *Env) secret(ctx context.Context, arn string) ([]byte, error) {
 	return awssdk.ReadSecret(ctx, e.Secrets, arn)
+}
+
+// PutRaw puts records as they are, under one partition key (what a broken
+// producer could send).
+func (e *Env) PutRaw(ctx context.Context, stream, key string, datas [][]byte) error {
+	return e.putRaw(ctx, stream, key, datas)
 }
 
 func (e *Env) putRaw(ctx context.Context, stream, key string, datas [][]byte) error {
@@ -543,19 +587,19 @@ type lagTracker struct {
 	windowFrom    map[string]int // index in lags where the current report window starts
 }
 
-// window returns the p50 and p99 of the agent's lags recorded since the
-// last call, and starts a new window.
-func (t *lagTracker) window(name string) (p50, p99 time.Duration) {
+// window returns the count, p50 and p99 of the agent's lags recorded
+// since the last call, and starts a new window.
+func (t *lagTracker) window(name string) (n int, p50, p99 time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l := append([]time.Duration(nil), t.lags[name][t.windowFrom[name]:]...)
 	t.windowFrom[name] = len(t.lags[name])
 	if len(l) == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	sort.Slice(l, func(a, b int) bool { return l[a] < l[b] })
 	at := func(q float64) time.Duration { return l[min(len(l)-1, int(math.Ceil(q*float64(len(l))))-1)] }
-	return at(0.5), at(0.99)
+	return len(l), at(0.5), at(0.99)
 }
 
 func newLagTracker(resources []string) *lagTracker {

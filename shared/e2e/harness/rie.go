@@ -196,6 +196,15 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.f.logs.Write(p)
 }
 
+// PID is the emulator's process id (the bootstrap is its child, in its
+// process group); 0 when stopped.
+func (f *Function) PID() int {
+	if f.cmd == nil || f.cmd.Process == nil {
+		return 0
+	}
+	return f.cmd.Process.Pid
+}
+
 // Logs returns everything the emulator and the function printed so far.
 func (f *Function) Logs() string {
 	f.mu.Lock()

@@ -39,6 +39,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// IgnoreEnv starts a server even when AWS_ENDPOINT_URL is set.
 	IgnoreEnv bool
+	// Prelude is Python run in the server's interpreter before the server
+	// starts (`python3 -c`), e.g. to lift an emulator limit a long run
+	// hits (see harness.KinesisScalePatch). Empty: moto as installed.
+	Prelude string
 }
 
 // Start returns the endpoint of AWS_ENDPOINT_URL when set, and otherwise
@@ -60,6 +64,9 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	name, args := "moto_server", []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
 	if _, err := exec.LookPath(name); err != nil {
 		name, args = "python3", append([]string{"-m", "moto.server"}, args...)
+	}
+	if opt.Prelude != "" {
+		name, args = "python3", append([]string{"-c", opt.Prelude + "\nfrom moto.server import main\nmain()\n"}, args...)
 	}
 	cmd := exec.Command(name, args...)
 	out := opt.Log
