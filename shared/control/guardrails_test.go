@@ -111,11 +111,10 @@ func garbageHistories() []garbage {
 		{name: "stuck counters", demand: func(int, *rand.Rand) float64 { return base }, shadow: func(int, float64) float64 { return 0 }},
 		// Garbage of every kind, minute after minute. With the max
 		// honoured, the group goes to its max and stays. Allowed to raise
-		// the max, the policy raises it to the plan plus its buffer (10^9
-		// a minute plans hundreds of thousands of instances) and grows the
-		// group by the max step every minute: no flapping, but no ceiling
-		// either (reported: a deployment that sets over_max=raise should
-		// bound its inputs, or rely on its account's limits).
+		// the max, the policy raises it toward the plan plus its buffer
+		// (10^9 a minute plans hundreds of thousands of instances) but never
+		// above the ceiling (max_ceiling, twice the max by default), and
+		// grows the group by the max step to it: no flapping.
 		{name: "random garbage", demand: func(m int, rng *rand.Rand) float64 {
 			switch rng.IntN(6) {
 			case 0:
@@ -202,7 +201,11 @@ func runGarbage(t *testing.T, g garbage, over scaling.OverMax) {
 			// the group never above the max.
 			maxPlan = max(maxPlan, dec.Plan)
 			ceiling := int(math.Ceil(float64(maxPlan)*(1+cfg.Policy.MaxBufferPct/100))) + 1
-			if dec.To > dec.Max || (dec.Max > cfg.Policy.Max && dec.Max > ceiling) {
+			hard := cfg.Policy.MaxCeiling
+			if hard == 0 {
+				hard = 2 * cfg.Policy.Max
+			}
+			if dec.To > dec.Max || dec.Max > hard || (dec.Max > cfg.Policy.Max && dec.Max > ceiling) {
 				t.Fatalf("minute %d: to %d, max %d (plan %d, highest plan %d, ceiling %d)", m, dec.To, dec.Max, dec.Plan, maxPlan, ceiling)
 			}
 		}
