@@ -531,38 +531,13 @@ func TestColdInitUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rie, err := harness.RIE(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := []string{"launch", "terminate", "reconciler"}
 	bins, err := harness.BuildFunctions(ctx, t.TempDir(), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		var inits []time.Duration
-		for range 5 {
-			f, err := harness.StartFunction(ctx, rie, name, bins[name], w.FunctionEnv(env))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := f.ColdInit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reports []harness.Report
-			_ = harness.Eventually(ctx, 5*time.Second, func() (bool, error) { reports = f.Reports(); return len(reports) >= 2, nil })
-			_ = f.Stop()
-			if len(reports) != 2 || reports[0].Duration < reports[1].Duration {
-				t.Errorf("%s: REPORT lines %+v: want two, the first (cold) the longer", name, reports)
-			}
-			inits = append(inits, d)
-		}
-		sort.Slice(inits, func(a, b int) bool { return inits[a] < inits[b] })
-		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-		figures.Store("cold init under RIE (median, max of 5): "+name, ms(inits[2])+", "+ms(inits[4]))
-		t.Logf("%s cold init under the RIE: median %s, max %s", name, ms(inits[2]), ms(inits[4]))
+		coldInit(t, name, bins[name], w.FunctionEnv(env))
 	}
 }
 
