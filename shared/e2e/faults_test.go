@@ -215,12 +215,31 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	summary := led.check(t, r.client, pairs, distinct, 30*time.Second)
 
 	// 7. One reconcile, after the orphan grace period: no duplicate, no
-	// orphan.
+	// orphan. Faults are still injected, so an action whose AWS call
+	// exhausted its retries (about 0.2^4 of calls) is left to the next
+	// scheduled run, as on AWS: at most two more runs, and an action may
+	// fail for no other reason.
 	time.Sleep(testOrphanGrace)
-	last := r.reconcile(t)
-	for _, a := range last.Actions {
-		if a.Error != "" {
-			t.Errorf("the last reconcile failed an action: %+v", a)
+	var last handlers.Response
+	for run := 1; ; run++ {
+		last = r.reconcile(t)
+		exhausted := 0
+		for _, a := range last.Actions {
+			switch {
+			case a.Error == "":
+			case strings.Contains(a.Error, "exceeded maximum number of attempts"):
+				exhausted++
+				t.Logf("reconcile run %d: %s %s left to the next run, its call exhausted its retries on injected faults", run, a.Kind, a.Live)
+			default:
+				t.Errorf("the last reconcile failed an action: %+v", a)
+			}
+		}
+		if exhausted == 0 {
+			break
+		}
+		if run == 3 {
+			t.Errorf("three reconcile runs in a row left actions undone: %+v", last.Actions)
+			break
 		}
 	}
 	t.Logf("forecaster: %s %d -> %d, acted %v (%s); last reconcile: %+v", gf.Action, gf.From, gf.Decided, gf.Acted, gf.Outcome, last.Actions)
