@@ -22,7 +22,7 @@ lint: ## gofmt and go vet
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-check-arch: ## Prove the domain packages under shared/ import neither aws-sdk-go-v2 nor aws-lambda-go
+check-arch: ## Prove the layout's import rules: shared/domain is pure Go; only adapters, plane and harnesses use AWS libraries
 	@scripts/check-arch.sh
 
 bench: ## Go benchmarks of the hot paths (forecaster fit, router, simulator)

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 # The emulator, where the e2e harness installs it (same pinned version as
-# RIEModule in shared/e2e/harness/rie.go; infra's tests check they agree).
+# RIEModule in shared/testing/e2e/harness/rie.go; infra's tests check they agree).
 # Kept out of go.mod on purpose (see docs/PLANE.md).
 rie_module=github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 if [[ ${SMOKE_RIE:-auto} != 0 ]]; then

@@ -100,7 +100,7 @@ def endpoint_kind(endpoint):
 
 
 def mutation_records(resource, n, first_seq=1):
-    """Mutations in the wire format of shared/mutation (version 1)."""
+    """Mutations in the wire format of shared/domain/mutation (version 1)."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = []
     for i in range(n):

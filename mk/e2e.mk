@@ -3,7 +3,7 @@
 # Area: plane (mk/e2e.mk). Needs python3 with moto[server] (moto_server);
 # builds the emulator once into .cache/tools (go install, pinned version).
 
-E2E_PKGS := ./shared/adapters/awssdk/ ./shared/e2e/...
+E2E_PKGS := ./shared/adapters/awssdk/ ./shared/testing/e2e/...
 
 .PHONY: e2e lag lag-rie
 
@@ -13,14 +13,14 @@ e2e: ## End-to-end suite against a moto server it starts (or AWS_ENDPOINT_URL): 
 	echo "e2e: $$(( $$(date +%s) - start )) s"
 
 invoke-%: ## Run one function (invoke-launch, -terminate, -reconciler, -fanout, -forecaster) under the RIE with its sample event against a moto it starts; prints the answer and logs
-	$(GO) run -tags e2e ./shared/e2e/cmd/invoke -fn $*
+	$(GO) run -tags e2e ./shared/testing/e2e/cmd/invoke -fn $*
 
 LAG_FLAGS ?= -rate 1000 -duration 60s
 
 lag: ## Replication lag end to end against moto with two agents: 1,000 mutations/s for 60 s through Kinesis and the fanout (in process); prints p50/p99 and the accounting (LAG_FLAGS to change)
-	$(GO) run -tags e2e ./shared/e2e/cmd/lag $(LAG_FLAGS)
+	$(GO) run -tags e2e ./shared/testing/e2e/cmd/lag $(LAG_FLAGS)
 
 lag-rie: ## The same with the real fanout bootstrap under the Lambda RIE (one per shard)
-	$(GO) run -tags e2e ./shared/e2e/cmd/lag -rie $(LAG_FLAGS)
+	$(GO) run -tags e2e ./shared/testing/e2e/cmd/lag -rie $(LAG_FLAGS)
 
 TEST_PARTS += e2e

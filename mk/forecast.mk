@@ -1,4 +1,4 @@
-# The forecaster (shared/forecast, shared/forecastbench, cmd/shadowscale
+# The forecaster (shared/domain/forecast, shared/sim/forecastbench, cmd/shadowscale
 # forecast and bench forecast): the accuracy benchmark and Go benchmarks.
 # Its tests run with the unit tests (go test ./...).
 
@@ -12,4 +12,4 @@ bench-forecast: ## Forecast accuracy protocol (shared/bench/FORECAST.md) on the 
 	$(GO) run ./cmd/shadowscale bench forecast -online -coverage $(NAB_DIR)/*.csv
 
 bench-forecast-go: ## Go benchmarks of the forecaster: default fit-and-forecast on a 7-day 5-minute window, online update+forecast
-	$(GO) test -run '^$$' -bench 'Default|Online|Holt|ARIMA' -benchtime 2s ./shared/forecast/
+	$(GO) test -run '^$$' -bench 'Default|Online|Holt|ARIMA' -benchtime 2s ./shared/domain/forecast/

@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# The domain packages under shared/ must not depend on the AWS SDK or on
-# aws-lambda-go: only the adapters and the Lambda handlers may. Proven with
-# `go list -deps`, so an indirect import counts too.
+# The import rules of docs/CONTRACTS.md ("Layout"), proven with
+# `go list -deps` so that an indirect import counts too:
+#  1. nothing under shared/domain/ (nor shared/platform/) depends on the AWS
+#     SDK, aws-lambda-go, the adapters, the plane, the agent, the simulator
+#     or the test harnesses: the domain is pure Go;
+#  2. only the AWS adapters, the plane and the test harnesses may depend on
+#     the AWS SDK or aws-lambda-go: the agent and the simulator may not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Packages allowed to use AWS libraries: the SDK adapters and the handlers.
-allowed='/shared/adapters/awssdk($|/)|/shared/handlers($|/)|/shared/lambdaenv($|/)'
-forbidden='^github.com/aws/aws-sdk-go-v2|^github.com/aws/aws-lambda-go'
+mod=$(go list -m)
 status=0
-checked=0
-for pkg in $(go list ./shared/...); do
-  if [[ $pkg =~ $allowed ]]; then continue; fi
-  checked=$((checked + 1))
-  bad=$(go list -deps "$pkg" | grep -E "$forbidden" || true)
-  if [[ -n $bad ]]; then
-    echo "check-arch: domain package $pkg depends on AWS libraries:" >&2
-    echo "$bad" | sed 's/^/  /' >&2
-    status=1
-  fi
-done
-if [[ $status -eq 0 ]]; then
-  echo "check-arch: $checked domain packages under shared/ import no aws-sdk-go-v2 and no aws-lambda-go"
-fi
+
+check() { # check RULE PACKAGES... (reads $forbidden)
+  local rule=$1 pkg bad n=0
+  shift
+  for pkg in "$@"; do
+    n=$((n + 1))
+    bad=$(go list -deps "$pkg" | grep -E "$forbidden" || true)
+    if [[ -n $bad ]]; then
+      echo "check-arch: $pkg breaks the rule '$rule'; it depends on:" >&2
+      echo "$bad" | sed 's/^/  /' >&2
+      status=1
+    fi
+  done
+  echo "check-arch: $n packages checked: $rule"
+}
+
+forbidden="^github.com/aws/aws-sdk-go-v2|^github.com/aws/aws-lambda-go|^$mod/shared/(adapters|plane|agent|sim|testing)(/|$)"
+# shellcheck disable=SC2046
+check "shared/domain and shared/platform import no AWS library, adapter, plane, agent, simulator or harness" \
+  $(go list ./shared/domain/... ./shared/platform/...)
+
+forbidden='^github.com/aws/aws-sdk-go-v2|^github.com/aws/aws-lambda-go'
+# shellcheck disable=SC2046
+check "outside shared/adapters/awssdk, shared/plane and shared/testing nothing under shared/ imports an AWS library" \
+  $(go list ./shared/... | grep -vE "^$mod/shared/(adapters/awssdk|plane|testing)(/|$)")
 exit $status

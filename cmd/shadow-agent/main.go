@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/agent"
-	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 func main() {

@@ -7,10 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/forecast"
-	"github.com/shadowscale/shadowscale/shared/forecastbench"
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/domain/forecast"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/sim/forecastbench"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 func init() {

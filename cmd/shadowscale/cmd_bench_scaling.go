@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/catalog"
-	"github.com/shadowscale/shadowscale/shared/control"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/sim"
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 func init() {

@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/forecast"
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/domain/forecast"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 func init() {

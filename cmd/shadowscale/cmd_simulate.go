@@ -12,11 +12,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/catalog"
-	"github.com/shadowscale/shadowscale/shared/embedded"
-	"github.com/shadowscale/shadowscale/shared/report"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/sim"
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/sim/embedded"
+	"github.com/shadowscale/shadowscale/shared/sim/report"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 // The default trace, bundled with its license (data/LICENSE.txt).

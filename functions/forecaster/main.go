@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
-	"github.com/shadowscale/shadowscale/shared/catalog"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/handlers"
-	"github.com/shadowscale/shadowscale/shared/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 func main() {

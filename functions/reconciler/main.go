@@ -12,9 +12,9 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/agent"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/handlers"
-	"github.com/shadowscale/shadowscale/shared/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 func main() {

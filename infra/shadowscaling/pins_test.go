@@ -29,7 +29,7 @@ func TestEmulatorPinAgrees(t *testing.T) {
 		}
 		return all[0]
 	}
-	script, harness := pin("localstack/run-moto.sh"), pin("shared/e2e/harness/rie.go")
+	script, harness := pin("localstack/run-moto.sh"), pin("shared/testing/e2e/harness/rie.go")
 	if script != harness {
 		t.Errorf("localstack/run-moto.sh installs %s, the e2e harness %s", script, harness)
 	}

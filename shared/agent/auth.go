@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Request authentication (docs/AGENT.md, "Authentication").

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 )
 
 // The state digest is an incremental multiset hash: the accumulator is the

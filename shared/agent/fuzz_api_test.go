@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // FuzzAgentRequest sends arbitrary requests to the agent's whole API (any

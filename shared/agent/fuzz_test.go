@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // FuzzApplyAPI sends arbitrary bodies, correctly signed, to POST /v1/apply,

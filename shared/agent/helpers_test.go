@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 var testKey = []byte("test-key-0123456789abcdef-0123456789")

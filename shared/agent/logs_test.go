@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Drive every path that logs, success and failure, with a recognisable

@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Defaults of the agent.

@@ -10,7 +10,7 @@ import (
 	"io"
 
 	"github.com/shadowscale/shadowscale/shared/agent/seqs"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 )
 
 // Snapshot stream (docs/AGENT.md, "Snapshot format"): the magic line, then

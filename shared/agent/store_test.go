@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // The store accepts exactly like memory.Agents, step by step, with one

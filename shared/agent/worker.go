@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Worker applies accepted log entries to the state in the background, in

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 func TestWorkerStep(t *testing.T) {

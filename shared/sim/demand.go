@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 // ErrBadInput is wrapped by every error about a trace or a configuration the

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/catalog"
-	"github.com/shadowscale/shadowscale/shared/control"
-	"github.com/shadowscale/shadowscale/shared/scaling"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/scaling"
 )
 
 // PolicyNames are the four policies of SCALING.md, in output order.

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/shadowscale/shadowscale/shared/control"
-	"github.com/shadowscale/shadowscale/shared/scaling"
-	"github.com/shadowscale/shadowscale/shared/signal"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/scaling"
+	"github.com/shadowscale/shadowscale/shared/domain/signal"
 )
 
 // Shadow is the project's own policy: the control loop the forecaster

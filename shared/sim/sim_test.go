@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/trace"
+	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
 // SyntheticKinds are the families Synthetic generates, each shaped after a

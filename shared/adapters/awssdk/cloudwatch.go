@@ -19,15 +19,15 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/metrics"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
 // CloudWatchJSON is a cloudwatch.Options function selecting the AWS JSON 1.0
 // protocol. aws-sdk-go-v2's CloudWatch client defaults to Smithy RPC v2
 // CBOR, which moto server does not serve (requests 404, moto issue 9195);
 // CloudWatch itself serves CBOR, JSON 1.0 and Query (its model's protocols
-// list). shared/lambdaenv applies this option to every CloudWatch client it
+// list). shared/plane/lambdaenv applies this option to every CloudWatch client it
 // builds, against AWS as against emulators, so the protocol the e2e suite
 // proves against moto is the one that runs in production.
 func CloudWatchJSON(o *cloudwatch.Options) {

@@ -8,7 +8,7 @@
 // signatures, so the real client (*ec2.Client, ...) satisfies it and tests
 // can pass the real client pointed at moto server, or a small stub where the
 // emulator cannot produce a case. Clients are built once, in main (see
-// shared/lambdaenv), never here.
+// shared/plane/lambdaenv), never here.
 //
 // AWS errors are classified in one place (Classify) into the domain's
 // errors, wrapped with %w so that errors.Is and errors.As both keep working.
@@ -23,7 +23,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
 // Errors of the adapters that the domain has no word for. Test with

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/shadowscale/shadowscale/shared/mutation"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
 // History is the per-minute mutation history on the table:

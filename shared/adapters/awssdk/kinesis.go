@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/shadowscale/shadowscale/shared/mutation"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
 // KinesisAPI is the part of *kinesis.Client the Producer uses.

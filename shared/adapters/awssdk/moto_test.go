@@ -29,11 +29,11 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/e2e/harness"
-	"github.com/shadowscale/shadowscale/shared/metrics"
-	"github.com/shadowscale/shadowscale/shared/mutation"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
 // env is this package's moto server, started once (each test suite on its

@@ -19,10 +19,10 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/metrics"
-	"github.com/shadowscale/shadowscale/shared/mutation"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
 var u0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)

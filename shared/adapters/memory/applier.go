@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/agent/seqs"
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/mutation"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // DefaultGapWait is how long the memory agents wait for a missing seq by

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/clock"
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Fleet is an in-memory EC2: it implements shadow.Fleet, and lets tests and

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/shadowscale/shadowscale/shared/shadow"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
 // Records is an in-memory shadow.Records with the same conditional-write

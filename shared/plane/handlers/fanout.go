@@ -1,0 +1,398 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// Router is the fan-out as the handler drives it (*mutation.Router).
+type Router interface {
+	// Route applies muts to their live and shadow agents and returns one
+	// Outcome per input, in input order.
+	Route(ctx context.Context, muts []mutation.Mutation) []mutation.Outcome
+	// Flush returns the per-minute counters gathered since the last Flush.
+	Flush() map[mutation.CountKey]mutation.Count
+}
+
+// RouteCache is what the handler asks of a caching resolver (*Resolver):
+// resolve a batch's resources together before routing, and forget a
+// resource whose delivery failed. Optional.
+type RouteCache interface {
+	Prime(ctx context.Context, resources []string)
+	Invalidate(resource string)
+}
+
+// HistoryAdder stores the Router's per-minute counters (awssdk.History).
+//
+// Contract: Add is not idempotent (atomic ADD); on error some counters may
+// have landed, so the caller logs it and does not add them again.
+type HistoryAdder interface {
+	Add(ctx context.Context, counts map[mutation.CountKey]mutation.Count) error
+}
+
+// DeadLetterWriter stores records that can never succeed
+// (awssdk.DeadLetters).
+//
+// Contract: SendEach returns one error per letter, in order, nil when the
+// letter is stored; a letter with an error may still have been stored.
+type DeadLetterWriter interface {
+	SendEach(ctx context.Context, letters []awssdk.DeadLetter) []error
+}
+
+var (
+	_ Router           = (*mutation.Router)(nil)
+	_ RouteCache       = (*Resolver)(nil)
+	_ HistoryAdder     = (*awssdk.History)(nil)
+	_ DeadLetterWriter = (*awssdk.DeadLetters)(nil)
+)
+
+// FanoutDeps are what the fanout handler uses.
+type FanoutDeps struct {
+	Router      Router
+	Routes      RouteCache // may be nil
+	History     HistoryAdder
+	DeadLetters DeadLetterWriter
+	Clock       clock.Clock
+	Metrics     metrics.Sink
+	Log         *slog.Logger
+}
+
+// FanoutOptions tune the fanout handler.
+type FanoutOptions struct {
+	// Reserve is kept before the invocation's deadline for the dead
+	// letters and the counters: routing is cut off that much earlier (its
+	// unfinished records are reported failed and retried). 3 s when 0.
+	Reserve time.Duration
+	// FlushEvery is how often the counters are added to the history: the
+	// handler keeps counting between batches and writes when FlushEvery
+	// has passed since its last write, or at once when a minute it holds
+	// counts of has ended (so the forecaster finds complete minutes). 5 s
+	// when 0; a negative value writes after every batch. Between writes
+	// the counts live in the function's memory: a container that is
+	// never invoked again loses at most FlushEvery of them (metrics
+	// grade, as the counters are).
+	FlushEvery time.Duration
+}
+
+// Dead-letter reason codes: the first word of a dead letter's reason.
+const (
+	ReasonUndecodable     = "undecodable"         // not a JSON mutation record
+	ReasonOversized       = "oversized"           // over Kinesis' 1 MiB record limit
+	ReasonVersion         = "unsupported-version" // a format version this plane does not read
+	ReasonInvalid         = "invalid"             // decodes, but a field is invalid (empty key, key over 1 KiB, ...)
+	ReasonUnknownResource = "unknown-resource"    // not a live instance of an enrolled group
+	ReasonRejected        = "rejected"            // an agent refused it for good (e.g. a seq it gave up waiting for)
+)
+
+// Fanout handles a Lambda Kinesis event of mutation records: it decodes
+// every record, routes the mutations to their live and shadow agents
+// (Router), writes the records that can never succeed to the dead-letter
+// queue with their reason, adds the Router's per-minute counters to the
+// history, and answers the records to retry.
+//
+// Retries follow Lambda's ReportBatchItemFailures for streams: the answer
+// names the earliest record (in shard order) that failed in a way a later
+// delivery can fix, and Lambda redelivers from it, so every record after it
+// comes again too (the agents acknowledge what they hold as duplicates:
+// nothing is applied twice). A record that can never succeed (undecodable,
+// oversized, of an unknown resource, rejected by an agent) is dead-lettered
+// and reported as a success, so it never blocks its shard; but only when it
+// lies before the first retryable failure (after it, the redelivery will
+// dead-letter it once). A record whose dead letter could not be written is
+// reported failed: it is never lost.
+type Fanout struct {
+	d   FanoutDeps
+	opt FanoutOptions
+	base
+
+	mu        sync.Mutex
+	pending   map[mutation.CountKey]mutation.Count // counted, not yet in the history
+	oldest    time.Time                            // the earliest minute in pending
+	lastFlush time.Time
+}
+
+// NewFanout returns the fanout handler.
+func NewFanout(d FanoutDeps, opt FanoutOptions) (*Fanout, error) {
+	var errs []error
+	if d.Router == nil {
+		errs = append(errs, errors.New("no router"))
+	}
+	if d.History == nil {
+		errs = append(errs, errors.New("no history"))
+	}
+	if d.DeadLetters == nil {
+		errs = append(errs, errors.New("no dead-letter queue"))
+	}
+	if d.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: fanout handler: %w", shadow.ErrInvalid, err)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Discard{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Reserve <= 0 {
+		opt.Reserve = 3 * time.Second
+	}
+	if opt.FlushEvery == 0 {
+		opt.FlushEvery = 5 * time.Second
+	}
+	return &Fanout{d: d, opt: opt, base: base{function: "fanout", metrics: d.Metrics, log: d.Log},
+		pending: map[mutation.CountKey]mutation.Count{}, lastFlush: d.Clock.Now()}, nil
+}
+
+// recordFate is what became of one record of the batch.
+type recordFate struct {
+	retry  error  // a failure a later delivery may fix
+	reason string // why the record can never succeed ("": it can, or did)
+}
+
+// Handle is the fanout function's handler: a Lambda Kinesis event in, the
+// records to retry out.
+func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEventResponse, error) {
+	ev, err := ParseKinesisEvent(payload)
+	if err != nil {
+		h.ignore(ctx, "malformed", fmt.Sprintf("not a Lambda Kinesis event: %v", err))
+		return events.KinesisEventResponse{}, nil
+	}
+	if len(ev.Records) == 0 {
+		h.ignore(ctx, "empty", "no Kinesis records in the event")
+		return events.KinesisEventResponse{}, nil
+	}
+	return h.HandleEvent(ctx, ev), nil
+}
+
+// HandleEvent fans out a decoded Kinesis event.
+func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
+	recs := ev.Records
+	fates := make([]recordFate, len(recs))
+	muts := make([]mutation.Mutation, 0, len(recs))
+	at := make([]int, 0, len(recs)) // muts[i] is record at[i]
+	var resources []string
+	seen := map[string]bool{}
+	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
+	for i := range recs {
+		m, reason := decodeRecord(&recs[i].Kinesis)
+		if reason != "" {
+			fates[i].reason = reason
+			continue
+		}
+		muts = append(muts, m)
+		at = append(at, i)
+		if !seen[m.Resource] {
+			seen[m.Resource] = true
+			resources = append(resources, m.Resource)
+		}
+	}
+
+	if len(muts) > 0 {
+		rctx, cancel := h.routingContext(ctx)
+		if h.d.Routes != nil {
+			h.d.Routes.Prime(rctx, resources)
+		}
+		outs := h.d.Router.Route(rctx, muts)
+		cancel()
+		for j, o := range outs {
+			i := at[o.Index]
+			if o.ShadowRejected {
+				shadowRejected++
+			}
+			switch {
+			case o.Err == nil:
+			case o.Retry:
+				fates[i].retry = o.Err
+				if h.d.Routes != nil {
+					h.d.Routes.Invalidate(muts[j].Resource)
+				}
+			case errors.Is(o.Err, mutation.ErrUnknownResource):
+				fates[i].reason = ReasonUnknownResource + ": " + o.Err.Error()
+			default:
+				fates[i].reason = ReasonRejected + ": " + o.Err.Error()
+			}
+		}
+	}
+
+	first := len(recs) // the first record to retry
+	for i, f := range fates {
+		if f.retry != nil {
+			first = i
+			break
+		}
+	}
+	dead := h.deadLetter(ctx, recs, fates, first)
+	for i := range fates {
+		if fates[i].retry != nil && i < first {
+			first = i
+		}
+	}
+	h.count(ctx)
+
+	failed := 0
+	for _, f := range fates {
+		if f.retry != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		h.metrics.Add("FanoutErrors", metrics.Count, float64(failed))
+	}
+	if shadowRejected > 0 {
+		h.metrics.Add("ShadowRejected", metrics.Count, float64(shadowRejected))
+	}
+	resp := events.KinesisEventResponse{}
+	attrs := []any{"records", len(recs), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
+	if first < len(recs) {
+		resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: recs[first].Kinesis.SequenceNumber}}
+		attrs = append(attrs, "retry_from", recs[first].Kinesis.SequenceNumber, "retry_records", len(recs)-first, "err", fates[first].retry)
+		h.log.WarnContext(ctx, "batch partly failed; Lambda retries from the first failed record", attrs...)
+	} else {
+		h.log.InfoContext(ctx, "batch fanned out", attrs...)
+	}
+	return resp
+}
+
+// routingContext bounds routing so that Reserve is left before the
+// invocation's deadline.
+func (h *Fanout) routingContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-h.opt.Reserve))
+	}
+	return context.WithCancel(ctx)
+}
+
+// decodeRecord decodes one record, or says why it can never succeed.
+func decodeRecord(k *events.KinesisRecord) (mutation.Mutation, string) {
+	if n := len(k.Data) + len(k.PartitionKey); n > mutation.MaxRecordBytes {
+		return mutation.Mutation{}, fmt.Sprintf("%s: record and partition key are %d bytes, over Kinesis' %d", ReasonOversized, n, mutation.MaxRecordBytes)
+	}
+	m, err := mutation.Decode(k.Data)
+	if err == nil {
+		return m, ""
+	}
+	code := ReasonInvalid
+	switch {
+	case errors.Is(err, mutation.ErrTooLarge):
+		code = ReasonOversized
+	case errors.Is(err, mutation.ErrUndecoded):
+		code = ReasonUndecodable
+	case errors.Is(err, mutation.ErrVersion):
+		code = ReasonVersion
+	}
+	return mutation.Mutation{}, code + ": " + err.Error()
+}
+
+// deadLetter writes the dead letters of the records before first, and
+// turns those that could not be written into retryable failures. It
+// returns how many it wrote.
+func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecord, fates []recordFate, first int) int {
+	var letters []awssdk.DeadLetter
+	var idx []int
+	now := h.d.Clock.Now()
+	for i := 0; i < first; i++ {
+		if fates[i].reason == "" {
+			continue
+		}
+		r := recs[i]
+		letters = append(letters, awssdk.DeadLetter{
+			Data: r.Kinesis.Data, Reason: fates[i].reason, Source: r.EventSourceArn,
+			PartitionKey: r.Kinesis.PartitionKey, SequenceNumber: r.Kinesis.SequenceNumber, EventID: r.EventID, At: now,
+		})
+		idx = append(idx, i)
+	}
+	if len(letters) == 0 {
+		return 0
+	}
+	written := 0
+	for j, err := range h.d.DeadLetters.SendEach(ctx, letters) {
+		i := idx[j]
+		if err != nil {
+			fates[i].retry = fmt.Errorf("dead-lettering record %s (%s): %w", recs[i].Kinesis.SequenceNumber, fates[i].reason, err)
+			continue
+		}
+		written++
+		code, _, _ := cutReason(fates[i].reason)
+		h.log.WarnContext(ctx, "record dead-lettered", "code", code, "reason", clip(fates[i].reason), "sequence_number", recs[i].Kinesis.SequenceNumber, "partition_key", clip(recs[i].Kinesis.PartitionKey))
+	}
+	if written > 0 {
+		h.metrics.Add("DeadLettered", metrics.Count, float64(written))
+	}
+	return written
+}
+
+func cutReason(r string) (code, detail string, ok bool) {
+	for i := 0; i+1 < len(r); i++ {
+		if r[i] == ':' && r[i+1] == ' ' {
+			return r[:i], r[i+2:], true
+		}
+	}
+	return r, "", false
+}
+
+// count takes the Router's counters into the metrics and the pending
+// counters, and adds those to the history when due (FlushEvery). A
+// failure is logged, not retried (counters are at-least-once, metrics
+// grade).
+func (h *Fanout) count(ctx context.Context) {
+	counts := h.d.Router.Flush()
+	type gt struct {
+		group  string
+		target mutation.Target
+	}
+	sums := map[gt]int{}
+	for k, c := range counts {
+		sums[gt{k.Group, k.Target}] += c.Accepted
+	}
+	keys := make([]gt, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].group != keys[b].group {
+			return keys[a].group < keys[b].group
+		}
+		return keys[a].target < keys[b].target
+	})
+	for _, k := range keys {
+		h.metrics.Add("MutationsApplied", metrics.Count, float64(sums[k]), metrics.Dim{Name: "Group", Value: k.group}, metrics.Dim{Name: "Target", Value: string(k.target)})
+	}
+
+	now := h.d.Clock.Now()
+	h.mu.Lock()
+	for k, c := range counts {
+		prev, ok := h.pending[k]
+		if !ok && (h.oldest.IsZero() || k.Minute.Before(h.oldest)) {
+			h.oldest = k.Minute
+		}
+		h.pending[k] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog}
+	}
+	due := len(h.pending) > 0 && (h.opt.FlushEvery < 0 || now.Sub(h.lastFlush) >= h.opt.FlushEvery ||
+		h.oldest.Before(now.UTC().Truncate(time.Minute)))
+	if !due {
+		h.mu.Unlock()
+		return
+	}
+	out := h.pending
+	h.pending, h.oldest, h.lastFlush = map[mutation.CountKey]mutation.Count{}, time.Time{}, now
+	h.mu.Unlock()
+	if err := h.d.History.Add(ctx, out); err != nil {
+		h.metrics.Add("HistoryErrors", metrics.Count, 1)
+		h.log.WarnContext(ctx, "could not add every counter to the history", "counters", len(out), "err", err)
+	}
+}

@@ -1,0 +1,112 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+)
+
+func sameEvent(t *testing.T, payload []byte) {
+	t.Helper()
+	got, gerr := handlers.ParseKinesisEvent(payload)
+	var want events.KinesisEvent
+	werr := json.Unmarshal(payload, &want)
+	if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+		t.Fatalf("ParseKinesisEvent(%.200q) error %v, encoding/json gives %v", payload, gerr, werr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ParseKinesisEvent(%.200q) = %+v, encoding/json gives %+v", payload, got, want)
+	}
+}
+
+func eventSeeds(t testing.TB) []string {
+	sample, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "kinesis-mutations.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, _ := json.Marshal(json.RawMessage(sample))
+	rec := `{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"i-1","sequenceNumber":"1","data":"eA==","approximateArrivalTimestamp":1764331200.123},"eventSource":"aws:kinesis","eventID":"shardId-0:1"}`
+	return []string{
+		string(sample), string(compact),
+		`{"Records":[]}`, `{"Records":null}`, `{}`, `[]`, `null`, ``, `{"Records":[{}]}`,
+		`{"Records":[` + rec + `,` + rec + `]}`,
+		`{"Records":[` + rec + `]} x`,
+		`{"Records":[` + rec + `],"Records":[]}`,
+		`{"records":[` + rec + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"!!"`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `""`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `null`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `1e400`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `-1.5E+3`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `"1"`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"i-1"`, `"i-\u0031"`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"i-1"`, "\"i-\xff\"", 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eventID"`, `"EventID"`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eventSource":"aws:kinesis"`, `"extra":{"a":[1,2]}`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"1.0"`, `1.0`, 1) + `]}`,
+	}
+}
+
+func TestParseKinesisEvent(t *testing.T) {
+	for i, s := range eventSeeds(t) {
+		t.Run(string(rune('a'+i)), func(t *testing.T) { sameEvent(t, []byte(s)) })
+	}
+	ev, err := handlers.ParseKinesisEvent(fixture(t, "kinesis-mutations.json"))
+	if err != nil || len(ev.Records) != 7 || ev.Records[6].Kinesis.SequenceNumber == "" || len(ev.Records[0].Kinesis.Data) == 0 {
+		t.Fatalf("the sample: %d records, %v", len(ev.Records), err)
+	}
+}
+
+// FuzzParseKinesisEvent: the fast path and encoding/json agree on every
+// input.
+func FuzzParseKinesisEvent(f *testing.F) {
+	for _, s := range eventSeeds(f) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) { sameEvent(t, payload) })
+}
+
+// FuzzFanoutHandle: any payload gets an answer, never an error or a
+// panic; every record is accounted for (applied on both agents, dead-
+// lettered, or at or after the one Lambda retries from); and the retry
+// point, when there is one, names a record of the batch.
+func FuzzFanoutHandle(f *testing.F) {
+	for _, s := range eventSeeds(f) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		e := newFanoutEnv(t)
+		e.pair(resA, "web", 1)
+		e.pair(resB, "web", 2)
+		resp, err := e.h.Handle(invocation(), payload)
+		if err != nil {
+			t.Fatalf("Handle error: %v", err)
+		}
+		ev, perr := handlers.ParseKinesisEvent(payload)
+		if perr != nil {
+			if len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("failures for a payload that is no event: %+v", resp)
+			}
+			return
+		}
+		if len(resp.BatchItemFailures) > 1 {
+			t.Fatalf("more than one retry point: %+v", resp.BatchItemFailures)
+		}
+		if len(resp.BatchItemFailures) == 1 {
+			found := false
+			for _, r := range ev.Records {
+				found = found || r.Kinesis.SequenceNumber == resp.BatchItemFailures[0].ItemIdentifier
+			}
+			if !found {
+				t.Fatalf("retry point %q is no record of the batch", resp.BatchItemFailures[0].ItemIdentifier)
+			}
+		}
+	})
+}

@@ -1,0 +1,546 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// ForecastGroups is Auto Scaling as the forecaster needs it
+// (awssdk.Groups). The writes refuse, with awssdk.ErrNotEnrolled, a group
+// that does not carry shadowscale:enrolled=true.
+type ForecastGroups interface {
+	EnrolledGroups(ctx context.Context) ([]awssdk.Group, error)
+	// InstanceType returns the type the group's launch template gives new
+	// instances (awssdk.ErrUnsupported without a launch template).
+	InstanceType(ctx context.Context, name string) (string, error)
+	SetDesiredCapacity(ctx context.Context, name string, desired int) error
+	SetMaxSize(ctx context.Context, name string, maxSize int) error
+	Resize(ctx context.Context, name, instanceType string) (awssdk.LaunchTemplateRef, error)
+}
+
+// ForecastHistory is the fan-out's per-minute counters (awssdk.History).
+type ForecastHistory interface {
+	GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]awssdk.GroupCount, error)
+	ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]awssdk.ResourceCount, error)
+}
+
+// ForecastStates keeps one state blob per group (awssdk.States).
+//
+// Contract: Load returns shadow.ErrNotFound before the first Save; Save
+// stores only if the stored version is still version, else
+// shadow.ErrConflict.
+type ForecastStates interface {
+	Load(ctx context.Context, group string) (awssdk.State, error)
+	Save(ctx context.Context, group string, blob []byte, version int64) (int64, error)
+}
+
+// AuditWriter stores decisions (awssdk.Audit): a repeat of the same
+// (group, time, id) is shadow.ErrConflict.
+type AuditWriter interface {
+	Put(ctx context.Context, d awssdk.Decision) error
+}
+
+var (
+	_ ForecastGroups  = (*awssdk.Groups)(nil)
+	_ ForecastHistory = (*awssdk.History)(nil)
+	_ ForecastStates  = (*awssdk.States)(nil)
+	_ AuditWriter     = (*awssdk.Audit)(nil)
+)
+
+// ForecasterDeps are what the forecaster handler uses.
+type ForecasterDeps struct {
+	Registry *Registry
+	Groups   ForecastGroups
+	History  ForecastHistory
+	States   ForecastStates
+	Audit    AuditWriter
+	NewLoop  LoopFactory
+	Clock    clock.Clock
+	Metrics  metrics.Sink
+	Log      *slog.Logger
+}
+
+// ForecasterOptions tune the forecaster.
+type ForecasterOptions struct {
+	// Mode is SHADOWSCALE_MODE ("forecast-only" when empty), which a
+	// group's shadowscale:mode tag overrides.
+	Mode string
+	// Settle is how long after a minute ends its counters are taken as
+	// complete (the fan-out flushes at the end of each batch). 5 s when 0.
+	Settle time.Duration
+	// Rebuild is how much history a fresh (or unusable) loop state is
+	// rebuilt from, and the most a run catches up. 7 days when 0.
+	Rebuild time.Duration
+	// ResourceWindow is how far back per-resource minutes are read for the
+	// delta (older minutes of a catch-up get none). 30 min when 0.
+	ResourceWindow time.Duration
+	// Concurrency bounds the groups run at once (4 when 0): each reads up
+	// to 7 days of minutes, so a run over many groups must overlap them to
+	// fit the one-minute schedule.
+	Concurrency int
+}
+
+func (o ForecasterOptions) withDefaults() ForecasterOptions {
+	if o.Mode == "" {
+		o.Mode = awssdk.ModeForecastOnly
+	}
+	if o.Settle <= 0 {
+		o.Settle = 5 * time.Second
+	}
+	if o.Rebuild <= 0 {
+		o.Rebuild = 7 * 24 * time.Hour
+	}
+	if o.ResourceWindow <= 0 {
+		o.ResourceWindow = 30 * time.Minute
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	return o
+}
+
+// OutcomeForecasted: the forecaster ran over the enrolled groups.
+const OutcomeForecasted = "forecasted"
+
+// ForecastResponse is the forecaster's answer.
+type ForecastResponse struct {
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason,omitempty"`
+	Groups  []GroupForecast `json:"groups,omitempty"`
+}
+
+// GroupForecast is one group's run.
+type GroupForecast struct {
+	Group   string `json:"group"`
+	Mode    string `json:"mode"`
+	Minutes int    `json:"minutes"` // minutes observed this run
+	Action  string `json:"action,omitempty"`
+	// From is the desired capacity before the run, To after it; Decided
+	// is the count the loop decided (To when acted on).
+	From         int    `json:"from"`
+	To           int    `json:"to"`
+	Decided      int    `json:"decided"`
+	Max          int    `json:"max,omitempty"`
+	InstanceType string `json:"instance_type,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	// Acted: the decision was carried out on the group.
+	Acted bool `json:"acted"`
+	// Outcome says what was done, or why nothing was.
+	Outcome string `json:"outcome,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Forecaster handles the scheduled event (every minute, reserved
+// concurrency 1): for every enrolled group it loads the loop's state, reads
+// the history minutes it has not seen, steps the loop through them with
+// the group's capacity, saves the state (conditionally: of two overlapping
+// runs one commits, the other is a logged no-op), carries the last
+// decision out when the group acts (mode act, by SHADOWSCALE_MODE or its
+// shadowscale:mode tag, and tagged shadowscale:enrolled=true), audits it
+// with its reason, and emits the metrics.
+//
+// A group's failure is logged, counted (ForecasterFailures) and reported in
+// the answer; its state is not advanced, so the next run retries the same
+// minutes. The invocation fails (EventBridge retries it) only when the
+// groups cannot be listed.
+type Forecaster struct {
+	d   ForecasterDeps
+	opt ForecasterOptions
+	base
+}
+
+// NewForecaster returns the forecaster handler.
+func NewForecaster(d ForecasterDeps, opt ForecasterOptions) (*Forecaster, error) {
+	var errs []error
+	if d.Groups == nil {
+		errs = append(errs, errors.New("no auto scaling groups"))
+	}
+	if d.History == nil {
+		errs = append(errs, errors.New("no history"))
+	}
+	if d.States == nil {
+		errs = append(errs, errors.New("no state store"))
+	}
+	if d.Audit == nil {
+		errs = append(errs, errors.New("no audit"))
+	}
+	if d.NewLoop == nil {
+		errs = append(errs, errors.New("no control loop"))
+	}
+	if d.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	opt = opt.withDefaults()
+	if opt.Mode != awssdk.ModeAct && opt.Mode != awssdk.ModeForecastOnly {
+		errs = append(errs, fmt.Errorf("mode %q is not act or forecast-only", opt.Mode))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: forecaster handler: %w", shadow.ErrInvalid, err)
+	}
+	if d.Registry == nil {
+		d.Registry = DefaultRegistry()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Discard{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Forecaster{d: d, opt: opt, base: base{function: "forecaster", metrics: d.Metrics, log: d.Log}}, nil
+}
+
+// Handle is the forecaster function's handler.
+func (h *Forecaster) Handle(ctx context.Context, payload []byte) (ForecastResponse, error) {
+	ev, err := h.d.Registry.Parse(payload)
+	if err != nil {
+		r := h.ignore(ctx, eventCode(err), err.Error())
+		return ForecastResponse{Outcome: r.Outcome, Reason: r.Reason}, nil
+	}
+	sc, ok := ev.(Scheduled)
+	if !ok {
+		r := h.ignore(ctx, "unexpected-event", fmt.Sprintf("the forecaster runs on its schedule, not on %T", ev))
+		return ForecastResponse{Outcome: r.Outcome, Reason: r.Reason}, nil
+	}
+	groups, err := h.d.Groups.EnrolledGroups(ctx)
+	if err != nil {
+		return ForecastResponse{}, fmt.Errorf("listing enrolled groups: %w", err)
+	}
+	runID := sc.EventID
+	if runID == "" {
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			runID = lc.AwsRequestID
+		}
+	}
+	if runID == "" {
+		runID = strconv.FormatInt(h.d.Clock.Now().UnixNano(), 36)
+	}
+	resp := ForecastResponse{Outcome: OutcomeForecasted}
+	failed := 0
+	resp.Groups = make([]GroupForecast, len(groups))
+	sem := make(chan struct{}, h.opt.Concurrency)
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp.Groups[i] = h.group(ctx, g, runID)
+		}()
+	}
+	wg.Wait()
+	for i, g := range groups {
+		if gf := resp.Groups[i]; gf.Error != "" {
+			failed++
+			h.metrics.Add("ForecasterFailures", metrics.Count, 1, metrics.Dim{Name: "Group", Value: g.Name})
+			h.log.WarnContext(ctx, "group not forecast", "group", g.Name, "err", gf.Error)
+		}
+	}
+	if failed > 0 {
+		resp.Reason = fmt.Sprintf("%d of %d groups failed; the next run retries their minutes", failed, len(groups))
+	}
+	h.log.InfoContext(ctx, "forecast run done", "groups", len(groups), "failed", failed)
+	return resp, nil
+}
+
+// mode returns the group's effective mode: its shadowscale:mode tag, else
+// SHADOWSCALE_MODE. An unreadable tag value counts as forecast-only.
+func (h *Forecaster) mode(ctx context.Context, g awssdk.Group) string {
+	switch g.Mode {
+	case "":
+		return h.opt.Mode
+	case awssdk.ModeAct, awssdk.ModeForecastOnly:
+		return g.Mode
+	}
+	h.log.WarnContext(ctx, "group mode tag not understood; forecast-only", "group", g.Name, "tag", shadow.TagMode, "value", clip(g.Mode))
+	return awssdk.ModeForecastOnly
+}
+
+// group runs one group; failures are in the answer's Error.
+func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) GroupForecast {
+	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired}
+	fail := func(err error) GroupForecast { gf.Error = err.Error(); return gf }
+
+	st, err := h.d.States.Load(ctx, g.Name)
+	if err != nil && !errors.Is(err, shadow.ErrNotFound) {
+		return fail(fmt.Errorf("loading the state of %s: %w", g.Name, err))
+	}
+	fs, err := decodeForecastState(st.Blob)
+	if err != nil {
+		h.log.WarnContext(ctx, "forecaster state unreadable; rebuilding from history", "group", g.Name, "err", err)
+		fs = forecastState{}
+	}
+	fs.V = forecastStateVersion
+	if fs.Totals == nil {
+		fs.Totals = map[string]appliedTotals{}
+	}
+
+	now := h.d.Clock.Now()
+	last := unixMinute(now.Add(-h.opt.Settle)) - 1 // the last complete minute
+	if fs.Last >= last {
+		gf.Outcome = "no new minute"
+		return gf
+	}
+	itype, err := h.d.Groups.InstanceType(ctx, g.Name)
+	if err != nil {
+		h.log.DebugContext(ctx, "no launch template instance type; using the instances'", "group", g.Name, "err", err)
+		itype = ""
+	}
+	c := groupCapacity(g, itype)
+	lg := LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}
+
+	var loop Loop
+	if len(fs.Loop) > 0 {
+		loop, err = h.d.NewLoop(lg, fs.Loop, h.demandHistory(ctx, g.Name, fs.Last))
+		if errors.Is(err, ErrNeedHistory) {
+			h.log.InfoContext(ctx, "control loop state unusable; rebuilding from history", "group", g.Name, "err", err)
+			loop, fs.Last = nil, 0
+		} else if err != nil {
+			return fail(fmt.Errorf("restoring the control loop of %s: %w", g.Name, err))
+		}
+	}
+	if loop == nil {
+		if loop, err = h.d.NewLoop(lg, nil, nil); err != nil {
+			return fail(fmt.Errorf("making the control loop of %s: %w", g.Name, err))
+		}
+		fs.Last = 0
+	}
+	oldest := last - int64(h.opt.Rebuild/time.Minute) + 1
+	first := max(fs.Last+1, oldest)
+
+	groupMins, err := h.d.History.GroupMinutes(ctx, g.Name, minuteTime(first), minuteTime(last))
+	if err != nil {
+		return fail(err)
+	}
+	resFrom := max(first, last-int64(h.opt.ResourceWindow/time.Minute)+1)
+	resMins, err := h.d.History.ResourceMinutes(ctx, g.Name, minuteTime(resFrom), minuteTime(last))
+	if err != nil {
+		return fail(err)
+	}
+	if fs.Last == 0 && len(groupMins) > 0 { // a fresh loop starts at the first minute with mutations
+		first = unixMinute(groupMins[0].Start)
+	} else if fs.Last == 0 {
+		first = last
+	}
+	obs := observations(first, last, groupMins, resMins, fs.Totals, c)
+	pruneTotals(fs.Totals, last-60)
+
+	type stepped struct {
+		o Observation
+		r LoopResult
+	}
+	var steps []stepped
+	for _, o := range obs {
+		r, err := loop.Step(o)
+		if err != nil {
+			return fail(fmt.Errorf("stepping the control loop of %s at %s: %w", g.Name, o.Minute.Format(time.RFC3339), err))
+		}
+		steps = append(steps, stepped{o, r})
+	}
+	gf.Minutes = len(steps)
+	if len(steps) == 0 {
+		gf.Outcome = "no new minute"
+		return gf
+	}
+	fs.Last = last
+	if fs.Loop, err = loop.State(); err != nil {
+		return fail(fmt.Errorf("saving the control loop of %s: %w", g.Name, err))
+	}
+	blob, err := json.Marshal(fs)
+	if err != nil {
+		return fail(fmt.Errorf("encoding the state of %s: %w", g.Name, err))
+	}
+	if _, err := h.d.States.Save(ctx, g.Name, blob, st.Version); err != nil {
+		if errors.Is(err, shadow.ErrConflict) {
+			h.log.InfoContext(ctx, "another run saved this group's state first; this run changes nothing", "group", g.Name, "version", st.Version)
+			gf.Outcome = "lost the race to another run"
+			return gf
+		}
+		return fail(fmt.Errorf("saving the state of %s: %w", g.Name, err))
+	}
+
+	lastStep := steps[len(steps)-1]
+	d := lastStep.r.Decision
+	gf.Action, gf.To, gf.Decided, gf.Max, gf.InstanceType, gf.Reason = d.Action, d.To, d.To, d.Max, d.InstanceType, d.Reason
+	if d.Action == "" {
+		gf.Action = ActionNone
+	}
+	gf.Acted, gf.Outcome = h.act(ctx, g, gf.Mode, d)
+	if !gf.Acted {
+		gf.To = g.Desired
+	}
+
+	for i, s := range steps {
+		lastOne := i == len(steps)-1
+		if !lastOne && (s.r.Decision.Action == "" || s.r.Decision.Action == ActionNone) {
+			continue
+		}
+		outcome, acted := "superseded by a later minute of the same run", false
+		if lastOne {
+			outcome, acted = gf.Outcome, gf.Acted
+		}
+		h.audit(ctx, g.Name, gf.Mode, runID, s.o, s.r, acted, outcome, len(steps))
+	}
+	h.emit(g.Name, lastStep.o, lastStep.r, gf)
+	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
+		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason)
+	return gf
+}
+
+// demandHistory reads a group's demand a minute up to the minute last.
+func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64) DemandHistory {
+	return func() ([]float64, error) {
+		if last <= 0 {
+			return nil, nil
+		}
+		first := last - int64(h.opt.Rebuild/time.Minute) + 1
+		mins, err := h.d.History.GroupMinutes(ctx, group, minuteTime(first), minuteTime(last))
+		if err != nil {
+			return nil, fmt.Errorf("reading the demand history of %s: %w", group, err)
+		}
+		out := make([]float64, last-first+1)
+		for _, m := range mins {
+			if i := unixMinute(m.Start) - first; i >= 0 && i < int64(len(out)) {
+				out[i] = float64(m.Live)
+			}
+		}
+		return out, nil
+	}
+}
+
+// act carries a decision out on the group when it acts, and says what it
+// did or why it did not.
+func (h *Forecaster) act(ctx context.Context, g awssdk.Group, mode string, d Decision) (bool, string) {
+	changes := d.Action != "" && d.Action != ActionNone
+	switch {
+	case !changes:
+		return false, "no change needed"
+	case mode != awssdk.ModeAct:
+		return false, "not acted: forecast-only mode"
+	case !g.EnrolledByTag:
+		return false, fmt.Sprintf("not acted: the group is enrolled by name only; tag it %s=true to let the plane act", shadow.TagEnrolled)
+	}
+	var did []string
+	if d.Max > g.Max {
+		if err := h.d.Groups.SetMaxSize(ctx, g.Name, d.Max); err != nil {
+			return false, "error: " + err.Error()
+		}
+		did = append(did, fmt.Sprintf("max size raised from %d to %d", g.Max, d.Max))
+	}
+	if d.Action == ActionResize && d.InstanceType != "" {
+		ref, err := h.d.Groups.Resize(ctx, g.Name, d.InstanceType)
+		if err != nil {
+			return len(did) > 0, strings.Join(append(did, "error: "+err.Error()), "; ")
+		}
+		did = append(did, fmt.Sprintf("new instances are %s (launch template %s version %s)", d.InstanceType, ref.ID, ref.Version))
+	}
+	if d.To != g.Desired {
+		if err := h.d.Groups.SetDesiredCapacity(ctx, g.Name, d.To); err != nil {
+			return len(did) > 0, strings.Join(append(did, "error: "+err.Error()), "; ")
+		}
+		did = append(did, fmt.Sprintf("desired capacity set from %d to %d", g.Desired, d.To))
+	}
+	if len(did) == 0 {
+		return false, "nothing to change on the group"
+	}
+	return true, strings.Join(did, "; ")
+}
+
+// number is a float that encodes NaN and infinities as null.
+type number float64
+
+func (n number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// auditBody is the JSON body of an audit record.
+type auditBody struct {
+	Minute       time.Time `json:"minute"`
+	Mode         string    `json:"mode"`
+	Action       string    `json:"action"`
+	From         int       `json:"from"`
+	To           int       `json:"to"`
+	Max          int       `json:"max,omitempty"`
+	InstanceType string    `json:"instance_type,omitempty"`
+	Reason       string    `json:"reason"`
+	Acted        bool      `json:"acted"`
+	Outcome      string    `json:"outcome"`
+	Observation  struct {
+		Demand    number `json:"demand"`
+		Desired   int    `json:"desired"`
+		InService int    `json:"in_service"`
+		Warming   int    `json:"warming"`
+		Resources int    `json:"resources"`
+	} `json:"observation"`
+	ForecastP50 number          `json:"forecast_p50"`
+	ForecastP90 number          `json:"forecast_p90"`
+	Delta       number          `json:"delta"`
+	RunMinutes  int             `json:"run_minutes"`
+	Loop        json.RawMessage `json:"loop,omitempty"`
+}
+
+func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Observation, r LoopResult, acted bool, outcome string, runMinutes int) {
+	d := r.Decision
+	b := auditBody{Minute: o.Minute, Mode: mode, Action: d.Action, From: d.From, To: d.To, Max: d.Max, InstanceType: d.InstanceType,
+		Reason: d.Reason, Acted: acted, Outcome: outcome, ForecastP50: number(r.ForecastP50), ForecastP90: number(r.ForecastP90),
+		Delta: number(r.Delta), RunMinutes: runMinutes}
+	if b.Action == "" {
+		b.Action = ActionNone
+	}
+	b.Observation.Demand, b.Observation.Desired, b.Observation.InService, b.Observation.Warming, b.Observation.Resources =
+		number(o.Demand), o.Desired, o.InService, o.Warming, len(o.Resources)
+	if r.Detail != nil {
+		if raw, err := json.Marshal(r.Detail); err == nil && len(raw) < awssdk.MaxAuditBody/2 {
+			b.Loop = raw
+		}
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		h.log.WarnContext(ctx, "could not encode an audit record", "group", group, "err", err)
+		return
+	}
+	err = h.d.Audit.Put(ctx, awssdk.Decision{Group: group, At: o.Minute, ID: runID, Action: b.Action, Mode: mode, Body: body})
+	switch {
+	case errors.Is(err, shadow.ErrConflict):
+		h.log.InfoContext(ctx, "decision already audited (a retried run)", "group", group, "minute", o.Minute)
+	case err != nil:
+		h.metrics.Add("AuditErrors", metrics.Count, 1, metrics.Dim{Name: "Group", Value: group})
+		h.log.WarnContext(ctx, "could not write an audit record", "group", group, "minute", o.Minute, "err", err)
+	}
+}
+
+// emit writes the run's metrics of a group (docs/CONTRACTS.md).
+func (h *Forecaster) emit(group string, o Observation, r LoopResult, gf GroupForecast) {
+	gd := metrics.Dim{Name: "Group", Value: group}
+	finite := func(name string, u metrics.Unit, v float64) {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			h.metrics.Add(name, u, v, gd)
+		}
+	}
+	finite("Delta", metrics.None, r.Delta)
+	finite("ForecastP50", metrics.CountPerSecond, r.ForecastP50/60)
+	finite("ForecastP90", metrics.CountPerSecond, r.ForecastP90/60)
+	finite("ActualRate", metrics.CountPerSecond, o.Demand/60)
+	h.metrics.Add("DesiredCapacity", metrics.Count, float64(gf.To), gd)
+	h.metrics.Add("InServiceCapacity", metrics.Count, float64(o.InService), gd)
+	h.metrics.Add("Decisions", metrics.Count, 1, gd, metrics.Dim{Name: "Action", Value: gf.Action})
+}

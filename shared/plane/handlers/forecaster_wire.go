@@ -1,0 +1,35 @@
+package handlers
+
+import (
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// NewForecasterDeps builds, from one AWS config (clients built once, here,
+// at init), the forecaster handler's dependencies: Auto Scaling (with EC2
+// for the launch templates of a resize), the table's history, states and
+// audit, and the control loop factory.
+func NewForecasterDeps(awsCfg aws.Config, cfg lambdaenv.Forecaster, newLoop LoopFactory, sink metrics.Sink, log *slog.Logger) (ForecasterDeps, error) {
+	sys := clock.System{}
+	table, err := awssdk.NewTable(dynamodb.NewFromConfig(awsCfg), cfg.Table, sys, awssdk.TableOptions{})
+	if err != nil {
+		return ForecasterDeps{}, err
+	}
+	groups, err := awssdk.NewGroups(autoscaling.NewFromConfig(awsCfg), ec2.NewFromConfig(awsCfg), awssdk.GroupsConfig{Names: cfg.Groups}, sink, log)
+	if err != nil {
+		return ForecasterDeps{}, err
+	}
+	return ForecasterDeps{
+		Registry: DefaultRegistry(), Groups: groups, History: table.History(), States: table.States(), Audit: table.Audit(),
+		NewLoop: newLoop, Clock: sys, Metrics: sink, Log: log,
+	}, nil
+}

@@ -1,0 +1,85 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// Groups is Auto Scaling as the handlers need it (awssdk.Groups in
+// production).
+type Groups interface {
+	// Group returns a group with its instances, or an error wrapping
+	// shadow.ErrNotFound.
+	Group(ctx context.Context, name string) (awssdk.Group, error)
+	// EnrolledGroups returns every enrolled group with its instances.
+	EnrolledGroups(ctx context.Context) ([]awssdk.Group, error)
+	// GroupOf returns the group an instance belongs to, "" when none.
+	GroupOf(ctx context.Context, instanceID string) (string, error)
+}
+
+var _ Groups = (*awssdk.Groups)(nil)
+
+// Deps are what the lifecycle handlers use. The agents port is the
+// Manager's (shadow.Deps.Agents): when it is nil (no agent client wired) the
+// reconciler neither reads agent states nor resyncs.
+type Deps struct {
+	Registry *Registry
+	Manager  *shadow.Manager
+	Fleet    shadow.Fleet
+	Records  shadow.Records
+	Groups   Groups
+	Clock    clock.Clock
+	Metrics  metrics.Sink
+	Log      *slog.Logger
+}
+
+func (d *Deps) check(function string) error {
+	var errs []error
+	if d.Manager == nil {
+		errs = append(errs, errors.New("no shadow manager"))
+	}
+	if d.Fleet == nil {
+		errs = append(errs, errors.New("no fleet"))
+	}
+	if d.Records == nil {
+		errs = append(errs, errors.New("no records"))
+	}
+	if d.Groups == nil {
+		errs = append(errs, errors.New("no auto scaling groups"))
+	}
+	if d.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %s handler: %w", shadow.ErrInvalid, function, err)
+	}
+	if d.Registry == nil {
+		d.Registry = DefaultRegistry()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Discard{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func (d *Deps) base(function string) base {
+	return base{function: function, metrics: d.Metrics, log: d.Log}
+}
+
+// eventCode names the reason an event was not parsed.
+func eventCode(err error) string {
+	if errors.Is(err, ErrUnknownEvent) {
+		return "unknown-event"
+	}
+	return "malformed"
+}

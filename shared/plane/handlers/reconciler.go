@@ -1,0 +1,223 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// ReconcilerOptions tune the reconciler handler.
+type ReconcilerOptions struct {
+	shadow.ReconcileOptions
+	// AgentTimeout bounds each agent state query.
+	AgentTimeout time.Duration
+	// AgentConcurrency bounds the agent queries in flight.
+	AgentConcurrency int
+}
+
+// DefaultReconcilerOptions are the 5-minute reconciler's.
+func DefaultReconcilerOptions() ReconcilerOptions {
+	return ReconcilerOptions{ReconcileOptions: shadow.DefaultReconcileOptions(), AgentTimeout: 2 * time.Second, AgentConcurrency: 8}
+}
+
+// Reconciler handles the scheduled event: it observes the enrolled groups'
+// running instances, this stack's shadow instances, the shadow records and
+// (when an agent client is wired) the agents' states, asks
+// shadow.Reconcile what to do, does it (Manager.Execute), and reports
+// LiveCount and ShadowCount per group.
+type Reconciler struct {
+	d   Deps
+	opt ReconcilerOptions
+	base
+}
+
+// NewReconciler returns the reconciler handler.
+func NewReconciler(d Deps, opt ReconcilerOptions) (*Reconciler, error) {
+	if err := d.check("reconciler"); err != nil {
+		return nil, err
+	}
+	if opt.AgentTimeout <= 0 {
+		opt.AgentTimeout = DefaultReconcilerOptions().AgentTimeout
+	}
+	if opt.AgentConcurrency <= 0 {
+		opt.AgentConcurrency = DefaultReconcilerOptions().AgentConcurrency
+	}
+	return &Reconciler{d: d, opt: opt, base: d.base("reconciler")}, nil
+}
+
+// Handle is the reconciler function's HandleFunc.
+func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, error) {
+	ev, err := h.d.Registry.Parse(payload)
+	if err != nil {
+		return h.ignore(ctx, eventCode(err), err.Error()), nil
+	}
+	if _, ok := ev.(Scheduled); !ok {
+		return h.ignore(ctx, "unexpected-event", fmt.Sprintf("the reconciler runs on its schedule, not on %T", ev)), nil
+	}
+	obs, groups, err := h.Observe(ctx)
+	if err != nil {
+		return Response{}, err
+	}
+	acts := shadow.Reconcile(obs, h.opt.ReconcileOptions)
+	if h.d.Manager.Agents == nil {
+		kept := acts[:0]
+		skipped := 0
+		for _, a := range acts {
+			if a.Kind == shadow.Resync {
+				skipped++
+				continue
+			}
+			kept = append(kept, a)
+		}
+		if skipped > 0 {
+			h.log.InfoContext(ctx, "resyncs skipped: no agent client wired", "count", skipped)
+		}
+		acts = kept
+	}
+	results := h.d.Manager.Execute(ctx, acts, obs.Lives)
+
+	resp := Response{Outcome: OutcomeReconciled, Counts: map[string]GroupCounts{}}
+	for _, g := range groups {
+		resp.Counts[g] = GroupCounts{}
+	}
+	for _, l := range obs.Lives {
+		c := resp.Counts[l.Group]
+		c.Live++
+		resp.Counts[l.Group] = c
+	}
+	for _, s := range obs.Shadows {
+		if s.State.Gone() {
+			continue
+		}
+		g := s.Tags[shadow.TagGroup]
+		c := resp.Counts[g]
+		c.Shadows++
+		resp.Counts[g] = c
+	}
+	for _, r := range obs.Records {
+		c := resp.Counts[r.Group]
+		c.Records++
+		resp.Counts[r.Group] = c
+	}
+	names := make([]string, 0, len(resp.Counts))
+	for g := range resp.Counts {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	for _, g := range names {
+		c := resp.Counts[g]
+		h.metrics.Add("LiveCount", metrics.Count, float64(c.Live), metrics.Dim{Name: "Group", Value: g})
+		h.metrics.Add("ShadowCount", metrics.Count, float64(c.Shadows), metrics.Dim{Name: "Group", Value: g})
+	}
+	failed := 0
+	for _, r := range results {
+		ar := ActionResult{Kind: string(r.Action.Kind), Live: r.Action.LiveID, Shadow: r.Action.ShadowID, Reason: r.Action.Reason}
+		if r.Err != nil {
+			ar.Error = r.Err.Error()
+			failed++
+		}
+		h.metrics.Add("ReconcileActions", metrics.Count, 1, metrics.Dim{Name: "Kind", Value: ar.Kind})
+		resp.Actions = append(resp.Actions, ar)
+	}
+	if failed > 0 {
+		h.metrics.Add("ReconcileFailures", metrics.Count, float64(failed))
+		resp.Reason = fmt.Sprintf("%d of %d actions failed; the next run retries them", failed, len(results))
+	}
+	h.log.InfoContext(ctx, "reconciled", "lives", len(obs.Lives), "shadows", len(obs.Shadows), "records", len(obs.Records), "actions", len(results), "failed", failed)
+	return resp, nil
+}
+
+// Observe gathers what Reconcile compares, and the enrolled group names.
+func (h *Reconciler) Observe(ctx context.Context) (shadow.Observed, []string, error) {
+	groups, err := h.d.Groups.EnrolledGroups(ctx)
+	if err != nil {
+		return shadow.Observed{}, nil, fmt.Errorf("listing enrolled groups: %w", err)
+	}
+	member := map[string]string{}
+	var ids, names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+		for _, id := range g.InService() {
+			member[id] = g.Name
+			ids = append(ids, id)
+		}
+	}
+	obs := shadow.Observed{Now: h.d.Clock.Now()}
+	if len(ids) > 0 {
+		insts, err := h.d.Fleet.Describe(ctx, ids)
+		if err != nil {
+			return shadow.Observed{}, nil, fmt.Errorf("describing live instances: %w", err)
+		}
+		for _, i := range insts {
+			if i.State != shadow.Running || i.LooksLikeShadow() {
+				continue
+			}
+			i.Group = member[i.ID]
+			obs.Lives = append(obs.Lives, i)
+		}
+	}
+	if obs.Shadows, err = h.d.Fleet.Shadows(ctx, ""); err != nil {
+		return shadow.Observed{}, nil, fmt.Errorf("listing shadows: %w", err)
+	}
+	if obs.Records, err = h.d.Records.List(ctx); err != nil {
+		return shadow.Observed{}, nil, fmt.Errorf("listing shadow records: %w", err)
+	}
+	if h.d.Manager.Agents != nil {
+		obs.Agents = h.agentStates(ctx, obs)
+	}
+	return obs, names, nil
+}
+
+// agentStates asks the live and shadow agents of every active record whose
+// two instances run, with bounded concurrency and a timeout per query.
+func (h *Reconciler) agentStates(ctx context.Context, obs shadow.Observed) map[string]shadow.AgentPair {
+	byID := map[string]shadow.Instance{}
+	for _, i := range obs.Lives {
+		byID[i.ID] = i
+	}
+	for _, i := range obs.Shadows {
+		byID[i.ID] = i
+	}
+	out := map[string]shadow.AgentPair{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.opt.AgentConcurrency)
+	for _, r := range obs.Records {
+		live, lok := byID[r.LiveID]
+		sh, sok := byID[r.ShadowID]
+		if r.Status != shadow.Active || !lok || !sok || sh.State != shadow.Running {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var p shadow.AgentPair
+			p.Live, p.Err = h.state(ctx, h.d.Manager.Endpoint(live), r.LiveID)
+			if p.Err == nil {
+				p.Shadow, p.Err = h.state(ctx, h.d.Manager.Endpoint(sh), r.LiveID)
+			}
+			if p.Err != nil {
+				h.log.WarnContext(ctx, "agent state unavailable", "live", r.LiveID, "shadow", r.ShadowID, "err", p.Err)
+			}
+			mu.Lock()
+			out[r.LiveID] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (h *Reconciler) state(ctx context.Context, at mutation.Endpoint, resource string) (shadow.AgentState, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opt.AgentTimeout)
+	defer cancel()
+	return h.d.Manager.Agents.State(ctx, at, resource)
+}

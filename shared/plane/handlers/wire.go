@@ -1,0 +1,59 @@
+package handlers
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+)
+
+// LaunchTimeout is how long a launching shadow record may stay so before
+// another caller (a retry, the reconciler) takes the launch over.
+const LaunchTimeout = 5 * time.Minute
+
+// LifecycleDeps builds, from one AWS config (clients built once, here, at
+// init), the Deps of the launch, terminate and reconciler handlers: the EC2
+// fleet, the DynamoDB records, the Auto Scaling groups, the embedded
+// catalog and the shadow Manager. agents may be nil.
+func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, agentPort int, agents shadow.Agents, sink metrics.Sink, log *slog.Logger) (Deps, error) {
+	sys := clock.System{}
+	ec2c := ec2.NewFromConfig(awsCfg)
+	fleet, err := awssdk.NewFleet(ec2c, awssdk.FleetConfig{Stack: c.Stack, LaunchTemplateID: s.LaunchTemplate}, sink, log)
+	if err != nil {
+		return Deps{}, err
+	}
+	table, err := awssdk.NewTable(dynamodb.NewFromConfig(awsCfg), c.Table, sys, awssdk.TableOptions{})
+	if err != nil {
+		return Deps{}, err
+	}
+	groups, err := awssdk.NewGroups(autoscaling.NewFromConfig(awsCfg), ec2c, awssdk.GroupsConfig{Names: c.Groups}, sink, log)
+	if err != nil {
+		return Deps{}, err
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		return Deps{}, fmt.Errorf("loading the instance type catalog: %w", err)
+	}
+	if agentPort == 0 {
+		agentPort = 8470
+	}
+	mgr, err := shadow.NewManager(
+		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort},
+		shadow.Deps{Fleet: fleet, Records: table.Records(), Agents: agents, Catalog: cat, Clock: sys, Metrics: sink, Log: log},
+	)
+	if err != nil {
+		return Deps{}, err
+	}
+	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log}, nil
+}

@@ -1,0 +1,320 @@
+// Package lambdaenv loads each function's typed configuration from the
+// environment (docs/CONTRACTS.md) once, in main, and builds what main wires:
+// the AWS config with a bounded retryer (endpoint override honoured), the
+// CloudWatch client on a protocol emulators serve, and the Lambda logger.
+//
+// Load functions report every problem at once (errors.Join), so a broken
+// deployment shows all its mistakes in one cold start.
+package lambdaenv
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+)
+
+// Environment variable names (docs/CONTRACTS.md).
+const (
+	EnvStack          = "SHADOWSCALE_STACK"
+	EnvTable          = "SHADOWSCALE_TABLE"
+	EnvGroups         = "SHADOWSCALE_GROUPS"
+	EnvMode           = "SHADOWSCALE_MODE"
+	EnvPools          = "SHADOWSCALE_POOLS"
+	EnvCPUFraction    = "SHADOWSCALE_SHADOW_CPU_FRACTION"
+	EnvMemFraction    = "SHADOWSCALE_SHADOW_MEMORY_FRACTION"
+	EnvLaunchTemplate = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
+	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
+	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
+	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
+	// EnvAgentAddresses is for tests and local runs only: a JSON object
+	// from instance id to the host:port of its agent, overriding
+	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
+	// created, served by agents on the loopback). Never set it in a
+	// deployment.
+	EnvAgentAddresses = "SHADOWSCALE_AGENT_ADDRESSES"
+	EnvStream         = "SHADOWSCALE_STREAM"
+	EnvPolicy         = "SHADOWSCALE_POLICY"
+	EnvNamespace      = "SHADOWSCALE_NAMESPACE"
+	EnvLogLevel       = "LOG_LEVEL"
+	EnvEndpoint       = "AWS_ENDPOINT_URL"
+)
+
+// Getenv looks a variable up (os.Getenv in main, a map in tests).
+type Getenv func(string) string
+
+// Map returns a Getenv over a map.
+func Map(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+// reader reads variables and collects every problem.
+type reader struct {
+	get  Getenv
+	errs []error
+}
+
+func (r *reader) str(name string) string { return strings.TrimSpace(r.get(name)) }
+
+func (r *reader) required(name string) string {
+	v := r.str(name)
+	if v == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is required", name))
+	}
+	return v
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a number", name, v))
+		return def
+	}
+	return f
+}
+
+func (r *reader) int(name string, def int) int {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not an integer", name, v))
+		return def
+	}
+	return i
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, p := range strings.Split(r.str(name), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r *reader) err() error { return errors.Join(r.errs...) }
+
+// addresses reads a JSON object of instance id -> host:port (nil when the
+// variable is unset).
+func (r *reader) addresses(name string) map[string]string {
+	raw := r.str(name)
+	if raw == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object of instance id to host:port: %w", name, err))
+		return nil
+	}
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		host, port, err := net.SplitHostPort(m[id])
+		if id == "" || err != nil || host == "" || port == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s: %q -> %q is not instance id -> host:port", name, id, m[id]))
+		}
+	}
+	return m
+}
+
+// Common is what every function reads.
+type Common struct {
+	Stack     string
+	Table     string
+	Groups    []string // SHADOWSCALE_GROUPS
+	Namespace string
+	LogLevel  slog.Level
+	// Endpoint is AWS_ENDPOINT_URL (the SDK honours it itself; kept for
+	// logs and checks).
+	Endpoint string
+}
+
+func (r *reader) common() Common {
+	c := Common{
+		Stack:     r.required(EnvStack),
+		Table:     r.required(EnvTable),
+		Groups:    r.list(EnvGroups),
+		Namespace: r.str(EnvNamespace),
+		Endpoint:  r.str(EnvEndpoint),
+	}
+	if c.Namespace == "" {
+		c.Namespace = "ShadowScale"
+	}
+	lvl, err := ParseLevel(r.str(EnvLogLevel))
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	c.LogLevel = lvl
+	return c
+}
+
+// ParseLevel reads LOG_LEVEL: debug, info (default), warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("%s=%q is not debug, info, warn or error", EnvLogLevel, s)
+}
+
+// Shadows is what the functions that launch and terminate shadows read.
+type Shadows struct {
+	Pools          shadow.Pools
+	Fractions      catalog.Fractions
+	LaunchTemplate string
+}
+
+func (r *reader) shadows() Shadows {
+	s := Shadows{
+		LaunchTemplate: r.required(EnvLaunchTemplate),
+		Fractions: catalog.Fractions{
+			CPU:    r.float(EnvCPUFraction, catalog.DefaultFractions().CPU),
+			Memory: r.float(EnvMemFraction, catalog.DefaultFractions().Memory),
+		},
+	}
+	if err := s.Fractions.Validate(); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s/%s: %w", EnvCPUFraction, EnvMemFraction, err))
+	}
+	if raw := r.required(EnvPools); raw != "" {
+		p, err := shadow.ParsePools(raw)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s: %w", EnvPools, err))
+		}
+		s.Pools = p
+	}
+	return s
+}
+
+// Agent is what the functions that talk to agents read.
+type Agent struct {
+	Port int
+	// SecretARN names the Secrets Manager secret holding the agent HMAC key.
+	SecretARN string
+}
+
+func (r *reader) agent() Agent {
+	a := Agent{Port: r.int(EnvAgentPort, 8470), SecretARN: r.required(EnvAgentSecret)}
+	if a.Port < 1 || a.Port > 65535 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%d is not a TCP port", EnvAgentPort, a.Port))
+	}
+	return a
+}
+
+// Launch is the launch function's configuration.
+type Launch struct {
+	Common
+	Shadows
+}
+
+// Terminate is the terminate function's configuration.
+type Terminate struct {
+	Common
+	Shadows
+}
+
+// Reconciler is the reconciler function's configuration.
+type Reconciler struct {
+	Common
+	Shadows
+	Agent
+}
+
+// Fanout is the fanout function's configuration.
+type Fanout struct {
+	Common
+	Agent
+	DLQURL string
+	// AgentAddresses is SHADOWSCALE_AGENT_ADDRESSES (tests and local runs
+	// only): instance id -> host:port of its agent; nil when unset.
+	AgentAddresses map[string]string
+}
+
+// Forecaster is the forecaster function's configuration.
+type Forecaster struct {
+	Common
+	// Mode is SHADOWSCALE_MODE: "forecast-only" (default) or "act"; a
+	// group's shadowscale:mode tag overrides it.
+	Mode string
+	// Policy is SHADOWSCALE_POLICY, checked to be a JSON object (the
+	// control loop reads its fields); nil when unset.
+	Policy json.RawMessage
+}
+
+// LoadLaunch reads the launch function's configuration.
+func LoadLaunch(get Getenv) (Launch, error) {
+	r := &reader{get: get}
+	c := Launch{Common: r.common(), Shadows: r.shadows()}
+	return c, wrap("launch", r.err())
+}
+
+// LoadTerminate reads the terminate function's configuration.
+func LoadTerminate(get Getenv) (Terminate, error) {
+	r := &reader{get: get}
+	c := Terminate{Common: r.common(), Shadows: r.shadows()}
+	return c, wrap("terminate", r.err())
+}
+
+// LoadReconciler reads the reconciler's configuration.
+func LoadReconciler(get Getenv) (Reconciler, error) {
+	r := &reader{get: get}
+	c := Reconciler{Common: r.common(), Shadows: r.shadows(), Agent: r.agent()}
+	return c, wrap("reconciler", r.err())
+}
+
+// LoadFanout reads the fanout function's configuration.
+func LoadFanout(get Getenv) (Fanout, error) {
+	r := &reader{get: get}
+	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), AgentAddresses: r.addresses(EnvAgentAddresses)}
+	return c, wrap("fanout", r.err())
+}
+
+// LoadForecaster reads the forecaster's configuration.
+func LoadForecaster(get Getenv) (Forecaster, error) {
+	r := &reader{get: get}
+	c := Forecaster{Common: r.common(), Mode: r.str(EnvMode)}
+	switch c.Mode {
+	case "":
+		c.Mode = "forecast-only"
+	case "forecast-only", "act":
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not forecast-only or act", EnvMode, c.Mode))
+	}
+	if p := r.str(EnvPolicy); p != "" {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(p), &obj); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object: %w", EnvPolicy, err))
+		} else {
+			c.Policy = json.RawMessage(p)
+		}
+	}
+	return c, wrap("forecaster", r.err())
+}
+
+func wrap(fn string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s configuration: %w", fn, err)
+}

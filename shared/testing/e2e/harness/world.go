@@ -1,0 +1,279 @@
+//go:build e2e
+
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+)
+
+// The two Availability Zones of the world.
+var AZs = []string{"us-east-1a", "us-east-1b"}
+
+// AMI is an image moto knows.
+const AMI = "ami-12c6146b"
+
+// WorldOptions shape the world.
+type WorldOptions struct {
+	Stack    string // default "shadowscale-e2e"
+	Group    string // default "web"
+	LiveType string // default "m7g.xlarge"
+	Desired  int    // default 2
+	// NotEnrolled leaves the group without shadowscale:enrolled=true.
+	NotEnrolled bool
+	// Mode is the group's shadowscale:mode tag ("" for none).
+	Mode string
+	// PoolCapacity per AZ (default 50).
+	PoolCapacity int
+	// StreamShards of the mutation stream (default 2).
+	StreamShards int
+}
+
+// World is the AWS side the plane runs against.
+type World struct {
+	Stack          string
+	Group          string
+	LiveType       string
+	VPC            string
+	LiveSubnets    map[string]string // AZ -> subnet
+	PoolSubnets    map[string]string // AZ -> shadow pool subnet
+	ShadowTemplate string            // launch template id
+	LiveTemplate   string
+	Table          string
+	Stream         string
+	StreamARN      string
+	QueueURL       string
+	SecretARN      string
+	AgentKey       string
+	Pools          shadow.Pools
+}
+
+// Setup creates the world and waits for the group's instances to run.
+func (e *Env) Setup(ctx context.Context, opt WorldOptions) (*World, error) {
+	if opt.Stack == "" {
+		opt.Stack = "shadowscale-e2e"
+	}
+	if opt.Group == "" {
+		opt.Group = "web"
+	}
+	if opt.LiveType == "" {
+		opt.LiveType = "m7g.xlarge"
+	}
+	if opt.Desired == 0 {
+		opt.Desired = 2
+	}
+	if opt.PoolCapacity == 0 {
+		opt.PoolCapacity = 50
+	}
+	if opt.StreamShards == 0 {
+		opt.StreamShards = 2
+	}
+	w := &World{
+		Stack: opt.Stack, Group: e.unique(opt.Group), LiveType: opt.LiveType,
+		LiveSubnets: map[string]string{}, PoolSubnets: map[string]string{}, Pools: shadow.Pools{},
+		Table: e.unique(opt.Stack + "-table"), Stream: e.unique(opt.Stack + "-mutations"),
+		AgentKey: "e2e-agent-key-0123456789abcdef",
+	}
+	vpc, err := e.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+	if err != nil {
+		return nil, fmt.Errorf("creating vpc: %w", err)
+	}
+	w.VPC = aws.ToString(vpc.Vpc.VpcId)
+	for i, az := range AZs {
+		live, err := e.subnet(ctx, w.VPC, az, fmt.Sprintf("10.20.%d.0/24", i+1), "live-"+az)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := e.subnet(ctx, w.VPC, az, fmt.Sprintf("10.20.%d.0/24", 101+i), "shadow-pool-"+az)
+		if err != nil {
+			return nil, err
+		}
+		w.LiveSubnets[az], w.PoolSubnets[az] = live, pool
+		w.Pools[az] = shadow.Pool{Subnets: []string{pool}, Capacity: opt.PoolCapacity}
+	}
+	if w.ShadowTemplate, err = e.template(ctx, e.unique(opt.Stack+"-shadow"), "t4g.nano"); err != nil {
+		return nil, err
+	}
+	if w.LiveTemplate, err = e.template(ctx, e.unique(opt.Stack+"-live"), opt.LiveType); err != nil {
+		return nil, err
+	}
+	var tags []asgtypes.Tag
+	if !opt.NotEnrolled {
+		tags = append(tags, asgTag(w.Group, shadow.TagEnrolled, "true"))
+	}
+	if opt.Mode != "" {
+		tags = append(tags, asgTag(w.Group, shadow.TagMode, opt.Mode))
+	}
+	subnets := []string{w.LiveSubnets[AZs[0]], w.LiveSubnets[AZs[1]]}
+	if _, err := e.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(w.Group),
+		LaunchTemplate:       &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
+		MinSize:              aws.Int32(0),
+		MaxSize:              aws.Int32(int32(max(4, opt.Desired*2))),
+		DesiredCapacity:      aws.Int32(int32(opt.Desired)),
+		VPCZoneIdentifier:    aws.String(strings.Join(subnets, ",")),
+		Tags:                 tags,
+	}); err != nil {
+		return nil, fmt.Errorf("creating group %s: %w", w.Group, err)
+	}
+	if err := awssdk.CreateTable(ctx, e.DDB, w.Table); err != nil {
+		return nil, err
+	}
+	if _, err := e.Kinesis.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(w.Stream), ShardCount: aws.Int32(int32(opt.StreamShards))}); err != nil {
+		return nil, fmt.Errorf("creating stream %s: %w", w.Stream, err)
+	}
+	ds, err := e.Kinesis.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(w.Stream)})
+	if err != nil {
+		return nil, fmt.Errorf("describing stream %s: %w", w.Stream, err)
+	}
+	w.StreamARN = aws.ToString(ds.StreamDescriptionSummary.StreamARN)
+	q, err := e.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(e.unique(opt.Stack + "-dead-letters"))})
+	if err != nil {
+		return nil, fmt.Errorf("creating queue: %w", err)
+	}
+	w.QueueURL = aws.ToString(q.QueueUrl)
+	sec, err := e.Secrets.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(e.unique(opt.Stack + "/agent-key")), SecretString: aws.String(w.AgentKey)})
+	if err != nil {
+		return nil, fmt.Errorf("creating agent secret: %w", err)
+	}
+	w.SecretARN = aws.ToString(sec.ARN)
+	if _, err := e.GroupInstances(ctx, w.Group, opt.Desired); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func asgTag(group, k, v string) asgtypes.Tag {
+	return asgtypes.Tag{ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"), Key: aws.String(k), Value: aws.String(v), PropagateAtLaunch: aws.Bool(false)}
+}
+
+func (e *Env) subnet(ctx context.Context, vpc, az, cidr, name string) (string, error) {
+	out, err := e.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{
+		VpcId: aws.String(vpc), CidrBlock: aws.String(cidr), AvailabilityZone: aws.String(az),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSubnet, Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String(name)}}}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating subnet %s in %s: %w", cidr, az, err)
+	}
+	return aws.ToString(out.Subnet.SubnetId), nil
+}
+
+func (e *Env) template(ctx context.Context, name, itype string) (string, error) {
+	out, err := e.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(AMI), InstanceType: ec2types.InstanceType(itype)},
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating launch template %s: %w", name, err)
+	}
+	return aws.ToString(out.LaunchTemplate.LaunchTemplateId), nil
+}
+
+// GroupInstances returns the ids of a group's instances (sorted), waiting
+// until it has want of them (want < 0: no wait).
+func (e *Env) GroupInstances(ctx context.Context, group string, want int) ([]string, error) {
+	var ids []string
+	err := Eventually(ctx, 30*time.Second, func() (bool, error) {
+		out, err := e.ASG.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
+		if err != nil {
+			return false, err
+		}
+		ids = ids[:0]
+		for _, g := range out.AutoScalingGroups {
+			for _, i := range g.Instances {
+				if !strings.HasPrefix(string(i.LifecycleState), "Terminat") {
+					ids = append(ids, aws.ToString(i.InstanceId))
+				}
+			}
+		}
+		return want < 0 || len(ids) == want, fmt.Errorf("group %s has %d instances, want %d", group, len(ids), want)
+	})
+	sort.Strings(ids)
+	return ids, err
+}
+
+// Instance describes one instance (ok false when EC2 does not know it).
+func (e *Env) Instance(ctx context.Context, id string) (ec2types.Instance, bool, error) {
+	out, err := e.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: []string{id}}}})
+	if err != nil {
+		return ec2types.Instance{}, false, err
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			return i, true, nil
+		}
+	}
+	return ec2types.Instance{}, false, nil
+}
+
+// Shadows returns the stack's shadow instances in any state but
+// terminated, by id.
+func (e *Env) Shadows(ctx context.Context, stack string) ([]ec2types.Instance, error) {
+	out, err := e.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag:" + shadow.TagRole), Values: []string{shadow.RoleShadow}},
+		{Name: aws.String("tag:" + shadow.TagStack), Values: []string{stack}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	var insts []ec2types.Instance
+	for _, r := range out.Reservations {
+		insts = append(insts, r.Instances...)
+	}
+	sort.Slice(insts, func(a, b int) bool { return aws.ToString(insts[a].InstanceId) < aws.ToString(insts[b].InstanceId) })
+	return insts, nil
+}
+
+// TerminateInstance terminates any instance behind the plane's back.
+func (e *Env) TerminateInstance(ctx context.Context, id string) error {
+	_, err := e.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+	return err
+}
+
+// Tags returns an EC2 resource's tags as a map.
+func Tags(ts []ec2types.Tag) map[string]string {
+	m := map[string]string{}
+	for _, t := range ts {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+// FunctionEnv is the environment of a plane function in this world.
+func (w *World) FunctionEnv(e *Env) map[string]string {
+	pools, _ := json.Marshal(w.Pools)
+	env := e.FunctionEnv()
+	for k, v := range map[string]string{
+		lambdaenv.EnvStack:          w.Stack,
+		lambdaenv.EnvTable:          w.Table,
+		lambdaenv.EnvPools:          string(pools),
+		lambdaenv.EnvLaunchTemplate: w.ShadowTemplate,
+		lambdaenv.EnvAgentSecret:    w.SecretARN,
+		lambdaenv.EnvDLQURL:         w.QueueURL,
+		lambdaenv.EnvStream:         w.Stream,
+		lambdaenv.EnvAgentPort:      strconv.Itoa(8470),
+		lambdaenv.EnvLogLevel:       "debug",
+	} {
+		env[k] = v
+	}
+	return env
+}

@@ -1,0 +1,134 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
+	"github.com/shadowscale/shadowscale/shared/testing/faultproxy"
+)
+
+// Writes that took effect while their answer was lost, then retried by
+// the SDK: the cases where a retry is not harmless.
+
+// TestRunInstancesRetriedAfterItTookEffect: the first RunInstances of a
+// shadow launch takes effect, its connection drops, the SDK retries, and
+// moto (which ignores ClientToken) launches a second instance of the same
+// generation. The launch adopts one (the record names it), the other is
+// this stack's shadow of the same live instance that no record owns: one
+// reconcile after its grace period deletes it, and nothing else.
+func TestRunInstancesRetriedAfterItTookEffect(t *testing.T) {
+	r := newRig(t, rigOptions{world: harness.WorldOptions{Desired: 1}, rules: []faultproxy.Rule{
+		{Service: "ec2", Operation: "RunInstances", Rate: 1, Fault: faultproxy.DropAfter, Limit: 1},
+	}})
+	live := r.lives(t)[0]
+	resp, failures := retried(t, r.launch.Handle, harness.StateChange(live, "running", time.Now()))
+	if failures != 0 || resp.Outcome != handlers.OutcomeEnsured || resp.Shadow == "" {
+		t.Fatalf("launch answered %+v after %d failures", resp, failures)
+	}
+	if st := r.calls.Stats()["ec2.RunInstances"]; st.Calls != 1 || st.Attempts != 2 {
+		t.Fatalf("RunInstances %+v: want one call the SDK retried once", st)
+	}
+	ws := r.observe(t)
+	if n := len(ws.shadows[live]); n != 2 {
+		t.Fatalf("%d shadows after a RunInstances retried after it took effect: moto no longer launches twice? (the scenario proves nothing then)", n)
+	}
+	time.Sleep(testOrphanGrace)
+	out := r.reconcile(t)
+	deleted := 0
+	for _, a := range out.Actions {
+		switch {
+		case a.Kind == string(shadow.DeleteOrphan) && a.Error == "" && a.Shadow != resp.Shadow && a.Live == live:
+			deleted++
+		case a.Kind == string(shadow.Resync):
+		default:
+			t.Errorf("unexpected action %+v", a)
+		}
+	}
+	if deleted != 1 {
+		t.Errorf("one reconcile deleted %d duplicates: %+v", deleted, out.Actions)
+	}
+	r.assertOneShadowEach(t)
+}
+
+func (r *rig) lives(t *testing.T) []string {
+	t.Helper()
+	return r.observe(t).lives
+}
+
+// TestRecordWritesRetriedAfterTheyTookEffect: a conditional write of the
+// shadow record (the claim, then the update that marks it active) takes
+// effect, its answer is lost, and the SDK retries it: the retry's
+// condition fails against the write itself. The plane must take that for
+// its own write, not for another caller's: the shadow is launched at once
+// and recorded active, not left "launching" for the reconciler to replace
+// after its launch timeout (5 minutes deployed).
+func TestRecordWritesRetriedAfterTheyTookEffect(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skip int // PutItems let through before the dropped one
+	}{
+		{"the claim (create)", 0},
+		{"the activation (update)", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOptions{world: harness.WorldOptions{Desired: 1}})
+			live := r.lives(t)[0]
+			rules := []faultproxy.Rule{{Service: "dynamodb", Operation: "PutItem", Rate: 1, Fault: faultproxy.DropAfter, Limit: 1}}
+			if tc.skip > 0 {
+				// Let the first PutItems through: a latency rule of rate
+				// 1 with a limit takes them first.
+				rules = append([]faultproxy.Rule{{Service: "dynamodb", Operation: "PutItem", Rate: 1, Fault: faultproxy.Latency, Latency: time.Millisecond, Limit: tc.skip}}, rules...)
+			}
+			if err := r.proxy.SetRules(rules...); err != nil {
+				t.Fatal(err)
+			}
+			resp, failures := retried(t, r.launch.Handle, harness.StateChange(live, "running", time.Now()))
+			if st := r.proxy.Stats()["dynamodb.PutItem"]; st.Injected[faultproxy.DropAfter] != 1 {
+				t.Fatalf("PutItem stats %+v: the fault was not injected", st)
+			}
+			if failures != 0 || resp.Outcome != handlers.OutcomeEnsured || resp.Shadow == "" {
+				t.Errorf("launch answered %+v after %d failed invocations: want the shadow ensured at once", resp, failures)
+			}
+			rec, err := r.table.Records().Get(t.Context(), live)
+			if err != nil || rec.Status != shadow.Active || rec.ShadowID == "" {
+				t.Errorf("record %+v (%v), want active with its shadow", rec, err)
+			}
+			r.assertOneShadowEach(t)
+		})
+	}
+}
+
+// TestForecasterStateSaveRetriedAfterItTookEffect: the forecaster's save
+// of the group's control state takes effect, its answer is lost and the
+// SDK retries it. Taken for a lost race with another run, the run would
+// neither act nor audit, and the next run would find the minutes observed:
+// that minute's decision would be lost. It must act on it.
+func TestForecasterStateSaveRetriedAfterItTookEffect(t *testing.T) {
+	r := newRig(t, rigOptions{world: harness.WorldOptions{}})
+	writeRisingHistory(t, r.table, r.w.Group, r.lives(t))
+	h, _ := r.forecaster(t, nil)
+	// The run's first PutItem is the state's save (the audit record
+	// follows the action).
+	if err := r.proxy.SetRules(faultproxy.Rule{Service: "dynamodb", Operation: "PutItem", Rate: 1, Fault: faultproxy.DropAfter, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.Handle(invocation(), harness.Scheduled("shadowscale-forecaster", time.Now()))
+	if err != nil || len(resp.Groups) != 1 {
+		t.Fatalf("answer %+v, %v", resp, err)
+	}
+	if st := r.proxy.Stats()["dynamodb.PutItem"]; st.Injected[faultproxy.DropAfter] != 1 {
+		t.Fatalf("PutItem stats %+v: the fault was not injected", st)
+	}
+	gf := resp.Groups[0]
+	if !gf.Acted || gf.To <= 2 || desiredOf(t, r.w.Group) != gf.To {
+		t.Errorf("group %+v, desired %d in moto: want the decision acted on", gf, desiredOf(t, r.w.Group))
+	}
+	if _, b := lastAudit(t, r.table, r.w.Group); !b.Acted {
+		t.Errorf("audit %+v, want the acted decision", b)
+	}
+}
