@@ -17,10 +17,12 @@ run: ## Replay the bundled real trace through the whole loop in an embedded simu
 unit: ## Unit tests of the Go module (go test ./...)
 	$(GO) test -count=1 ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and go.mod/go.sum tidy (go mod tidy -diff)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./shared/testing/... ./shared/adapters/...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; }
 
 check-arch: ## Prove the layout's import rules: shared/domain is pure Go; only adapters, plane and harnesses use AWS libraries
 	@scripts/check-arch.sh
