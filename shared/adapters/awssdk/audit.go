@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
@@ -21,35 +22,14 @@ type Audit struct{ t *Table }
 // Audit returns the audit store.
 func (t *Table) Audit() *Audit { return &Audit{t: t} }
 
-// MaxAuditBody bounds a decision's JSON body (DynamoDB items are at most
-// 400 KB; the rest of the item is small).
-const MaxAuditBody = 300 << 10
-
-// Decision is one audited control-loop decision.
-type Decision struct {
-	Group string
-	At    time.Time
-	// ID distinguishes decisions of one group at one instant (e.g. the
-	// Lambda request id); (Group, At, ID) is the audit record's identity.
-	ID string
-	// Action is what was decided: "none", "scale-out", "raise-max",
-	// "resize", ... (the control loop's vocabulary).
-	Action string
-	// Mode is "act" or "forecast-only": whether the action was applied.
-	Mode string
-	// Body is the decision in full (inputs, forecast, guardrails, outcome)
-	// as JSON.
-	Body json.RawMessage
-}
-
 // Put stores a decision once: a repeat of the same (Group, At, ID) is
 // refused with shadow.ErrConflict, which a retried invocation may ignore.
-func (a *Audit) Put(ctx context.Context, d Decision) error {
+func (a *Audit) Put(ctx context.Context, d control.AuditRecord) error {
 	if d.Group == "" || d.At.IsZero() || d.ID == "" {
 		return fmt.Errorf("%w: audit record needs a group, a time and an id", shadow.ErrInvalid)
 	}
-	if len(d.Body) > MaxAuditBody {
-		return fmt.Errorf("audit record of %s is %d bytes, limit %d: %w", d.Group, len(d.Body), MaxAuditBody, ErrTooLarge)
+	if len(d.Body) > control.MaxAuditBody {
+		return fmt.Errorf("audit record of %s is %d bytes, limit %d: %w", d.Group, len(d.Body), control.MaxAuditBody, ErrTooLarge)
 	}
 	if len(d.Body) > 0 && !json.Valid(d.Body) {
 		return fmt.Errorf("%w: audit record body of %s is not JSON", shadow.ErrInvalid, d.Group)
@@ -80,7 +60,7 @@ func (a *Audit) Put(ctx context.Context, d Decision) error {
 
 // List returns a group's decisions between from and to (both included),
 // newest first, at most limit of them (0: no limit).
-func (a *Audit) List(ctx context.Context, group string, from, to time.Time, limit int) ([]Decision, error) {
+func (a *Audit) List(ctx context.Context, group string, from, to time.Time, limit int) ([]control.AuditRecord, error) {
 	if group == "" || to.Before(from) || limit < 0 {
 		return nil, fmt.Errorf("%w: audit of group %q from %s to %s limit %d", shadow.ErrInvalid, group, from, to, limit)
 	}
@@ -97,11 +77,11 @@ func (a *Audit) List(ctx context.Context, group string, from, to time.Time, limi
 	if limit > 0 {
 		in.Limit = aws.Int32(int32(min(limit, 1000)))
 	}
-	var out []Decision
+	var out []control.AuditRecord
 	errEnough := errors.New("enough")
 	err := a.t.query(ctx, in, func(m map[string]ddbtypes.AttributeValue) error {
 		it := &item{m: m}
-		d := Decision{
+		d := control.AuditRecord{
 			Group: it.str("group"), At: it.time("at", auditFmt), ID: it.str("id"),
 			Action: it.str("action"), Mode: it.str("mode"),
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
@@ -37,78 +38,6 @@ var (
 	_ AutoScalingAPI    = (*autoscaling.Client)(nil)
 	_ LaunchTemplateAPI = (*ec2.Client)(nil)
 )
-
-// Group modes (tag shadowscale:mode).
-const (
-	ModeAct          = "act"
-	ModeForecastOnly = "forecast-only"
-)
-
-// Group is an Auto Scaling group as the plane sees it. It holds no SDK
-// types, so domain ports can be adapted to it field by field.
-type Group struct {
-	Name    string
-	Min     int
-	Max     int
-	Desired int
-	Tags    map[string]string
-	// EnrolledByTag: the group carries shadowscale:enrolled=true, the only
-	// enrollment that allows writes. EnrolledByName: it is listed in
-	// SHADOWSCALE_GROUPS.
-	EnrolledByTag  bool
-	EnrolledByName bool
-	// Mode is the shadowscale:mode tag ("act", "forecast-only"), "" when
-	// absent: the caller applies SHADOWSCALE_MODE then.
-	Mode string
-	// LaunchTemplate is the group's template; empty ID when the group uses a
-	// launch configuration or a mixed instances policy (MixedInstances).
-	LaunchTemplate  LaunchTemplateRef
-	MixedInstances  bool
-	AZs             []string
-	Instances       []GroupInstance
-	SubnetIDs       []string
-	DefaultCooldown int
-}
-
-// Enrolled reports whether the group gets shadows and forecasts.
-func (g Group) Enrolled() bool { return g.EnrolledByTag || g.EnrolledByName }
-
-// InService returns the ids of the instances that count as the group's live
-// instances: every lifecycle state but terminating, detached, detaching and
-// the warm pool's.
-func (g Group) InService() []string {
-	var out []string
-	for _, i := range g.Instances {
-		if i.Live() {
-			out = append(out, i.ID)
-		}
-	}
-	return out
-}
-
-// GroupInstance is one member of a group.
-type GroupInstance struct {
-	ID             string
-	AZ             string
-	Type           string
-	Lifecycle      string
-	Health         string
-	LaunchTemplate LaunchTemplateRef
-}
-
-// Live reports whether the member is (or is becoming) one of the group's
-// serving instances.
-func (i GroupInstance) Live() bool {
-	l := i.Lifecycle
-	return !strings.HasPrefix(l, "Terminat") && !strings.HasPrefix(l, "Detach") && !strings.HasPrefix(l, "Warmed")
-}
-
-// LaunchTemplateRef names a launch template version.
-type LaunchTemplateRef struct {
-	ID      string
-	Name    string
-	Version string // a number, "$Latest" or "$Default"
-}
 
 // GroupsConfig is how the Groups adapter decides enrollment.
 type GroupsConfig struct {
@@ -152,8 +81,8 @@ const namesPerCall = 50
 // EnrolledGroups returns every enrolled group, with its instances, ordered
 // by name: those tagged shadowscale:enrolled=true and those named in
 // SHADOWSCALE_GROUPS (a named group that does not exist is skipped).
-func (g *Groups) EnrolledGroups(ctx context.Context) ([]Group, error) {
-	byName := map[string]Group{}
+func (g *Groups) EnrolledGroups(ctx context.Context) ([]asg.Group, error) {
+	byName := map[string]asg.Group{}
 	tagged, err := g.describe(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
 		Filters: []asgtypes.Filter{{Name: aws.String("tag:" + shadow.TagEnrolled), Values: []string{"true"}}},
 	})
@@ -181,7 +110,7 @@ func (g *Groups) EnrolledGroups(ctx context.Context) ([]Group, error) {
 			byName[gr.Name] = gr
 		}
 	}
-	out := make([]Group, 0, len(byName))
+	out := make([]asg.Group, 0, len(byName))
 	for _, gr := range byName {
 		out = append(out, gr)
 	}
@@ -189,22 +118,22 @@ func (g *Groups) EnrolledGroups(ctx context.Context) ([]Group, error) {
 	return out, nil
 }
 
-// Group returns one group with its instances, or an error wrapping
+// asg.Group returns one group with its instances, or an error wrapping
 // shadow.ErrNotFound.
-func (g *Groups) Group(ctx context.Context, name string) (Group, error) {
+func (g *Groups) Group(ctx context.Context, name string) (asg.Group, error) {
 	if name == "" {
-		return Group{}, fmt.Errorf("%w: auto scaling group name is empty", shadow.ErrInvalid)
+		return asg.Group{}, fmt.Errorf("%w: auto scaling group name is empty", shadow.ErrInvalid)
 	}
 	got, err := g.describe(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
 	if err != nil {
-		return Group{}, fmt.Errorf("describing group %s: %w", name, err)
+		return asg.Group{}, fmt.Errorf("describing group %s: %w", name, err)
 	}
 	for _, gr := range got {
 		if gr.Name == name {
 			return gr, nil
 		}
 	}
-	return Group{}, fmt.Errorf("auto scaling group %s: %w", name, shadow.ErrNotFound)
+	return asg.Group{}, fmt.Errorf("auto scaling group %s: %w", name, shadow.ErrNotFound)
 }
 
 // GroupOf returns the name of the Auto Scaling group an instance belongs
@@ -222,8 +151,8 @@ func (g *Groups) GroupOf(ctx context.Context, instanceID string) (string, error)
 	return "", nil
 }
 
-func (g *Groups) describe(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput) ([]Group, error) {
-	var out []Group
+func (g *Groups) describe(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput) ([]asg.Group, error) {
+	var out []asg.Group
 	p := autoscaling.NewDescribeAutoScalingGroupsPaginator(g.asg, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -237,8 +166,8 @@ func (g *Groups) describe(ctx context.Context, in *autoscaling.DescribeAutoScali
 	return out, nil
 }
 
-func (g *Groups) fromASG(ag asgtypes.AutoScalingGroup) Group {
-	gr := Group{
+func (g *Groups) fromASG(ag asgtypes.AutoScalingGroup) asg.Group {
+	gr := asg.Group{
 		Name:            aws.ToString(ag.AutoScalingGroupName),
 		Min:             int(aws.ToInt32(ag.MinSize)),
 		Max:             int(aws.ToInt32(ag.MaxSize)),
@@ -254,14 +183,14 @@ func (g *Groups) fromASG(ag asgtypes.AutoScalingGroup) Group {
 	gr.EnrolledByName = g.names[gr.Name]
 	gr.Mode = gr.Tags[shadow.TagMode]
 	if lt := ag.LaunchTemplate; lt != nil {
-		gr.LaunchTemplate = LaunchTemplateRef{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName), Version: aws.ToString(lt.Version)}
+		gr.LaunchTemplate = asg.LaunchTemplateRef{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName), Version: aws.ToString(lt.Version)}
 	}
 	gr.MixedInstances = ag.MixedInstancesPolicy != nil
 	if s := aws.ToString(ag.VPCZoneIdentifier); s != "" {
 		gr.SubnetIDs = strings.Split(s, ",")
 	}
 	for _, i := range ag.Instances {
-		gi := GroupInstance{
+		gi := asg.Instance{
 			ID:        aws.ToString(i.InstanceId),
 			AZ:        aws.ToString(i.AvailabilityZone),
 			Type:      aws.ToString(i.InstanceType),
@@ -269,7 +198,7 @@ func (g *Groups) fromASG(ag asgtypes.AutoScalingGroup) Group {
 			Health:    aws.ToString(i.HealthStatus),
 		}
 		if lt := i.LaunchTemplate; lt != nil {
-			gi.LaunchTemplate = LaunchTemplateRef{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName), Version: aws.ToString(lt.Version)}
+			gi.LaunchTemplate = asg.LaunchTemplateRef{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName), Version: aws.ToString(lt.Version)}
 		}
 		gr.Instances = append(gr.Instances, gi)
 	}
@@ -279,16 +208,16 @@ func (g *Groups) fromASG(ag asgtypes.AutoScalingGroup) Group {
 
 // writable returns the group after checking that it carries
 // shadowscale:enrolled=true; otherwise it logs, counts RefusedNotOwned and
-// returns an error wrapping ErrNotEnrolled.
-func (g *Groups) writable(ctx context.Context, name, action string) (Group, error) {
+// returns an error wrapping asg.ErrNotEnrolled.
+func (g *Groups) writable(ctx context.Context, name, action string) (asg.Group, error) {
 	gr, err := g.Group(ctx, name)
 	if err != nil {
-		return Group{}, err
+		return asg.Group{}, err
 	}
 	if !gr.EnrolledByTag {
 		g.metrics.Add("RefusedNotOwned", metrics.Count, 1)
 		g.log.WarnContext(ctx, "refused an auto scaling write on a group not tagged enrolled", "group", name, "action", action, "enrolled_by_name", gr.EnrolledByName)
-		return gr, fmt.Errorf("%s on group %s: %w", action, name, ErrNotEnrolled)
+		return gr, fmt.Errorf("%s on group %s: %w", action, name, asg.ErrNotEnrolled)
 	}
 	return gr, nil
 }
@@ -345,7 +274,7 @@ func (g *Groups) InstanceType(ctx context.Context, name string) (string, error) 
 		return "", err
 	}
 	if gr.LaunchTemplate.ID == "" && gr.LaunchTemplate.Name == "" {
-		return "", fmt.Errorf("instance type of group %s (no launch template): %w", name, ErrUnsupported)
+		return "", fmt.Errorf("instance type of group %s (no launch template): %w", name, asg.ErrUnsupported)
 	}
 	v, err := g.templateVersion(ctx, gr.LaunchTemplate)
 	if err != nil {
@@ -358,25 +287,25 @@ func (g *Groups) InstanceType(ctx context.Context, name string) (string, error) 
 // that differs from the current one only by instanceType, and returns it.
 // Instances running keep their type; new launches get the new one. A group
 // already launching instanceType gets no new version.
-func (g *Groups) Resize(ctx context.Context, name, instanceType string) (LaunchTemplateRef, error) {
+func (g *Groups) Resize(ctx context.Context, name, instanceType string) (asg.LaunchTemplateRef, error) {
 	if instanceType == "" {
-		return LaunchTemplateRef{}, fmt.Errorf("%w: resizing group %s: instance type is empty", shadow.ErrInvalid, name)
+		return asg.LaunchTemplateRef{}, fmt.Errorf("%w: resizing group %s: instance type is empty", shadow.ErrInvalid, name)
 	}
 	if g.lt == nil {
-		return LaunchTemplateRef{}, fmt.Errorf("%w: resizing group %s: no EC2 client for launch templates", shadow.ErrInvalid, name)
+		return asg.LaunchTemplateRef{}, fmt.Errorf("%w: resizing group %s: no EC2 client for launch templates", shadow.ErrInvalid, name)
 	}
 	gr, err := g.writable(ctx, name, "resizing")
 	if err != nil {
-		return LaunchTemplateRef{}, err
+		return asg.LaunchTemplateRef{}, err
 	}
 	if gr.MixedInstances || (gr.LaunchTemplate.ID == "" && gr.LaunchTemplate.Name == "") {
-		return LaunchTemplateRef{}, fmt.Errorf("resizing group %s: only groups with a single launch template: %w", name, ErrUnsupported)
+		return asg.LaunchTemplateRef{}, fmt.Errorf("resizing group %s: only groups with a single launch template: %w", name, asg.ErrUnsupported)
 	}
 	cur, err := g.templateVersion(ctx, gr.LaunchTemplate)
 	if err != nil {
-		return LaunchTemplateRef{}, err
+		return asg.LaunchTemplateRef{}, err
 	}
-	ref := LaunchTemplateRef{ID: aws.ToString(cur.LaunchTemplateId), Name: aws.ToString(cur.LaunchTemplateName), Version: strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)}
+	ref := asg.LaunchTemplateRef{ID: aws.ToString(cur.LaunchTemplateId), Name: aws.ToString(cur.LaunchTemplateName), Version: strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)}
 	if string(cur.LaunchTemplateData.InstanceType) != instanceType {
 		out, err := g.lt.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 			LaunchTemplateId:   aws.String(ref.ID),
@@ -385,10 +314,10 @@ func (g *Groups) Resize(ctx context.Context, name, instanceType string) (LaunchT
 			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{InstanceType: ec2types.InstanceType(instanceType)},
 		})
 		if err != nil {
-			return LaunchTemplateRef{}, fmt.Errorf("creating launch template version of %s with %s: %w", ref.ID, instanceType, Classify(err))
+			return asg.LaunchTemplateRef{}, fmt.Errorf("creating launch template version of %s with %s: %w", ref.ID, instanceType, Classify(err))
 		}
 		if out.LaunchTemplateVersion == nil || out.LaunchTemplateVersion.VersionNumber == nil {
-			return LaunchTemplateRef{}, fmt.Errorf("creating launch template version of %s: no version in the answer", ref.ID)
+			return asg.LaunchTemplateRef{}, fmt.Errorf("creating launch template version of %s: no version in the answer", ref.ID)
 		}
 		ref.Version = strconv.FormatInt(aws.ToInt64(out.LaunchTemplateVersion.VersionNumber), 10)
 	}
@@ -400,7 +329,7 @@ func (g *Groups) Resize(ctx context.Context, name, instanceType string) (LaunchT
 		LaunchTemplate:       &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(ref.ID), Version: aws.String(ref.Version)},
 	})
 	if err != nil {
-		return LaunchTemplateRef{}, fmt.Errorf("pointing group %s at launch template %s version %s: %w", name, ref.ID, ref.Version, Classify(err))
+		return asg.LaunchTemplateRef{}, fmt.Errorf("pointing group %s at launch template %s version %s: %w", name, ref.ID, ref.Version, Classify(err))
 	}
 	g.log.InfoContext(ctx, "group resized", "group", name, "type", instanceType, "launch_template", ref.ID, "version", ref.Version)
 	return ref, nil
@@ -408,7 +337,7 @@ func (g *Groups) Resize(ctx context.Context, name, instanceType string) (LaunchT
 
 // templateVersion resolves a template reference ($Latest, $Default or a
 // number) to its version.
-func (g *Groups) templateVersion(ctx context.Context, ref LaunchTemplateRef) (ec2types.LaunchTemplateVersion, error) {
+func (g *Groups) templateVersion(ctx context.Context, ref asg.LaunchTemplateRef) (ec2types.LaunchTemplateVersion, error) {
 	if g.lt == nil {
 		return ec2types.LaunchTemplateVersion{}, fmt.Errorf("%w: no EC2 client for launch templates", shadow.ErrInvalid)
 	}

@@ -32,12 +32,6 @@ var (
 	// ErrThrottled: AWS refused the call for rate (after the SDK's own
 	// bounded retries). The call may succeed later.
 	ErrThrottled = errors.New("throttled by AWS")
-	// ErrNotEnrolled: an Auto Scaling write on a group that does not carry
-	// shadowscale:enrolled=true. The plane refuses it.
-	ErrNotEnrolled = errors.New("auto scaling group is not enrolled (tag shadowscale:enrolled=true)")
-	// ErrUnsupported: the resource is in a shape this adapter does not
-	// handle (e.g. a resize of a group with a mixed instances policy).
-	ErrUnsupported = errors.New("unsupported")
 	// ErrTooLarge: a value exceeds what the service stores in one item or
 	// message.
 	ErrTooLarge = errors.New("too large")

@@ -32,22 +32,6 @@ type History struct{ t *Table }
 // History returns the history store.
 func (t *Table) History() *History { return &History{t: t} }
 
-// GroupCount is what a group's live and shadow agents newly accepted during
-// one minute or hour starting at Start.
-type GroupCount struct {
-	Start        time.Time
-	Live, Shadow int64
-}
-
-// ResourceCount is one resource's minute.
-type ResourceCount struct {
-	Minute                     time.Time
-	Resource                   string
-	Live, Shadow               int64
-	LiveApplied, ShadowApplied uint64
-	LiveBacklog, ShadowBacklog uint64
-}
-
 type groupPeriod struct {
 	group string
 	sk    string
@@ -182,20 +166,20 @@ func attrString(v ddbtypes.AttributeValue) string {
 // GroupMinutes returns a group's per-minute totals from the minute of from
 // to the minute of to, both included, oldest first. Minutes without
 // mutations have no item and are absent.
-func (h *History) GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]GroupCount, error) {
+func (h *History) GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error) {
 	return h.groupRange(ctx, group, skMinute, minuteFmt, from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute))
 }
 
 // GroupHours returns a group's per-hour totals, like GroupMinutes.
-func (h *History) GroupHours(ctx context.Context, group string, from, to time.Time) ([]GroupCount, error) {
+func (h *History) GroupHours(ctx context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error) {
 	return h.groupRange(ctx, group, skHour, hourFmt, from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour))
 }
 
-func (h *History) groupRange(ctx context.Context, group, prefix, layout string, from, to time.Time) ([]GroupCount, error) {
+func (h *History) groupRange(ctx context.Context, group, prefix, layout string, from, to time.Time) ([]mutation.GroupCount, error) {
 	if group == "" || to.Before(from) {
 		return nil, fmt.Errorf("%w: history of group %q from %s to %s", shadow.ErrInvalid, group, from, to)
 	}
-	var out []GroupCount
+	var out []mutation.GroupCount
 	err := h.t.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
 		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
@@ -205,7 +189,7 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 	}, func(m map[string]ddbtypes.AttributeValue) error {
 		it := &item{m: m}
 		start := it.time(AttrSK, prefix+layout)
-		gc := GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow")}
+		gc := mutation.GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow")}
 		if it.err != nil {
 			return it.err
 		}
@@ -221,12 +205,12 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 // ResourceMinutes returns the per-resource minutes of a group from the
 // minute of from to the minute of to, both included, ordered by minute then
 // resource.
-func (h *History) ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]ResourceCount, error) {
+func (h *History) ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.ResourceCount, error) {
 	from, to = from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute)
 	if group == "" || to.Before(from) {
 		return nil, fmt.Errorf("%w: resource history of group %q from %s to %s", shadow.ErrInvalid, group, from, to)
 	}
-	var out []ResourceCount
+	var out []mutation.ResourceCount
 	err := h.t.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
 		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
@@ -241,7 +225,7 @@ func (h *History) ResourceMinutes(ctx context.Context, group string, from, to ti
 		if !ok || err != nil {
 			return fmt.Errorf("resource history item %s: sort key is not <minute>#<resource>", sk)
 		}
-		rc := ResourceCount{
+		rc := mutation.ResourceCount{
 			Minute: t.UTC(), Resource: resource,
 			Live: it.int("live"), Shadow: it.int("shadow"),
 			LiveApplied: it.uint("live_applied"), ShadowApplied: it.uint("shadow_applied"),

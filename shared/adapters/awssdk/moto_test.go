@@ -29,6 +29,8 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
@@ -234,7 +236,7 @@ func TestFleetTerminateRefusesWhatIsNotOurs(t *testing.T) {
 
 func TestGroups(t *testing.T) {
 	ctx := context.Background()
-	w := world(t, harness.WorldOptions{Mode: awssdk.ModeAct})
+	w := world(t, harness.WorldOptions{Mode: asg.ModeAct})
 	// A second group, enrolled only by name (SHADOWSCALE_GROUPS), and a
 	// third not enrolled at all.
 	for _, name := range []string{"by-name", "bystander"} {
@@ -263,7 +265,7 @@ func TestGroups(t *testing.T) {
 		t.Fatalf("EnrolledGroups = %v, want [by-name %s]", names, w.Group)
 	}
 	web := enrolled[1]
-	if !web.EnrolledByTag || web.Mode != awssdk.ModeAct || web.Desired != 2 || len(web.InService()) != 2 || web.LaunchTemplate.ID != w.LiveTemplate {
+	if !web.EnrolledByTag || web.Mode != asg.ModeAct || web.Desired != 2 || len(web.InService()) != 2 || web.LaunchTemplate.ID != w.LiveTemplate {
 		t.Errorf("group %+v: want enrolled by tag, mode act, desired 2, two instances, template %s", web, w.LiveTemplate)
 	}
 	if enrolled[0].EnrolledByTag || !enrolled[0].EnrolledByName {
@@ -282,13 +284,13 @@ func TestGroups(t *testing.T) {
 
 	t.Run("writes refused on groups without the tag", func(t *testing.T) {
 		for _, name := range []string{"by-name", "bystander"} {
-			if err := g.SetDesiredCapacity(ctx, name, 2); !errors.Is(err, awssdk.ErrNotEnrolled) {
+			if err := g.SetDesiredCapacity(ctx, name, 2); !errors.Is(err, asg.ErrNotEnrolled) {
 				t.Errorf("SetDesiredCapacity(%s) = %v, want ErrNotEnrolled", name, err)
 			}
-			if err := g.SetMaxSize(ctx, name, 5); !errors.Is(err, awssdk.ErrNotEnrolled) {
+			if err := g.SetMaxSize(ctx, name, 5); !errors.Is(err, asg.ErrNotEnrolled) {
 				t.Errorf("SetMaxSize(%s) = %v, want ErrNotEnrolled", name, err)
 			}
-			if _, err := g.Resize(ctx, name, "m7g.2xlarge"); !errors.Is(err, awssdk.ErrNotEnrolled) {
+			if _, err := g.Resize(ctx, name, "m7g.2xlarge"); !errors.Is(err, asg.ErrNotEnrolled) {
 				t.Errorf("Resize(%s) = %v, want ErrNotEnrolled", name, err)
 			}
 			gr, err := g.Group(ctx, name)
@@ -437,7 +439,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []awssdk.GroupCount{{Start: m0, Live: 30, Shadow: 14}, {Start: m1, Live: 6, Shadow: 0}}
+	want := []mutation.GroupCount{{Start: m0, Live: 30, Shadow: 14}, {Start: m1, Live: 6, Shadow: 0}}
 	if fmt.Sprint(mins) != fmt.Sprint(want) {
 		t.Errorf("GroupMinutes = %v, want %v", mins, want)
 	}
@@ -448,7 +450,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantH := []awssdk.GroupCount{{Start: t0, Live: 30, Shadow: 14}, {Start: t0.Add(time.Hour), Live: 6}}
+	wantH := []mutation.GroupCount{{Start: t0, Live: 30, Shadow: 14}, {Start: t0.Add(time.Hour), Live: 6}}
 	if fmt.Sprint(hours) != fmt.Sprint(wantH) {
 		t.Errorf("GroupHours = %v, want %v", hours, wantH)
 	}
@@ -456,7 +458,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantR := []awssdk.ResourceCount{
+	wantR := []mutation.ResourceCount{
 		{Minute: m0, Resource: "i-1", Live: 20, Shadow: 14, LiveApplied: 100, ShadowApplied: 97, LiveBacklog: 1, ShadowBacklog: 4},
 		{Minute: m0, Resource: "i-2", Live: 10, LiveApplied: 50},
 	}
@@ -483,12 +485,12 @@ func TestAudit(t *testing.T) {
 	ctx := context.Background()
 	a := newTable(t).Audit()
 	for i, action := range []string{"none", "scale-out", "raise-max"} {
-		d := awssdk.Decision{Group: "web", At: t0.Add(time.Duration(i) * time.Minute), ID: fmt.Sprintf("req-%d", i), Action: action, Mode: awssdk.ModeForecastOnly, Body: json.RawMessage(`{"desired":` + fmt.Sprint(2+i) + `}`)}
+		d := control.AuditRecord{Group: "web", At: t0.Add(time.Duration(i) * time.Minute), ID: fmt.Sprintf("req-%d", i), Action: action, Mode: asg.ModeForecastOnly, Body: json.RawMessage(`{"desired":` + fmt.Sprint(2+i) + `}`)}
 		if err := a.Put(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dup := awssdk.Decision{Group: "web", At: t0, ID: "req-0", Action: "none"}
+	dup := control.AuditRecord{Group: "web", At: t0, ID: "req-0", Action: "none"}
 	if err := a.Put(ctx, dup); !errors.Is(err, shadow.ErrConflict) {
 		t.Errorf("a repeated decision = %v, want ErrConflict", err)
 	}
@@ -517,7 +519,7 @@ func TestAudit(t *testing.T) {
 		})
 	}
 	ds, _ := a.List(ctx, "web", t0, t0, 0)
-	if len(ds) != 1 || string(ds[0].Body) != `{"desired":2}` || !ds[0].At.Equal(t0) || ds[0].Mode != awssdk.ModeForecastOnly {
+	if len(ds) != 1 || string(ds[0].Body) != `{"desired":2}` || !ds[0].At.Equal(t0) || ds[0].Mode != asg.ModeForecastOnly {
 		t.Errorf("round trip: %+v", ds)
 	}
 }
@@ -546,7 +548,7 @@ func TestStates(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Blob, []byte{0, 1, 2, 255}) || got.Version != 2 || !got.UpdatedAt.Equal(t0) {
 		t.Errorf("Load = %+v, %v", got, err)
 	}
-	if _, err := st.Save(ctx, "web", make([]byte, awssdk.MaxStateBlob+1), 2); !errors.Is(err, awssdk.ErrTooLarge) {
+	if _, err := st.Save(ctx, "web", make([]byte, control.MaxStateBlob+1), 2); !errors.Is(err, awssdk.ErrTooLarge) {
 		t.Errorf("an oversized blob = %v, want ErrTooLarge", err)
 	}
 }
@@ -635,13 +637,13 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := bytes.Repeat([]byte("x"), awssdk.MaxDeadLetterBody+10)
-	letters := []awssdk.DeadLetter{
+	letters := []mutation.DeadLetter{
 		{Data: []byte(`{"v":1,"resource":`), Reason: "undecodable: unexpected end of JSON input", PartitionKey: "i-0a", SequenceNumber: "4959", EventID: "shardId-0:4959", Source: w.StreamARN, At: t0},
 		{Data: []byte{0xff, 0x00, 0x01}, Reason: "not UTF-8"},
 		{Data: big, Reason: "oversized"},
 	}
 	for i := 3; i < 12; i++ { // more than one batch of ten
-		letters = append(letters, awssdk.DeadLetter{Data: []byte(fmt.Sprint("record ", i)), Reason: "unknown resource"})
+		letters = append(letters, mutation.DeadLetter{Data: []byte(fmt.Sprint("record ", i)), Reason: "unknown resource"})
 	}
 	if err := dl.Send(ctx, letters...); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
@@ -45,18 +46,6 @@ const (
 // size and hash stay in the attributes).
 const MaxDeadLetterBody = 192 << 10
 
-// DeadLetter is a record that can never succeed, and why.
-type DeadLetter struct {
-	// Data is the original record, as it came (possibly not even UTF-8).
-	Data           []byte
-	Reason         string
-	Source         string
-	PartitionKey   string
-	SequenceNumber string
-	EventID        string
-	At             time.Time
-}
-
 // DeadLetters writes dead letters to an SQS queue: the record in the body
 // (as is when it is valid text SQS accepts, base64 otherwise) and the
 // reason and provenance as message attributes.
@@ -76,7 +65,7 @@ func NewDeadLetters(api SQSAPI, queueURL string) (*DeadLetters, error) {
 // Send writes the letters, ten per SendMessageBatch. It returns nil when
 // every letter is on the queue, or an error naming those that are not
 // (their indexes in letters), which the caller must not acknowledge.
-func (d *DeadLetters) Send(ctx context.Context, letters ...DeadLetter) error {
+func (d *DeadLetters) Send(ctx context.Context, letters ...mutation.DeadLetter) error {
 	var errs []error
 	for i, err := range d.SendEach(ctx, letters) {
 		if err != nil {
@@ -91,7 +80,7 @@ func (d *DeadLetters) Send(ctx context.Context, letters ...DeadLetter) error {
 // whose error is not nil may still have landed (a call that failed after
 // SQS stored it), so a retry can write it twice: dead letters are
 // at-least-once, identified by their sequence_number attribute.
-func (d *DeadLetters) SendEach(ctx context.Context, letters []DeadLetter) []error {
+func (d *DeadLetters) SendEach(ctx context.Context, letters []mutation.DeadLetter) []error {
 	errs := make([]error, len(letters))
 	for start := 0; start < len(letters); start += 10 {
 		batch := letters[start:min(start+10, len(letters))]
@@ -134,7 +123,7 @@ func (d *DeadLetters) SendEach(ctx context.Context, letters []DeadLetter) []erro
 }
 
 // deadLetterMessage renders one letter.
-func deadLetterMessage(l DeadLetter) (string, map[string]sqstypes.MessageAttributeValue) {
+func deadLetterMessage(l mutation.DeadLetter) (string, map[string]sqstypes.MessageAttributeValue) {
 	sum := sha256.Sum256(l.Data)
 	data := l.Data
 	truncated := len(data) > MaxDeadLetterBody

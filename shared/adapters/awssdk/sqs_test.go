@@ -13,6 +13,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 )
 
 // sqsStub answers SendMessageBatch: the whole call fails for the call
@@ -46,9 +47,9 @@ func (s *sqsStub) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 }
 
 func TestDeadLettersSendEach(t *testing.T) {
-	letters := make([]awssdk.DeadLetter, 25)
+	letters := make([]mutation.DeadLetter, 25)
 	for i := range letters {
-		letters[i] = awssdk.DeadLetter{Data: []byte(fmt.Sprint("record ", i)), Reason: "undecodable: test"}
+		letters[i] = mutation.DeadLetter{Data: []byte(fmt.Sprint("record ", i)), Reason: "undecodable: test"}
 	}
 	stub := &sqsStub{failCall: map[int]bool{2: true}, failID: func(id string) bool { return id == "3" }, omitID: "24"}
 	dl, err := awssdk.NewDeadLetters(stub, "https://sqs.us-east-1.amazonaws.com/1/dlq")

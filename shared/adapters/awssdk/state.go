@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
 
@@ -20,34 +21,24 @@ type States struct{ t *Table }
 // States returns the control-loop state store.
 func (t *Table) States() *States { return &States{t: t} }
 
-// MaxStateBlob bounds a state blob (DynamoDB items are at most 400 KB).
-const MaxStateBlob = 350 << 10
-
-// State is a stored blob and the version to pass back to Save.
-type State struct {
-	Blob      []byte
-	Version   int64
-	UpdatedAt time.Time
-}
-
 // Load returns a group's state, or an error wrapping shadow.ErrNotFound
 // when it has none yet (then Save with version 0).
-func (st *States) Load(ctx context.Context, group string) (State, error) {
+func (st *States) Load(ctx context.Context, group string) (control.SavedState, error) {
 	out, err := st.t.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(st.t.name),
 		Key:            key(pkState+group, skState),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return State{}, fmt.Errorf("loading control state of %s: %w", group, Classify(err))
+		return control.SavedState{}, fmt.Errorf("loading control state of %s: %w", group, Classify(err))
 	}
 	if out.Item == nil {
-		return State{}, fmt.Errorf("control state of %s: %w", group, shadow.ErrNotFound)
+		return control.SavedState{}, fmt.Errorf("control state of %s: %w", group, shadow.ErrNotFound)
 	}
 	it := &item{m: out.Item}
-	s := State{Blob: it.bytes("blob"), Version: it.int("version"), UpdatedAt: it.time("updated_at", time.RFC3339Nano)}
+	s := control.SavedState{Blob: it.bytes("blob"), Version: it.int("version"), UpdatedAt: it.time("updated_at", time.RFC3339Nano)}
 	if it.err != nil {
-		return State{}, fmt.Errorf("decoding control state of %s: %w", group, it.err)
+		return control.SavedState{}, fmt.Errorf("decoding control state of %s: %w", group, it.err)
 	}
 	return s, nil
 }
@@ -60,8 +51,8 @@ func (st *States) Save(ctx context.Context, group string, blob []byte, version i
 	if group == "" || version < 0 {
 		return 0, fmt.Errorf("%w: saving control state of group %q at version %d", shadow.ErrInvalid, group, version)
 	}
-	if len(blob) > MaxStateBlob {
-		return 0, fmt.Errorf("control state of %s is %d bytes, limit %d: %w", group, len(blob), MaxStateBlob, ErrTooLarge)
+	if len(blob) > control.MaxStateBlob {
+		return 0, fmt.Errorf("control state of %s is %d bytes, limit %d: %w", group, len(blob), control.MaxStateBlob, ErrTooLarge)
 	}
 	m := key(pkState+group, skState)
 	m["kind"] = s("state")

@@ -29,6 +29,10 @@ type Fleet struct {
 	Launches int
 	// FailLaunch, when set, is consulted before each launch.
 	FailLaunch func(spec shadow.LaunchSpec) error
+	// FailDescribe, when set, is consulted before each Describe and Lookup.
+	FailDescribe func(ids []string) error
+	// Lookups and LookedUp count Lookup calls and the ids they asked for.
+	Lookups, LookedUp int
 }
 
 var _ shadow.Fleet = (*Fleet)(nil)
@@ -76,7 +80,8 @@ func (f *Fleet) Reset() {
 	defer f.mu.Unlock()
 	f.insts = map[string]*shadow.Instance{}
 	f.gone = nil
-	f.next, f.Launches, f.FailLaunch = 0, 0, nil
+	f.next, f.Launches, f.FailLaunch, f.FailDescribe = 0, 0, nil, nil
+	f.Lookups, f.LookedUp = 0, 0
 }
 
 // Add puts an instance (a live one, or anything a test needs) in the fleet.
@@ -173,6 +178,26 @@ func (f *Fleet) Terminate(_ context.Context, id string) error {
 func (f *Fleet) Describe(_ context.Context, ids []string) ([]shadow.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.describe(ids)
+}
+
+// Lookup is Describe for the fan-out's resolver (EC2 without status
+// checks), counted in Lookups and LookedUp.
+func (f *Fleet) Lookup(_ context.Context, ids []string) ([]shadow.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Lookups++
+	f.LookedUp += len(ids)
+	return f.describe(ids)
+}
+
+// describe answers Describe and Lookup. f.mu is held.
+func (f *Fleet) describe(ids []string) ([]shadow.Instance, error) {
+	if f.FailDescribe != nil {
+		if err := f.FailDescribe(ids); err != nil {
+			return nil, err
+		}
+	}
 	f.purge()
 	var out []shadow.Instance
 	for _, id := range ids {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
@@ -35,7 +34,7 @@ type RouteCache interface {
 	Invalidate(resource string)
 }
 
-// HistoryAdder stores the Router's per-minute counters (awssdk.History).
+// HistoryAdder stores the Router's per-minute counters (awssdk.History and memory.History).
 //
 // Contract: Add is not idempotent (atomic ADD); on error some counters may
 // have landed, so the caller logs it and does not add them again.
@@ -44,19 +43,17 @@ type HistoryAdder interface {
 }
 
 // DeadLetterWriter stores records that can never succeed
-// (awssdk.DeadLetters).
+// (awssdk.DeadLetters and memory.DeadLetters).
 //
 // Contract: SendEach returns one error per letter, in order, nil when the
 // letter is stored; a letter with an error may still have been stored.
 type DeadLetterWriter interface {
-	SendEach(ctx context.Context, letters []awssdk.DeadLetter) []error
+	SendEach(ctx context.Context, letters []mutation.DeadLetter) []error
 }
 
 var (
-	_ Router           = (*mutation.Router)(nil)
-	_ RouteCache       = (*Resolver)(nil)
-	_ HistoryAdder     = (*awssdk.History)(nil)
-	_ DeadLetterWriter = (*awssdk.DeadLetters)(nil)
+	_ Router     = (*mutation.Router)(nil)
+	_ RouteCache = (*Resolver)(nil)
 )
 
 // FanoutDeps are what the fanout handler uses.
@@ -302,7 +299,7 @@ func decodeRecord(k *events.KinesisRecord) (mutation.Mutation, string) {
 // turns those that could not be written into retryable failures. It
 // returns how many it wrote.
 func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecord, fates []recordFate, first int) int {
-	var letters []awssdk.DeadLetter
+	var letters []mutation.DeadLetter
 	var idx []int
 	now := h.d.Clock.Now()
 	for i := 0; i < first; i++ {
@@ -310,7 +307,7 @@ func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecor
 			continue
 		}
 		r := recs[i]
-		letters = append(letters, awssdk.DeadLetter{
+		letters = append(letters, mutation.DeadLetter{
 			Data: r.Kinesis.Data, Reason: fates[i].reason, Source: r.EventSourceArn,
 			PartitionKey: r.Kinesis.PartitionKey, SequenceNumber: r.Kinesis.SequenceNumber, EventID: r.EventID, At: now,
 		})

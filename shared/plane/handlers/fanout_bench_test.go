@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
@@ -67,9 +67,10 @@ func BenchmarkFanout(b *testing.B) {
 	for _, mode := range []string{"event", "json"} {
 		b.Run(mode, func(b *testing.B) {
 			c := clock.NewFake(t0)
-			fleet := &lookupFleet{Fleet: memory.NewFleet(stack, c, subnets)}
+			fleet := memory.NewFleet(stack, c, subnets)
 			records := memory.NewRecords()
-			groups := &groupsStub{groups: map[string]awssdk.Group{"web": {Name: "web", EnrolledByTag: true}}}
+			groups := memory.NewGroups()
+			groups.Put(asg.Group{Name: "web", EnrolledByTag: true})
 			for i, res := range resources {
 				sh := fmt.Sprintf("i-0shadow%011d", i+1)
 				fleet.Add(shadow.Instance{ID: res, PrivateIP: fmt.Sprintf("10.0.1.%d", i+1), Group: "web", State: shadow.Running})
@@ -84,7 +85,7 @@ func BenchmarkFanout(b *testing.B) {
 			newHandler := func() *handlers.Fanout {
 				h, err := handlers.NewFanout(handlers.FanoutDeps{
 					Router: mutation.NewRouter(res, agents, c), Routes: res, History: discardHistory{},
-					DeadLetters: &dlqStub{}, Clock: c, Metrics: metrics.Discard{}, Log: slog.New(slog.DiscardHandler),
+					DeadLetters: memory.NewDeadLetters(), Clock: c, Metrics: metrics.Discard{}, Log: slog.New(slog.DiscardHandler),
 				}, handlers.FanoutOptions{})
 				if err != nil {
 					b.Fatal(err)

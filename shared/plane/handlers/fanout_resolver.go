@@ -9,13 +9,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-// ResolverFleet is EC2 as the resolver needs it (awssdk.Instances).
+// ResolverFleet is EC2 as the resolver needs it (awssdk.Instances and memory.Fleet).
 type ResolverFleet interface {
 	// Lookup returns the instances with these ids that exist, with their
 	// state, private IP, tags and Auto Scaling group; unknown ids are
@@ -33,14 +33,8 @@ type ResolverRecords interface {
 // ResolverGroups is Auto Scaling as the resolver needs it.
 type ResolverGroups interface {
 	// Group returns a group, or an error wrapping shadow.ErrNotFound.
-	Group(ctx context.Context, name string) (awssdk.Group, error)
+	Group(ctx context.Context, name string) (asg.Group, error)
 }
-
-var (
-	_ ResolverFleet   = (*awssdk.Instances)(nil)
-	_ ResolverRecords = (*awssdk.Records)(nil)
-	_ ResolverGroups  = (*awssdk.Groups)(nil)
-)
 
 // ResolverConfig tunes the Resolver.
 type ResolverConfig struct {
@@ -327,7 +321,7 @@ func (r *Resolver) groupEnrolled(ctx context.Context, name string) (bool, error)
 	g, err := r.groups.Group(ctx, name)
 	switch {
 	case errors.Is(err, shadow.ErrNotFound):
-		g = awssdk.Group{}
+		g = asg.Group{}
 	case err != nil:
 		return false, fmt.Errorf("describing group %s: %w", name, err)
 	}

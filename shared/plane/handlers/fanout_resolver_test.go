@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
@@ -33,12 +33,14 @@ func TestResolverRoutes(t *testing.T) {
 		{name: "live stopped", setup: func(e *fanoutEnv, _ string) { e.fleet.SetState(resA, shadow.Stopped) }, unknown: true},
 		{name: "live shutting down", setup: func(e *fanoutEnv, _ string) { e.fleet.SetState(resA, shadow.ShuttingDown) }, unknown: true},
 		{name: "live pending", setup: func(e *fanoutEnv, _ string) { e.fleet.SetState(resA, shadow.Pending) }, transient: true},
-		{name: "group gone", setup: func(e *fanoutEnv, _ string) { delete(e.groups.groups, "web") }, unknown: true},
+		{name: "group gone", setup: func(e *fanoutEnv, _ string) { e.groups.Reset() }, unknown: true},
 		{name: "group enrolled by name only", setup: func(e *fanoutEnv, _ string) {
-			e.groups.groups["web"] = awssdk.Group{Name: "web", EnrolledByName: true}
+			e.groups.Put(asg.Group{Name: "web", EnrolledByName: true})
 		}, wantShadow: true, wantLive: "10.0.1.1:8470"},
-		{name: "group not enrolled", setup: func(e *fanoutEnv, _ string) { e.groups.groups["web"] = awssdk.Group{Name: "web"} }, unknown: true},
-		{name: "auto scaling fails", setup: func(e *fanoutEnv, _ string) { e.groups.err = errors.New("Throttling") }, transient: true},
+		{name: "group not enrolled", setup: func(e *fanoutEnv, _ string) { e.groups.Put(asg.Group{Name: "web"}) }, unknown: true},
+		{name: "auto scaling fails", setup: func(e *fanoutEnv, _ string) {
+			e.groups.Fail = func(string, string) error { return errors.New("Throttling") }
+		}, transient: true},
 		{name: "records fail", setup: func(e *fanoutEnv, _ string) {
 			e.records.Fail = func(op string) error {
 				if op == "get" {
@@ -47,7 +49,9 @@ func TestResolverRoutes(t *testing.T) {
 				return nil
 			}
 		}, transient: true},
-		{name: "EC2 fails", setup: func(e *fanoutEnv, _ string) { e.fleet.err = errors.New("RequestLimitExceeded") }, transient: true},
+		{name: "EC2 fails", setup: func(e *fanoutEnv, _ string) {
+			e.fleet.FailDescribe = func([]string) error { return errors.New("RequestLimitExceeded") }
+		}, transient: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFanoutEnv(t)
@@ -114,37 +118,37 @@ func TestResolverCaches(t *testing.T) {
 	e.pair(resB, "web", 2)
 	gone := "i-0123456789abcdef0"
 	e.res.Prime(ctx, []string{resA, resB, resA, gone})
-	if e.fleet.calls != 1 || e.fleet.ids != 5 {
-		t.Fatalf("Prime made %d Lookup calls for %d ids, want 1 call for 3 resources and 2 shadows", e.fleet.calls, e.fleet.ids)
+	if e.fleet.Lookups != 1 || e.fleet.LookedUp != 5 {
+		t.Fatalf("Prime made %d Lookup calls for %d ids, want 1 call for 3 resources and 2 shadows", e.fleet.Lookups, e.fleet.LookedUp)
 	}
 	for _, res := range []string{resA, resB, gone} {
 		_, _ = e.res.Resolve(ctx, res)
 	}
-	if e.fleet.calls != 1 {
-		t.Fatalf("cached routes and unknown resources were looked up again: %d calls", e.fleet.calls)
+	if e.fleet.Lookups != 1 {
+		t.Fatalf("cached routes and unknown resources were looked up again: %d calls", e.fleet.Lookups)
 	}
 	// A transient error is not cached.
-	e.fleet.err = errors.New("throttled")
+	e.fleet.FailDescribe = func([]string) error { return errors.New("throttled") }
 	e.res.Invalidate(resA)
 	if _, err := e.res.Resolve(ctx, resA); err == nil {
 		t.Fatal("no error with EC2 failing")
 	}
-	e.fleet.err = nil
+	e.fleet.FailDescribe = nil
 	if r, err := e.res.Resolve(ctx, resA); err != nil || !r.ShadowReady {
 		t.Fatalf("after EC2 recovered: %+v, %v", r, err)
 	}
-	calls := e.fleet.calls
+	calls := e.fleet.Lookups
 	// The shadow replaced: the cached route holds until the TTL passes.
 	e.fleet.SetState("i-0shadow00000000002", shadow.Terminated)
-	if r, _ := e.res.Resolve(ctx, resB); !r.ShadowReady || e.fleet.calls != calls {
-		t.Fatalf("within the TTL: %+v after %d calls", r, e.fleet.calls-calls)
+	if r, _ := e.res.Resolve(ctx, resB); !r.ShadowReady || e.fleet.Lookups != calls {
+		t.Fatalf("within the TTL: %+v after %d calls", r, e.fleet.Lookups-calls)
 	}
 	e.clock.Advance(30 * time.Second)
-	if r, _ := e.res.Resolve(ctx, resB); r.ShadowReady || e.fleet.calls != calls+1 {
-		t.Fatalf("after the TTL: %+v after %d calls", r, e.fleet.calls-calls)
+	if r, _ := e.res.Resolve(ctx, resB); r.ShadowReady || e.fleet.Lookups != calls+1 {
+		t.Fatalf("after the TTL: %+v after %d calls", r, e.fleet.Lookups-calls)
 	}
 	// The group's enrollment is cached too, and expires with the TTL.
-	e.groups.groups["web"] = awssdk.Group{Name: "web"}
+	e.groups.Put(asg.Group{Name: "web"})
 	e.res.Invalidate(resA)
 	if _, err := e.res.Resolve(ctx, resA); err != nil {
 		t.Fatalf("enrollment within the TTL: %v", err)

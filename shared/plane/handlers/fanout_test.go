@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
@@ -30,104 +30,26 @@ const (
 	resB = "i-0fedcba9876543210" // seq 1 valid, then a version-2 record
 )
 
-// lookupFleet is EC2 for the resolver: the in-memory fleet, counting calls.
-type lookupFleet struct {
-	*memory.Fleet
-	mu    sync.Mutex
-	calls int
-	ids   int
-	err   error
-}
-
-func (f *lookupFleet) Lookup(ctx context.Context, ids []string) ([]shadow.Instance, error) {
-	f.mu.Lock()
-	f.calls++
-	f.ids += len(ids)
-	err := f.err
-	f.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return f.Fleet.Describe(ctx, ids)
-}
-
-// dlqStub is the dead-letter queue.
-type dlqStub struct {
-	mu      sync.Mutex
-	letters []awssdk.DeadLetter
-	fail    func(awssdk.DeadLetter) error
-}
-
-func (d *dlqStub) SendEach(_ context.Context, letters []awssdk.DeadLetter) []error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	errs := make([]error, len(letters))
-	for i, l := range letters {
-		if d.fail != nil {
-			if errs[i] = d.fail(l); errs[i] != nil {
-				continue
-			}
-		}
-		d.letters = append(d.letters, l)
-	}
-	return errs
-}
-
-func (d *dlqStub) reasons() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// reasons returns the dead letters' reason codes, oldest first.
+func reasons(d *memory.DeadLetters) []string {
 	var out []string
-	for _, l := range d.letters {
+	for _, l := range d.Letters() {
 		code, _, _ := strings.Cut(l.Reason, ":")
 		out = append(out, code)
 	}
 	return out
 }
 
-// historyStub sums what the handler adds.
-type historyStub struct {
-	mu     sync.Mutex
-	counts map[mutation.CountKey]mutation.Count
-	err    error
-	calls  int
-}
-
-func (h *historyStub) Add(_ context.Context, counts map[mutation.CountKey]mutation.Count) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.calls++
-	if h.counts == nil {
-		h.counts = map[mutation.CountKey]mutation.Count{}
-	}
-	for k, c := range counts {
-		prev := h.counts[k]
-		h.counts[k] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog}
-	}
-	return h.err
-}
-
-func (h *historyStub) accepted(group string, t mutation.Target) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for k, c := range h.counts {
-		if k.Group == group && k.Target == t {
-			n += c.Accepted
-		}
-	}
-	return n
-}
-
 // fanoutEnv is the fanout handler on in-memory adapters, with the real
 // Resolver and Router.
 type fanoutEnv struct {
 	clock   *clock.Fake
-	fleet   *lookupFleet
+	fleet   *memory.Fleet
 	records *memory.Records
-	groups  *groupsStub
+	groups  *memory.Groups
 	agents  *memory.Agents
-	dlq     *dlqStub
-	hist    *historyStub
+	dlq     *memory.DeadLetters
+	hist    *memory.History
 	metrics *metrics.Recorder
 	logs    *bytes.Buffer
 	res     *handlers.Resolver
@@ -138,10 +60,10 @@ func newFanoutEnv(t *testing.T) *fanoutEnv {
 	t.Helper()
 	e := &fanoutEnv{
 		clock: clock.NewFake(t0), records: memory.NewRecords(), agents: memory.NewAgents(),
-		groups: &groupsStub{groups: map[string]awssdk.Group{"web": {Name: "web", EnrolledByTag: true, Max: 10}}, member: map[string]string{}},
-		dlq:    &dlqStub{}, hist: &historyStub{}, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
+		groups: memory.NewGroups(), dlq: memory.NewDeadLetters(), hist: memory.NewHistory(), metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
 	}
-	e.fleet = &lookupFleet{Fleet: memory.NewFleet(stack, e.clock, subnets)}
+	e.groups.Put(asg.Group{Name: "web", EnrolledByTag: true, Max: 10})
+	e.fleet = memory.NewFleet(stack, e.clock, subnets)
 	var err error
 	e.res, err = handlers.NewResolver(e.fleet, e.records, e.groups, e.clock, handlers.ResolverConfig{})
 	if err != nil {
@@ -258,23 +180,23 @@ func TestFanoutSampleEvent(t *testing.T) {
 			t.Errorf("%s applied %d of %s, want %d", c.inst, got, c.res, c.want)
 		}
 	}
-	if got := fmt.Sprint(e.dlq.reasons()); got != "[undecodable invalid unsupported-version]" {
+	if got := fmt.Sprint(reasons(e.dlq)); got != "[undecodable invalid unsupported-version]" {
 		t.Errorf("dead letters %s", got)
 	}
-	for i, l := range e.dlq.letters {
+	for i, l := range e.dlq.Letters() {
 		src := ev.Records[4+i]
 		if !bytes.Equal(l.Data, src.Kinesis.Data) || l.SequenceNumber != src.Kinesis.SequenceNumber || l.EventID != src.EventID ||
 			l.Source != src.EventSourceArn || l.PartitionKey != src.Kinesis.PartitionKey || !l.At.Equal(t0) {
 			t.Errorf("letter %d does not carry its record and provenance: %+v", i, l)
 		}
 	}
-	if !strings.Contains(e.dlq.letters[1].Reason, "key is 1100 bytes, limit 1024") {
-		t.Errorf("oversized key letter reason %q", e.dlq.letters[1].Reason)
+	if !strings.Contains(e.dlq.Letters()[1].Reason, "key is 1100 bytes, limit 1024") {
+		t.Errorf("oversized key letter reason %q", e.dlq.Letters()[1].Reason)
 	}
-	if got := e.hist.accepted("web", mutation.Live); got != 4 {
+	if got := e.hist.Accepted("web", mutation.Live); got != 4 {
 		t.Errorf("history live = %d, want 4", got)
 	}
-	if got := e.hist.accepted("web", mutation.Shadow); got != 4 {
+	if got := e.hist.Accepted("web", mutation.Shadow); got != 4 {
 		t.Errorf("history shadow = %d, want 4", got)
 	}
 	web := metrics.Dim{Name: "Group", Value: "web"}
@@ -287,8 +209,8 @@ func TestFanoutSampleEvent(t *testing.T) {
 	if got := e.metrics.Total("FanoutErrors"); got != 0 {
 		t.Errorf("FanoutErrors = %v", got)
 	}
-	if e.fleet.calls != 1 {
-		t.Errorf("%d DescribeInstances calls for one batch, want 1 (primed)", e.fleet.calls)
+	if e.fleet.Lookups != 1 {
+		t.Errorf("%d DescribeInstances calls for one batch, want 1 (primed)", e.fleet.Lookups)
 	}
 	// The same batch again (Lambda redelivers after a timeout): nothing is
 	// applied twice, and no EC2 call (the routes are cached).
@@ -296,8 +218,8 @@ func TestFanoutSampleEvent(t *testing.T) {
 	if e.applied(t, shA, resA) != 3 || e.applied(t, resA, resA) != 3 {
 		t.Error("a redelivered batch was applied twice")
 	}
-	if e.fleet.calls != 1 {
-		t.Errorf("%d DescribeInstances calls after a second batch within the TTL", e.fleet.calls)
+	if e.fleet.Lookups != 1 {
+		t.Errorf("%d DescribeInstances calls after a second batch within the TTL", e.fleet.Lookups)
 	}
 }
 
@@ -341,14 +263,16 @@ func TestFanoutFailures(t *testing.T) {
 		},
 		{
 			name:  "dead letter not written: the record is retried, never lost",
-			setup: func(e *fanoutEnv) { e.dlq.fail = func(awssdk.DeadLetter) error { return errors.New("throttled") } },
+			setup: func(e *fanoutEnv) { e.dlq.Fail = func(mutation.DeadLetter) error { return errors.New("throttled") } },
 			datas: [][]byte{enc(resA, 1), []byte("garbage"), enc(resA, 2)},
 			want:  1, wantLetters: "[]",
 			wantApplied: map[string]uint64{resA: 2},
 		},
 		{
-			name:  "EC2 unavailable: every mutation retried, the garbage before them dead-lettered",
-			setup: func(e *fanoutEnv) { e.fleet.err = errors.New("RequestLimitExceeded") },
+			name: "EC2 unavailable: every mutation retried, the garbage before them dead-lettered",
+			setup: func(e *fanoutEnv) {
+				e.fleet.FailDescribe = func([]string) error { return errors.New("RequestLimitExceeded") }
+			},
 			datas: [][]byte{[]byte("garbage"), enc(resA, 1), enc(resB, 1)},
 			want:  1, wantLetters: "[undecodable]",
 			wantApplied: map[string]uint64{resA: 0, resB: 0},
@@ -386,7 +310,7 @@ func TestFanoutFailures(t *testing.T) {
 		{
 			name: "group not enrolled: unknown",
 			setup: func(e *fanoutEnv) {
-				e.groups.groups["web"] = awssdk.Group{Name: "web"}
+				e.groups.Put(asg.Group{Name: "web"})
 			},
 			datas: [][]byte{enc(resA, 1)},
 			want:  -1, wantLetters: "[unknown-resource]",
@@ -409,7 +333,7 @@ func TestFanoutFailures(t *testing.T) {
 			if fmt.Sprint(failures(resp)) != fmt.Sprint(want) {
 				t.Errorf("retry from %v, want %v", failures(resp), want)
 			}
-			if got := fmt.Sprint(e.dlq.reasons()); got != tc.wantLetters {
+			if got := fmt.Sprint(reasons(e.dlq)); got != tc.wantLetters {
 				t.Errorf("dead letters %s, want %s", got, tc.wantLetters)
 			}
 			for inst, n := range tc.wantApplied {
@@ -453,8 +377,8 @@ func TestFanoutRedeliveryAfterPartialFailure(t *testing.T) {
 	if e.applied(t, shA, resA) != 20 || e.applied(t, resB, resB) != 20 || e.applied(t, shB, resB) != 0 {
 		t.Fatalf("after the partial failure: %d %d %d", e.applied(t, shA, resA), e.applied(t, resB, resB), e.applied(t, shB, resB))
 	}
-	if len(e.dlq.letters) != 0 {
-		t.Errorf("the garbage after the retry point was dead-lettered before its redelivery: %v", e.dlq.reasons())
+	if len(e.dlq.Letters()) != 0 {
+		t.Errorf("the garbage after the retry point was dead-lettered before its redelivery: %v", reasons(e.dlq))
 	}
 	down = false
 	redelivery := events.KinesisEvent{Records: ev.Records[1:]}
@@ -466,10 +390,10 @@ func TestFanoutRedeliveryAfterPartialFailure(t *testing.T) {
 			t.Errorf("%s applied %d of %s, want exactly 20", c.inst, got, c.res)
 		}
 	}
-	if got := e.dlq.reasons(); len(got) != 1 {
+	if got := reasons(e.dlq); len(got) != 1 {
 		t.Errorf("dead letters %v, want the garbage once", got)
 	}
-	if l, s := e.hist.accepted("web", mutation.Live), e.hist.accepted("web", mutation.Shadow); l != 40 || s != 40 {
+	if l, s := e.hist.Accepted("web", mutation.Live), e.hist.Accepted("web", mutation.Shadow); l != 40 || s != 40 {
 		t.Errorf("history counted live %d shadow %d, want 40 each (newly accepted only)", l, s)
 	}
 	if got := e.metrics.Total("FanoutErrors"); got != 20 {
@@ -503,7 +427,7 @@ func TestFanoutIgnoresWhatIsNoBatch(t *testing.T) {
 func TestFanoutHistoryFailureDoesNotFailTheBatch(t *testing.T) {
 	e := newFanoutEnv(t)
 	e.pair(resA, "web", 1)
-	e.hist.err = errors.New("ProvisionedThroughputExceededException")
+	e.hist.Fail = func(string, string) error { return errors.New("ProvisionedThroughputExceededException") }
 	resp := e.handle(t, kinesisEvent(enc(resA, 1), enc(resA, 2)))
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("failures %v", failures(resp))
@@ -578,8 +502,8 @@ func TestFanoutShadowRejectedIsNoFailure(t *testing.T) {
 	}
 	e.clock.Advance(memory.DefaultGapWait + time.Second) // the shadow gives seq 1 up
 	resp := h.HandleEvent(invocation(), first)           // seq 1 redelivered
-	if len(resp.BatchItemFailures) != 0 || len(e.dlq.letters) != 0 {
-		t.Fatalf("a shadow-only rejection failed the record: %v, letters %v", failures(resp), e.dlq.reasons())
+	if len(resp.BatchItemFailures) != 0 || len(e.dlq.Letters()) != 0 {
+		t.Fatalf("a shadow-only rejection failed the record: %v, letters %v", failures(resp), reasons(e.dlq))
 	}
 	if got := e.metrics.Total("ShadowRejected"); got != 1 {
 		t.Errorf("ShadowRejected = %v, want 1", got)
@@ -623,8 +547,8 @@ func TestFanoutFlushesCountersWhenDue(t *testing.T) {
 	for i, st := range steps {
 		e.clock.Advance(st.advance)
 		batch()
-		if e.hist.calls != st.flushes || e.hist.accepted("web", mutation.Live) != st.live {
-			t.Fatalf("step %d (%s): %d flushes, %d live in the history; want %d, %d", i, e.clock.Now().Format("15:04:05"), e.hist.calls, e.hist.accepted("web", mutation.Live), st.flushes, st.live)
+		if e.hist.Adds() != st.flushes || e.hist.Accepted("web", mutation.Live) != int64(st.live) {
+			t.Fatalf("step %d (%s): %d flushes, %d live in the history; want %d, %d", i, e.clock.Now().Format("15:04:05"), e.hist.Adds(), e.hist.Accepted("web", mutation.Live), st.flushes, st.live)
 		}
 	}
 	if got := e.metrics.Sum("MutationsApplied", metrics.Dim{Name: "Group", Value: "web"}, metrics.Dim{Name: "Target", Value: "live"}); got != 6 {

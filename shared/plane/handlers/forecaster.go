@@ -14,53 +14,48 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
 // ForecastGroups is Auto Scaling as the forecaster needs it
-// (awssdk.Groups). The writes refuse, with awssdk.ErrNotEnrolled, a group
+// (awssdk.Groups and memory.Groups). The writes refuse, with asg.ErrNotEnrolled, a group
 // that does not carry shadowscale:enrolled=true.
 type ForecastGroups interface {
-	EnrolledGroups(ctx context.Context) ([]awssdk.Group, error)
+	EnrolledGroups(ctx context.Context) ([]asg.Group, error)
 	// InstanceType returns the type the group's launch template gives new
-	// instances (awssdk.ErrUnsupported without a launch template).
+	// instances (asg.ErrUnsupported without a launch template).
 	InstanceType(ctx context.Context, name string) (string, error)
 	SetDesiredCapacity(ctx context.Context, name string, desired int) error
 	SetMaxSize(ctx context.Context, name string, maxSize int) error
-	Resize(ctx context.Context, name, instanceType string) (awssdk.LaunchTemplateRef, error)
+	Resize(ctx context.Context, name, instanceType string) (asg.LaunchTemplateRef, error)
 }
 
-// ForecastHistory is the fan-out's per-minute counters (awssdk.History).
+// ForecastHistory is the fan-out's per-minute counters (awssdk.History and memory.History).
 type ForecastHistory interface {
-	GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]awssdk.GroupCount, error)
-	ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]awssdk.ResourceCount, error)
+	GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error)
+	ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.ResourceCount, error)
 }
 
-// ForecastStates keeps one state blob per group (awssdk.States).
+// ForecastStates keeps one state blob per group (awssdk.States and memory.States).
 //
 // Contract: Load returns shadow.ErrNotFound before the first Save; Save
 // stores only if the stored version is still version, else
 // shadow.ErrConflict.
 type ForecastStates interface {
-	Load(ctx context.Context, group string) (awssdk.State, error)
+	Load(ctx context.Context, group string) (control.SavedState, error)
 	Save(ctx context.Context, group string, blob []byte, version int64) (int64, error)
 }
 
-// AuditWriter stores decisions (awssdk.Audit): a repeat of the same
+// AuditWriter stores decisions (awssdk.Audit and memory.Audit): a repeat of the same
 // (group, time, id) is shadow.ErrConflict.
 type AuditWriter interface {
-	Put(ctx context.Context, d awssdk.Decision) error
+	Put(ctx context.Context, d control.AuditRecord) error
 }
-
-var (
-	_ ForecastGroups  = (*awssdk.Groups)(nil)
-	_ ForecastHistory = (*awssdk.History)(nil)
-	_ ForecastStates  = (*awssdk.States)(nil)
-	_ AuditWriter     = (*awssdk.Audit)(nil)
-)
 
 // ForecasterDeps are what the forecaster handler uses.
 type ForecasterDeps struct {
@@ -97,7 +92,7 @@ type ForecasterOptions struct {
 
 func (o ForecasterOptions) withDefaults() ForecasterOptions {
 	if o.Mode == "" {
-		o.Mode = awssdk.ModeForecastOnly
+		o.Mode = asg.ModeForecastOnly
 	}
 	if o.Settle <= 0 {
 		o.Settle = 5 * time.Second
@@ -186,7 +181,7 @@ func NewForecaster(d ForecasterDeps, opt ForecasterOptions) (*Forecaster, error)
 		errs = append(errs, errors.New("no clock"))
 	}
 	opt = opt.withDefaults()
-	if opt.Mode != awssdk.ModeAct && opt.Mode != awssdk.ModeForecastOnly {
+	if opt.Mode != asg.ModeAct && opt.Mode != asg.ModeForecastOnly {
 		errs = append(errs, fmt.Errorf("mode %q is not act or forecast-only", opt.Mode))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -260,19 +255,19 @@ func (h *Forecaster) Handle(ctx context.Context, payload []byte) (ForecastRespon
 
 // mode returns the group's effective mode: its shadowscale:mode tag, else
 // SHADOWSCALE_MODE. An unreadable tag value counts as forecast-only.
-func (h *Forecaster) mode(ctx context.Context, g awssdk.Group) string {
+func (h *Forecaster) mode(ctx context.Context, g asg.Group) string {
 	switch g.Mode {
 	case "":
 		return h.opt.Mode
-	case awssdk.ModeAct, awssdk.ModeForecastOnly:
+	case asg.ModeAct, asg.ModeForecastOnly:
 		return g.Mode
 	}
 	h.log.WarnContext(ctx, "group mode tag not understood; forecast-only", "group", g.Name, "tag", shadow.TagMode, "value", clip(g.Mode))
-	return awssdk.ModeForecastOnly
+	return asg.ModeForecastOnly
 }
 
 // group runs one group; failures are in the answer's Error.
-func (h *Forecaster) group(ctx context.Context, g awssdk.Group, runID string) GroupForecast {
+func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) GroupForecast {
 	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired}
 	fail := func(err error) GroupForecast { gf.Error = err.Error(); return gf }
 
@@ -425,12 +420,12 @@ func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64
 
 // act carries a decision out on the group when it acts, and says what it
 // did or why it did not.
-func (h *Forecaster) act(ctx context.Context, g awssdk.Group, mode string, d Decision) (bool, string) {
+func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decision) (bool, string) {
 	changes := d.Action != "" && d.Action != ActionNone
 	switch {
 	case !changes:
 		return false, "no change needed"
-	case mode != awssdk.ModeAct:
+	case mode != asg.ModeAct:
 		return false, "not acted: forecast-only mode"
 	case !g.EnrolledByTag:
 		return false, fmt.Sprintf("not acted: the group is enrolled by name only; tag it %s=true to let the plane act", shadow.TagEnrolled)
@@ -509,7 +504,7 @@ func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Obs
 	b.Observation.Demand, b.Observation.Desired, b.Observation.InService, b.Observation.Warming, b.Observation.Resources =
 		number(o.Demand), o.Desired, o.InService, o.Warming, len(o.Resources)
 	if r.Detail != nil {
-		if raw, err := json.Marshal(r.Detail); err == nil && len(raw) < awssdk.MaxAuditBody/2 {
+		if raw, err := json.Marshal(r.Detail); err == nil && len(raw) < control.MaxAuditBody/2 {
 			b.Loop = raw
 		}
 	}
@@ -518,7 +513,7 @@ func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Obs
 		h.log.WarnContext(ctx, "could not encode an audit record", "group", group, "err", err)
 		return
 	}
-	err = h.d.Audit.Put(ctx, awssdk.Decision{Group: group, At: o.Minute, ID: runID, Action: b.Action, Mode: mode, Body: body})
+	err = h.d.Audit.Put(ctx, control.AuditRecord{Group: group, At: o.Minute, ID: runID, Action: b.Action, Mode: mode, Body: body})
 	switch {
 	case errors.Is(err, shadow.ErrConflict):
 		h.log.InfoContext(ctx, "decision already audited (a retried run)", "group", group, "minute", o.Minute)

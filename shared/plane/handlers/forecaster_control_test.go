@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
@@ -40,11 +40,11 @@ func (e *fcEnv) rising(group string, base, peak float64) {
 			d = base + (peak-base)*(20-left)/20
 		}
 		n := int64(d)
-		e.hist.groups[group] = append(e.hist.groups[group], awssdk.GroupCount{Start: m, Live: n, Shadow: n})
+		e.hist.PutGroupMinute(group, mutation.GroupCount{Start: m, Live: n, Shadow: n})
 		la += uint64(n / 2)
 		sa += uint64(n / 2)
 		for _, r := range []string{"i-1", "i-2"} {
-			e.hist.resources[group] = append(e.hist.resources[group], awssdk.ResourceCount{Minute: m, Resource: r, Live: n / 2, Shadow: n / 2, LiveApplied: la, ShadowApplied: sa})
+			e.hist.PutResourceMinute(group, mutation.ResourceCount{Minute: m, Resource: r, Live: n / 2, Shadow: n / 2, LiveApplied: la, ShadowApplied: sa})
 		}
 	}
 }
@@ -64,7 +64,7 @@ func TestForecasterWithTheControlLoop(t *testing.T) {
 	if !gf.Acted || gf.To <= 2 || !strings.Contains(gf.Outcome, "desired capacity set from 2 to") {
 		t.Errorf("rising demand: %+v, want more desired capacity", gf)
 	}
-	if got := fmt.Sprint(e.groups.writes); !strings.HasPrefix(got, "[web desired=") {
+	if got := fmt.Sprint(e.groups.Writes()); !strings.HasPrefix(got, "[web desired=") {
 		t.Errorf("writes %s", got)
 	}
 	au := e.audits(t)
@@ -83,11 +83,11 @@ func TestForecasterWithTheControlLoop(t *testing.T) {
 			} `json:"signal"`
 		} `json:"loop"`
 	}
-	if err := json.Unmarshal(e.audit.recs[len(e.audit.recs)-1].Body, &body); err != nil {
+	if err := json.Unmarshal(e.audit.Records()[len(e.audit.Records())-1].Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if body.Loop.Plan < 3 || body.Loop.Mode != "act" || body.Loop.Signal.Live == nil {
-		t.Errorf("audit body %s", e.audit.recs[len(e.audit.recs)-1].Body)
+		t.Errorf("audit body %s", e.audit.Records()[len(e.audit.Records())-1].Body)
 	}
 	if p90 := e.metrics.Sum("ForecastP90", metrics.Dim{Name: "Group", Value: "web"}); !(p90 > 0) {
 		t.Errorf("ForecastP90 = %v", p90)
@@ -119,9 +119,9 @@ func TestForecasterControlLoopConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFcEnvWith(t, "forecast-only", controlLoops(t, tc.policy))
 			if tc.tag != "" {
-				g := e.groups.groups["web"]
+				g, _ := e.groups.Get("web")
 				g.Tags = map[string]string{handlers.TagPerInstance: tc.tag}
-				e.groups.groups["web"] = g
+				e.groups.Put(g)
 			}
 			e.traffic("web", "12:00", "12:09", 600, 100)
 			gf := e.run(t).Groups[0]

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 )
 
@@ -36,7 +36,7 @@ func FuzzForecasterHandle(f *testing.F) {
 			if err != nil || resp.Outcome != handlers.OutcomeIgnored {
 				t.Fatalf("unparseable payload answered %+v, %v", resp, err)
 			}
-			if g := e.groups.groups["web"]; g.Desired != 2 {
+			if g, _ := e.groups.Get("web"); g.Desired != 2 {
 				t.Fatalf("an unparseable payload changed the group to %d", g.Desired)
 			}
 		}
@@ -67,7 +67,7 @@ func FuzzForecasterHistory(f *testing.F) {
 			data = data[9:]
 			m = m.Add(time.Duration(skip%4) * time.Minute) // minutes missing
 			live := int64(n >> 1)                          // any non-negative count
-			e.hist.groups["web"] = append(e.hist.groups["web"], awssdk.GroupCount{Start: m, Live: live, Shadow: live / int64(1+skip%3)})
+			e.hist.PutGroupMinute("web", mutation.GroupCount{Start: m, Live: live, Shadow: live / int64(1+skip%3)})
 			la += uint64(live) / 2
 			if skip&0x80 == 0 { // a total that goes down: an agent replaced
 				sa += uint64(live) / 4
@@ -75,11 +75,11 @@ func FuzzForecasterHistory(f *testing.F) {
 				sa /= 2
 			}
 			for _, r := range []string{"i-1", "i-2"} {
-				e.hist.resources["web"] = append(e.hist.resources["web"], awssdk.ResourceCount{Minute: m, Resource: r, Live: live / 2, Shadow: live / 4, LiveApplied: la, ShadowApplied: sa})
+				e.hist.PutResourceMinute("web", mutation.ResourceCount{Minute: m, Resource: r, Live: live / 2, Shadow: live / 4, LiveApplied: la, ShadowApplied: sa})
 			}
 			m = m.Add(time.Minute)
 		}
-		before := e.groups.groups["web"]
+		before, _ := e.groups.Get("web")
 		resp, err := e.h.Handle(invocation(), scheduledEvent)
 		if err != nil {
 			t.Fatalf("Handle: %v", err)
@@ -87,7 +87,7 @@ func FuzzForecasterHistory(f *testing.F) {
 		if len(resp.Groups) != 1 {
 			t.Fatalf("answer %+v", resp)
 		}
-		g := e.groups.groups["web"]
+		g, _ := e.groups.Get("web")
 		if g.Desired < before.Min || g.Desired > g.Max || g.Max != before.Max {
 			t.Fatalf("desired %d, max %d: outside [%d, %d]", g.Desired, g.Max, before.Min, before.Max)
 		}

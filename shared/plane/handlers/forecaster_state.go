@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 )
 
 // forecastState is the blob the forecaster saves per group (Table.States):
@@ -59,7 +60,7 @@ type capacity struct {
 	InstanceType                string
 }
 
-func groupCapacity(g awssdk.Group, instanceType string) capacity {
+func groupCapacity(g asg.Group, instanceType string) capacity {
 	c := capacity{Desired: g.Desired, InstanceType: instanceType}
 	types := map[string]int{}
 	for _, i := range g.Instances {
@@ -96,7 +97,7 @@ func groupCapacity(g awssdk.Group, instanceType string) capacity {
 // are the totals' growth, spread evenly over the minutes since the
 // previous report; a total that went down (an agent replaced or resynced)
 // restarts its baseline without a sample.
-func observations(first, last int64, groups []awssdk.GroupCount, resources []awssdk.ResourceCount, totals map[string]appliedTotals, c capacity) []Observation {
+func observations(first, last int64, groups []mutation.GroupCount, resources []mutation.ResourceCount, totals map[string]appliedTotals, c capacity) []Observation {
 	demand := map[int64]float64{}
 	start := last
 	for _, g := range groups {
@@ -107,7 +108,7 @@ func observations(first, last int64, groups []awssdk.GroupCount, resources []aws
 		demand[m] = float64(g.Live)
 		start = min(start, m)
 	}
-	byMinute := map[int64][]awssdk.ResourceCount{}
+	byMinute := map[int64][]mutation.ResourceCount{}
 	for _, r := range resources {
 		m := unixMinute(r.Minute)
 		if m > last {

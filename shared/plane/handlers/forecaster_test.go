@@ -2,171 +2,26 @@ package handlers_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
-
-// fcGroups is Auto Scaling for the forecaster tests: groups by name, and
-// the writes it received.
-type fcGroups struct {
-	mu       sync.Mutex
-	groups   map[string]awssdk.Group
-	types    map[string]string
-	writes   []string
-	err      error // of EnrolledGroups
-	writeErr error
-}
-
-func (g *fcGroups) EnrolledGroups(context.Context) ([]awssdk.Group, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.err != nil {
-		return nil, g.err
-	}
-	var out []awssdk.Group
-	for _, gr := range g.groups {
-		if gr.Enrolled() {
-			out = append(out, gr)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
-	return out, nil
-}
-
-func (g *fcGroups) InstanceType(_ context.Context, name string) (string, error) {
-	if t, ok := g.types[name]; ok {
-		return t, nil
-	}
-	return "", fmt.Errorf("instance type of group %s: %w", name, awssdk.ErrUnsupported)
-}
-
-func (g *fcGroups) write(name, what string, f func(*awssdk.Group)) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.writeErr != nil {
-		return g.writeErr
-	}
-	gr := g.groups[name]
-	if !gr.EnrolledByTag {
-		return fmt.Errorf("%s on %s: %w", what, name, awssdk.ErrNotEnrolled)
-	}
-	f(&gr)
-	g.groups[name] = gr
-	g.writes = append(g.writes, name+" "+what)
-	return nil
-}
-
-func (g *fcGroups) SetDesiredCapacity(_ context.Context, name string, desired int) error {
-	return g.write(name, fmt.Sprint("desired=", desired), func(gr *awssdk.Group) { gr.Desired = desired })
-}
-
-func (g *fcGroups) SetMaxSize(_ context.Context, name string, maxSize int) error {
-	return g.write(name, fmt.Sprint("max=", maxSize), func(gr *awssdk.Group) { gr.Max = maxSize })
-}
-
-func (g *fcGroups) Resize(_ context.Context, name, itype string) (awssdk.LaunchTemplateRef, error) {
-	return awssdk.LaunchTemplateRef{ID: "lt-1", Version: "2"}, g.write(name, "type="+itype, func(*awssdk.Group) {})
-}
-
-// memHistory is the history table in memory.
-type memHistory struct {
-	mu        sync.Mutex
-	groups    map[string][]awssdk.GroupCount
-	resources map[string][]awssdk.ResourceCount
-	err       map[string]error
-	queries   []string
-}
-
-func (h *memHistory) GroupMinutes(_ context.Context, group string, from, to time.Time) ([]awssdk.GroupCount, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.queries = append(h.queries, fmt.Sprintf("G %s %s..%s", group, from.Format("15:04"), to.Format("15:04")))
-	if err := h.err[group]; err != nil {
-		return nil, err
-	}
-	var out []awssdk.GroupCount
-	for _, c := range h.groups[group] {
-		if !c.Start.Before(from) && !c.Start.After(to) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-func (h *memHistory) ResourceMinutes(_ context.Context, group string, from, to time.Time) ([]awssdk.ResourceCount, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.queries = append(h.queries, fmt.Sprintf("R %s %s..%s", group, from.Format("15:04"), to.Format("15:04")))
-	var out []awssdk.ResourceCount
-	for _, c := range h.resources[group] {
-		if !c.Minute.Before(from) && !c.Minute.After(to) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-// memStates keeps versioned blobs like the table.
-type memStates struct {
-	mu       sync.Mutex
-	blobs    map[string]awssdk.State
-	conflict bool // the next Save loses a race
-}
-
-func (s *memStates) Load(_ context.Context, group string) (awssdk.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.blobs[group]
-	if !ok {
-		return awssdk.State{}, fmt.Errorf("state of %s: %w", group, shadow.ErrNotFound)
-	}
-	return st, nil
-}
-
-func (s *memStates) Save(_ context.Context, group string, blob []byte, version int64) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conflict || s.blobs[group].Version != version {
-		s.conflict = false
-		return 0, fmt.Errorf("saving state of %s: %w", group, shadow.ErrConflict)
-	}
-	s.blobs[group] = awssdk.State{Blob: append([]byte(nil), blob...), Version: version + 1}
-	return version + 1, nil
-}
-
-// memAudit keeps decisions, refusing repeats.
-type memAudit struct {
-	mu   sync.Mutex
-	recs []awssdk.Decision
-}
-
-func (a *memAudit) Put(_ context.Context, d awssdk.Decision) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, r := range a.recs {
-		if r.Group == d.Group && r.At.Equal(d.At) && r.ID == d.ID {
-			return shadow.ErrConflict
-		}
-	}
-	a.recs = append(a.recs, d)
-	return nil
-}
 
 // scriptLoop is a stand-in control loop: it records what it is fed and
 // returns the decision its script gives for each observation. It holds no
@@ -200,10 +55,10 @@ func (l *scriptLoop) State() (json.RawMessage, error) { return json.Marshal(l.st
 
 type fcEnv struct {
 	clock   *clock.Fake
-	groups  *fcGroups
-	hist    *memHistory
-	states  *memStates
-	audit   *memAudit
+	groups  *memory.Groups
+	hist    *memory.History
+	states  *memory.States
+	audit   *memory.Audit
 	metrics *metrics.Recorder
 	logs    *bytes.Buffer
 	mu      sync.Mutex
@@ -234,15 +89,14 @@ func newFcEnv(t *testing.T, mode string) *fcEnv { return newFcEnvWith(t, mode, n
 func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv {
 	t.Helper()
 	e := &fcEnv{
-		clock: clock.NewFake(fcNow),
-		groups: &fcGroups{groups: map[string]awssdk.Group{
-			"web": {Name: "web", Min: 1, Max: 10, Desired: 2, EnrolledByTag: true, Instances: []awssdk.GroupInstance{
-				{ID: "i-1", Type: "m7g.xlarge", Lifecycle: "InService"}, {ID: "i-2", Type: "m7g.xlarge", Lifecycle: "InService"}, {ID: "i-3", Type: "m7g.xlarge", Lifecycle: "Pending:Wait"},
-			}},
-		}, types: map[string]string{"web": "m7g.xlarge"}},
-		hist:   &memHistory{groups: map[string][]awssdk.GroupCount{}, resources: map[string][]awssdk.ResourceCount{}, err: map[string]error{}},
-		states: &memStates{blobs: map[string]awssdk.State{}}, audit: &memAudit{}, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
+		clock:  clock.NewFake(fcNow),
+		groups: memory.NewGroups(), hist: memory.NewHistory(), states: memory.NewStates(), audit: memory.NewAudit(),
+		metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
 	}
+	e.groups.Put(asg.Group{Name: "web", Min: 1, Max: 10, Desired: 2, EnrolledByTag: true, Instances: []asg.Instance{
+		{ID: "i-1", Type: "m7g.xlarge", Lifecycle: "InService"}, {ID: "i-2", Type: "m7g.xlarge", Lifecycle: "InService"}, {ID: "i-3", Type: "m7g.xlarge", Lifecycle: "Pending:Wait"},
+	}})
+	e.groups.SetInstanceType("web", "m7g.xlarge")
 	factory := func(g handlers.LoopGroup, saved json.RawMessage, demand handlers.DemandHistory) (handlers.Loop, error) {
 		l := &scriptLoop{g: g, decide: e.decide}
 		if saved != nil {
@@ -291,11 +145,11 @@ func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv 
 func (e *fcEnv) traffic(group string, from, to string, n int64, shadowPct uint64) {
 	var la, sa uint64
 	for m := minute(from); !m.After(minute(to)); m = m.Add(time.Minute) {
-		e.hist.groups[group] = append(e.hist.groups[group], awssdk.GroupCount{Start: m, Live: n, Shadow: n})
+		e.hist.PutGroupMinute(group, mutation.GroupCount{Start: m, Live: n, Shadow: n})
 		la += uint64(n / 2)
 		sa += uint64(n/2) * shadowPct / 100
 		for _, r := range []string{"i-1", "i-2"} {
-			e.hist.resources[group] = append(e.hist.resources[group], awssdk.ResourceCount{Minute: m, Resource: r, Live: n / 2, Shadow: n / 2, LiveApplied: la, ShadowApplied: sa, ShadowBacklog: la - sa})
+			e.hist.PutResourceMinute(group, mutation.ResourceCount{Minute: m, Resource: r, Live: n / 2, Shadow: n / 2, LiveApplied: la, ShadowApplied: sa, ShadowBacklog: la - sa})
 		}
 	}
 }
@@ -326,7 +180,7 @@ type auditView struct {
 func (e *fcEnv) audits(t *testing.T) []auditView {
 	t.Helper()
 	var out []auditView
-	for _, r := range e.audit.recs {
+	for _, r := range e.audit.Records() {
 		var v auditView
 		if err := json.Unmarshal(r.Body, &v); err != nil {
 			t.Fatal(err)
@@ -359,12 +213,12 @@ func TestForecasterModes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFcEnv(t, tc.envMode)
-			g := e.groups.groups["web"]
+			g, _ := e.groups.Get("web")
 			g.Mode = tc.tag
 			if tc.byNameOnly {
 				g.EnrolledByTag, g.EnrolledByName = false, true
 			}
-			e.groups.groups["web"] = g
+			e.groups.Put(g)
 			e.traffic("web", "12:00", "12:09", 600, 100)
 			e.decide = launchOne
 			resp := e.run(t)
@@ -372,7 +226,7 @@ func TestForecasterModes(t *testing.T) {
 			if gf.Mode != tc.wantMode || gf.Acted != tc.wantActed || gf.Action != handlers.ActionLaunchOne || gf.Error != "" || gf.Minutes != 10 {
 				t.Errorf("answer %+v", gf)
 			}
-			if got := fmt.Sprint(e.groups.writes); got != tc.wantWrites {
+			if got := fmt.Sprint(e.groups.Writes()); got != tc.wantWrites {
 				t.Errorf("writes %s, want %s", got, tc.wantWrites)
 			}
 			if tc.wantWhy != "" && !strings.Contains(gf.Outcome, tc.wantWhy) {
@@ -417,7 +271,7 @@ func TestForecasterRunsMinuteByMinute(t *testing.T) {
 	if l.st.Samples != 28 {
 		t.Errorf("first run fed %d resource samples, want 28", l.st.Samples)
 	}
-	if n := len(e.audit.recs); n != 1 {
+	if n := len(e.audit.Records()); n != 1 {
 		t.Errorf("%d audit records for a run without changes, want 1 (the last minute)", n)
 	}
 	// The same minute again: nothing new.
@@ -443,8 +297,8 @@ func TestForecasterRunsMinuteByMinute(t *testing.T) {
 	if got := fmt.Sprint(l.st.Demands[16:]); got != "[600 600 0]" {
 		t.Errorf("catch-up demands %s, want [600 600 0] (12:13 counted nothing)", got)
 	}
-	if e.states.blobs["web"].Version != 3 {
-		t.Errorf("state version %d, want 3 saves", e.states.blobs["web"].Version)
+	if func() int64 { st, _ := e.states.Get("web"); return st.Version }() != 3 {
+		t.Errorf("state version %d, want 3 saves", func() int64 { st, _ := e.states.Get("web"); return st.Version }())
 	}
 }
 
@@ -455,7 +309,7 @@ func TestForecasterRaisesMaxAndResizes(t *testing.T) {
 		return handlers.Decision{Action: handlers.ActionResize, From: o.Desired, To: 12, Max: 13, InstanceType: "m7g.2xlarge", Reason: "at max: a bigger type"}
 	}
 	gf := e.run(t).Groups[0]
-	if got := fmt.Sprint(e.groups.writes); got != "[web max=13 web type=m7g.2xlarge web desired=12]" {
+	if got := fmt.Sprint(e.groups.Writes()); got != "[web max=13 web type=m7g.2xlarge web desired=12]" {
 		t.Errorf("writes %s", got)
 	}
 	if !gf.Acted || !strings.Contains(gf.Outcome, "max size raised from 10 to 13") || !strings.Contains(gf.Outcome, "new instances are m7g.2xlarge") {
@@ -467,7 +321,12 @@ func TestForecasterActFailureIsAudited(t *testing.T) {
 	e := newFcEnv(t, "act")
 	e.traffic("web", "12:08", "12:09", 600, 100)
 	e.decide = launchOne
-	e.groups.writeErr = errors.New("ScalingActivityInProgress")
+	e.groups.Fail = func(op, _ string) error {
+		if strings.HasPrefix(op, "set-") || op == "resize" {
+			return errors.New("ScalingActivityInProgress")
+		}
+		return nil
+	}
 	gf := e.run(t).Groups[0]
 	if gf.Acted || !strings.Contains(gf.Outcome, "error: ScalingActivityInProgress") || gf.To != 2 {
 		t.Errorf("answer %+v", gf)
@@ -482,13 +341,20 @@ func TestForecasterLostRaceChangesNothing(t *testing.T) {
 	e := newFcEnv(t, "act")
 	e.traffic("web", "12:08", "12:09", 600, 100)
 	e.decide = launchOne
-	e.states.conflict = true
+	lost := false
+	e.states.Fail = func(op, _ string) error {
+		if op == "save" && !lost {
+			lost = true
+			return shadow.ErrConflict
+		}
+		return nil
+	}
 	gf := e.run(t).Groups[0]
 	if gf.Acted || gf.Error != "" || !strings.Contains(gf.Outcome, "lost the race") {
 		t.Errorf("answer %+v", gf)
 	}
-	if len(e.groups.writes) != 0 || len(e.audit.recs) != 0 {
-		t.Errorf("the loser acted %v or audited %d", e.groups.writes, len(e.audit.recs))
+	if len(e.groups.Writes()) != 0 || len(e.audit.Records()) != 0 {
+		t.Errorf("the loser acted %v or audited %d", e.groups.Writes(), len(e.audit.Records()))
 	}
 }
 
@@ -505,7 +371,8 @@ func TestForecasterRebuildsAnUnusableState(t *testing.T) {
 		t.Errorf("rebuild: %+v, fed from %v", gf, l.st.Minutes[0])
 	}
 	// A state blob that is not even the forecaster's: rebuilt too.
-	e.states.blobs["web"] = awssdk.State{Blob: []byte("garbage"), Version: e.states.blobs["web"].Version}
+	st, _ := e.states.Get("web")
+	e.states.Put("web", control.SavedState{Blob: []byte("garbage"), Version: st.Version})
 	e.restore = nil
 	e.clock.Set(fcNow.Add(2 * time.Minute))
 	if gf := e.run(t).Groups[0]; gf.Error != "" || gf.Minutes != 72 {
@@ -515,21 +382,31 @@ func TestForecasterRebuildsAnUnusableState(t *testing.T) {
 
 func TestForecasterIsolatesGroupFailures(t *testing.T) {
 	e := newFcEnv(t, "act")
-	e.groups.groups["api"] = awssdk.Group{Name: "api", Min: 1, Max: 4, Desired: 1, EnrolledByTag: true}
+	e.groups.Put(asg.Group{Name: "api", Min: 1, Max: 4, Desired: 1, EnrolledByTag: true})
 	e.traffic("web", "12:08", "12:09", 600, 100)
 	e.traffic("api", "12:08", "12:09", 60, 100)
-	e.hist.err["api"] = errors.New("ProvisionedThroughputExceededException")
+	e.hist.Fail = func(_, group string) error {
+		if group == "api" {
+			return errors.New("ProvisionedThroughputExceededException")
+		}
+		return nil
+	}
 	resp := e.run(t)
 	if len(resp.Groups) != 2 || resp.Groups[0].Group != "api" || resp.Groups[0].Error == "" || resp.Groups[1].Error != "" || !strings.Contains(resp.Reason, "1 of 2 groups failed") {
 		t.Errorf("answer %+v", resp)
 	}
-	if _, ok := e.states.blobs["api"]; ok {
+	if _, ok := e.states.Get("api"); ok {
 		t.Error("the failed group's state was advanced")
 	}
 	if e.metrics.Sum("ForecasterFailures", metrics.Dim{Name: "Group", Value: "api"}) != 1 {
 		t.Error("ForecasterFailures not counted")
 	}
-	e.groups.err = errors.New("Throttling")
+	e.groups.Fail = func(op, _ string) error {
+		if op == "enrolled" {
+			return errors.New("Throttling")
+		}
+		return nil
+	}
 	if _, err := e.h.Handle(invocation(), fixture(t, "scheduled.json")); err == nil {
 		t.Error("no error when the groups cannot be listed (EventBridge must retry)")
 	}
@@ -551,8 +428,8 @@ func TestForecasterIgnoresOtherEvents(t *testing.T) {
 func TestForecasterNoHistoryYet(t *testing.T) {
 	e := newFcEnv(t, "act")
 	gf := e.run(t).Groups[0]
-	if gf.Minutes != 1 || len(e.audit.recs) != 1 {
-		t.Errorf("a group without history: %+v, %d audits", gf, len(e.audit.recs))
+	if gf.Minutes != 1 || len(e.audit.Records()) != 1 {
+		t.Errorf("a group without history: %+v, %d audits", gf, len(e.audit.Records()))
 	}
 	l := e.loops[0]
 	if l.st.Minutes[0] != minute("12:09") || l.st.Demands[0] != 0 {
@@ -577,17 +454,21 @@ func TestNewForecasterValidates(t *testing.T) {
 // agents' running totals.
 func TestObservationsFromHistory(t *testing.T) {
 	e := newFcEnv(t, "forecast-only")
-	rc := func(hhmm, res string, live, shadowN int64, la, sa, sb uint64) awssdk.ResourceCount {
-		return awssdk.ResourceCount{Minute: minute(hhmm), Resource: res, Live: live, Shadow: shadowN, LiveApplied: la, ShadowApplied: sa, ShadowBacklog: sb}
+	rc := func(hhmm, res string, live, shadowN int64, la, sa, sb uint64) mutation.ResourceCount {
+		return mutation.ResourceCount{Minute: minute(hhmm), Resource: res, Live: live, Shadow: shadowN, LiveApplied: la, ShadowApplied: sa, ShadowBacklog: sb}
 	}
-	e.hist.groups["web"] = []awssdk.GroupCount{{Start: minute("12:05"), Live: 100}, {Start: minute("12:06"), Live: 120}, {Start: minute("12:09"), Live: 90}}
-	e.hist.resources["web"] = []awssdk.ResourceCount{
+	for _, gc := range []mutation.GroupCount{{Start: minute("12:05"), Live: 100}, {Start: minute("12:06"), Live: 120}, {Start: minute("12:09"), Live: 90}} {
+		e.hist.PutGroupMinute("web", gc)
+	}
+	for _, r := range []mutation.ResourceCount{
 		rc("12:05", "i-1", 100, 100, 1000, 900, 100),
 		rc("12:06", "i-1", 120, 120, 1120, 980, 140), // +120 live, +80 shadow
 		rc("12:09", "i-1", 90, 90, 1420, 1100, 320),  // +300/3 live, +120/3 shadow
 		rc("12:06", "i-2", 5, 0, 50, 0, 0),           // its shadow not reported: no sample
 		rc("12:05", "i-3", 10, 10, 500, 500, 0),
 		rc("12:09", "i-3", 10, 10, 20, 20, 0), // totals went down: an agent replaced, new baseline
+	} {
+		e.hist.PutResourceMinute("web", r)
 	}
 	var fed []handlers.Observation
 	e.h2(t, func(o handlers.Observation) { fed = append(fed, o) })
@@ -638,7 +519,7 @@ func TestForecasterMetricsSkipNaN(t *testing.T) {
 func TestForecasterResumesFromDemandHistory(t *testing.T) {
 	e := newFcEnv(t, "forecast-only")
 	e.traffic("web", "12:00", "12:09", 600, 100)
-	e.hist.groups["web"] = append(e.hist.groups["web"][:3], e.hist.groups["web"][4:]...) // 12:03 counted nothing
+	e.hist.DeleteGroupMinute("web", minute("12:03")) // 12:03 counted nothing
 	e.run(t)
 	e.resumeFromHistory = true
 	e.clock.Set(fcNow.Add(time.Minute))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
@@ -43,61 +44,13 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-// groupsStub is Auto Scaling for the handler tests.
-type groupsStub struct {
-	groups map[string]awssdk.Group
-	member map[string]string
-	err    error
-}
-
-func (g *groupsStub) Group(_ context.Context, name string) (awssdk.Group, error) {
-	if g.err != nil {
-		return awssdk.Group{}, g.err
-	}
-	gr, ok := g.groups[name]
-	if !ok {
-		return awssdk.Group{}, fmt.Errorf("group %s: %w", name, shadow.ErrNotFound)
-	}
-	return gr, nil
-}
-
-func (g *groupsStub) EnrolledGroups(context.Context) ([]awssdk.Group, error) {
-	if g.err != nil {
-		return nil, g.err
-	}
-	var out []awssdk.Group
-	for _, name := range []string{"api", "batch", "web"} {
-		if gr, ok := g.groups[name]; ok && gr.Enrolled() {
-			out = append(out, gr)
-		}
-	}
-	return out, nil
-}
-
-func (g *groupsStub) GroupOf(_ context.Context, id string) (string, error) {
-	return g.member[id], g.err
-}
-
-// failingFleet wraps a fleet whose Describe can fail.
-type failingFleet struct {
-	*memory.Fleet
-	describeErr error
-}
-
-func (f *failingFleet) Describe(ctx context.Context, ids []string) ([]shadow.Instance, error) {
-	if f.describeErr != nil {
-		return nil, f.describeErr
-	}
-	return f.Fleet.Describe(ctx, ids)
-}
-
 // env is a handler test environment on in-memory adapters.
 type env struct {
 	clock   *clock.Fake
-	fleet   *failingFleet
+	fleet   *memory.Fleet
 	records *memory.Records
 	agents  *memory.Agents
-	groups  *groupsStub
+	groups  *memory.Groups
 	metrics *metrics.Recorder
 	logs    *bytes.Buffer
 	deps    handlers.Deps
@@ -117,9 +70,9 @@ func newEnv(t *testing.T, capacity int) *env {
 	}
 	e := &env{
 		clock: clock.NewFake(t0), records: memory.NewRecords(), agents: memory.NewAgents(), metrics: metrics.NewRecorder(), logs: &bytes.Buffer{},
-		groups: &groupsStub{groups: map[string]awssdk.Group{}, member: map[string]string{}},
+		groups: memory.NewGroups(),
 	}
-	e.fleet = &failingFleet{Fleet: memory.NewFleet(stack, e.clock, subnets)}
+	e.fleet = memory.NewFleet(stack, e.clock, subnets)
 	log := lambdaenv.NewLogger(e.logs, slog.LevelDebug, "test")
 	e.manager, err = shadow.NewManager(shadow.Config{
 		Stack: stack, Fractions: catalog.DefaultFractions(), LaunchTimeout: 5 * time.Minute, AgentPort: 8470,
@@ -137,7 +90,7 @@ func newEnv(t *testing.T, capacity int) *env {
 }
 
 func (e *env) enroll(group string, enrolled bool) {
-	e.groups.groups[group] = awssdk.Group{Name: group, EnrolledByTag: enrolled, Min: 0, Max: 10, Desired: 2}
+	e.groups.Put(asg.Group{Name: group, EnrolledByTag: enrolled, Min: 0, Max: 10, Desired: 2})
 }
 
 // addLive adds a running live instance of group (its membership also known
@@ -150,10 +103,9 @@ func (e *env) addLive(id, group, az string) shadow.Instance {
 	l := shadow.Instance{ID: id, Type: "m7g.xlarge", AZ: az, SubnetID: sub, PrivateIP: "10.0.1.7", Group: group, State: shadow.Running, LaunchedAt: e.clock.Now()}
 	e.fleet.Add(l)
 	if group != "" {
-		gr := e.groups.groups[group]
-		gr.Instances = append(gr.Instances, awssdk.GroupInstance{ID: id, AZ: az, Type: l.Type, Lifecycle: "InService"})
-		e.groups.groups[group] = gr
-		e.groups.member[id] = group
+		e.groups.Update(group, func(gr *asg.Group) {
+			gr.Instances = append(gr.Instances, asg.Instance{ID: id, AZ: az, Type: l.Type, Lifecycle: "InService"})
+		})
 	}
 	return l
 }
@@ -329,7 +281,9 @@ func TestLaunchIgnoresAndRefuses(t *testing.T) {
 func TestLaunchFindsTheGroupThroughAutoScaling(t *testing.T) {
 	e := newEnv(t, 10)
 	l := e.addLive(liveID, "", "us-east-1a") // no aws:autoscaling:groupName tag seen
-	e.groups.member[l.ID] = "web"
+	e.groups.Update("web", func(gr *asg.Group) {
+		gr.Instances = append(gr.Instances, asg.Instance{ID: l.ID, AZ: l.AZ, Type: l.Type, Lifecycle: "InService"})
+	})
 	resp, err := launch(t, e).Handle(invocation(), fixture(t, "ec2-running.json"))
 	if err != nil || resp.Outcome != handlers.OutcomeEnsured {
 		t.Fatalf("%+v, %v", resp, err)
@@ -342,7 +296,7 @@ func TestLaunchFindsTheGroupThroughAutoScaling(t *testing.T) {
 func TestTransientFailuresAreErrors(t *testing.T) {
 	e := newEnv(t, 10)
 	e.addLive(liveID, "web", "us-east-1a")
-	e.fleet.describeErr = fmt.Errorf("describing: %w", awssdk.ErrThrottled)
+	e.fleet.FailDescribe = func([]string) error { return fmt.Errorf("describing: %w", awssdk.ErrThrottled) }
 	for _, h := range []handlers.HandleFunc{
 		launch(t, e).Handle,
 		must(handlers.NewTerminate(e.deps)).Handle,
@@ -596,7 +550,7 @@ func TestReconcilerErrors(t *testing.T) {
 	if err != nil || resp.Outcome != handlers.OutcomeIgnored {
 		t.Errorf("a state change: %+v, %v", resp, err)
 	}
-	e.groups.err = fmt.Errorf("auto scaling: %w", awssdk.ErrThrottled)
+	e.groups.Fail = func(string, string) error { return fmt.Errorf("auto scaling: %w", awssdk.ErrThrottled) }
 	if _, err := reconciler(t, e).Handle(invocation(), fixture(t, "scheduled.json")); !errors.Is(err, awssdk.ErrThrottled) {
 		t.Errorf("an observation failure = %v, want the error", err)
 	}

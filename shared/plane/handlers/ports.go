@@ -6,25 +6,23 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
-// Groups is Auto Scaling as the handlers need it (awssdk.Groups in
+// Groups is Auto Scaling as the handlers need it (awssdk.Groups and memory.Groups in
 // production).
 type Groups interface {
 	// Group returns a group with its instances, or an error wrapping
 	// shadow.ErrNotFound.
-	Group(ctx context.Context, name string) (awssdk.Group, error)
+	Group(ctx context.Context, name string) (asg.Group, error)
 	// EnrolledGroups returns every enrolled group with its instances.
-	EnrolledGroups(ctx context.Context) ([]awssdk.Group, error)
+	EnrolledGroups(ctx context.Context) ([]asg.Group, error)
 	// GroupOf returns the group an instance belongs to, "" when none.
 	GroupOf(ctx context.Context, instanceID string) (string, error)
 }
-
-var _ Groups = (*awssdk.Groups)(nil)
 
 // Deps are what the lifecycle handlers use. The agents port is the
 // Manager's (shadow.Deps.Agents): when it is nil (no agent client wired) the

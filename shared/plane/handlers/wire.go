@@ -18,6 +18,21 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
+// The AWS adapters are the production implementations of every port the
+// handlers declare (the memory adapters are the other: ports_test.go).
+var (
+	_ Groups           = (*awssdk.Groups)(nil)
+	_ ResolverFleet    = (*awssdk.Instances)(nil)
+	_ ResolverRecords  = (*awssdk.Records)(nil)
+	_ ResolverGroups   = (*awssdk.Groups)(nil)
+	_ HistoryAdder     = (*awssdk.History)(nil)
+	_ DeadLetterWriter = (*awssdk.DeadLetters)(nil)
+	_ ForecastGroups   = (*awssdk.Groups)(nil)
+	_ ForecastHistory  = (*awssdk.History)(nil)
+	_ ForecastStates   = (*awssdk.States)(nil)
+	_ AuditWriter      = (*awssdk.Audit)(nil)
+)
+
 // LaunchTimeout is how long a launching shadow record may stay so before
 // another caller (a retry, the reconciler) takes the launch over.
 const LaunchTimeout = 5 * time.Minute

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
@@ -115,7 +116,7 @@ type auditBody struct {
 }
 
 // lastAudit returns the group's newest audit record and its body.
-func lastAudit(t *testing.T, table *awssdk.Table, group string) (awssdk.Decision, auditBody) {
+func lastAudit(t *testing.T, table *awssdk.Table, group string) (control.AuditRecord, auditBody) {
 	t.Helper()
 	ds, err := table.Audit().List(context.Background(), group, time.Now().Add(-time.Hour), time.Now().Add(time.Minute), 1)
 	if err != nil || len(ds) != 1 {

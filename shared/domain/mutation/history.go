@@ -1,0 +1,36 @@
+package mutation
+
+import "time"
+
+// The fan-out stores the Router's counters as history (per group per minute
+// and hour, per resource per minute); the forecaster reads them back as
+// these.
+
+// GroupCount is what a group's live and shadow agents newly accepted during
+// one minute or hour starting at Start.
+type GroupCount struct {
+	Start        time.Time
+	Live, Shadow int64
+}
+
+// ResourceCount is one resource's minute.
+type ResourceCount struct {
+	Minute                     time.Time
+	Resource                   string
+	Live, Shadow               int64
+	LiveApplied, ShadowApplied uint64
+	LiveBacklog, ShadowBacklog uint64
+}
+
+// DeadLetter is a record that can never succeed, and why: the fan-out hands
+// it to a dead-letter store with its provenance instead of retrying it.
+type DeadLetter struct {
+	// Data is the original record, as it came (possibly not even UTF-8).
+	Data           []byte
+	Reason         string
+	Source         string
+	PartitionKey   string
+	SequenceNumber string
+	EventID        string
+	At             time.Time
+}
