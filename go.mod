@@ -16,6 +16,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
 	github.com/aws/smithy-go v1.28.9
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/sync v0.20.0
 	gonum.org/v1/gonum v0.17.0
 )
 

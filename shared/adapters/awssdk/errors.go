@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
@@ -37,20 +38,17 @@ var (
 	ErrTooLarge = errors.New("too large")
 )
 
+// throttled reports whether code is a throttling code: the SDK's own list
+// (retry.DefaultThrottleErrorCodes, the codes its retryer backs off on),
+// so that what the SDK retries as throttling and what the plane reports
+// as ErrThrottled cannot drift apart.
+func throttled(code string) bool {
+	_, ok := retry.DefaultThrottleErrorCodes[code]
+	return ok
+}
+
 // Error codes, by the class they belong to.
 var (
-	throttlingCodes = map[string]bool{
-		"ThrottlingException":                    true, // most JSON services
-		"Throttling":                             true, // Query services (Auto Scaling, CloudWatch)
-		"RequestLimitExceeded":                   true, // EC2
-		"ProvisionedThroughputExceededException": true, // DynamoDB, Kinesis
-		"RequestThrottled":                       true,
-		"RequestThrottledException":              true,
-		"TooManyRequestsException":               true,
-		"ThrottledException":                     true,
-		"SlowDown":                               true,
-		"LimitExceededException":                 true, // Kinesis: too many control-plane calls
-	}
 	notFoundCodes = map[string]bool{
 		"InvalidInstanceID.NotFound":                  true,
 		"ResourceNotFoundException":                   true, // DynamoDB, Kinesis, Secrets Manager
@@ -92,7 +90,7 @@ func Classify(err error) error {
 		return err
 	}
 	switch {
-	case throttlingCodes[code]:
+	case throttled(code):
 		return fmt.Errorf("%w: %w", ErrThrottled, err)
 	case notFoundCodes[code]:
 		return fmt.Errorf("%w: %w", shadow.ErrNotFound, err)
@@ -117,7 +115,7 @@ func ErrorCode(err error) string {
 
 // IsThrottled reports whether err is (or wraps) an AWS throttling error.
 func IsThrottled(err error) bool {
-	return errors.Is(err, ErrThrottled) || throttlingCodes[ErrorCode(err)]
+	return errors.Is(err, ErrThrottled) || throttled(ErrorCode(err))
 }
 
 // cancelledByCondition reports whether a DynamoDB transaction was cancelled

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -133,26 +134,23 @@ func (h *History) resourceUpdate(rk resMinute, byTarget map[mutation.Target]muta
 
 // updateAll runs the updates with bounded concurrency and joins the errors.
 func (t *Table) updateAll(ctx context.Context, inputs []*dynamodb.UpdateItemInput) error {
-	sem := make(chan struct{}, t.opt.Concurrency)
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
+		g    errgroup.Group
 	)
+	g.SetLimit(t.opt.Concurrency)
 	for _, in := range inputs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			if _, err := t.api.UpdateItem(ctx, in); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("adding to %s/%s: %w", attrString(in.Key[AttrPK]), attrString(in.Key[AttrSK]), Classify(err)))
 				mu.Unlock()
 			}
-		}()
+			return nil // every update is tried: the errors are joined below
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 

@@ -40,6 +40,11 @@ func TestClassify(t *testing.T) {
 		{"RequestLimitExceeded", awssdk.ErrThrottled},
 		{"ProvisionedThroughputExceededException", awssdk.ErrThrottled},
 		{"Throttling", awssdk.ErrThrottled},
+		// The SDK's own throttle codes that a hand-kept list missed.
+		{"PriorRequestNotComplete", awssdk.ErrThrottled},
+		{"EC2ThrottledException", awssdk.ErrThrottled},
+		{"BandwidthLimitExceeded", awssdk.ErrThrottled},
+		{"TransactionInProgressException", awssdk.ErrThrottled},
 		{"InvalidInstanceID.NotFound", shadow.ErrNotFound},
 		{"ResourceNotFoundException", shadow.ErrNotFound},
 		{"ConditionalCheckFailedException", shadow.ErrConflict},

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
@@ -184,19 +186,15 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 		}
 		byRes[m.Resource] = append(byRes[m.Resource], i)
 	}
-	sem := make(chan struct{}, max(1, r.Concurrency))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, r.Concurrency))
 	for _, res := range order {
-		idx := byRes[res]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.routeResource(ctx, res, muts, idx, out)
-		}()
+		g.Go(func() error {
+			r.routeResource(ctx, res, muts, byRes[res], out)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each mutation's failure is in its Outcome
 	return out
 }
 
@@ -238,16 +236,15 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		err      error
 	}
 	results := make([]result, len(targets))
-	var wg sync.WaitGroup
+	var g errgroup.Group
 	for ti, tg := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			rejected, err := r.deliver(ctx, route, tg.t, tg.ep, batch)
 			results[ti] = result{rejected, err}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each target's failure is in its result
 	liveHolds := func(seq uint64) bool { return results[0].err == nil && !results[0].rejected[seq] }
 	for _, i := range idx {
 		seq := muts[i].Seq

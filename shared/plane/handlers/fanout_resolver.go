@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -243,14 +245,10 @@ func (r *Resolver) readRecords(ctx context.Context, ids []string) (map[string]sh
 	recs := make(map[string]shadow.Record, len(ids))
 	errs := map[string]error{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.cfg.Concurrency)
+	var g errgroup.Group
+	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			rec, err := r.records.Get(ctx, id)
 			mu.Lock()
 			defer mu.Unlock()
@@ -260,9 +258,10 @@ func (r *Resolver) readRecords(ctx context.Context, ids []string) (map[string]sh
 			case !errors.Is(err, shadow.ErrNotFound):
 				errs[id] = fmt.Errorf("reading the shadow record of %s: %w", id, err)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the errors are per id, in errs
 	return recs, errs
 }
 

@@ -9,10 +9,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/control"
@@ -227,18 +227,15 @@ func (h *Forecaster) Handle(ctx context.Context, payload []byte) (ForecastRespon
 	resp := ForecastResponse{Outcome: OutcomeForecasted}
 	failed := 0
 	resp.Groups = make([]GroupForecast, len(groups))
-	sem := make(chan struct{}, h.opt.Concurrency)
-	var wg sync.WaitGroup
+	var eg errgroup.Group
+	eg.SetLimit(h.opt.Concurrency)
 	for i, g := range groups {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		eg.Go(func() error {
 			resp.Groups[i] = h.group(ctx, g, runID)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // a group's failure is in its answer
 	for i, g := range groups {
 		if gf := resp.Groups[i]; gf.Error != "" {
 			failed++

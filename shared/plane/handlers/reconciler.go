@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
@@ -186,19 +188,15 @@ func (h *Reconciler) agentStates(ctx context.Context, obs shadow.Observed) map[s
 	}
 	out := map[string]shadow.AgentPair{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, h.opt.AgentConcurrency)
+	var g errgroup.Group
+	g.SetLimit(h.opt.AgentConcurrency)
 	for _, r := range obs.Records {
 		live, lok := byID[r.LiveID]
 		sh, sok := byID[r.ShadowID]
 		if r.Status != shadow.Active || !lok || !sok || sh.State != shadow.Running {
 			continue
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			var p shadow.AgentPair
 			p.Live, p.Err = h.state(ctx, h.d.Manager.Endpoint(live), r.LiveID)
 			if p.Err == nil {
@@ -210,9 +208,10 @@ func (h *Reconciler) agentStates(ctx context.Context, obs shadow.Observed) map[s
 			mu.Lock()
 			out[r.LiveID] = p
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every query reports its own failure in its pair
 	return out
 }
 
