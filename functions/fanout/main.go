@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,31 +23,34 @@ import (
 func main() {
 	cfg, err := lambdaenv.LoadFanout(os.Getenv)
 	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "fanout")
-	if err != nil {
-		log.Error("invalid configuration", "err", err)
-		os.Exit(1)
+	if err == nil {
+		err = run(cfg, log) // returns only when the function could not start
 	}
+	log.Error("not started", "err", err)
+	os.Exit(1)
+}
+
+// run wires configuration, adapters and handler, and starts the Lambda
+// runtime.
+func run(cfg lambdaenv.Fanout, log *slog.Logger) error {
 	ctx := context.Background()
 	awsCfg, err := lambdaenv.AWSConfig(ctx)
 	if err != nil {
-		log.Error("no AWS configuration", "err", err)
-		os.Exit(1)
+		return err
 	}
 	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent.SecretARN)
 	if err != nil {
-		log.Error("no agent client", "err", err)
-		os.Exit(1)
+		return err
 	}
 	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
 	deps, err := handlers.NewFanoutDeps(awsCfg, cfg, client, sink, log)
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("wiring the adapters: %w", err)
 	}
 	h, err := handlers.NewFanout(deps, handlers.FanoutOptions{})
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("building the handler: %w", err)
 	}
 	lambda.Start(handlers.Invoker[events.KinesisEventResponse]{Handle: h.Handle, Metrics: sink, Log: log})
+	return nil
 }

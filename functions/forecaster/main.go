@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -20,35 +22,38 @@ import (
 func main() {
 	cfg, err := lambdaenv.LoadForecaster(os.Getenv)
 	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "forecaster")
-	if err != nil {
-		log.Error("invalid configuration", "err", err)
-		os.Exit(1)
+	if err == nil {
+		err = run(cfg, log) // returns only when the function could not start
 	}
-	awsCfg, err := lambdaenv.AWSConfig(context.Background())
+	log.Error("not started", "err", err)
+	os.Exit(1)
+}
+
+// run wires configuration, adapters and handler, and starts the Lambda
+// runtime.
+func run(cfg lambdaenv.Forecaster, log *slog.Logger) error {
+	ctx := context.Background()
+	awsCfg, err := lambdaenv.AWSConfig(ctx)
 	if err != nil {
-		log.Error("no AWS configuration", "err", err)
-		os.Exit(1)
+		return err
 	}
 	cat, err := catalog.Default()
 	if err != nil {
-		log.Error("no instance catalog", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("loading the instance catalog: %w", err)
 	}
 	loops, err := handlers.ControlLoops(cfg.Policy, cat)
 	if err != nil {
-		log.Error("invalid configuration", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("reading the policy: %w", err)
 	}
 	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
 	deps, err := handlers.NewForecasterDeps(awsCfg, cfg, loops, sink, log)
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("wiring the adapters: %w", err)
 	}
 	h, err := handlers.NewForecaster(deps, handlers.ForecasterOptions{Mode: cfg.Mode})
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("building the handler: %w", err)
 	}
 	lambda.Start(handlers.Invoker[handlers.ForecastResponse]{Handle: h.Handle, Metrics: sink, Log: log})
+	return nil
 }

@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -18,25 +20,30 @@ import (
 func main() {
 	cfg, err := lambdaenv.LoadTerminate(os.Getenv)
 	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "terminate")
-	if err != nil {
-		log.Error("invalid configuration", "err", err)
-		os.Exit(1)
+	if err == nil {
+		err = run(cfg, log) // returns only when the function could not start
 	}
-	awsCfg, err := lambdaenv.AWSConfig(context.Background())
+	log.Error("not started", "err", err)
+	os.Exit(1)
+}
+
+// run wires configuration, adapters and handler, and starts the Lambda
+// runtime.
+func run(cfg lambdaenv.Terminate, log *slog.Logger) error {
+	ctx := context.Background()
+	awsCfg, err := lambdaenv.AWSConfig(ctx)
 	if err != nil {
-		log.Error("no AWS configuration", "err", err)
-		os.Exit(1)
+		return err
 	}
 	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
 	deps, err := handlers.LifecycleDeps(awsCfg, cfg.Common, cfg.Shadows, 0, nil, sink, log)
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("wiring the adapters: %w", err)
 	}
 	h, err := handlers.NewTerminate(deps)
 	if err != nil {
-		log.Error("wiring failed", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("building the handler: %w", err)
 	}
 	lambda.Start(handlers.Lambda{Handle: h.Handle, Metrics: sink, Log: log})
+	return nil
 }

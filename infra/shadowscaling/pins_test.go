@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -32,5 +33,23 @@ func TestEmulatorPinAgrees(t *testing.T) {
 	script, harness := pin("localstack/run-moto.sh"), pin("shared/testing/e2e/harness/rie.go")
 	if script != harness {
 		t.Errorf("localstack/run-moto.sh installs %s, the e2e harness %s", script, harness)
+	}
+}
+
+// TestAgentPortAgrees: the stack's default agentPort (what the launch
+// template starts the agent with, the security groups open and the
+// functions are told) is the plane's shadow.DefaultAgentPort, the port the
+// functions use when they are told none.
+func TestAgentPortAgrees(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "domain", "shadow", "types.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`const DefaultAgentPort = (\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("shared/domain/shadow/types.go declares no DefaultAgentPort")
+	}
+	if got := strconv.Itoa(DefaultConfig().AgentPort); got != string(m[1]) {
+		t.Errorf("the stack's default agentPort is %s, the plane's DefaultAgentPort %s", got, m[1])
 	}
 }

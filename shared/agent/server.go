@@ -23,12 +23,13 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Defaults of the agent.
 const (
-	DefaultPort = 8470
+	DefaultPort = shadow.DefaultAgentPort
 	// DefaultMaxBody fits a batch holding one maximal (1 MiB) mutation and
 	// plenty of small ones, base64 and JSON overhead included.
 	DefaultMaxBody  = 8 << 20

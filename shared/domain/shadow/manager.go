@@ -26,7 +26,8 @@ type Config struct {
 	// LaunchTimeout is how long a launching record may stay so before
 	// another caller takes the launch over.
 	LaunchTimeout time.Duration
-	// AgentPort is the shadow agent's port on every instance.
+	// AgentPort is the shadow agent's port on every instance
+	// (DefaultAgentPort unless the stack says otherwise).
 	AgentPort int
 }
 

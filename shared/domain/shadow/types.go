@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// DefaultAgentPort is the agents' port on live and shadow instances
+// (docs/CONTRACTS.md; the CDK app's default agentPort is the same).
+const DefaultAgentPort = 8470
+
 // Tag keys and values (docs/CONTRACTS.md). Shadows carry all of the
 // instance tags from creation on; the IAM policy of the plane only allows
 // terminating instances that carry TagRole=RoleShadow and TagStack=<stack>.

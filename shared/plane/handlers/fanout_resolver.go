@@ -40,7 +40,7 @@ type ResolverGroups interface {
 
 // ResolverConfig tunes the Resolver.
 type ResolverConfig struct {
-	// AgentPort is the agents' port on every instance (8470 when 0).
+	// AgentPort is the agents' port on every instance (shadow.DefaultAgentPort when 0).
 	AgentPort int
 	// Addresses overrides an instance's agent address (instance id ->
 	// host:port). For tests and local runs only (SHADOWSCALE_AGENT_ADDRESSES):
@@ -120,7 +120,7 @@ func NewResolver(fleet ResolverFleet, records ResolverRecords, groups ResolverGr
 		return nil, fmt.Errorf("%w: resolver: %w", shadow.ErrInvalid, err)
 	}
 	if cfg.AgentPort == 0 {
-		cfg.AgentPort = 8470
+		cfg.AgentPort = shadow.DefaultAgentPort
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 30 * time.Second

@@ -61,7 +61,7 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 		return Deps{}, fmt.Errorf("loading the instance type catalog: %w", err)
 	}
 	if agentPort == 0 {
-		agentPort = 8470
+		agentPort = shadow.DefaultAgentPort
 	}
 	mgr, err := shadow.NewManager(
 		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort},

@@ -215,7 +215,7 @@ type Agent struct {
 }
 
 func (r *reader) agent() Agent {
-	a := Agent{Port: r.int(EnvAgentPort, 8470), SecretARN: r.required(EnvAgentSecret)}
+	a := Agent{Port: r.int(EnvAgentPort, shadow.DefaultAgentPort), SecretARN: r.required(EnvAgentSecret)}
 	if a.Port < 1 || a.Port > 65535 {
 		r.errs = append(r.errs, fmt.Errorf("%s=%d is not a TCP port", EnvAgentPort, a.Port))
 	}

@@ -134,7 +134,7 @@ func New(cfg Config, ticks int, start time.Time) (*Plane, error) {
 	}
 	p.fleet = memory.NewFleet(cfg.Stack, p.clock, subnets)
 	p.mgr, err = shadow.NewManager(shadow.Config{
-		Stack: cfg.Stack, Pools: pools, Fractions: cfg.Fractions, LaunchTimeout: 5 * time.Minute, AgentPort: 8470,
+		Stack: cfg.Stack, Pools: pools, Fractions: cfg.Fractions, LaunchTimeout: 5 * time.Minute, AgentPort: shadow.DefaultAgentPort,
 	}, shadow.Deps{Fleet: p.fleet, Records: p.records, Agents: p.agents, Catalog: cat, Clock: p.clock, Metrics: p.metrics})
 	if err != nil {
 		return nil, fmt.Errorf("embedded plane: %w", err)

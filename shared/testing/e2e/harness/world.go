@@ -270,7 +270,7 @@ func (w *World) FunctionEnv(e *Env) map[string]string {
 		lambdaenv.EnvAgentSecret:    w.SecretARN,
 		lambdaenv.EnvDLQURL:         w.QueueURL,
 		lambdaenv.EnvStream:         w.Stream,
-		lambdaenv.EnvAgentPort:      strconv.Itoa(8470),
+		lambdaenv.EnvAgentPort:      strconv.Itoa(shadow.DefaultAgentPort),
 		lambdaenv.EnvLogLevel:       "debug",
 	} {
 		env[k] = v
