@@ -298,32 +298,131 @@ func steps(d, step time.Duration) int {
 // input it cannot decide on at all (no step, no per-instance capacity) is an
 // error and changes nothing.
 func (p *Policy) Decide(in Input) (Decision, error) {
+	if err := in.validate(); err != nil {
+		return Decision{}, err
+	}
+	minute := in.Now.Unix() / 60
+	d := Decision{At: in.Now, Action: NoChange, From: in.Desired, To: in.Desired, InstanceType: in.InstanceType, Mode: p.cfg.Mode}
+	pl, ok := p.plan(in)
+	if !ok {
+		d.Reason = "no usable forecast and no usable demand: no change"
+		p.remember(minute, in.Desired)
+		return p.finish(d, in, nil), nil
+	}
+	d.Plan = pl.out
+	d.Max = p.effectiveMax(in, pl.out)
+	p.remember(minute, pl.in)
+	why := pl.why
+	switch {
+	case pl.out > in.Desired:
+		why = p.scaleOut(&d, in, pl.out, minute, why)
+	case pl.in < in.Desired:
+		why = p.scaleIn(&d, in, pl.in, minute, why)
+	default:
+		why = p.hold(&d, in, why)
+	}
+	if d.Action != NoChange && d.Action != Resize {
+		p.st.OutSince = 0
+	}
+	return p.finish(d, in, why), nil
+}
+
+// validate refuses inputs the policy cannot size from.
+func (in Input) validate() error {
 	if in.Step <= 0 {
-		return Decision{}, fmt.Errorf("step %v: must be positive: %w", in.Step, ErrBadInput)
+		return fmt.Errorf("step %v: must be positive: %w", in.Step, ErrBadInput)
 	}
 	if !(in.PerInstance > 0) || !finite(in.PerInstance) {
-		return Decision{}, fmt.Errorf("per-instance capacity %v: must be positive: %w", in.PerInstance, ErrBadInput)
+		return fmt.Errorf("per-instance capacity %v: must be positive: %w", in.PerInstance, ErrBadInput)
 	}
 	if in.Desired < 0 || in.InService < 0 || in.Warming < 0 {
-		return Decision{}, fmt.Errorf("group counts desired %d, in service %d, warming %d: must not be negative: %w", in.Desired, in.InService, in.Warming, ErrBadInput)
+		return fmt.Errorf("group counts desired %d, in service %d, warming %d: must not be negative: %w", in.Desired, in.InService, in.Warming, ErrBadInput)
 	}
-	c := p.cfg
-	minute := in.Now.Unix() / 60
-	d := Decision{At: in.Now, Action: NoChange, From: in.Desired, To: in.Desired, InstanceType: in.InstanceType, Mode: c.Mode}
-	var why []string
+	return nil
+}
 
-	// The plan from the forecast: the upper bound over the lead plus the
-	// horizon (scale-out looks from the lead on; scale-in over all of it).
-	safety := c.Safety
+// sizing is what the inputs call for: out, the instances needed from the
+// lead on (what a scale-out aims at); in, the most needed over the whole
+// horizon (below which no scale-in goes); why, in words.
+type sizing struct {
+	out, in int
+	why     []string
+}
+
+// plan sizes the group from the forecast, then lets the reactive backstop
+// and the shadows' signal raise it. It reports false when neither the
+// forecast nor the demand is usable.
+func (p *Policy) plan(in Input) (sizing, bool) {
+	c := p.cfg
+	fp := p.forecastPlan(in)
+	demand := in.Demand
+	if !finite(demand) || demand < 0 {
+		demand = math.NaN()
+	}
+	cur := instances(demand, in.PerInstance, c.TargetUtilization)
+	var pl sizing
+	switch {
+	case fp.out < 0 && math.IsNaN(demand):
+		return sizing{}, false
+	case fp.out < 0:
+		pl = sizing{out: cur, in: cur}
+		pl.why = append(pl.why, fmt.Sprintf("no usable forecast: sizing for the current demand %.0f at %.0f%%", demand, 100*c.TargetUtilization))
+	default:
+		pl = sizing{out: fp.out, in: fp.in}
+		pl.why = append(pl.why, fmt.Sprintf("forecast upper bound %.0f in %s needs %d at %.0f%%", fp.peakUpper, time.Duration(fp.peakH)*in.Step, fp.out, 100*c.TargetUtilization))
+	}
+	// Where demand is heading: the current demand plus its recent trend
+	// over the lead and the horizon (never below the current demand).
+	ahead := demand
+	if finite(in.Trend) && in.Trend > 0 && !math.IsNaN(demand) {
+		ahead = demand + in.Trend*float64(fp.end)
+	}
+	fast := instances(ahead, in.PerInstance, c.TargetUtilization)
+	// The reactive backstop: overloaded now, whatever the forecast said.
+	if !math.IsNaN(demand) && in.InService > 0 {
+		util := demand / (float64(in.InService) * in.PerInstance)
+		if util > c.BackstopUtilization && fast > pl.out {
+			pl.out = fast
+			pl.why = append(pl.why, fmt.Sprintf("in-service instances at %.0f%% now: sizing for the demand a lead ahead on its trend (%d)", 100*util, fast))
+		}
+	} else if !math.IsNaN(demand) && in.InService == 0 && cur > pl.out {
+		pl.out = cur
+	}
+	// The fast trigger: shadows falling behind say the live instances are
+	// near saturation. Size at least for where the demand is heading on its
+	// recent trend. (It does not hold scale-ins: a shadow sized too small
+	// for the write share is behind all the time, and would pin the group.)
+	if in.Signal.Tripped {
+		msg := fmt.Sprintf("shadows falling behind (delta %.1f%%, %.1f min lag)", 100*in.Signal.Delta, in.Signal.LagMinutes)
+		if !math.IsNaN(demand) && fast > pl.out {
+			pl.out = fast
+			msg += fmt.Sprintf(": sizing for the demand a lead ahead on its trend (%d)", fast)
+		}
+		pl.why = append(pl.why, msg)
+	}
+	pl.in = max(pl.in, pl.out)
+	return pl, true
+}
+
+// fplan is the forecast's plan: out and in as in sizing (-1: no usable
+// forecast), the step and upper bound of the peak that sets out, and end,
+// the lead plus the horizon in steps.
+type fplan struct {
+	out, in, peakH, end int
+	peakUpper           float64
+}
+
+// forecastPlan sizes for the forecast's upper bound: scale-out looks from
+// the lead on, scale-in over all of the lead plus the horizon.
+func (p *Policy) forecastPlan(in Input) fplan {
+	safety := p.cfg.Safety
 	if in.Safety > 0 && finite(in.Safety) {
 		safety = in.Safety
 	}
 	lead := max(1, steps(in.Lead, in.Step))
-	end := lead + steps(in.Horizon, in.Step)
-	planOut, planIn, peakH := -1, -1, 0
-	var peakUpper float64
+	fp := fplan{out: -1, in: -1, end: lead + steps(in.Horizon, in.Step)}
 	f := in.Forecast
-	for h := 1; h <= end && h <= len(f.Mean); h++ {
+	for h := 1; h <= fp.end && h <= len(f.Mean); h++ {
 		mean := f.Mean[h-1]
 		if !finite(mean) {
 			continue
@@ -333,63 +432,20 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 		if h <= len(f.P90) && finite(f.P90[h-1]) && f.P90[h-1] > mean {
 			upper = mean + safety*(f.P90[h-1]-mean)
 		}
-		n := instances(upper, in.PerInstance, c.TargetUtilization)
-		planIn = max(planIn, n)
-		if h >= lead || h == len(f.Mean) {
-			if n > planOut {
-				planOut, peakH, peakUpper = n, h, upper
-			}
+		n := instances(upper, in.PerInstance, p.cfg.TargetUtilization)
+		fp.in = max(fp.in, n)
+		if (h >= lead || h == len(f.Mean)) && n > fp.out {
+			fp.out, fp.peakH, fp.peakUpper = n, h, upper
 		}
 	}
-	demand := in.Demand
-	if !finite(demand) || demand < 0 {
-		demand = math.NaN()
-	}
-	cur := instances(demand, in.PerInstance, c.TargetUtilization)
-	if planOut < 0 {
-		if math.IsNaN(demand) {
-			d.Reason = "no usable forecast and no usable demand: no change"
-			p.remember(minute, in.Desired)
-			return p.finish(d, in, nil), nil
-		}
-		planOut, planIn = cur, cur
-		why = append(why, fmt.Sprintf("no usable forecast: sizing for the current demand %.0f at %.0f%%", demand, 100*c.TargetUtilization))
-	} else {
-		why = append(why, fmt.Sprintf("forecast upper bound %.0f in %s needs %d at %.0f%%", peakUpper, time.Duration(peakH)*in.Step, planOut, 100*c.TargetUtilization))
-	}
-	// Where demand is heading: the current demand plus its recent trend
-	// over the lead and the horizon (never below the current demand).
-	ahead := demand
-	if finite(in.Trend) && in.Trend > 0 && !math.IsNaN(demand) {
-		ahead = demand + in.Trend*float64(end)
-	}
-	fast := instances(ahead, in.PerInstance, c.TargetUtilization)
-	// The reactive backstop: overloaded now, whatever the forecast said.
-	if !math.IsNaN(demand) && in.InService > 0 {
-		util := demand / (float64(in.InService) * in.PerInstance)
-		if util > c.BackstopUtilization && fast > planOut {
-			planOut = fast
-			why = append(why, fmt.Sprintf("in-service instances at %.0f%% now: sizing for the demand a lead ahead on its trend (%d)", 100*util, fast))
-		}
-	} else if !math.IsNaN(demand) && in.InService == 0 && cur > planOut {
-		planOut = cur
-	}
-	// The fast trigger: shadows falling behind say the live instances are
-	// near saturation. Size at least for where the demand is heading on its
-	// recent trend. (It does not hold scale-ins: a shadow sized too small
-	// for the write share is behind all the time, and would pin the group.)
-	if in.Signal.Tripped {
-		msg := fmt.Sprintf("shadows falling behind (delta %.1f%%, %.1f min lag)", 100*in.Signal.Delta, in.Signal.LagMinutes)
-		if !math.IsNaN(demand) && fast > planOut {
-			planOut = fast
-			msg += fmt.Sprintf(": sizing for the demand a lead ahead on its trend (%d)", fast)
-		}
-		why = append(why, msg)
-	}
-	planIn = max(planIn, planOut)
-	d.Plan = planOut
+	return fp
+}
 
-	// Effective max.
+// effectiveMax is the max the decision may go to: the configured max, or
+// (OverMax RaiseMax) the plan plus the buffer, up to the ceiling, kept
+// while the group is above the configured max.
+func (p *Policy) effectiveMax(in Input, planOut int) int {
+	c := p.cfg
 	effMax := c.Max
 	if c.OverMax == RaiseMax && planOut > c.Max {
 		effMax = max(c.Max, min(c.ceiling(), int(math.Ceil(float64(planOut)*(1+c.MaxBufferPct/100)-1e-9))))
@@ -400,77 +456,76 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	if effMax > c.Max {
 		p.st.Max = effMax
 	}
-	d.Max = effMax
+	return effMax
+}
 
-	p.remember(minute, planIn)
-	switch {
-	case planOut > in.Desired:
-		if p.st.OutSince == 0 {
-			p.st.OutSince = minute
+// scaleOut grows the group toward planOut: after the scale-out window, by
+// at most the max step, up to the effective max (d.Max), or resizes when
+// the max is reached.
+func (p *Policy) scaleOut(d *Decision, in Input, planOut int, minute int64, why []string) []string {
+	c := p.cfg
+	if p.st.OutSince == 0 {
+		p.st.OutSince = minute
+	}
+	if held := time.Duration(minute-p.st.OutSince+1) * in.Step; c.ScaleOutWindow > 0 && held < c.ScaleOutWindow {
+		return append(why, fmt.Sprintf("above %d for %v of the %v scale-out window: waiting", in.Desired, held, c.ScaleOutWindow))
+	}
+	to := min(planOut, in.Desired+c.MaxStepOut, d.Max)
+	if planOut > in.Desired+c.MaxStepOut {
+		why = append(why, fmt.Sprintf("max step %d", c.MaxStepOut))
+	}
+	if to <= in.Desired {
+		if r, ok := p.resize(in, planOut, d.Max); ok {
+			d.Action, d.To, d.InstanceType = Resize, r.count, r.typ
+			return append(why, r.why)
 		}
-		if held := time.Duration(minute-p.st.OutSince+1) * in.Step; c.ScaleOutWindow > 0 && held < c.ScaleOutWindow {
-			why = append(why, fmt.Sprintf("above %d for %v of the %v scale-out window: waiting", in.Desired, held, c.ScaleOutWindow))
-			break
-		}
-		to := min(planOut, in.Desired+c.MaxStepOut, effMax)
-		if planOut > in.Desired+c.MaxStepOut {
-			why = append(why, fmt.Sprintf("max step %d", c.MaxStepOut))
-		}
-		if to <= in.Desired {
-			if r, ok := p.resize(in, planOut, effMax); ok {
-				d.Action, d.To, d.InstanceType = Resize, r.count, r.typ
-				why = append(why, r.why)
-				break
-			}
-			why = append(why, fmt.Sprintf("the plan %d exceeds the max %d: holding the max", planOut, effMax))
-			break
-		}
-		if planOut > effMax {
-			why = append(why, fmt.Sprintf("capped at the max %d", effMax))
-		}
-		d.To = to
-		if to-in.Desired == 1 {
+		return append(why, fmt.Sprintf("the plan %d exceeds the max %d: holding the max", planOut, d.Max))
+	}
+	if planOut > d.Max {
+		why = append(why, fmt.Sprintf("capped at the max %d", d.Max))
+	}
+	d.To = to
+	if to-in.Desired == 1 {
+		d.Action = LaunchOne
+		return append(why, fmt.Sprintf("launch one instance (%d -> %d)", in.Desired, to))
+	}
+	d.Action = LaunchCluster
+	return append(why, fmt.Sprintf("launch a cluster of %d (%d -> %d)", to-in.Desired, in.Desired, to))
+}
+
+// scaleIn shrinks the group toward planIn: no lower than any plan of the
+// scale-in window nor the min, by at most the max step, after the
+// cooldown.
+func (p *Policy) scaleIn(d *Decision, in Input, planIn int, minute int64, why []string) []string {
+	c := p.cfg
+	p.st.OutSince = 0
+	floor := c.Min
+	for _, pp := range p.st.Plans {
+		floor = max(floor, pp.Plan)
+	}
+	to := min(max(floor, in.Desired-c.MaxStepIn, c.Min), d.Max)
+	if to >= in.Desired {
+		return append(why, fmt.Sprintf("need %d, but the plan was %d within the %v scale-in window: holding %d", planIn, floor, c.ScaleInWindow, in.Desired))
+	}
+	if since := time.Duration(minute-p.st.LastIn) * time.Minute; p.st.LastIn != 0 && since < c.ScaleInCooldown {
+		return append(why, fmt.Sprintf("need %d, but the last scale-in was %v ago (cooldown %v): holding %d", planIn, since, c.ScaleInCooldown, in.Desired))
+	}
+	p.st.LastIn = minute
+	d.Action, d.To = ScaleIn, to
+	return append(why, fmt.Sprintf("scale in %d -> %d (the need stayed at or below %d for %v)", in.Desired, to, floor, c.ScaleInWindow))
+}
+
+// hold keeps the group as it is, or brings it up to the min.
+func (p *Policy) hold(d *Decision, in Input, why []string) []string {
+	p.st.OutSince = 0
+	if in.Desired < p.cfg.Min {
+		d.Action, d.To = LaunchCluster, p.cfg.Min
+		if p.cfg.Min-in.Desired == 1 {
 			d.Action = LaunchOne
-			why = append(why, fmt.Sprintf("launch one instance (%d -> %d)", in.Desired, to))
-		} else {
-			d.Action = LaunchCluster
-			why = append(why, fmt.Sprintf("launch a cluster of %d (%d -> %d)", to-in.Desired, in.Desired, to))
 		}
-	case planIn < in.Desired:
-		p.st.OutSince = 0
-		floor := c.Min
-		for _, pp := range p.st.Plans {
-			floor = max(floor, pp.Plan)
-		}
-		to := max(floor, in.Desired-c.MaxStepIn, c.Min)
-		to = min(to, effMax)
-		if to >= in.Desired {
-			why = append(why, fmt.Sprintf("need %d, but the plan was %d within the %v scale-in window: holding %d", planIn, floor, c.ScaleInWindow, in.Desired))
-			break
-		}
-		if since := time.Duration(minute-p.st.LastIn) * time.Minute; p.st.LastIn != 0 && since < c.ScaleInCooldown {
-			why = append(why, fmt.Sprintf("need %d, but the last scale-in was %v ago (cooldown %v): holding %d", planIn, since, c.ScaleInCooldown, in.Desired))
-			break
-		}
-		p.st.LastIn = minute
-		d.Action, d.To = ScaleIn, to
-		why = append(why, fmt.Sprintf("scale in %d -> %d (the need stayed at or below %d for %v)", in.Desired, to, floor, c.ScaleInWindow))
-	default:
-		p.st.OutSince = 0
-		if in.Desired < c.Min {
-			d.Action, d.To = LaunchCluster, c.Min
-			if c.Min-in.Desired == 1 {
-				d.Action = LaunchOne
-			}
-			why = append(why, fmt.Sprintf("below the min %d", c.Min))
-			break
-		}
-		why = append(why, fmt.Sprintf("holding %d", in.Desired))
+		return append(why, fmt.Sprintf("below the min %d", p.cfg.Min))
 	}
-	if d.Action != NoChange && d.Action != Resize {
-		p.st.OutSince = 0
-	}
-	return p.finish(d, in, why), nil
+	return append(why, fmt.Sprintf("holding %d", in.Desired))
 }
 
 // remember records a scale-in plan and drops those older than the window.

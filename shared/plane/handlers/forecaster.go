@@ -268,104 +268,164 @@ func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) Group
 	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired}
 	fail := func(err error) GroupForecast { gf.Error = err.Error(); return gf }
 
-	st, err := h.d.States.Load(ctx, g.Name)
+	st, fs, err := h.loadState(ctx, g.Name)
+	if err != nil {
+		return fail(err)
+	}
+	last := unixMinute(h.d.Clock.Now().Add(-h.opt.Settle)) - 1 // the last complete minute
+	if fs.Last >= last {
+		gf.Outcome = "no new minute"
+		return gf
+	}
+	c := groupCapacity(g, h.instanceType(ctx, g.Name))
+	loop, err := h.restoreLoop(ctx, LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}, &fs)
+	if err != nil {
+		return fail(err)
+	}
+	obs, err := h.newObservations(ctx, g.Name, &fs, last, c)
+	if err != nil {
+		return fail(err)
+	}
+	steps, err := stepLoop(g.Name, loop, obs)
+	if err != nil {
+		return fail(err)
+	}
+	if gf.Minutes = len(steps); gf.Minutes == 0 {
+		gf.Outcome = "no new minute"
+		return gf
+	}
+	fs.Last = last
+	if saved, err := h.saveState(ctx, g.Name, loop, fs, st.Version); err != nil {
+		return fail(err)
+	} else if !saved {
+		gf.Outcome = "lost the race to another run"
+		return gf
+	}
+	h.decide(ctx, g, runID, steps, &gf)
+	return gf
+}
+
+// loadState returns a group's stored state, and its forecaster state
+// decoded (empty when there is none, or when it cannot be read: the loop is
+// then rebuilt from history).
+func (h *Forecaster) loadState(ctx context.Context, group string) (control.SavedState, forecastState, error) {
+	st, err := h.d.States.Load(ctx, group)
 	if err != nil && !errors.Is(err, shadow.ErrNotFound) {
-		return fail(fmt.Errorf("loading the state of %s: %w", g.Name, err))
+		return st, forecastState{}, fmt.Errorf("loading the state of %s: %w", group, err)
 	}
 	fs, err := decodeForecastState(st.Blob)
 	if err != nil {
-		h.log.WarnContext(ctx, "forecaster state unreadable; rebuilding from history", "group", g.Name, "err", err)
+		h.log.WarnContext(ctx, "forecaster state unreadable; rebuilding from history", "group", group, "err", err)
 		fs = forecastState{}
 	}
 	fs.V = forecastStateVersion
 	if fs.Totals == nil {
 		fs.Totals = map[string]appliedTotals{}
 	}
+	return st, fs, nil
+}
 
-	now := h.d.Clock.Now()
-	last := unixMinute(now.Add(-h.opt.Settle)) - 1 // the last complete minute
-	if fs.Last >= last {
-		gf.Outcome = "no new minute"
-		return gf
-	}
-	itype, err := h.d.Groups.InstanceType(ctx, g.Name)
+// instanceType is the type the group's launch template launches, "" when
+// it cannot be read (the instances' own types are used then).
+func (h *Forecaster) instanceType(ctx context.Context, group string) string {
+	itype, err := h.d.Groups.InstanceType(ctx, group)
 	if err != nil {
-		h.log.DebugContext(ctx, "no launch template instance type; using the instances'", "group", g.Name, "err", err)
-		itype = ""
+		h.log.DebugContext(ctx, "no launch template instance type; using the instances'", "group", group, "err", err)
+		return ""
 	}
-	c := groupCapacity(g, itype)
-	lg := LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}
+	return itype
+}
 
-	var loop Loop
+// restoreLoop restores the group's control loop from its saved state, or
+// makes a fresh one (fs.Last = 0: fed from history) when there is none or
+// the saved one is unusable.
+func (h *Forecaster) restoreLoop(ctx context.Context, lg LoopGroup, fs *forecastState) (Loop, error) {
 	if len(fs.Loop) > 0 {
-		loop, err = h.d.NewLoop(lg, fs.Loop, h.demandHistory(ctx, g.Name, fs.Last))
-		if errors.Is(err, ErrNeedHistory) {
-			h.log.InfoContext(ctx, "control loop state unusable; rebuilding from history", "group", g.Name, "err", err)
-			loop, fs.Last = nil, 0
-		} else if err != nil {
-			return fail(fmt.Errorf("restoring the control loop of %s: %w", g.Name, err))
+		loop, err := h.d.NewLoop(lg, fs.Loop, h.demandHistory(ctx, lg.Name, fs.Last))
+		if err == nil {
+			return loop, nil
 		}
-	}
-	if loop == nil {
-		if loop, err = h.d.NewLoop(lg, nil, nil); err != nil {
-			return fail(fmt.Errorf("making the control loop of %s: %w", g.Name, err))
+		if !errors.Is(err, ErrNeedHistory) {
+			return nil, fmt.Errorf("restoring the control loop of %s: %w", lg.Name, err)
 		}
-		fs.Last = 0
+		h.log.InfoContext(ctx, "control loop state unusable; rebuilding from history", "group", lg.Name, "err", err)
 	}
+	fs.Last = 0
+	loop, err := h.d.NewLoop(lg, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("making the control loop of %s: %w", lg.Name, err)
+	}
+	return loop, nil
+}
+
+// newObservations reads the history minutes after fs.Last up to last (at
+// most Rebuild of them; a fresh loop starts at the first minute with
+// mutations) and turns them into observations.
+func (h *Forecaster) newObservations(ctx context.Context, group string, fs *forecastState, last int64, c capacity) ([]Observation, error) {
 	oldest := last - int64(h.opt.Rebuild/time.Minute) + 1
 	first := max(fs.Last+1, oldest)
-
-	groupMins, err := h.d.History.GroupMinutes(ctx, g.Name, minuteTime(first), minuteTime(last))
+	groupMins, err := h.d.History.GroupMinutes(ctx, group, minuteTime(first), minuteTime(last))
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	resFrom := max(first, last-int64(h.opt.ResourceWindow/time.Minute)+1)
-	resMins, err := h.d.History.ResourceMinutes(ctx, g.Name, minuteTime(resFrom), minuteTime(last))
+	resMins, err := h.d.History.ResourceMinutes(ctx, group, minuteTime(resFrom), minuteTime(last))
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if fs.Last == 0 && len(groupMins) > 0 { // a fresh loop starts at the first minute with mutations
+	if fs.Last == 0 && len(groupMins) > 0 {
 		first = unixMinute(groupMins[0].Start)
 	} else if fs.Last == 0 {
 		first = last
 	}
 	obs := observations(first, last, groupMins, resMins, fs.Totals, c)
 	pruneTotals(fs.Totals, last-60)
+	return obs, nil
+}
 
-	type stepped struct {
-		o Observation
-		r LoopResult
-	}
-	var steps []stepped
+// stepped is one minute fed to the loop and what it answered.
+type stepped struct {
+	o Observation
+	r LoopResult
+}
+
+// stepLoop feeds the observations to the loop in order.
+func stepLoop(group string, loop Loop, obs []Observation) ([]stepped, error) {
+	steps := make([]stepped, 0, len(obs))
 	for _, o := range obs {
 		r, err := loop.Step(o)
 		if err != nil {
-			return fail(fmt.Errorf("stepping the control loop of %s at %s: %w", g.Name, o.Minute.Format(time.RFC3339), err))
+			return steps, fmt.Errorf("stepping the control loop of %s at %s: %w", group, o.Minute.Format(time.RFC3339), err)
 		}
 		steps = append(steps, stepped{o, r})
 	}
-	gf.Minutes = len(steps)
-	if len(steps) == 0 {
-		gf.Outcome = "no new minute"
-		return gf
-	}
-	fs.Last = last
+	return steps, nil
+}
+
+// saveState stores the loop's state at version; false (and no error) when
+// another run saved first: this run then changes nothing.
+func (h *Forecaster) saveState(ctx context.Context, group string, loop Loop, fs forecastState, version int64) (bool, error) {
+	var err error
 	if fs.Loop, err = loop.State(); err != nil {
-		return fail(fmt.Errorf("saving the control loop of %s: %w", g.Name, err))
+		return false, fmt.Errorf("saving the control loop of %s: %w", group, err)
 	}
 	blob, err := json.Marshal(fs)
 	if err != nil {
-		return fail(fmt.Errorf("encoding the state of %s: %w", g.Name, err))
+		return false, fmt.Errorf("encoding the state of %s: %w", group, err)
 	}
-	if _, err := h.d.States.Save(ctx, g.Name, blob, st.Version); err != nil {
+	if _, err := h.d.States.Save(ctx, group, blob, version); err != nil {
 		if errors.Is(err, shadow.ErrConflict) {
-			h.log.InfoContext(ctx, "another run saved this group's state first; this run changes nothing", "group", g.Name, "version", st.Version)
-			gf.Outcome = "lost the race to another run"
-			return gf
+			h.log.InfoContext(ctx, "another run saved this group's state first; this run changes nothing", "group", group, "version", version)
+			return false, nil
 		}
-		return fail(fmt.Errorf("saving the state of %s: %w", g.Name, err))
+		return false, fmt.Errorf("saving the state of %s: %w", group, err)
 	}
+	return true, nil
+}
 
+// decide carries out the last minute's decision (in act mode), audits
+// every minute that decided something, and emits the group's metrics.
+func (h *Forecaster) decide(ctx context.Context, g asg.Group, runID string, steps []stepped, gf *GroupForecast) {
 	lastStep := steps[len(steps)-1]
 	d := lastStep.r.Decision
 	gf.Action, gf.To, gf.Decided, gf.Max, gf.InstanceType, gf.Reason = d.Action, d.To, d.To, d.Max, d.InstanceType, d.Reason
@@ -376,7 +436,6 @@ func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) Group
 	if !gf.Acted {
 		gf.To = g.Desired
 	}
-
 	for i, s := range steps {
 		lastOne := i == len(steps)-1
 		if !lastOne && (s.r.Decision.Action == "" || s.r.Decision.Action == ActionNone) {
@@ -388,10 +447,9 @@ func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) Group
 		}
 		h.audit(ctx, g.Name, gf.Mode, runID, s.o, s.r, acted, outcome, len(steps))
 	}
-	h.emit(g.Name, lastStep.o, lastStep.r, gf)
+	h.emit(g.Name, lastStep.o, lastStep.r, *gf)
 	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
 		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason)
-	return gf
 }
 
 // demandHistory reads a group's demand a minute up to the minute last.
