@@ -9,6 +9,7 @@
 package shadowscaling
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -202,13 +203,14 @@ func (c *ShadowScaling) network(cfg Config) {
 		}
 		c.Vpc = vpc
 		pool := vpc.SelectSubnets(&awsec2.SubnetSelection{SubnetGroupName: jsii.String(demoPoolGroup)})
-		var entries []string
+		pools := map[string]Pool{}
 		for _, sn := range *pool.Subnets {
 			c.PoolSubnetIDs = append(c.PoolSubnetIDs, sn.SubnetId())
-			entries = append(entries, fmt.Sprintf(`"%s":{"subnets":["%s"],"capacity":%d}`,
-				*sn.AvailabilityZone(), *sn.SubnetId(), cfg.PoolCapacity))
+			p := pools[*sn.AvailabilityZone()]
+			p.Subnets, p.Capacity = append(p.Subnets, *sn.SubnetId()), cfg.PoolCapacity
+			pools[*sn.AvailabilityZone()] = p
 		}
-		c.PoolsJSON = jsii.String("{" + strings.Join(entries, ",") + "}")
+		c.PoolsJSON = jsii.String(poolsJSON(pools))
 	} else {
 		c.Vpc = awsec2.Vpc_FromVpcAttributes(s, jsii.String("Vpc"), &awsec2.VpcAttributes{
 			VpcId:             jsii.String(cfg.VpcID),
@@ -262,23 +264,14 @@ func (c *ShadowScaling) network(cfg Config) {
 	}
 }
 
-// poolsJSON renders SHADOWSCALE_POOLS for literal pools, keys sorted.
+// poolsJSON renders SHADOWSCALE_POOLS (keys sorted by encoding/json).
+// Subnet ids may be CDK tokens: string placeholders the template resolves.
 func poolsJSON(pools map[string]Pool) string {
-	var b strings.Builder
-	b.WriteString("{")
-	for i, az := range sortedKeys(pools) {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		p := pools[az]
-		subnets := make([]string, len(p.Subnets))
-		for j, s := range p.Subnets {
-			subnets[j] = strconv.Quote(s)
-		}
-		fmt.Fprintf(&b, `%s:{"subnets":[%s],"capacity":%d}`, strconv.Quote(az), strings.Join(subnets, ","), p.Capacity)
+	b, err := json.Marshal(pools)
+	if err != nil { // a map of strings and ints always marshals
+		panic(fmt.Sprintf("marshaling the shadow pools: %v", err))
 	}
-	b.WriteString("}")
-	return b.String()
+	return string(b)
 }
 
 func (c *ShadowScaling) data(cfg Config, props Props) {

@@ -1,4 +1,6 @@
-// Package trace loads load traces: CSV files of `timestamp,value` rows.
+// Package trace loads load traces: CSV files of `timestamp,value` rows, or
+// exports with more columns (CloudWatch, Grafana) whose time and value
+// columns are named.
 //
 // A trace is the demand input of the simulator and the benchmarks. Loading is
 // strict: a missing file, a non-numeric or non-finite value, timestamps that
@@ -8,7 +10,7 @@
 package trace
 
 import (
-	"bufio"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,8 @@ type Trace struct {
 	Name   string      // base name of the file, or the name given to Parse
 	Times  []time.Time // strictly increasing, UTC
 	Values []float64   // finite
+	// Reordered: the file was newest-first and was put oldest-first.
+	Reordered bool
 }
 
 // Len returns the number of points.
@@ -101,14 +105,30 @@ func (t Trace) Regular() Trace {
 	return out
 }
 
+// Options say where a trace's columns are. The zero value reads
+// `timestamp,value` files: the first column is the time and the second the
+// value, or, in a file with a header and more columns (a CloudWatch or
+// Grafana export), the columns whose header is a time word (timestamp,
+// time, date, datetime) and a value word (value, or one of CloudWatch's
+// statistics: average, sum, maximum, minimum, samplecount).
+type Options struct {
+	// TimeColumn and ValueColumn name a column by its header (matched
+	// without regard to case) or by its 1-based position ("3").
+	TimeColumn, ValueColumn string
+}
+
 // Load reads and validates the CSV trace at path.
-func Load(path string) (Trace, error) {
+func Load(path string) (Trace, error) { return LoadWith(path, Options{}) }
+
+// LoadWith reads and validates the CSV trace at path, its columns where
+// opt says.
+func LoadWith(path string, opt Options) (Trace, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Trace{}, fmt.Errorf("opening trace: %w", err)
 	}
 	defer f.Close()
-	tr, err := Parse(f, filepath.Base(path))
+	tr, err := ParseWith(f, filepath.Base(path), opt)
 	if err != nil {
 		return Trace{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -121,88 +141,218 @@ var timeLayouts = []string{
 	time.RFC3339Nano,
 	"2006-01-02T15:04:05",
 	"2006-01-02 15:04",
+	"2006-01-02 15:04:05 MST", // 2014-02-14 14:27:00 UTC
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02T15:04:05.000Z0700",
+	"2006/01/02 15:04:05",
 }
 
+// Epoch numbers are read as seconds, milliseconds, microseconds or
+// nanoseconds by their size: a number of seconds above 1e11 would be past
+// the year 5000, so it is taken as milliseconds, and so on.
+const (
+	epochMillisAbove = 1e11
+	epochMicrosAbove = 1e14
+	epochNanosAbove  = 1e17
+)
+
+// Timestamps must lie in these years: anything else is a misread unit or
+// a broken export, and would make a run of absurd length.
+const minYear, maxYear = 1970, 2200
+
 func parseTime(s string) (time.Time, error) {
+	t, err := parseTimeAny(s)
+	if err != nil {
+		return t, err
+	}
+	if y := t.Year(); y < minYear || y > maxYear {
+		return time.Time{}, fmt.Errorf("timestamp %q is in the year %d (want %d to %d): a misread unit?", s, y, minYear, maxYear)
+	}
+	return t, nil
+}
+
+func parseTimeAny(s string) (time.Time, error) {
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
+			if l == "2006-01-02 15:04:05 MST" && t.Location().String() != "UTC" {
+				if _, off := t.Zone(); off == 0 && !strings.HasSuffix(s, " UTC") && !strings.HasSuffix(s, " GMT") {
+					continue // an abbreviation Go cannot place: not guessed
+				}
+			}
 			return t.UTC(), nil
 		}
 	}
-	// Unix seconds, possibly fractional.
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-		sec, frac := math.Modf(f)
-		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return time.Time{}, fmt.Errorf("timestamp %q is not YYYY-MM-DD HH:MM:SS[ UTC], RFC 3339 or a Unix epoch number", s)
 	}
-	return time.Time{}, fmt.Errorf("timestamp %q is not YYYY-MM-DD HH:MM:SS, RFC 3339 or Unix seconds", s)
+	switch {
+	case f > epochNanosAbove:
+		return time.Unix(0, int64(f)).UTC(), nil
+	case f > epochMicrosAbove:
+		return time.UnixMicro(int64(f)).UTC(), nil
+	case f > epochMillisAbove:
+		return time.UnixMilli(int64(f)).UTC(), nil
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-// Parse reads a CSV trace from r. The first line may be a header; blank
-// lines are skipped. Each data line is `timestamp,value`.
-func Parse(r io.Reader, name string) (Trace, error) {
+// Parse reads a `timestamp,value` CSV trace from r (see ParseWith).
+func Parse(r io.Reader, name string) (Trace, error) { return ParseWith(r, name, Options{}) }
+
+// ParseWith reads a CSV trace from r (RFC 4180: quoted fields, as Excel,
+// Grafana and CloudWatch write them). The first row may be a header; blank
+// rows are skipped. Rows in newest-first order are put oldest-first, and
+// Trace.Reordered says so; any other order is an error, as are repeated
+// timestamps.
+func ParseWith(r io.Reader, name string, opt Options) (Trace, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
 	tr := Trace{Name: name}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
+	cols := columns{time: -1, value: -1}
+	var lines []int
+	for row := 0; ; row++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			return Trace{}, fmt.Errorf("line %d: %v: %w", line, err, ErrInvalid)
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		fields := strings.Split(text, ",")
-		if len(fields) != 2 {
-			return Trace{}, fmt.Errorf("line %d: want 2 comma-separated fields (timestamp,value), got %d: %w", line, len(fields), ErrInvalid)
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
 		}
-		ts, vs := strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1])
-		if len(tr.Values) == 0 && isHeader(ts, vs) {
-			continue // a header line, before any data
+		if cols.time < 0 {
+			header := len(tr.Values) == 0 && looksLikeHeader(rec)
+			if cols, err = pickColumns(rec, header, opt); err != nil {
+				return Trace{}, fmt.Errorf("line %d: %v: %w", line, err, ErrInvalid)
+			}
+			if header {
+				continue
+			}
 		}
+		if need := max(cols.time, cols.value) + 1; len(rec) < need {
+			return Trace{}, fmt.Errorf("line %d: %d fields, want at least %d (time column %d, value column %d): %w", line, len(rec), need, cols.time+1, cols.value+1, ErrInvalid)
+		}
+		ts, vs := rec[cols.time], rec[cols.value]
 		t, terr := parseTime(ts)
-		v, verr := strconv.ParseFloat(vs, 64)
 		if terr != nil {
 			return Trace{}, fmt.Errorf("line %d: %v: %w", line, terr, ErrInvalid)
 		}
+		v, verr := strconv.ParseFloat(vs, 64)
 		if verr != nil {
 			return Trace{}, fmt.Errorf("line %d: value %q is not a number: %w", line, vs, ErrInvalid)
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return Trace{}, fmt.Errorf("line %d: value %q is not finite: %w", line, vs, ErrInvalid)
 		}
-		if n := len(tr.Times); n > 0 {
-			prev := tr.Times[n-1]
-			switch {
-			case t.Equal(prev):
-				return Trace{}, fmt.Errorf("line %d: duplicate timestamp %s: %w", line, ts, ErrInvalid)
-			case t.Before(prev):
-				return Trace{}, fmt.Errorf("line %d: timestamp %s is earlier than the line before (timestamps must be sorted): %w", line, ts, ErrInvalid)
-			}
-		}
 		tr.Times = append(tr.Times, t)
 		tr.Values = append(tr.Values, v)
-	}
-	if err := sc.Err(); err != nil {
-		return Trace{}, fmt.Errorf("reading line %d: %w", line+1, err)
+		lines = append(lines, line)
 	}
 	if len(tr.Values) < MinPoints {
 		return Trace{}, fmt.Errorf("%d data points, need at least %d: %w", len(tr.Values), MinPoints, ErrInvalid)
 	}
+	if tr.Times[1].Before(tr.Times[0]) {
+		slices.Reverse(tr.Times)
+		slices.Reverse(tr.Values)
+		slices.Reverse(lines)
+		tr.Reordered = true
+	}
+	for i := 1; i < len(tr.Times); i++ {
+		switch prev, t := tr.Times[i-1], tr.Times[i]; {
+		case t.Equal(prev):
+			return Trace{}, fmt.Errorf("line %d: duplicate timestamp %s: %w", lines[i], t.Format(time.RFC3339), ErrInvalid)
+		case t.Before(prev):
+			return Trace{}, fmt.Errorf("line %d: timestamp %s is out of order (timestamps must be sorted, oldest or newest first): %w", lines[i], t.Format(time.RFC3339), ErrInvalid)
+		}
+	}
 	return tr, nil
 }
 
-func isHeader(ts, vs string) bool {
-	isWord := func(s string) bool {
-		if s == "" {
-			return false
+// columns are the 0-based positions of the time and value.
+type columns struct{ time, value int }
+
+var (
+	timeWords  = []string{"timestamp", "time", "date", "datetime"}
+	valueWords = []string{"value", "average", "sum", "maximum", "minimum", "samplecount"}
+)
+
+// pickColumns places the time and the value from opt and the first row
+// (a header when header is true).
+func pickColumns(first []string, header bool, opt Options) (columns, error) {
+	find := func(flag, what string, words []string, dflt int) (int, error) {
+		if flag != "" {
+			if n, err := strconv.Atoi(flag); err == nil {
+				if n < 1 {
+					return 0, fmt.Errorf("%s column %d: columns count from 1", what, n)
+				}
+				return n - 1, nil
+			}
+			if !header {
+				return 0, fmt.Errorf("%s column %q named, but the file has no header", what, flag)
+			}
+			for i, h := range first {
+				if strings.EqualFold(h, flag) {
+					return i, nil
+				}
+			}
+			return 0, fmt.Errorf("no %s column %q in the header %q", what, flag, first)
 		}
-		for _, r := range s {
-			if !(r == '_' || r == ' ' || r == '"' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
-				return false
+		if len(first) == 2 {
+			return dflt, nil
+		}
+		if header {
+			for _, w := range words {
+				for i, h := range first {
+					if strings.EqualFold(h, w) {
+						return i, nil
+					}
+				}
 			}
 		}
-		return true
+		if !header {
+			return 0, fmt.Errorf("%d fields and no header: want timestamp,value, or name the %s column with --%s-column", len(first), what, what)
+		}
+		return 0, fmt.Errorf("%d columns and no %s column recognized in the header %q: name it with --%s-column", len(first), what, first, what)
 	}
-	return isWord(ts) && isWord(vs)
+	t, err := find(opt.TimeColumn, "time", timeWords, 0)
+	if err != nil {
+		return columns{}, err
+	}
+	v, err := find(opt.ValueColumn, "value", valueWords, 1)
+	if err != nil {
+		return columns{}, err
+	}
+	if t == v {
+		return columns{}, fmt.Errorf("the time and the value are the same column %d", t+1)
+	}
+	return columns{time: t, value: v}, nil
+}
+
+// looksLikeHeader: a first row with no field that reads as a number or a
+// timestamp.
+func looksLikeHeader(rec []string) bool {
+	for _, f := range rec {
+		if f == "" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(f, 64); err == nil {
+			return false
+		}
+		if _, err := parseTimeAny(f); err == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Cut returns the first n points of t (n clamped to its length).

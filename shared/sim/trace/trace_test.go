@@ -23,8 +23,17 @@ func TestParse(t *testing.T) {
 		{name: "nan value", in: "2014-04-10 00:04:00,1\n2014-04-10 00:09:00,NaN\n2014-04-10 00:14:00,3\n", wantErr: "not finite"},
 		{name: "bad timestamp", in: "2014-04-10 00:04:00,1\nyesterday,2\n2014-04-10 00:14:00,3\n", wantErr: `line 2: timestamp "yesterday"`},
 		{name: "duplicate timestamp", in: "2014-04-10 00:04:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: duplicate timestamp"},
-		{name: "unsorted", in: "2014-04-10 00:09:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: timestamp 2014-04-10 00:04:00 is earlier"},
-		{name: "three fields", in: "2014-04-10 00:04:00,1,2\n", wantErr: "want 2 comma-separated fields"},
+		{name: "unsorted", in: "2014-04-10 00:09:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: timestamp 2014-04-10T00:04:00Z is out of order"},
+		{name: "three fields", in: "2014-04-10 00:04:00,1,2\n", wantErr: "3 fields and no header"},
+		{name: "quoted fields", in: "\"timestamp\",\"value\"\n\"2014-04-10 00:04:00\",\"1,5\"\n", wantErr: `value "1,5" is not a number`},
+		{name: "quoted fields (Grafana)", in: "\"Time\",\"Value\"\n\"2014-04-10 00:04:00\",\"1\"\n\"2014-04-10 00:09:00\",\"2.5\"\n\"2014-04-10 00:14:00\",\"3\"\n", wantN: 3},
+		{name: "UTC suffix", in: "2014-02-14 14:27:00 UTC,1\n2014-02-14 14:32:00 UTC,2\n2014-02-14 14:37:00 UTC,3\n", wantN: 3},
+		{name: "epoch milliseconds", in: "1397088240000,1\n1397088540000,2\n1397088840000,3\n", wantN: 3},
+		{name: "a year beyond reason", in: "99999999999,1\n99999999999.5,2\n", wantErr: "in the year 5138"},
+		{name: "newest first", in: "2014-04-10 00:14:00,3\n2014-04-10 00:09:00,2\n2014-04-10 00:04:00,1\n", wantN: 3},
+		{name: "CloudWatch export", in: "Label,Timestamp,Average,Unit\nCPU,2014-04-10T00:04:00Z,1,Percent\nCPU,2014-04-10T00:09:00Z,2,Percent\nCPU,2014-04-10T00:14:00Z,3,Percent\n", wantN: 3},
+		{name: "export without a value column", in: "Label,Timestamp,Reading,Unit\nCPU,2014-04-10T00:04:00Z,1,Percent\n", wantErr: "no value column recognized"},
+		{name: "a short row", in: "Label,Timestamp,Average\nCPU,2014-04-10T00:04:00Z,1\nCPU,2014-04-10T00:09:00Z\n", wantErr: "line 3: 2 fields, want at least 3"},
 		{name: "too short", in: "timestamp,value\n2014-04-10 00:04:00,1\n", wantErr: "1 data points, need at least 3"},
 		{name: "empty", in: "", wantErr: "0 data points"},
 		{name: "header after data", in: "2014-04-10 00:04:00,1\ntimestamp,value\n", wantErr: "line 2"},
@@ -51,6 +60,58 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Len() = %d, want %d", tr.Len(), tc.wantN)
 			}
 		})
+	}
+}
+
+func TestParseWithColumns(t *testing.T) {
+	in := "host,when,p50,p99\na,2014-04-10 00:04:00,1,10\na,2014-04-10 00:09:00,2,20\na,2014-04-10 00:14:00,3,30\n"
+	for _, tc := range []struct {
+		name    string
+		opt     Options
+		want    float64 // the last value
+		wantErr string
+	}{
+		{name: "by name", opt: Options{TimeColumn: "WHEN", ValueColumn: "p99"}, want: 30},
+		{name: "by position", opt: Options{TimeColumn: "2", ValueColumn: "3"}, want: 3},
+		{name: "no such name", opt: Options{TimeColumn: "when", ValueColumn: "p95"}, wantErr: `no value column "p95"`},
+		{name: "position zero", opt: Options{TimeColumn: "0", ValueColumn: "3"}, wantErr: "count from 1"},
+		{name: "one column twice", opt: Options{TimeColumn: "when", ValueColumn: "2"}, wantErr: "same column 2"},
+		{name: "unnamed", wantErr: "no time column recognized"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := ParseWith(strings.NewReader(in), "x.csv", tc.opt)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || tr.Values[2] != tc.want {
+				t.Fatalf("%v, %v: want last value %v", tr.Values, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTimes(t *testing.T) {
+	want := time.Date(2014, 2, 14, 14, 27, 0, 0, time.UTC)
+	for _, in := range []string{"2014-02-14 14:27:00", "2014-02-14 14:27:00 UTC", "2014-02-14T14:27:00Z", "2014-02-14T15:27:00+01:00",
+		"1392388020", "1392388020000", "1392388020000000", "1392388020000000000", "2014-02-14 15:27:00 +0100"} {
+		got, err := parseTime(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
+
+func TestNewestFirstIsReordered(t *testing.T) {
+	tr, err := Parse(strings.NewReader("2014-04-10 00:14:00,3\n2014-04-10 00:09:00,2\n2014-04-10 00:04:00,1\n"), "x")
+	if err != nil || !tr.Reordered || tr.Values[0] != 1 || !tr.Times[0].Before(tr.Times[1]) {
+		t.Fatalf("%+v, %v", tr, err)
+	}
+	tr, err = Parse(strings.NewReader("2014-04-10 00:04:00,1\n2014-04-10 00:09:00,2\n2014-04-10 00:14:00,3\n"), "x")
+	if err != nil || tr.Reordered {
+		t.Fatalf("an oldest-first trace: %+v, %v", tr, err)
 	}
 }
 
