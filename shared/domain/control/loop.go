@@ -147,6 +147,11 @@ type Observation struct {
 	// Resources are the per-resource counts of the step (live and shadow
 	// applied, shadow backlog).
 	Resources []signal.Sample `json:"resources,omitempty"`
+	// Utilization is the live group's average utilization in the step, in
+	// percent (CloudWatch CPUUtilization): what the loop learns its
+	// per-instance capacity from when it is not told one. NaN (or 0 in
+	// JSON written before it existed) when unknown.
+	Utilization float64 `json:"utilization,omitempty"`
 	// The group at the end of the step.
 	Desired      int    `json:"desired"`
 	InService    int    `json:"in_service"`

@@ -11,6 +11,12 @@ import "time"
 type GroupCount struct {
 	Start        time.Time
 	Live, Shadow int64
+	// Seen is how many records (mutations and producers' heartbeats) the
+	// fan-out processed for the group in the period: a period with Seen 0
+	// and no mutation is one the fan-out did not cover (an outage, or no
+	// producer running), which the forecaster must not read as zero
+	// demand. 0 in history written before it was counted.
+	Seen int64
 }
 
 // ResourceCount is one resource's minute.

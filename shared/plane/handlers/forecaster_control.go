@@ -121,7 +121,7 @@ type controlLoop struct {
 
 func (c *controlLoop) Step(o Observation) (LoopResult, error) {
 	co := control.Observation{
-		Minute: o.Minute, Demand: o.Demand,
+		Minute: o.Minute, Demand: o.Demand, Utilization: o.Utilization,
 		Desired: o.Desired, InService: o.InService, Warming: o.Warming, InstanceType: o.InstanceType,
 	}
 	for _, r := range o.Resources {

@@ -22,6 +22,11 @@ type Observation struct {
 	// delta (only resources whose live and shadow applied totals were
 	// reported this minute and before).
 	Resources []ResourceSample
+	// Utilization is the group's average CPU utilization in the minute, in
+	// percent, as CloudWatch reports it (CPUUtilization of the group's
+	// instances, 1-minute); NaN when it was not read (a per-instance
+	// capacity is configured) or is not available.
+	Utilization float64
 	// The group now (the same for every minute of one run: Auto Scaling
 	// reports only the present).
 	Desired, InService, Warming int
