@@ -167,7 +167,24 @@ type Result struct {
 	// Safety is the multiplier of the P90 margin the plan used; Upper the
 	// planned-for demand at the lead horizon (NaN without a forecast).
 	Safety, Upper float64
+	// PerInstance is the per-instance capacity the step planned with (in
+	// Demand's unit a step), and CapacitySource where that figure came
+	// from (one of the Capacity* values).
+	PerInstance    float64
+	CapacitySource string
 }
+
+// Where a step's per-instance capacity came from.
+const (
+	// CapacityConfigured: the figure the loop was configured with.
+	CapacityConfigured = "configured"
+	// CapacityFromUtilization: learned from the demand and the live
+	// group's CPU utilization (no figure configured).
+	CapacityFromUtilization = "learned from the group's utilization"
+	// CapacityFromShadows: the configured or learned figure, corrected by
+	// what the shadows' saturated apply rate says a mutation costs now.
+	CapacityFromShadows = "corrected by the shadows' saturation"
+)
 
 // State is everything the loop remembers, JSON-serializable.
 type State struct {
@@ -388,7 +405,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("step %s: %w", o.Minute.UTC().Format(time.RFC3339), err)
 	}
-	res := Result{Signal: rd, Upper: math.NaN()}
+	res := Result{Signal: rd, Upper: math.NaN(), PerInstance: l.cfg.PerInstance, CapacitySource: CapacityConfigured}
 	f, ferr := l.pred.Forecast(l.h)
 	if ferr == nil && len(f.Mean) >= l.lead && len(f.P90) >= l.lead {
 		res.Forecast = f
