@@ -429,6 +429,10 @@ func TestHistory(t *testing.T) {
 		{Group: "web", Resource: "i-2", Target: mutation.Live, Minute: m0}:   {Accepted: 5, Applied: 50},
 		{Group: "web", Resource: "i-1", Target: mutation.Live, Minute: m1}:   {Accepted: 3, Applied: 103},
 		{Group: "api", Resource: "i-9", Target: mutation.Live, Minute: m1}:   {Accepted: 1, Applied: 1},
+		// records seen: a group count only, never a resource item
+		{Group: "web", Resource: "i-1", Target: mutation.SeenTarget, Minute: m0}: {Seen: 10},
+		{Group: "web", Resource: "i-2", Target: mutation.SeenTarget, Minute: m0}: {Seen: 6},
+		{Group: "web", Resource: "i-3", Target: mutation.SeenTarget, Minute: m1}: {Seen: 2}, // heartbeats only
 	}
 	for range 2 { // ADD accumulates across flushes
 		if err := h.Add(ctx, batch); err != nil {
@@ -439,7 +443,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []mutation.GroupCount{{Start: m0, Live: 30, Shadow: 14}, {Start: m1, Live: 6, Shadow: 0}}
+	want := []mutation.GroupCount{{Start: m0, Live: 30, Shadow: 14, Seen: 32}, {Start: m1, Live: 6, Shadow: 0, Seen: 4}}
 	if fmt.Sprint(mins) != fmt.Sprint(want) {
 		t.Errorf("GroupMinutes = %v, want %v", mins, want)
 	}
@@ -450,7 +454,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantH := []mutation.GroupCount{{Start: t0, Live: 30, Shadow: 14}, {Start: t0.Add(time.Hour), Live: 6}}
+	wantH := []mutation.GroupCount{{Start: t0, Live: 30, Shadow: 14, Seen: 32}, {Start: t0.Add(time.Hour), Live: 6, Seen: 4}}
 	if fmt.Sprint(hours) != fmt.Sprint(wantH) {
 		t.Errorf("GroupHours = %v, want %v", hours, wantH)
 	}
