@@ -91,65 +91,80 @@ func Deaggregate(dst []UserRecord, data []byte) ([]UserRecord, error) {
 		return dst, fmt.Errorf("%w: MD5 does not match the message", ErrAggregate)
 	}
 	start := len(dst)
-	var (
-		keys, hashKeys []string
-		keyIdx         []uint64 // per record appended, its partition key index
-		hashIdx        []int64  // its explicit hash key index, -1 for none
-	)
+	// Two passes: the key tables first (they may come after the records
+	// in the message), then the records, each resolved as it is read.
+	var keys, hashKeys []string
+	if err := eachField(msg, func(num protowire.Number, v []byte) error {
+		switch num {
+		case aggFieldPartitionKeys:
+			keys = append(keys, string(v))
+		case aggFieldExplicitHashKeys:
+			hashKeys = append(hashKeys, string(v))
+		}
+		return nil
+	}); err != nil {
+		return dst, err
+	}
+	err := eachField(msg, func(num protowire.Number, v []byte) error {
+		if num != aggFieldRecords {
+			return nil
+		}
+		i := len(dst) - start
+		ki, hi, d, err := parseUserRecord(v)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: record %d: %w", ErrAggregate, i, err)
+		case ki >= uint64(len(keys)):
+			return fmt.Errorf("%w: record %d: partition key index %d, table of %d", ErrAggregate, i, ki, len(keys))
+		case hi >= int64(len(hashKeys)):
+			return fmt.Errorf("%w: record %d: explicit hash key index %d, table of %d", ErrAggregate, i, hi, len(hashKeys))
+		}
+		r := UserRecord{PartitionKey: keys[ki], Data: d}
+		if hi >= 0 {
+			r.ExplicitHashKey = hashKeys[hi]
+		}
+		dst = append(dst, r)
+		return nil
+	})
+	if err != nil {
+		clear(dst[start:])
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// eachField calls fn with the value of every length-delimited field of
+// the AggregatedRecord message msg (the three known fields must be, or the
+// message is refused), skipping other fields.
+func eachField(msg []byte, fn func(num protowire.Number, v []byte) error) error {
 	for b := msg; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return dst[:start], fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
+			return fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
 		}
 		b = b[n:]
-		switch {
-		case (num == aggFieldPartitionKeys || num == aggFieldExplicitHashKeys || num == aggFieldRecords) && typ != protowire.BytesType:
-			return dst[:start], fmt.Errorf("%w: field %d has wire type %d", ErrAggregate, num, typ)
-		case num == aggFieldPartitionKeys || num == aggFieldExplicitHashKeys:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return dst[:start], fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
-			}
-			b = b[n:]
-			if num == aggFieldPartitionKeys {
-				keys = append(keys, string(v))
-			} else {
-				hashKeys = append(hashKeys, string(v))
-			}
-		case num == aggFieldRecords:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return dst[:start], fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
-			}
-			b = b[n:]
-			ki, hi, d, err := parseUserRecord(v)
-			if err != nil {
-				return dst[:start], fmt.Errorf("%w: record %d: %w", ErrAggregate, len(keyIdx), err)
-			}
-			dst = append(dst, UserRecord{Data: d})
-			keyIdx, hashIdx = append(keyIdx, ki), append(hashIdx, hi)
-		default:
+		known := num == aggFieldPartitionKeys || num == aggFieldExplicitHashKeys || num == aggFieldRecords
+		if known && typ != protowire.BytesType {
+			return fmt.Errorf("%w: field %d has wire type %d", ErrAggregate, num, typ)
+		}
+		if !known {
 			n := protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
-				return dst[:start], fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
+				return fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
 			}
 			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if err := fn(num, v); err != nil {
+			return err
 		}
 	}
-	// The tables may come after the records in the message: resolve last.
-	for i := range keyIdx {
-		if keyIdx[i] >= uint64(len(keys)) {
-			return dst[:start], fmt.Errorf("%w: record %d: partition key index %d, table of %d", ErrAggregate, i, keyIdx[i], len(keys))
-		}
-		dst[start+i].PartitionKey = keys[keyIdx[i]]
-		if hashIdx[i] >= 0 {
-			if hashIdx[i] >= int64(len(hashKeys)) {
-				return dst[:start], fmt.Errorf("%w: record %d: explicit hash key index %d, table of %d", ErrAggregate, i, hashIdx[i], len(hashKeys))
-			}
-			dst[start+i].ExplicitHashKey = hashKeys[hashIdx[i]]
-		}
-	}
-	return dst, nil
+	return nil
 }
 
 // parseUserRecord reads one Record message.

@@ -137,7 +137,7 @@ func TestDecodeFastPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fast Mutation
-		if !decodeFast(b, &fast, "") {
+		if !decodeFast(b, &fast, "", nil) {
 			t.Errorf("mutation %d: %s did not take the fast path", i, b)
 		}
 		sameDecode(t, b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -246,16 +247,32 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		}
 		r.countSeen(route, done)
 	}()
-	// Sort this resource's mutations by Seq, dropping repeats within the batch.
-	sorted := make([]int, len(idx))
-	copy(sorted, idx)
-	sort.SliceStable(sorted, func(a, b int) bool { return muts[sorted[a]].Seq < muts[sorted[b]].Seq })
-	batch := make([]Mutation, 0, len(sorted))
-	for _, i := range sorted {
-		if n := len(batch); n > 0 && batch[n-1].Seq == muts[i].Seq {
-			continue
+	// Sort this resource's mutations by Seq, dropping repeats within the
+	// batch (a producer's records mostly come in order and once: then the
+	// sort and the copy are skipped).
+	sorted, unique := true, true
+	for k := 1; k < len(idx); k++ {
+		if p, q := muts[idx[k-1]].Seq, muts[idx[k]].Seq; p > q {
+			sorted = false
+		} else if p == q {
+			unique = false
 		}
-		batch = append(batch, muts[i])
+	}
+	var batch []Mutation
+	if sorted && unique && len(idx) == len(muts) {
+		batch = muts // the whole input, in order: no copy
+	} else {
+		if !sorted {
+			idx = slices.Clone(idx)
+			sort.SliceStable(idx, func(a, b int) bool { return muts[idx[a]].Seq < muts[idx[b]].Seq })
+		}
+		batch = make([]Mutation, 0, len(idx))
+		for _, i := range idx {
+			if n := len(batch); n > 0 && batch[n-1].Seq == muts[i].Seq {
+				continue
+			}
+			batch = append(batch, muts[i])
+		}
 	}
 
 	targets := []struct {

@@ -200,16 +200,46 @@ func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEven
 func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
 	recs := ev.Records
 	fates := make([]recordFate, len(recs))
-	items := make([]item, 0, len(recs))
-	muts := make([]mutation.Mutation, 0, len(recs))
+	// First the user records of every Kinesis record (aggregated ones
+	// de-aggregated), so that the items and mutations are allocated once.
+	users := h.users[:0]
+	for i := range recs {
+		k := &recs[i].Kinesis
+		f := &fates[i]
+		f.first = int32(len(users))
+		switch n := len(k.Data) + len(k.PartitionKey); {
+		case n > mutation.MaxRecordBytes:
+			f.reason = fmt.Sprintf("%s: record and partition key are %d bytes, over Kinesis' %d", ReasonOversized, n, mutation.MaxRecordBytes)
+		case mutation.IsAggregated(k.Data):
+			var err error
+			if users, err = mutation.Deaggregate(users, k.Data); err != nil {
+				f.reason = ReasonUndecodable + ": " + err.Error()
+			}
+		default:
+			users = append(users, mutation.UserRecord{Data: k.Data})
+		}
+		f.items = int32(len(users)) - f.first
+	}
+	items := make([]item, len(users))
+	muts := make([]mutation.Mutation, 0, len(users))
 	var resources []string
 	seen := map[string]bool{}
-	var m mutation.Mutation // reused: one resource's records share its string
-	add := func(data []byte, sub int) {
-		it := item{data: data, sub: int32(sub), mut: -1}
-		if reason := decodeUser(data, &m); reason != "" {
-			it.reason = reason
-		} else {
+	var (
+		dec mutation.Decoder
+		m   mutation.Mutation // reused: one resource's records share its string
+	)
+	for i := range fates {
+		f := &fates[i]
+		for j := f.first; j < f.first+f.items; j++ {
+			it := &items[j]
+			it.data, it.sub, it.mut = users[j].Data, j-f.first, -1
+			if !mutation.IsAggregated(recs[i].Kinesis.Data) {
+				it.sub = -1
+			}
+			if reason := decodeUser(&dec, it.data, &m); reason != "" {
+				it.reason = reason
+				continue
+			}
 			it.mut, it.beat = int32(len(muts)), m.IsHeartbeat()
 			muts = append(muts, m)
 			if n := len(resources); (n == 0 || resources[n-1] != m.Resource) && !seen[m.Resource] {
@@ -217,29 +247,9 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 				resources = append(resources, m.Resource)
 			}
 		}
-		items = append(items, it)
 	}
-	for i := range recs {
-		k := &recs[i].Kinesis
-		f := &fates[i]
-		f.first = int32(len(items))
-		switch n := len(k.Data) + len(k.PartitionKey); {
-		case n > mutation.MaxRecordBytes:
-			f.reason = fmt.Sprintf("%s: record and partition key are %d bytes, over Kinesis' %d", ReasonOversized, n, mutation.MaxRecordBytes)
-		case mutation.IsAggregated(k.Data):
-			var err error
-			if h.users, err = mutation.Deaggregate(h.users[:0], k.Data); err != nil {
-				f.reason = ReasonUndecodable + ": " + err.Error()
-				break
-			}
-			for j := range h.users {
-				add(h.users[j].Data, j)
-			}
-		default:
-			add(k.Data, -1)
-		}
-		f.items = int32(len(items)) - f.first
-	}
+	clear(users) // kept for the next batch, without this one's data
+	h.users = users[:0]
 
 	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
 	failed := 0         // mutations that failed in a way a later delivery may fix, and letters not written
@@ -332,8 +342,8 @@ func (h *Fanout) routingContext(ctx context.Context) (context.Context, context.C
 
 // decodeUser decodes one user record into *m, or says why it can never
 // succeed.
-func decodeUser(data []byte, m *mutation.Mutation) string {
-	err := mutation.DecodeInto(data, m)
+func decodeUser(dec *mutation.Decoder, data []byte, m *mutation.Mutation) string {
+	err := dec.Decode(data, m)
 	if err == nil {
 		return ""
 	}

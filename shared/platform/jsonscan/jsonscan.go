@@ -11,6 +11,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"math"
 	"unicode/utf8"
 )
@@ -48,7 +49,16 @@ func String(d []byte, i int) ([]byte, int, bool) {
 		return nil, 0, false
 	}
 	ascii := true
-	for j := i + 1; j < len(d); j++ {
+	j := i + 1
+	// Eight bytes at a time while none is a quote, a backslash, a control
+	// character or non-ASCII (the long base64 strings of the stream).
+	for ; j+8 <= len(d); j += 8 {
+		w := binary.LittleEndian.Uint64(d[j:])
+		if special(w) {
+			break
+		}
+	}
+	for ; j < len(d); j++ {
 		switch c := d[j]; {
 		case c == '"':
 			s := d[i+1 : j]
@@ -63,6 +73,18 @@ func String(d []byte, i int) ([]byte, int, bool) {
 		}
 	}
 	return nil, 0, false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports whether a byte of w is below 0x20, a quote, a
+// backslash, or at or above 0x80.
+func special(w uint64) bool {
+	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs } // a zero byte (exact when the word is ASCII)
+	return (w&highs)|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|((w-ones*0x20)&^w&highs) != 0
 }
 
 // Uint reads a JSON integer starting at d[i] without sign, leading zero,
