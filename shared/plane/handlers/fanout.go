@@ -409,11 +409,7 @@ func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecor
 		default:
 			for _, it := range its {
 				if it.reason != "" {
-					n := 0
-					if it.mut >= 0 {
-						n = 1
-					}
-					letter(i, it.data, int(it.sub), it.reason, n)
+					letter(i, it.data, int(it.sub), it.reason, 1)
 				}
 			}
 		}

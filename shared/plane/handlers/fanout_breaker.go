@@ -119,7 +119,9 @@ var ErrLiveUnavailable = fmt.Errorf("%w: the live agent kept failing and its bre
 // mutations with the reason live-unavailable (each with its data: nothing
 // is lost, an operator redrives them once the agent is back; the
 // accounting counts them dead-lettered). After Open one delivery is tried
-// again; a success closes the breaker, a failure reopens it. An outage
+// again; a success closes the breaker, a failure reopens it. The failed
+// delivery that opens it is dead-lettered too (not retried once more). An
+// outage
 // shorter than After (a restart, a deploy) is retried and loses nothing.
 type LiveBreaker struct {
 	// Threshold of consecutive failures (5 when 0), how long they must
@@ -230,6 +232,9 @@ func (a BreakerApplier) Apply(ctx context.Context, to mutation.Endpoint, resourc
 		}
 		if live {
 			a.Live.Record(to.InstanceID, err)
+			if err != nil && !a.Live.Allow(to.InstanceID) { // this failure opened it
+				err = fmt.Errorf("delivering %d mutations of %s: %w (last failure: %w)", len(batch), resource, ErrLiveUnavailable, err)
+			}
 		}
 	}
 	return ack, err
