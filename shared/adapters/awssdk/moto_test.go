@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -636,11 +638,11 @@ func TestPutMetrics(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	w := world(t, harness.WorldOptions{Desired: 1})
-	dl, err := awssdk.NewDeadLetters(env.SQS, w.QueueURL)
+	dl, err := awssdk.NewDeadLetters(env.SQS, w.QueueURL, awssdk.DeadLetterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := bytes.Repeat([]byte("x"), awssdk.MaxDeadLetterBody+10)
+	big := bytes.Repeat([]byte("x"), awssdk.SQSMaxMessageBytes+10)
 	letters := []mutation.DeadLetter{
 		{Data: []byte(`{"v":1,"resource":`), Reason: "undecodable: unexpected end of JSON input", PartitionKey: "i-0a", SequenceNumber: "4959", EventID: "shardId-0:4959", Source: w.StreamARN, At: t0},
 		{Data: []byte{0xff, 0x00, 0x01}, Reason: "not UTF-8"},
@@ -672,8 +674,48 @@ func TestDeadLetters(t *testing.T) {
 	if m := byReason["not UTF-8"]; attr(m, "encoding") != "base64" || aws.ToString(m.Body) != base64.StdEncoding.EncodeToString([]byte{0xff, 0, 1}) {
 		t.Errorf("binary letter: body %q attrs %v", aws.ToString(m.Body), m.MessageAttributes)
 	}
-	if m := byReason["oversized"]; attr(m, "truncated") != "true" || attr(m, "original_bytes") != fmt.Sprint(len(big)) || len(aws.ToString(m.Body)) != awssdk.MaxDeadLetterBody {
-		t.Errorf("oversized letter: %d body bytes, attrs truncated=%q original_bytes=%q", len(aws.ToString(m.Body)), attr(m, "truncated"), attr(m, "original_bytes"))
+	if m := byReason["oversized"]; attr(m, "encoding") != "raw-prefix" || attr(m, "original_bytes") != fmt.Sprint(len(big)) || len(aws.ToString(m.Body)) > awssdk.SQSMaxMessageBytes-1000 {
+		t.Errorf("oversized letter without a bucket: %d body bytes, attrs encoding=%q original_bytes=%q", len(aws.ToString(m.Body)), attr(m, "encoding"), attr(m, "original_bytes"))
+	}
+
+	// With a bucket, the oversized letter is whole in S3, the message
+	// names it.
+	s3c := s3.NewFromConfig(env.Cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := "dead-letters-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	dl, err = awssdk.NewDeadLetters(env.SQS, w.QueueURL, awssdk.DeadLetterOptions{S3: s3c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Send(ctx, mutation.DeadLetter{Data: big, Reason: "in s3", SequenceNumber: "4960", SubSequence: -1, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	var m sqstypes.Message
+	for m.Body == nil {
+		out, err := env.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.QueueURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+		if err != nil || len(out.Messages) == 0 {
+			t.Fatalf("the letter naming its object: %v", err)
+		}
+		for _, x := range out.Messages {
+			if attr(x, "reason") == "in s3" {
+				m = x
+			}
+		}
+	}
+	var loc struct{ Bucket, Key string }
+	if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &loc); err != nil || attr(m, "encoding") != "s3" || loc.Bucket != bucket {
+		t.Fatalf("letter body %q, encoding %q: %v", aws.ToString(m.Body), attr(m, "encoding"), err)
+	}
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(loc.Key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	got, _ := io.ReadAll(obj.Body)
+	if !bytes.Equal(got, big) {
+		t.Errorf("the object holds %d bytes, want the %d of the record", len(got), len(big))
 	}
 }
 

@@ -104,8 +104,8 @@ func TestFanoutAggregatedAccounting(t *testing.T) {
 	user := func(d []byte) []byte { produced++; return d }
 	ev := shardEvent(
 		rec(resA, aggregated(resA, user(next(resA)), user(garbage), user(next(resA)), hb, user(next(resA)))), // record 0: bad user record at 1
-		rec(resB, aggregated(resB, user(next(resB)), user(next(resB)))),                                       // record 1: resB, fails first
-		rec(resA, aggregated(resA, user(next(resA)), user(badKey), user(unknown), user(next(resA)))),          // record 2: after the retry point
+		rec(resB, aggregated(resB, user(next(resB)), user(next(resB)))),                                      // record 1: resB, fails first
+		rec(resA, aggregated(resA, user(next(resA)), user(badKey), user(unknown), user(next(resA)))),         // record 2: after the retry point
 		rec(resA, user(next(resA))), // record 3: plain
 	)
 	tries := e.redeliver(t, e.h, ev, 5, func(int) { down = false })
@@ -287,7 +287,7 @@ func TestLiveBreakerDeadLettersInsteadOfBlocking(t *testing.T) {
 	if n := e.redeliver(t, h, batch(5, 5), 1, nil); n != 1 {
 		t.Errorf("after recovery: %d deliveries", n)
 	}
-	st, _ := e.agents.Sequences(resA, resA) // 5 and 6 accepted, behind the gap of the dead-lettered 1..4
+	st, _ := e.agents.Sequences(resA, resA)            // 5 and 6 accepted, behind the gap of the dead-lettered 1..4
 	held := int(st.Accepted - st.Missing - st.Skipped) // seqs the live agent holds
 	if held != 2 || st.Missing != 4 {
 		t.Errorf("live agent of %s: %+v; want 5 and 6 held, 1..4 missing (dead-lettered, to redrive)", resA, st)

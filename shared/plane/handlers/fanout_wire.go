@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
@@ -58,7 +59,13 @@ func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.App
 	if err != nil {
 		return FanoutDeps{}, err
 	}
-	dlq, err := awssdk.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
+	dlqOpt := awssdk.DeadLetterOptions{}
+	if cfg.DLQBucket != "" {
+		// Path-style addressing behind an endpoint override (moto, LocalStack).
+		pathStyle := awsCfg.BaseEndpoint != nil
+		dlqOpt.S3, dlqOpt.Bucket = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), cfg.DLQBucket
+	}
+	dlq, err := awssdk.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL, dlqOpt)
 	if err != nil {
 		return FanoutDeps{}, err
 	}
