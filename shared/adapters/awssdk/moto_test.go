@@ -37,6 +37,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	"github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -562,24 +563,21 @@ func TestStates(t *testing.T) {
 func TestProducer(t *testing.T) {
 	ctx := context.Background()
 	w := world(t, harness.WorldOptions{Desired: 1})
-	p, err := awssdk.NewProducer(env.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	// The producer library (shared/producer) against the emulator's
+	// PutRecords: numbered, aggregated, partition key = resource.
+	p, err := producer.New(env.Kinesis, clock.System{}, producer.Options{Stream: w.Stream})
 	if err != nil {
 		t.Fatal(err)
 	}
-	muts := []mutation.Mutation{
-		{V: 1, Resource: "i-0a", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("v1"), ProducedAt: t0},
-		{V: 1, Resource: "i-0b", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("w1"), ProducedAt: t0},
-		{V: 1, Resource: "i-0a", Seq: 0, Op: mutation.OpPut, Key: "bad", ProducedAt: t0}, // invalid: seq 0
-		{V: 1, Resource: "i-0a", Seq: 2, Op: mutation.OpDelete, Key: "k1", ProducedAt: t0},
+	if _, err := p.Put(ctx, mutation.Mutation{Resource: "i-0a", Op: "upsert", Key: "bad"}); !errors.Is(err, mutation.ErrInvalid) {
+		t.Fatalf("an invalid mutation: %v, want ErrInvalid", err)
 	}
-	res, err := p.Put(ctx, muts)
-	if err == nil || !errors.Is(res[2].Err, mutation.ErrInvalid) {
-		t.Fatalf("Put = %v, result 2 = %v; want the invalid mutation reported", err, res[2].Err)
-	}
-	for _, i := range []int{0, 1, 3} {
-		if res[i].Err != nil || res[i].SequenceNumber == "" || res[i].ShardID == "" {
-			t.Errorf("result %d = %+v, want put", i, res[i])
-		}
+	if err := p.PutAll(ctx,
+		mutation.Mutation{Resource: "i-0a", Op: mutation.OpPut, Key: "k1", Value: []byte("v1")},
+		mutation.Mutation{Resource: "i-0b", Op: mutation.OpPut, Key: "k1", Value: []byte("w1")},
+		mutation.Mutation{Resource: "i-0a", Op: mutation.OpDelete, Key: "k1"},
+	); err != nil {
+		t.Fatal(err)
 	}
 	// Read everything back: partition key = resource, records decode.
 	shards, err := env.Kinesis.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(w.Stream)})
@@ -597,14 +595,27 @@ func TestProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range recs.Records {
-			m, err := mutation.Decode(r.Data)
-			if err != nil {
-				t.Fatal(err)
+			datas := [][]byte{r.Data}
+			if mutation.IsAggregated(r.Data) {
+				users, err := mutation.Deaggregate(nil, r.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				datas = datas[:0]
+				for _, u := range users {
+					datas = append(datas, u.Data)
+				}
 			}
-			if aws.ToString(r.PartitionKey) != m.Resource {
-				t.Errorf("partition key %q for resource %q", aws.ToString(r.PartitionKey), m.Resource)
+			for _, d := range datas {
+				m, err := mutation.Decode(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if aws.ToString(r.PartitionKey) != m.Resource {
+					t.Errorf("partition key %q for resource %q", aws.ToString(r.PartitionKey), m.Resource)
+				}
+				got[m.Resource] = append(got[m.Resource], m.Seq)
 			}
-			got[m.Resource] = append(got[m.Resource], m.Seq)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(map[string][]uint64{"i-0a": {1, 2}, "i-0b": {1}}) {
