@@ -4,8 +4,10 @@
 #  1. nothing under shared/domain/ (nor shared/platform/) depends on the AWS
 #     SDK, aws-lambda-go, the adapters, the plane, the agent, the simulator
 #     or the test harnesses: the domain is pure Go;
-#  2. only the AWS adapters, the plane and the test harnesses may depend on
-#     the AWS SDK or aws-lambda-go: the agent and the simulator may not.
+#  2. only the AWS adapters, the plane, the producer library (the Kinesis
+#     client's PutRecords, nothing of aws-lambda-go) and the test harnesses
+#     may depend on the AWS SDK or aws-lambda-go: the agent and the
+#     simulator may not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mod=$(go list -m)
@@ -33,6 +35,11 @@ check "shared/domain and shared/platform import no AWS library, adapter, plane, 
 
 forbidden='^github.com/aws/aws-sdk-go-v2|^github.com/aws/aws-lambda-go'
 # shellcheck disable=SC2046
-check "outside shared/adapters/awssdk, shared/plane and shared/testing nothing under shared/ imports an AWS library" \
-  $(go list ./shared/... | grep -vE "^$mod/shared/(adapters/awssdk|plane|testing)(/|$)")
+check "outside shared/adapters/awssdk, shared/plane, shared/testing and shared/producer nothing under shared/ imports an AWS library" \
+  $(go list ./shared/... | grep -vE "^$mod/shared/(adapters/awssdk|plane|testing|producer)(/|$)")
+
+forbidden="^github.com/aws/aws-lambda-go|^$mod/shared/(adapters|plane|agent|sim|testing)(/|$)"
+# shellcheck disable=SC2046
+check "shared/producer imports no aws-lambda-go, adapter, plane, agent, simulator or harness" \
+  $(go list ./shared/producer/...)
 exit $status

@@ -21,7 +21,10 @@ import (
 // History is the per-minute mutation history on the table:
 //
 //   - group totals per minute: pk HIST#<group>, sk M#<minute>, attributes
-//     live and shadow (mutations newly accepted, atomic ADD);
+//     live and shadow (mutations newly accepted, atomic ADD) and seen
+//     (records the fan-out processed for the group: mutations delivered and
+//     producers' heartbeats, ADD; absent in items written before it was
+//     counted);
 //   - group totals per hour: pk HIST#<group>, sk H#<hour>, the same;
 //   - per resource per minute: pk RHIST#<group>, sk <minute>#<resource>,
 //     live and shadow (ADD), and the agents' last reported applied totals
@@ -53,17 +56,21 @@ type resMinute struct {
 // have been written: the error names the others; callers log it and go on
 // rather than re-adding (which would double count what did land).
 func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation.Count) error {
-	groups := map[groupPeriod][2]int64{}
+	groups := map[groupPeriod][3]int64{} // live, shadow, seen
 	res := map[resMinute]map[mutation.Target]mutation.Count{}
 	for k, c := range counts {
 		if k.Group == "" || k.Resource == "" {
 			return fmt.Errorf("%w: counter %+v has no group or resource", shadow.ErrInvalid, k)
 		}
 		m := k.Minute.UTC().Truncate(time.Minute)
-		i := 0
-		if k.Target == mutation.Shadow {
+		i, n := 0, int64(c.Accepted)
+		switch k.Target {
+		case mutation.Live:
+		case mutation.Shadow:
 			i = 1
-		} else if k.Target != mutation.Live {
+		case mutation.SeenTarget:
+			i, n = 2, int64(c.Seen)
+		default:
 			return fmt.Errorf("%w: counter target %q", shadow.ErrInvalid, k.Target)
 		}
 		for _, gp := range []groupPeriod{
@@ -71,8 +78,11 @@ func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation
 			{group: k.Group, sk: skHour + m.Truncate(time.Hour).Format(hourFmt), start: m.Truncate(time.Hour), ttl: h.t.opt.HourTTL},
 		} {
 			v := groups[gp]
-			v[i] += int64(c.Accepted)
+			v[i] += n
 			groups[gp] = v
+		}
+		if k.Target == mutation.SeenTarget {
+			continue // a group count only
 		}
 		rk := resMinute{group: k.Group, resource: k.Resource, minute: m}
 		if res[rk] == nil {
@@ -90,10 +100,10 @@ func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation
 		inputs = append(inputs, &dynamodb.UpdateItemInput{
 			TableName:                aws.String(h.t.name),
 			Key:                      key(pkHist+gp.group, gp.sk),
-			UpdateExpression:         aws.String("ADD #live :l, #shadow :s SET #exp = :e"),
-			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#exp": AttrExpiresAt},
+			UpdateExpression:         aws.String("ADD #live :l, #shadow :s, #seen :n SET #exp = :e"),
+			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#seen": "seen", "#exp": AttrExpiresAt},
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-				":l": n(v[0]), ":s": n(v[1]), ":e": n(gp.start.Add(gp.ttl).Unix()),
+				":l": n(v[0]), ":s": n(v[1]), ":n": n(v[2]), ":e": n(gp.start.Add(gp.ttl).Unix()),
 			},
 		})
 	}
@@ -163,7 +173,7 @@ func attrString(v ddbtypes.AttributeValue) string {
 
 // GroupMinutes returns a group's per-minute totals from the minute of from
 // to the minute of to, both included, oldest first. Minutes without
-// mutations have no item and are absent.
+// mutations or records seen have no item and are absent.
 func (h *History) GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error) {
 	return h.groupRange(ctx, group, skMinute, minuteFmt, from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute))
 }
@@ -187,7 +197,7 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 	}, func(m map[string]ddbtypes.AttributeValue) error {
 		it := &item{m: m}
 		start := it.time(AttrSK, prefix+layout)
-		gc := mutation.GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow")}
+		gc := mutation.GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow"), Seen: it.int("seen")}
 		if it.err != nil {
 			return it.err
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	"github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -429,6 +432,10 @@ func TestHistory(t *testing.T) {
 		{Group: "web", Resource: "i-2", Target: mutation.Live, Minute: m0}:   {Accepted: 5, Applied: 50},
 		{Group: "web", Resource: "i-1", Target: mutation.Live, Minute: m1}:   {Accepted: 3, Applied: 103},
 		{Group: "api", Resource: "i-9", Target: mutation.Live, Minute: m1}:   {Accepted: 1, Applied: 1},
+		// records seen: a group count only, never a resource item
+		{Group: "web", Resource: "i-1", Target: mutation.SeenTarget, Minute: m0}: {Seen: 10},
+		{Group: "web", Resource: "i-2", Target: mutation.SeenTarget, Minute: m0}: {Seen: 6},
+		{Group: "web", Resource: "i-3", Target: mutation.SeenTarget, Minute: m1}: {Seen: 2}, // heartbeats only
 	}
 	for range 2 { // ADD accumulates across flushes
 		if err := h.Add(ctx, batch); err != nil {
@@ -439,7 +446,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []mutation.GroupCount{{Start: m0, Live: 30, Shadow: 14}, {Start: m1, Live: 6, Shadow: 0}}
+	want := []mutation.GroupCount{{Start: m0, Live: 30, Shadow: 14, Seen: 32}, {Start: m1, Live: 6, Shadow: 0, Seen: 4}}
 	if fmt.Sprint(mins) != fmt.Sprint(want) {
 		t.Errorf("GroupMinutes = %v, want %v", mins, want)
 	}
@@ -450,7 +457,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantH := []mutation.GroupCount{{Start: t0, Live: 30, Shadow: 14}, {Start: t0.Add(time.Hour), Live: 6}}
+	wantH := []mutation.GroupCount{{Start: t0, Live: 30, Shadow: 14, Seen: 32}, {Start: t0.Add(time.Hour), Live: 6, Seen: 4}}
 	if fmt.Sprint(hours) != fmt.Sprint(wantH) {
 		t.Errorf("GroupHours = %v, want %v", hours, wantH)
 	}
@@ -556,24 +563,21 @@ func TestStates(t *testing.T) {
 func TestProducer(t *testing.T) {
 	ctx := context.Background()
 	w := world(t, harness.WorldOptions{Desired: 1})
-	p, err := awssdk.NewProducer(env.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	// The producer library (shared/producer) against the emulator's
+	// PutRecords: numbered, aggregated, partition key = resource.
+	p, err := producer.New(env.Kinesis, clock.System{}, producer.Options{Stream: w.Stream})
 	if err != nil {
 		t.Fatal(err)
 	}
-	muts := []mutation.Mutation{
-		{V: 1, Resource: "i-0a", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("v1"), ProducedAt: t0},
-		{V: 1, Resource: "i-0b", Seq: 1, Op: mutation.OpPut, Key: "k1", Value: []byte("w1"), ProducedAt: t0},
-		{V: 1, Resource: "i-0a", Seq: 0, Op: mutation.OpPut, Key: "bad", ProducedAt: t0}, // invalid: seq 0
-		{V: 1, Resource: "i-0a", Seq: 2, Op: mutation.OpDelete, Key: "k1", ProducedAt: t0},
+	if _, err := p.Put(ctx, mutation.Mutation{Resource: "i-0a", Op: "upsert", Key: "bad"}); !errors.Is(err, mutation.ErrInvalid) {
+		t.Fatalf("an invalid mutation: %v, want ErrInvalid", err)
 	}
-	res, err := p.Put(ctx, muts)
-	if err == nil || !errors.Is(res[2].Err, mutation.ErrInvalid) {
-		t.Fatalf("Put = %v, result 2 = %v; want the invalid mutation reported", err, res[2].Err)
-	}
-	for _, i := range []int{0, 1, 3} {
-		if res[i].Err != nil || res[i].SequenceNumber == "" || res[i].ShardID == "" {
-			t.Errorf("result %d = %+v, want put", i, res[i])
-		}
+	if err := p.PutAll(ctx,
+		mutation.Mutation{Resource: "i-0a", Op: mutation.OpPut, Key: "k1", Value: []byte("v1")},
+		mutation.Mutation{Resource: "i-0b", Op: mutation.OpPut, Key: "k1", Value: []byte("w1")},
+		mutation.Mutation{Resource: "i-0a", Op: mutation.OpDelete, Key: "k1"},
+	); err != nil {
+		t.Fatal(err)
 	}
 	// Read everything back: partition key = resource, records decode.
 	shards, err := env.Kinesis.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(w.Stream)})
@@ -591,14 +595,27 @@ func TestProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range recs.Records {
-			m, err := mutation.Decode(r.Data)
-			if err != nil {
-				t.Fatal(err)
+			datas := [][]byte{r.Data}
+			if mutation.IsAggregated(r.Data) {
+				users, err := mutation.Deaggregate(nil, r.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				datas = datas[:0]
+				for _, u := range users {
+					datas = append(datas, u.Data)
+				}
 			}
-			if aws.ToString(r.PartitionKey) != m.Resource {
-				t.Errorf("partition key %q for resource %q", aws.ToString(r.PartitionKey), m.Resource)
+			for _, d := range datas {
+				m, err := mutation.Decode(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if aws.ToString(r.PartitionKey) != m.Resource {
+					t.Errorf("partition key %q for resource %q", aws.ToString(r.PartitionKey), m.Resource)
+				}
+				got[m.Resource] = append(got[m.Resource], m.Seq)
 			}
-			got[m.Resource] = append(got[m.Resource], m.Seq)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(map[string][]uint64{"i-0a": {1, 2}, "i-0b": {1}}) {
@@ -632,11 +649,11 @@ func TestPutMetrics(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	w := world(t, harness.WorldOptions{Desired: 1})
-	dl, err := awssdk.NewDeadLetters(env.SQS, w.QueueURL)
+	dl, err := awssdk.NewDeadLetters(env.SQS, w.QueueURL, awssdk.DeadLetterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := bytes.Repeat([]byte("x"), awssdk.MaxDeadLetterBody+10)
+	big := bytes.Repeat([]byte("x"), awssdk.SQSMaxMessageBytes+10)
 	letters := []mutation.DeadLetter{
 		{Data: []byte(`{"v":1,"resource":`), Reason: "undecodable: unexpected end of JSON input", PartitionKey: "i-0a", SequenceNumber: "4959", EventID: "shardId-0:4959", Source: w.StreamARN, At: t0},
 		{Data: []byte{0xff, 0x00, 0x01}, Reason: "not UTF-8"},
@@ -668,8 +685,48 @@ func TestDeadLetters(t *testing.T) {
 	if m := byReason["not UTF-8"]; attr(m, "encoding") != "base64" || aws.ToString(m.Body) != base64.StdEncoding.EncodeToString([]byte{0xff, 0, 1}) {
 		t.Errorf("binary letter: body %q attrs %v", aws.ToString(m.Body), m.MessageAttributes)
 	}
-	if m := byReason["oversized"]; attr(m, "truncated") != "true" || attr(m, "original_bytes") != fmt.Sprint(len(big)) || len(aws.ToString(m.Body)) != awssdk.MaxDeadLetterBody {
-		t.Errorf("oversized letter: %d body bytes, attrs truncated=%q original_bytes=%q", len(aws.ToString(m.Body)), attr(m, "truncated"), attr(m, "original_bytes"))
+	if m := byReason["oversized"]; attr(m, "encoding") != "raw-prefix" || attr(m, "original_bytes") != fmt.Sprint(len(big)) || len(aws.ToString(m.Body)) > awssdk.SQSMaxMessageBytes-1000 {
+		t.Errorf("oversized letter without a bucket: %d body bytes, attrs encoding=%q original_bytes=%q", len(aws.ToString(m.Body)), attr(m, "encoding"), attr(m, "original_bytes"))
+	}
+
+	// With a bucket, the oversized letter is whole in S3, the message
+	// names it.
+	s3c := s3.NewFromConfig(env.Cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := "dead-letters-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	dl, err = awssdk.NewDeadLetters(env.SQS, w.QueueURL, awssdk.DeadLetterOptions{S3: s3c, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Send(ctx, mutation.DeadLetter{Data: big, Reason: "in s3", SequenceNumber: "4960", SubSequence: -1, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	var m sqstypes.Message
+	for m.Body == nil {
+		out, err := env.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.QueueURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+		if err != nil || len(out.Messages) == 0 {
+			t.Fatalf("the letter naming its object: %v", err)
+		}
+		for _, x := range out.Messages {
+			if attr(x, "reason") == "in s3" {
+				m = x
+			}
+		}
+	}
+	var loc struct{ Bucket, Key string }
+	if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &loc); err != nil || attr(m, "encoding") != "s3" || loc.Bucket != bucket {
+		t.Fatalf("letter body %q, encoding %q: %v", aws.ToString(m.Body), attr(m, "encoding"), err)
+	}
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(loc.Key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	got, _ := io.ReadAll(obj.Body)
+	if !bytes.Equal(got, big) {
+		t.Errorf("the object holds %d bytes, want the %d of the record", len(got), len(big))
 	}
 }
 

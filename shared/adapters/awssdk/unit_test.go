@@ -14,12 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
-	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
@@ -212,101 +209,6 @@ func TestEMFLimits(t *testing.T) {
 	}
 	if values != 250 || len(metricsSeen) != 151 {
 		t.Errorf("lost data: %d of 250 values, %d of 151 metrics", values, len(metricsSeen))
-	}
-}
-
-// kinesisStub fails the records its fail function picks.
-type kinesisStub struct {
-	calls [][]string // partition keys per call
-	fail  func(call, i int, key string) string
-}
-
-func (k *kinesisStub) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
-	call := len(k.calls)
-	var keys []string
-	out := &kinesis.PutRecordsOutput{}
-	for i, r := range in.Records {
-		keys = append(keys, aws.ToString(r.PartitionKey))
-		if code := k.fail(call, i, aws.ToString(r.PartitionKey)); code != "" {
-			out.Records = append(out.Records, kintypes.PutRecordsResultEntry{ErrorCode: aws.String(code), ErrorMessage: aws.String("stub")})
-			continue
-		}
-		out.Records = append(out.Records, kintypes.PutRecordsResultEntry{ShardId: aws.String("shardId-0"), SequenceNumber: aws.String(fmt.Sprint(call, "-", i))})
-	}
-	k.calls = append(k.calls, keys)
-	return out, nil
-}
-
-func muts(n int) []mutation.Mutation {
-	out := make([]mutation.Mutation, n)
-	for i := range out {
-		out[i] = mutation.Mutation{V: 1, Resource: fmt.Sprintf("r%d", i), Seq: 1, Op: mutation.OpPut, Key: "k", Value: []byte("v"), ProducedAt: u0}
-	}
-	return out
-}
-
-func TestProducerRetriesOnlyFailedRecords(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		n          int
-		fail       func(call, i int, key string) string
-		wantCalls  []int // records per call
-		wantFailed []string
-	}{
-		{"all put at once", 3, func(int, int, string) string { return "" }, []int{3}, nil},
-		{"a throttled record is retried alone", 3, func(call, _ int, key string) string {
-			if call == 0 && key == "r1" {
-				return "ProvisionedThroughputExceededException"
-			}
-			return ""
-		}, []int{3, 1}, nil},
-		{"retries are bounded", 2, func(_ int, _ int, key string) string {
-			if key == "r0" {
-				return "InternalFailure"
-			}
-			return ""
-		}, []int{2, 1, 1}, []string{"r0"}},
-		{"an access error is not retried", 2, func(_ int, _ int, key string) string {
-			if key == "r1" {
-				return "KMSAccessDeniedException"
-			}
-			return ""
-		}, []int{2}, []string{"r1"}},
-		{"requests hold at most 500 records", 1201, func(int, int, string) string { return "" }, []int{500, 500, 201}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			stub := &kinesisStub{fail: tc.fail}
-			p, err := awssdk.NewProducer(stub, "s", awssdk.ProducerOptions{MaxAttempts: 3, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ms := muts(tc.n)
-			res, err := p.Put(context.Background(), ms)
-			var sizes []int
-			for _, c := range stub.calls {
-				sizes = append(sizes, len(c))
-			}
-			if fmt.Sprint(sizes) != fmt.Sprint(tc.wantCalls) {
-				t.Errorf("calls carried %v records, want %v", sizes, tc.wantCalls)
-			}
-			var failed []string
-			for i, r := range res {
-				if r.Index != i {
-					t.Errorf("result %d has index %d", i, r.Index)
-				}
-				if r.Err != nil {
-					failed = append(failed, ms[i].Resource)
-					if !errors.Is(r.Err, awssdk.ErrNotPut) {
-						t.Errorf("record %d: %v, want ErrNotPut", i, r.Err)
-					}
-				} else if r.SequenceNumber == "" {
-					t.Errorf("record %d put without a sequence number", i)
-				}
-			}
-			if fmt.Sprint(failed) != fmt.Sprint(tc.wantFailed) || (err != nil) != (len(tc.wantFailed) > 0) {
-				t.Errorf("failed %v (err %v), want %v", failed, err, tc.wantFailed)
-			}
-		})
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 )
 
 // History is the fan-out's counters in memory, summed as the DynamoDB
-// adapter sums them: per group per minute (live and shadow accepted), and
+// adapter sums them: per group per minute (live and shadow accepted,
+// records seen), and
 // per resource per minute (accepted summed, applied the highest reported,
 // backlog the last).
 type History struct {
@@ -67,13 +68,18 @@ func (h *History) Add(_ context.Context, counts map[mutation.CountKey]mutation.C
 		return err
 	}
 	for k := range counts {
-		if k.Group == "" || k.Resource == "" || (k.Target != mutation.Live && k.Target != mutation.Shadow) {
+		if k.Group == "" || k.Resource == "" || (k.Target != mutation.Live && k.Target != mutation.Shadow && k.Target != mutation.SeenTarget) {
 			return fmt.Errorf("%w: counter %+v", shadow.ErrInvalid, k)
 		}
 	}
 	for k, c := range counts {
 		m := k.Minute.UTC().Truncate(time.Minute)
 		gc := h.groupMinute(k.Group, m)
+		if k.Target == mutation.SeenTarget {
+			gc.Seen += int64(c.Seen)
+			h.groups[k.Group][m] = gc
+			continue
+		}
 		rc := h.resourceMinute(k.Group, k.Resource, m)
 		if k.Target == mutation.Live {
 			gc.Live += int64(c.Accepted)
@@ -166,13 +172,24 @@ func (h *History) Accepted(group string, t mutation.Target) int64 {
 	return n
 }
 
+// Seen sums the records seen for a group over all minutes.
+func (h *History) Seen(group string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var n int64
+	for _, gc := range h.groups[group] {
+		n += gc.Seen
+	}
+	return n
+}
+
 func (h *History) query(kind, group string, from, to time.Time) {
 	h.queries = append(h.queries, fmt.Sprintf("%s %s %s..%s", kind, group, from.Format("15:04"), to.Format("15:04")))
 }
 
 // GroupMinutes returns a group's minutes from the minute of from to the
-// minute of to, both included, oldest first; minutes without mutations are
-// absent.
+// minute of to, both included, oldest first; minutes without mutations or
+// records seen are absent.
 func (h *History) GroupMinutes(_ context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -19,7 +19,11 @@ func decodeReference(data []byte) (Mutation, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return Mutation{}, undecoded(err)
 	}
-	if err := m.Validate(); err != nil {
+	validate := m.Validate
+	if m.Op == OpHeartbeat {
+		validate = m.ValidateHeartbeat
+	}
+	if err := validate(); err != nil {
 		return Mutation{}, err
 	}
 	return m, nil
@@ -60,6 +64,64 @@ var decodeSeeds = []string{
 	"{\"v\":1,\"resource\":\"i-\xff\",\"seq\":1,\"op\":\"put\",\"key\":\"k\",\"ts\":\"2026-11-28T12:00:00Z\"}",
 	"{\"v\":1,\"resource\":\"i-é\",\"seq\":1,\"op\":\"put\",\"key\":\"k\\tx\",\"ts\":\"2026-11-28T12:00:00Z\"}",
 	`{}`, `[]`, `null`, ``, `{"v":1`, `{"v":}`, `{"v" 1}`,
+	`{"v":1,"resource":"i-0abc","op":"heartbeat","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":3,"op":"heartbeat","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","op":"heartbeat","key":"k","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"op":"heartbeat","ts":"2026-11-28T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","op":"heartbeat"}`,
+}
+
+// TestDecodeIntoReusesNothingStale: DecodeInto reuses the previous
+// resource's string only when the record names the same resource; a
+// record without one, or a failed one, leaves nothing of the previous.
+func TestDecodeIntoReusesNothingStale(t *testing.T) {
+	var m Mutation
+	for _, c := range []struct {
+		rec, resource string
+		ok            bool
+	}{
+		{`{"v":1,"resource":"i-a","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`, "i-a", true},
+		{`{"v":1,"resource":"i-a","seq":2,"op":"delete","key":"k","ts":"2026-11-28T12:00:00Z"}`, "i-a", true},
+		{`{"v":1,"seq":3,"op":"put","key":"k","ts":"2026-11-28T12:00:00Z"}`, "", false},
+		{`{"v":1,"resource":"i-b","seq":1,"op":"put","key":"k","value":"eA==","ts":"2026-11-28T12:00:00Z"}`, "i-b", true},
+		{`{"v":1,"resource":"i-b","seq":2,"op":"delete","key":"k","ts":"2026-11-28T12:00:00Z"}`, "i-b", true},
+	} {
+		err := DecodeInto([]byte(c.rec), &m)
+		if (err == nil) != c.ok || m.Resource != c.resource {
+			t.Fatalf("DecodeInto(%s) = %+v, %v; want resource %q ok %v", c.rec, m, err, c.resource, c.ok)
+		}
+		if c.ok && m.Op == OpDelete && m.Value != nil {
+			t.Fatalf("a delete kept the previous record's value: %+v", m)
+		}
+	}
+}
+
+func TestHeartbeatRecord(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	b, err := Encode(Heartbeat("i-0abc", at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"v":1,"resource":"i-0abc","op":"heartbeat","ts":"2026-11-28T12:00:00Z"}`; string(b) != want {
+		t.Errorf("heartbeat wire form %s, want %s", b, want)
+	}
+	m, err := Decode(b)
+	if err != nil || !m.IsHeartbeat() || m.Resource != "i-0abc" || !m.ProducedAt.Equal(at) {
+		t.Fatalf("Decode(heartbeat) = %+v, %v", m, err)
+	}
+	if m.Validate() == nil {
+		t.Error("a heartbeat validates as a mutation: an agent would accept it")
+	}
+	for name, bad := range map[string]Mutation{
+		"seq":         {V: 1, Resource: "i-0abc", Seq: 1, Op: OpHeartbeat, ProducedAt: at},
+		"no resource": {V: 1, Op: OpHeartbeat, ProducedAt: at},
+		"no time":     {V: 1, Resource: "i-0abc", Op: OpHeartbeat},
+		"value":       {V: 1, Resource: "i-0abc", Op: OpHeartbeat, Value: []byte("x"), ProducedAt: at},
+	} {
+		if _, err := Encode(bad); err == nil {
+			t.Errorf("%s: Encode accepted %+v", name, bad)
+		}
+	}
 }
 
 // TestDecodeFastPath: the records Encode writes take the fast path, and
@@ -75,7 +137,7 @@ func TestDecodeFastPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fast Mutation
-		if !decodeFast(b, &fast) {
+		if !decodeFast(b, &fast, "", nil) {
 			t.Errorf("mutation %d: %s did not take the fast path", i, b)
 		}
 		sameDecode(t, b)

@@ -31,12 +31,23 @@ type ResourceCount struct {
 // DeadLetter is a record that can never succeed, and why: the fan-out hands
 // it to a dead-letter store with its provenance instead of retrying it.
 type DeadLetter struct {
-	// Data is the original record, as it came (possibly not even UTF-8).
+	// Data is the original record, as it came (possibly not even UTF-8):
+	// the whole Kinesis record, or, when SubSequence >= 0, one user record
+	// of an aggregated Kinesis record.
 	Data           []byte
 	Reason         string
 	Source         string
 	PartitionKey   string
 	SequenceNumber string
-	EventID        string
-	At             time.Time
+	// SubSequence is the user record's index in its aggregated Kinesis
+	// record (what the KCL calls its subsequence number), or -1 when Data
+	// is the whole Kinesis record.
+	SubSequence int
+	// Mutations is how many failed user records (mutations, or records
+	// that do not decode) Data holds: 1 for one user record, more for an
+	// aggregated record dead-lettered whole, 0 for a Kinesis record that
+	// is not even that (oversized, a corrupt aggregated record).
+	Mutations int
+	EventID   string
+	At        time.Time
 }

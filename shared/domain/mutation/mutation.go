@@ -2,7 +2,7 @@
 // on the Kinesis stream, and the Router that applies each mutation to a live
 // instance and to its shadow.
 //
-// Wire format (version 1) is one JSON object a Kinesis record:
+// Wire format (version 1): a user record is one JSON object, a mutation
 //
 //		{"v":1,"resource":"i-0abc","seq":42,"op":"put","key":"user/7","value":"aGVsbG8=","ts":"2026-11-28T12:00:00Z"}
 //
@@ -16,8 +16,20 @@
 //	  - op: put, update or delete. value is base64 and absent for delete.
 //	  - ts: the producer's timestamp (RFC 3339).
 //
-// A record must fit Kinesis' limit: data blob plus partition key at most
-// 1 MiB (MaxRecordBytes).
+// or a heartbeat, a producer's sign of life for a resource that had nothing
+// to put for a while (at least one a minute while idle):
+//
+//	{"v":1,"resource":"i-0abc","op":"heartbeat","ts":"2026-11-28T12:00:00Z"}
+//
+// with no seq, key or value. The fan-out counts it (the group's records seen
+// that minute: no data is not zero demand) and never forwards it to an
+// agent.
+//
+// A Kinesis record holds one user record, or many in the KPL aggregated
+// format (aggregate.go): magic bytes, an AggregatedRecord protobuf message,
+// its MD5. Either way a Kinesis record must fit Kinesis' limit: data blob
+// plus partition key at most 1 MiB (MaxRecordBytes). docs/PRODUCER.md is
+// the contract for producers.
 package mutation
 
 import (
@@ -29,6 +41,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shadowscale/shadowscale/shared/platform/jsonscan"
 )
 
 // Version is the record format version this package writes and reads.
@@ -54,9 +68,13 @@ const (
 	OpPut    Op = "put"
 	OpUpdate Op = "update"
 	OpDelete Op = "delete"
+	// OpHeartbeat marks a heartbeat record: not a mutation (Valid is false
+	// for it, so no agent accepts one), counted by the fan-out only.
+	OpHeartbeat Op = "heartbeat"
 )
 
-// Valid reports whether o is a known operation.
+// Valid reports whether o is an operation a mutation applies (put,
+// update, delete; a heartbeat is not one).
 func (o Op) Valid() bool { return o == OpPut || o == OpUpdate || o == OpDelete }
 
 // Mutation is one change to one key of one resource.
@@ -70,6 +88,30 @@ type Mutation struct {
 	ProducedAt time.Time `json:"ts"`
 }
 
+// Heartbeat returns the heartbeat record of resource at time at.
+func Heartbeat(resource string, at time.Time) Mutation {
+	return Mutation{V: Version, Resource: resource, Op: OpHeartbeat, ProducedAt: at}
+}
+
+// IsHeartbeat reports whether m is a heartbeat record rather than a
+// mutation.
+func (m Mutation) IsHeartbeat() bool { return m.Op == OpHeartbeat }
+
+// ValidateHeartbeat checks a heartbeat record: version, resource and
+// timestamp as a mutation's, and no seq, key or value. It returns every
+// problem at once, joined.
+func (m Mutation) ValidateHeartbeat() error {
+	var errs []error
+	if m.Op != OpHeartbeat {
+		errs = append(errs, fmt.Errorf("%w: not a heartbeat", ErrInvalid))
+	}
+	errs = append(errs, m.validateCommon()...)
+	if m.Seq != 0 || m.Key != "" || len(m.Value) > 0 {
+		errs = append(errs, fmt.Errorf("%w: a heartbeat carries no seq, key or value", ErrInvalid))
+	}
+	return errors.Join(errs...)
+}
+
 // Errors returned by Validate and Decode. Each wraps ErrInvalid.
 var (
 	ErrInvalid   = errors.New("invalid mutation")
@@ -78,24 +120,11 @@ var (
 	ErrUndecoded = fmt.Errorf("%w: not a JSON mutation record", ErrInvalid)
 )
 
-// Validate checks every field and returns all problems at once, joined.
+// Validate checks every field of a mutation and returns all problems at
+// once, joined. A heartbeat is not a valid mutation (its op is none of
+// put, update, delete): agents refuse it.
 func (m Mutation) Validate() error {
-	var errs []error
-	switch {
-	case m.V == Version:
-	case m.V >= 0 && m.V < 1000: // a format version, worth naming
-		errs = append(errs, fmt.Errorf("%w %d (want %d)", ErrVersion, m.V, Version))
-	default: // no version: not quoted (it could be anything a producer put there)
-		errs = append(errs, fmt.Errorf("%w: not a version number (want %d)", ErrVersion, Version))
-	}
-	switch {
-	case m.Resource == "":
-		errs = append(errs, fmt.Errorf("%w: resource is empty", ErrInvalid))
-	case len(m.Resource) > MaxResourceLen:
-		errs = append(errs, fmt.Errorf("%w: resource is %d bytes, limit %d", ErrInvalid, len(m.Resource), MaxResourceLen))
-	case !utf8.ValidString(m.Resource):
-		errs = append(errs, fmt.Errorf("%w: resource is not UTF-8", ErrInvalid))
-	}
+	errs := m.validateCommon()
 	if m.Seq == 0 {
 		errs = append(errs, fmt.Errorf("%w: seq must be at least 1", ErrInvalid))
 	}
@@ -115,19 +144,54 @@ func (m Mutation) Validate() error {
 	if m.Op == OpDelete && len(m.Value) > 0 {
 		errs = append(errs, fmt.Errorf("%w: delete carries a value", ErrInvalid))
 	}
-	if m.ProducedAt.IsZero() {
-		errs = append(errs, fmt.Errorf("%w: ts (producer timestamp) is missing", ErrInvalid))
-	}
 	return errors.Join(errs...)
 }
 
-// Encode validates m and returns its wire form. The result plus the
-// partition key (m.Resource) fits MaxRecordBytes, or ErrTooLarge is returned.
-func Encode(m Mutation) ([]byte, error) {
-	if err := m.Validate(); err != nil {
-		return nil, err
+// validateCommon checks what mutations and heartbeats share: version,
+// resource, timestamp.
+func (m Mutation) validateCommon() []error {
+	var errs []error
+	switch {
+	case m.V == Version:
+	case m.V >= 0 && m.V < 1000: // a format version, worth naming
+		errs = append(errs, fmt.Errorf("%w %d (want %d)", ErrVersion, m.V, Version))
+	default: // no version: not quoted (it could be anything a producer put there)
+		errs = append(errs, fmt.Errorf("%w: not a version number (want %d)", ErrVersion, Version))
 	}
-	b, err := json.Marshal(m)
+	switch {
+	case m.Resource == "":
+		errs = append(errs, fmt.Errorf("%w: resource is empty", ErrInvalid))
+	case len(m.Resource) > MaxResourceLen:
+		errs = append(errs, fmt.Errorf("%w: resource is %d bytes, limit %d", ErrInvalid, len(m.Resource), MaxResourceLen))
+	case !utf8.ValidString(m.Resource):
+		errs = append(errs, fmt.Errorf("%w: resource is not UTF-8", ErrInvalid))
+	}
+	if m.ProducedAt.IsZero() {
+		errs = append(errs, fmt.Errorf("%w: ts (producer timestamp) is missing", ErrInvalid))
+	}
+	return errs
+}
+
+// Encode validates m and returns its wire form: a mutation, or a
+// heartbeat (m.IsHeartbeat: only v, resource, op and ts are written). The
+// result plus the partition key (m.Resource) fits MaxRecordBytes, or
+// ErrTooLarge is returned.
+func Encode(m Mutation) ([]byte, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if m.IsHeartbeat() {
+		if err := m.ValidateHeartbeat(); err != nil {
+			return nil, err
+		}
+		b, err = json.Marshal(heartbeatWire{V: m.V, Resource: m.Resource, Op: m.Op, ProducedAt: m.ProducedAt})
+	} else {
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+		b, err = json.Marshal(m)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoding mutation %s/%d: %w", m.Resource, m.Seq, err)
 	}
@@ -137,8 +201,18 @@ func Encode(m Mutation) ([]byte, error) {
 	return b, nil
 }
 
-// Decode parses and validates one wire record. It never panics; any failure
-// wraps ErrInvalid, so the caller can dead-letter the record with the reason.
+// heartbeatWire is a heartbeat's wire form.
+type heartbeatWire struct {
+	V          int       `json:"v"`
+	Resource   string    `json:"resource"`
+	Op         Op        `json:"op"`
+	ProducedAt time.Time `json:"ts"`
+}
+
+// Decode parses and validates one user record: a mutation, or a heartbeat
+// (m.IsHeartbeat(); validated by ValidateHeartbeat). It never panics; any
+// failure wraps ErrInvalid, so the caller can dead-letter the record with
+// the reason. It does not read aggregated records (Deaggregate does).
 //
 // Records in the form Encode writes (the known fields, each once, plain
 // strings without escapes) take a fast path; anything else is decoded by
@@ -146,19 +220,63 @@ func Encode(m Mutation) ([]byte, error) {
 // json.Unmarshal and Validate give (FuzzDecodeFastPath checks it).
 func Decode(data []byte) (Mutation, error) {
 	var m Mutation
-	if len(data) > MaxRecordBytes {
-		return m, fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
+	err := DecodeInto(data, &m)
+	return m, err
+}
+
+// DecodeInto is Decode into *m, which it overwrites; m.Resource's string
+// is reused when the record names the same resource (a batch of one
+// resource's records then allocates it once). On error *m is zero.
+func DecodeInto(data []byte, m *Mutation) error { return decodeInto(data, m, nil) }
+
+// Decoder decodes user records with less allocation than DecodeInto:
+// values are cut from shared 64 KiB buffers (each value's capacity is its
+// length, so appending to one never touches another), and, as with
+// DecodeInto, a resource's string is reused while records name it. The
+// zero value is ready; not safe for concurrent use.
+type Decoder struct{ arena []byte }
+
+// Decode is DecodeInto with the Decoder's buffers.
+func (d *Decoder) Decode(data []byte, m *Mutation) error { return decodeInto(data, m, &d.arena) }
+
+// take returns n bytes from the arena (a new slice when arena is nil or
+// n is large).
+func take(arena *[]byte, n int) []byte {
+	const chunk = 64 << 10
+	if arena == nil || n > chunk/4 {
+		return make([]byte, n)
 	}
-	if !decodeFast(data, &m) {
-		m = Mutation{}
-		if err := json.Unmarshal(data, &m); err != nil {
-			return Mutation{}, undecoded(err)
+	a := *arena
+	if a == nil || cap(a)-len(a) < n {
+		a = make([]byte, 0, chunk)
+	}
+	*arena = a[:len(a)+n]
+	return a[len(a) : len(a)+n : len(a)+n]
+}
+
+func decodeInto(data []byte, m *Mutation, arena *[]byte) error {
+	if len(data) > MaxRecordBytes {
+		*m = Mutation{}
+		return fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
+	}
+	prev := m.Resource
+	*m = Mutation{}
+	if !decodeFast(data, m, prev, arena) {
+		*m = Mutation{}
+		if err := json.Unmarshal(data, m); err != nil {
+			*m = Mutation{}
+			return undecoded(err)
 		}
 	}
-	if err := m.Validate(); err != nil {
-		return Mutation{}, err
+	err := m.Validate
+	if m.IsHeartbeat() {
+		err = m.ValidateHeartbeat
 	}
-	return m, nil
+	if err := err(); err != nil {
+		*m = Mutation{}
+		return err
+	}
+	return nil
 }
 
 // decodeFast decodes a record in the canonical form into m and reports
@@ -169,82 +287,84 @@ func Decode(data []byte) (Mutation, error) {
 // exponent; resource, op and key strings of valid UTF-8 without escapes or
 // control characters; value such a string in base64 (decoded as
 // encoding/json does) or absent; ts such a string that time.Time's
-// UnmarshalJSON takes.
-func decodeFast(d []byte, m *Mutation) bool {
-	i := skipWS(d, 0)
-	if i >= len(d) || d[i] != '{' {
+// UnmarshalJSON takes. It reads with jsonscan, the scanner the fan-out
+// reads the Lambda event with. A resource equal to prev is set to prev's
+// string (no allocation).
+func decodeFast(d []byte, m *Mutation, prev string, arena *[]byte) bool {
+	i, ok := jsonscan.Byte(d, 0, '{')
+	if !ok {
 		return false
 	}
-	i = skipWS(d, i+1)
 	var seen uint8
-	if i < len(d) && d[i] == '}' {
-		return skipWS(d, i+1) == len(d)
+	if j, ok := jsonscan.Byte(d, i, '}'); ok {
+		return jsonscan.Space(d, j) == len(d)
 	}
 	for {
-		key, j, ok := fastString(d, i)
+		key, j, ok := jsonscan.String(d, jsonscan.Space(d, i))
 		if !ok {
 			return false
 		}
-		i = skipWS(d, j)
-		if i >= len(d) || d[i] != ':' {
+		if i, ok = jsonscan.Byte(d, j, ':'); !ok {
 			return false
 		}
-		i = skipWS(d, i+1)
+		i = jsonscan.Space(d, i)
 		var bit uint8
 		switch string(key) {
 		case "v":
 			bit = 1
-			n, j, ok := fastInt(d, i)
+			n, j, ok := jsonscan.Int(d, i)
 			if !ok || n < math.MinInt || n > math.MaxInt {
 				return false
 			}
 			m.V, i = int(n), j
 		case "resource":
 			bit = 2
-			s, j, ok := fastString(d, i)
+			s, j, ok := jsonscan.String(d, i)
 			if !ok {
 				return false
 			}
-			m.Resource, i = string(s), j
+			if string(s) == prev { // no allocation
+				m.Resource = prev
+			} else {
+				m.Resource = string(s)
+			}
+			i = j
 		case "seq":
 			bit = 4
-			if i < len(d) && d[i] == '-' {
-				return false
-			}
-			n, j, ok := fastUint(d, i)
+			n, j, ok := jsonscan.Uint(d, i)
 			if !ok {
 				return false
 			}
 			m.Seq, i = n, j
 		case "op":
 			bit = 8
-			s, j, ok := fastString(d, i)
+			s, j, ok := jsonscan.String(d, i)
 			if !ok {
 				return false
 			}
-			m.Op, i = Op(s), j
+			m.Op, i = internOp(s), j
 		case "key":
 			bit = 16
-			s, j, ok := fastString(d, i)
+			s, j, ok := jsonscan.String(d, i)
 			if !ok {
 				return false
 			}
 			m.Key, i = string(s), j
 		case "value":
 			bit = 32
-			s, j, ok := fastString(d, i)
+			s, j, ok := jsonscan.String(d, i)
 			if !ok {
 				return false
 			}
-			b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+			b := take(arena, base64.StdEncoding.DecodedLen(len(s)))
 			n, err := base64.StdEncoding.Decode(b, s)
 			if err != nil {
 				return false
 			}
-			m.Value, i = b[:n], j
+			m.Value, i = b[:n:n], j
 		case "ts":
 			bit = 64
-			_, j, ok := fastString(d, i)
+			_, j, ok := jsonscan.String(d, i)
 			if !ok || m.ProducedAt.UnmarshalJSON(d[i:j]) != nil {
 				return false
 			}
@@ -256,90 +376,28 @@ func decodeFast(d []byte, m *Mutation) bool {
 			return false
 		}
 		seen |= bit
-		i = skipWS(d, i)
-		if i >= len(d) {
-			return false
+		if j, ok := jsonscan.Byte(d, i, '}'); ok {
+			return jsonscan.Space(d, j) == len(d)
 		}
-		switch d[i] {
-		case ',':
-			i = skipWS(d, i+1)
-		case '}':
-			return skipWS(d, i+1) == len(d)
-		default:
+		if i, ok = jsonscan.Byte(d, i, ','); !ok {
 			return false
 		}
 	}
 }
 
-func skipWS(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-		i++
+// internOp returns the Op of s without allocating for the known ones.
+func internOp(s []byte) Op {
+	switch string(s) {
+	case string(OpPut):
+		return OpPut
+	case string(OpUpdate):
+		return OpUpdate
+	case string(OpDelete):
+		return OpDelete
+	case string(OpHeartbeat):
+		return OpHeartbeat
 	}
-	return i
-}
-
-// fastString reads a JSON string at d[i] without escapes, of valid UTF-8
-// and no control character, and returns its contents and the index after
-// its closing quote.
-func fastString(d []byte, i int) ([]byte, int, bool) {
-	if i >= len(d) || d[i] != '"' {
-		return nil, 0, false
-	}
-	ascii := true
-	for j := i + 1; j < len(d); j++ {
-		switch c := d[j]; {
-		case c == '"':
-			s := d[i+1 : j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, 0, false
-			}
-			return s, j + 1, true
-		case c == '\\' || c < 0x20:
-			return nil, 0, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return nil, 0, false
-}
-
-// fastUint reads a JSON integer without sign, leading zero, fraction or
-// exponent that fits a uint64.
-func fastUint(d []byte, i int) (uint64, int, bool) {
-	j := i
-	var n uint64
-	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
-		c := uint64(d[j] - '0')
-		if n > (math.MaxUint64-c)/10 {
-			return 0, 0, false
-		}
-		n = n*10 + c
-		j++
-	}
-	if j == i || (d[i] == '0' && j-i > 1) {
-		return 0, 0, false
-	}
-	if j < len(d) && (d[j] == '.' || d[j] == 'e' || d[j] == 'E') {
-		return 0, 0, false
-	}
-	return n, j, true
-}
-
-// fastInt reads a JSON integer that fits an int64, as fastUint with an
-// optional minus sign.
-func fastInt(d []byte, i int) (int64, int, bool) {
-	neg := i < len(d) && d[i] == '-'
-	if neg {
-		i++
-	}
-	u, j, ok := fastUint(d, i)
-	if !ok || u > math.MaxInt64 {
-		return 0, 0, false
-	}
-	if neg {
-		return -int64(u), j, true
-	}
-	return int64(u), j, true
+	return Op(s)
 }
 
 // undecoded wraps an encoding/json error as ErrUndecoded without quoting

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ type Target string
 const (
 	Live   Target = "live"
 	Shadow Target = "shadow"
+	// SeenTarget is no copy: a CountKey with it counts the records seen
+	// for the resource (Count.Seen only): its mutations the fan-out
+	// delivered and its producer's heartbeats. The history adds them to
+	// the group's minute and hour (GroupCount.Seen).
+	SeenTarget Target = "seen"
 )
 
 // Endpoint is one agent that applies mutations.
@@ -135,6 +141,8 @@ type Count struct {
 	Accepted int
 	Applied  uint64
 	Backlog  uint64
+	// Seen is set on SeenTarget keys only: records seen.
+	Seen int
 }
 
 // Router fans mutations out to live and shadow agents.
@@ -166,6 +174,9 @@ func NewRouter(r Resolver, a Applier, c clock.Clock) *Router {
 }
 
 // Route applies muts and returns one Outcome per input, in input order.
+// Heartbeats (m.IsHeartbeat) are never delivered: a resolved one is
+// counted seen (SeenTarget), and its Outcome is always done, resolved or
+// not (a heartbeat is never retried nor dead-lettered).
 // Mutations of one resource are delivered in Seq order, to the live and the
 // ready shadow at once; a batch may mix resources and may repeat or reorder
 // mutations. A mutation is done (Err nil) when every target's Apply
@@ -198,7 +209,21 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 	return out
 }
 
-func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation, idx []int, out []Outcome) {
+func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation, all []int, out []Outcome) {
+	idx := all[:0:0]
+	heartbeats := 0
+	for _, i := range all {
+		if muts[i].IsHeartbeat() {
+			heartbeats++
+		} else {
+			idx = append(idx, i)
+		}
+	}
+	if heartbeats == len(all) {
+		idx = nil
+	} else if heartbeats == 0 {
+		idx = all
+	}
 	fail := func(err error, retry bool) {
 		for _, i := range idx {
 			out[i].Err, out[i].Retry = err, retry
@@ -209,16 +234,45 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		fail(fmt.Errorf("resolving resource %s: %w", res, err), !errors.Is(err, ErrUnknownResource))
 		return
 	}
-	// Sort this resource's mutations by Seq, dropping repeats within the batch.
-	sorted := make([]int, len(idx))
-	copy(sorted, idx)
-	sort.SliceStable(sorted, func(a, b int) bool { return muts[sorted[a]].Seq < muts[sorted[b]].Seq })
-	batch := make([]Mutation, 0, len(sorted))
-	for _, i := range sorted {
-		if n := len(batch); n > 0 && batch[n-1].Seq == muts[i].Seq {
-			continue
+	if len(idx) == 0 {
+		r.countSeen(route, heartbeats)
+		return
+	}
+	defer func() {
+		done := heartbeats
+		for _, i := range idx {
+			if out[i].Err == nil {
+				done++
+			}
 		}
-		batch = append(batch, muts[i])
+		r.countSeen(route, done)
+	}()
+	// Sort this resource's mutations by Seq, dropping repeats within the
+	// batch (a producer's records mostly come in order and once: then the
+	// sort and the copy are skipped).
+	sorted, unique := true, true
+	for k := 1; k < len(idx); k++ {
+		if p, q := muts[idx[k-1]].Seq, muts[idx[k]].Seq; p > q {
+			sorted = false
+		} else if p == q {
+			unique = false
+		}
+	}
+	var batch []Mutation
+	if sorted && unique && len(idx) == len(muts) {
+		batch = muts // the whole input, in order: no copy
+	} else {
+		if !sorted {
+			idx = slices.Clone(idx)
+			sort.SliceStable(idx, func(a, b int) bool { return muts[idx[a]].Seq < muts[idx[b]].Seq })
+		}
+		batch = make([]Mutation, 0, len(idx))
+		for _, i := range idx {
+			if n := len(batch); n > 0 && batch[n-1].Seq == muts[i].Seq {
+				continue
+			}
+			batch = append(batch, muts[i])
+		}
 	}
 
 	targets := []struct {
@@ -299,6 +353,19 @@ func (r *Router) deliver(ctx context.Context, route Route, t Target, ep Endpoint
 		}
 	}
 	return rejected, nil
+}
+
+// countSeen counts n records seen for the route's resource this minute.
+func (r *Router) countSeen(route Route, n int) {
+	if n == 0 {
+		return
+	}
+	ck := CountKey{Group: route.Group, Resource: route.Resource, Target: SeenTarget, Minute: r.clock.Now().UTC().Truncate(time.Minute)}
+	r.mu.Lock()
+	c := r.counts[ck]
+	c.Seen += n
+	r.counts[ck] = c
+	r.mu.Unlock()
 }
 
 // Flush returns the counters gathered since the last Flush and resets them.

@@ -383,3 +383,52 @@ func BenchmarkRouter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mutations/s")
 }
+
+// TestRouterHeartbeats: a heartbeat is never delivered to an agent; it is
+// done whatever its resource, and counted seen (with the mutations
+// delivered) when its resource resolves.
+func TestRouterHeartbeats(t *testing.T) {
+	agents := memory.NewAgents()
+	clk := clock.NewFake(t0)
+	r := mutation.NewRouter(routes(), agents, clk)
+	var delivered []string
+	agents.Fail = func(to mutation.Endpoint, res string, batch []mutation.Mutation) error {
+		for _, m := range batch {
+			if m.IsHeartbeat() {
+				t.Errorf("a heartbeat reached agent %s", to.InstanceID)
+			}
+			delivered = append(delivered, fmt.Sprint(to.InstanceID, "/", m.Seq))
+		}
+		return nil
+	}
+	batch := []mutation.Mutation{
+		mutation.Heartbeat("i-live1", t0),
+		mutation.Heartbeat("i-live2", t0),
+		mutation.Heartbeat("i-unknown", t0), // not resolved: done, not counted
+		muts("i-live2", 1)[0],
+		mutation.Heartbeat("i-live2", t0),
+	}
+	mustOK(t, r.Route(context.Background(), batch))
+	if fmt.Sprint(delivered) != "[i-live2/1]" {
+		t.Errorf("delivered %v, want only the mutation to the live agent", delivered)
+	}
+	minute := t0.Truncate(time.Minute)
+	counts := r.Flush()
+	for res, want := range map[string]int{"i-live1": 1, "i-live2": 3} {
+		if got := counts[mutation.CountKey{Group: "g", Resource: res, Target: mutation.SeenTarget, Minute: minute}].Seen; got != want {
+			t.Errorf("%s seen %d, want %d", res, got, want)
+		}
+	}
+	if n := len(counts); n != 3 { // two seen keys and i-live2's live key
+		t.Errorf("%d counters: %v", n, counts)
+	}
+	// A failed delivery is not seen: the minute has no evidence of demand.
+	agents.Fail = func(mutation.Endpoint, string, []mutation.Mutation) error { return errors.New("down") }
+	out := r.Route(context.Background(), muts("i-live2", 2))
+	if out[0].Err == nil || !out[0].Retry {
+		t.Fatalf("outcome %+v", out[0])
+	}
+	if c := r.Flush()[mutation.CountKey{Group: "g", Resource: "i-live2", Target: mutation.SeenTarget, Minute: minute}]; c.Seen != 0 {
+		t.Errorf("a failed mutation counted seen: %+v", c)
+	}
+}

@@ -86,30 +86,36 @@ type FanoutOptions struct {
 
 // Dead-letter reason codes: the first word of a dead letter's reason.
 const (
-	ReasonUndecodable     = "undecodable"         // not a JSON mutation record
+	ReasonUndecodable     = "undecodable"         // not a JSON mutation record, nor a valid aggregated record
 	ReasonOversized       = "oversized"           // over Kinesis' 1 MiB record limit
 	ReasonVersion         = "unsupported-version" // a format version this plane does not read
 	ReasonInvalid         = "invalid"             // decodes, but a field is invalid (empty key, key over 1 KiB, ...)
 	ReasonUnknownResource = "unknown-resource"    // not a live instance of an enrolled group
 	ReasonRejected        = "rejected"            // an agent refused it for good (e.g. a seq it gave up waiting for)
+	ReasonLiveUnavailable = "live-unavailable"    // its live agent kept failing: its breaker is open (LiveBreaker)
 )
 
 // Fanout handles a Lambda Kinesis event of mutation records: it decodes
-// every record, routes the mutations to their live and shadow agents
-// (Router), writes the records that can never succeed to the dead-letter
-// queue with their reason, adds the Router's per-minute counters to the
-// history, and answers the records to retry.
+// every record (a Kinesis record holds one user record, or many in the KPL
+// aggregated format: it de-aggregates them), routes the mutations to their
+// live and shadow agents (Router), writes the mutations that can never
+// succeed to the dead-letter queue with their reason, adds the Router's
+// per-minute counters to the history, and answers the records to retry.
 //
-// Retries follow Lambda's ReportBatchItemFailures for streams: the answer
-// names the earliest record (in shard order) that failed in a way a later
-// delivery can fix, and Lambda redelivers from it, so every record after it
-// comes again too (the agents acknowledge what they hold as duplicates:
-// nothing is applied twice). A record that can never succeed (undecodable,
-// oversized, of an unknown resource, rejected by an agent) is dead-lettered
-// and reported as a success, so it never blocks its shard; but only when it
-// lies before the first retryable failure (after it, the redelivery will
-// dead-letter it once). A record whose dead letter could not be written is
-// reported failed: it is never lost.
+// Retries follow Lambda's ReportBatchItemFailures for streams, which name
+// Kinesis records, not user records: the answer names the earliest Kinesis
+// record (in shard order) holding a mutation that failed in a way a later
+// delivery can fix, and Lambda redelivers from it, so every record after
+// it comes again too, the whole of an aggregated one included (the agents
+// acknowledge what they hold as duplicates: nothing is applied twice). A
+// mutation that can never succeed (undecodable, oversized, of an unknown
+// resource, rejected by an agent, its live agent's breaker open) is
+// dead-lettered and counts as done, so it never blocks its shard; but only
+// when its Kinesis record lies before the first retried one (after it, the
+// redelivery dead-letters it once). One letter holds one user record, or
+// the whole Kinesis record when every mutation in it failed for the same
+// reason. A record whose dead letter could not be written is reported
+// failed: it is never lost.
 type Fanout struct {
 	d   FanoutDeps
 	opt FanoutOptions
@@ -119,6 +125,8 @@ type Fanout struct {
 	pending   map[mutation.CountKey]mutation.Count // counted, not yet in the history
 	oldest    time.Time                            // the earliest minute in pending
 	lastFlush time.Time
+
+	users []mutation.UserRecord // de-aggregation buffer, reused (one invocation at a time)
 }
 
 // NewFanout returns the fanout handler.
@@ -155,10 +163,22 @@ func NewFanout(d FanoutDeps, opt FanoutOptions) (*Fanout, error) {
 		pending: map[mutation.CountKey]mutation.Count{}, lastFlush: d.Clock.Now()}, nil
 }
 
-// recordFate is what became of one record of the batch.
+// recordFate is what became of one Kinesis record of the batch.
 type recordFate struct {
-	retry  error  // a failure a later delivery may fix
-	reason string // why the record can never succeed ("": it can, or did)
+	retry  error  // a failure a later delivery may fix (of the record or one of its mutations)
+	reason string // the whole record can never succeed ("": it can, or did)
+	items  int32  // its user records: items[first:first+n]
+	first  int32
+}
+
+// item is one user record: a whole non-aggregated Kinesis record, or one
+// record of an aggregated one.
+type item struct {
+	data   []byte
+	sub    int32  // index in the aggregated record, -1 for a whole record
+	mut    int32  // index in the mutations routed, -1 when it did not decode
+	reason string // it can never succeed
+	beat   bool   // a heartbeat
 }
 
 // Handle is the fanout function's handler: a Lambda Kinesis event in, the
@@ -180,25 +200,59 @@ func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEven
 func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
 	recs := ev.Records
 	fates := make([]recordFate, len(recs))
-	muts := make([]mutation.Mutation, 0, len(recs))
-	at := make([]int, 0, len(recs)) // muts[i] is record at[i]
+	// First the user records of every Kinesis record (aggregated ones
+	// de-aggregated), so that the items and mutations are allocated once.
+	users := h.users[:0]
+	for i := range recs {
+		k := &recs[i].Kinesis
+		f := &fates[i]
+		f.first = int32(len(users))
+		switch n := len(k.Data) + len(k.PartitionKey); {
+		case n > mutation.MaxRecordBytes:
+			f.reason = fmt.Sprintf("%s: record and partition key are %d bytes, over Kinesis' %d", ReasonOversized, n, mutation.MaxRecordBytes)
+		case mutation.IsAggregated(k.Data):
+			var err error
+			if users, err = mutation.Deaggregate(users, k.Data); err != nil {
+				f.reason = ReasonUndecodable + ": " + err.Error()
+			}
+		default:
+			users = append(users, mutation.UserRecord{Data: k.Data})
+		}
+		f.items = int32(len(users)) - f.first
+	}
+	items := make([]item, len(users))
+	muts := make([]mutation.Mutation, 0, len(users))
 	var resources []string
 	seen := map[string]bool{}
-	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
-	for i := range recs {
-		m, reason := decodeRecord(&recs[i].Kinesis)
-		if reason != "" {
-			fates[i].reason = reason
-			continue
-		}
-		muts = append(muts, m)
-		at = append(at, i)
-		if !seen[m.Resource] {
-			seen[m.Resource] = true
-			resources = append(resources, m.Resource)
+	var (
+		dec mutation.Decoder
+		m   mutation.Mutation // reused: one resource's records share its string
+	)
+	for i := range fates {
+		f := &fates[i]
+		for j := f.first; j < f.first+f.items; j++ {
+			it := &items[j]
+			it.data, it.sub, it.mut = users[j].Data, j-f.first, -1
+			if !mutation.IsAggregated(recs[i].Kinesis.Data) {
+				it.sub = -1
+			}
+			if reason := decodeUser(&dec, it.data, &m); reason != "" {
+				it.reason = reason
+				continue
+			}
+			it.mut, it.beat = int32(len(muts)), m.IsHeartbeat()
+			muts = append(muts, m)
+			if n := len(resources); (n == 0 || resources[n-1] != m.Resource) && !seen[m.Resource] {
+				seen[m.Resource] = true
+				resources = append(resources, m.Resource)
+			}
 		}
 	}
+	clear(users) // kept for the next batch, without this one's data
+	h.users = users[:0]
 
+	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
+	failed := 0         // mutations that failed in a way a later delivery may fix, and letters not written
 	if len(muts) > 0 {
 		rctx, cancel := h.routingContext(ctx)
 		if h.d.Routes != nil {
@@ -206,22 +260,39 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 		}
 		outs := h.d.Router.Route(rctx, muts)
 		cancel()
-		for j, o := range outs {
-			i := at[o.Index]
+		reasons := make([]string, len(muts))
+		retries := make([]error, len(muts))
+		for _, o := range outs {
 			if o.ShadowRejected {
 				shadowRejected++
 			}
 			switch {
 			case o.Err == nil:
 			case o.Retry:
-				fates[i].retry = o.Err
+				retries[o.Index] = o.Err
+				failed++
 				if h.d.Routes != nil {
-					h.d.Routes.Invalidate(muts[j].Resource)
+					h.d.Routes.Invalidate(muts[o.Index].Resource)
 				}
+			case errors.Is(o.Err, ErrLiveUnavailable):
+				reasons[o.Index] = ReasonLiveUnavailable + ": " + o.Err.Error()
 			case errors.Is(o.Err, mutation.ErrUnknownResource):
-				fates[i].reason = ReasonUnknownResource + ": " + o.Err.Error()
+				reasons[o.Index] = ReasonUnknownResource + ": " + o.Err.Error()
 			default:
-				fates[i].reason = ReasonRejected + ": " + o.Err.Error()
+				reasons[o.Index] = ReasonRejected + ": " + o.Err.Error()
+			}
+		}
+		for i := range fates {
+			f := &fates[i]
+			for j := f.first; j < f.first+f.items; j++ {
+				it := &items[j]
+				if it.mut < 0 {
+					continue
+				}
+				if err := retries[it.mut]; err != nil && f.retry == nil {
+					f.retry = err
+				}
+				it.reason = reasons[it.mut]
 			}
 		}
 	}
@@ -233,7 +304,8 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 			break
 		}
 	}
-	dead := h.deadLetter(ctx, recs, fates, first)
+	dead, unwritten := h.deadLetter(ctx, recs, fates, items, first)
+	failed += unwritten
 	for i := range fates {
 		if fates[i].retry != nil && i < first {
 			first = i
@@ -241,12 +313,6 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 	}
 	h.count(ctx)
 
-	failed := 0
-	for _, f := range fates {
-		if f.retry != nil {
-			failed++
-		}
-	}
 	if failed > 0 {
 		h.metrics.Add("FanoutErrors", metrics.Count, float64(failed))
 	}
@@ -254,7 +320,7 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 		h.metrics.Add("ShadowRejected", metrics.Count, float64(shadowRejected))
 	}
 	resp := events.KinesisEventResponse{}
-	attrs := []any{"records", len(recs), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
+	attrs := []any{"records", len(recs), "user_records", len(items), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
 	if first < len(recs) {
 		resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: recs[first].Kinesis.SequenceNumber}}
 		attrs = append(attrs, "retry_from", recs[first].Kinesis.SequenceNumber, "retry_records", len(recs)-first, "err", fates[first].retry)
@@ -274,14 +340,12 @@ func (h *Fanout) routingContext(ctx context.Context) (context.Context, context.C
 	return context.WithCancel(ctx)
 }
 
-// decodeRecord decodes one record, or says why it can never succeed.
-func decodeRecord(k *events.KinesisRecord) (mutation.Mutation, string) {
-	if n := len(k.Data) + len(k.PartitionKey); n > mutation.MaxRecordBytes {
-		return mutation.Mutation{}, fmt.Sprintf("%s: record and partition key are %d bytes, over Kinesis' %d", ReasonOversized, n, mutation.MaxRecordBytes)
-	}
-	m, err := mutation.Decode(k.Data)
+// decodeUser decodes one user record into *m, or says why it can never
+// succeed.
+func decodeUser(dec *mutation.Decoder, data []byte, m *mutation.Mutation) string {
+	err := dec.Decode(data, m)
 	if err == nil {
-		return m, ""
+		return ""
 	}
 	code := ReasonInvalid
 	switch {
@@ -292,45 +356,95 @@ func decodeRecord(k *events.KinesisRecord) (mutation.Mutation, string) {
 	case errors.Is(err, mutation.ErrVersion):
 		code = ReasonVersion
 	}
-	return mutation.Mutation{}, code + ": " + err.Error()
+	return code + ": " + err.Error()
 }
 
 // deadLetter writes the dead letters of the records before first, and
-// turns those that could not be written into retryable failures. It
-// returns how many it wrote.
-func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecord, fates []recordFate, first int) int {
+// turns the records whose letters could not be written into retryable
+// failures. A record whose every mutation failed for good with one reason
+// code is one letter (the record as it came); otherwise each failed user
+// record is one. It returns how many user records it dead-lettered
+// (mutations, and records that did not decode; a whole record that is not
+// even that counts as one), and how many letters it could not write.
+func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecord, fates []recordFate, items []item, first int) (written, unwritten int) {
 	var letters []mutation.DeadLetter
-	var idx []int
+	var idx []int // the record of each letter
 	now := h.d.Clock.Now()
-	for i := 0; i < first; i++ {
-		if fates[i].reason == "" {
-			continue
-		}
+	letter := func(i int, data []byte, sub int, reason string, n int) {
 		r := recs[i]
 		letters = append(letters, mutation.DeadLetter{
-			Data: r.Kinesis.Data, Reason: fates[i].reason, Source: r.EventSourceArn,
-			PartitionKey: r.Kinesis.PartitionKey, SequenceNumber: r.Kinesis.SequenceNumber, EventID: r.EventID, At: now,
+			Data: data, Reason: reason, Source: r.EventSourceArn, PartitionKey: r.Kinesis.PartitionKey,
+			SequenceNumber: r.Kinesis.SequenceNumber, SubSequence: sub, Mutations: n, EventID: r.EventID, At: now,
 		})
 		idx = append(idx, i)
 	}
-	if len(letters) == 0 {
-		return 0
-	}
-	written := 0
-	for j, err := range h.d.DeadLetters.SendEach(ctx, letters) {
-		i := idx[j]
-		if err != nil {
-			fates[i].retry = fmt.Errorf("dead-lettering record %s (%s): %w", recs[i].Kinesis.SequenceNumber, fates[i].reason, err)
+	for i := 0; i < first; i++ {
+		f := fates[i]
+		if f.reason != "" {
+			letter(i, recs[i].Kinesis.Data, -1, f.reason, 0)
 			continue
 		}
-		written++
-		code, _, _ := cutReason(fates[i].reason)
-		h.log.WarnContext(ctx, "record dead-lettered", "code", code, "reason", clip(fates[i].reason), "sequence_number", recs[i].Kinesis.SequenceNumber, "partition_key", clip(recs[i].Kinesis.PartitionKey))
+		its := items[f.first : f.first+f.items]
+		failed, code, same := 0, "", true
+		for _, it := range its {
+			if it.reason == "" {
+				if !it.beat {
+					same = false
+				}
+				continue
+			}
+			c, _, _ := cutReason(it.reason)
+			if failed == 0 {
+				code = c
+			}
+			same = same && c == code
+			failed++
+		}
+		switch {
+		case failed == 0:
+		case same && its[0].sub >= 0 && failed > 1:
+			// every mutation of an aggregated record, one reason: one letter
+			reason := fmt.Sprintf("%s: all %d user records of the aggregated record; the first: %s", code, failed, firstReason(its))
+			letter(i, recs[i].Kinesis.Data, -1, reason, failed)
+		default:
+			for _, it := range its {
+				if it.reason != "" {
+					letter(i, it.data, int(it.sub), it.reason, 1)
+				}
+			}
+		}
+	}
+	if len(letters) == 0 {
+		return 0, 0
+	}
+	for j, err := range h.d.DeadLetters.SendEach(ctx, letters) {
+		i, l := idx[j], letters[j]
+		if err != nil {
+			unwritten++
+			if fates[i].retry == nil {
+				fates[i].retry = fmt.Errorf("dead-lettering record %s (%s): %w", recs[i].Kinesis.SequenceNumber, l.Reason, err)
+			}
+			continue
+		}
+		written += max(1, l.Mutations)
+		code, _, _ := cutReason(l.Reason)
+		h.log.WarnContext(ctx, "record dead-lettered", "code", code, "reason", clip(l.Reason), "sequence_number", l.SequenceNumber,
+			"sub_sequence", l.SubSequence, "mutations", l.Mutations, "partition_key", clip(l.PartitionKey))
 	}
 	if written > 0 {
 		h.metrics.Add("DeadLettered", metrics.Count, float64(written))
 	}
-	return written
+	return written, unwritten
+}
+
+func firstReason(its []item) string {
+	for _, it := range its {
+		if it.reason != "" {
+			_, detail, _ := cutReason(it.reason)
+			return detail
+		}
+	}
+	return ""
 }
 
 func cutReason(r string) (code, detail string, ok bool) {
@@ -354,7 +468,9 @@ func (h *Fanout) count(ctx context.Context) {
 	}
 	sums := map[gt]int{}
 	for k, c := range counts {
-		sums[gt{k.Group, k.Target}] += c.Accepted
+		if k.Target != mutation.SeenTarget {
+			sums[gt{k.Group, k.Target}] += c.Accepted
+		}
 	}
 	keys := make([]gt, 0, len(sums))
 	for k := range sums {
@@ -377,7 +493,7 @@ func (h *Fanout) count(ctx context.Context) {
 		if !ok && (h.oldest.IsZero() || k.Minute.Before(h.oldest)) {
 			h.oldest = k.Minute
 		}
-		h.pending[k] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog}
+		h.pending[k] = mutation.Count{Accepted: prev.Accepted + c.Accepted, Applied: max(prev.Applied, c.Applied), Backlog: c.Backlog, Seen: prev.Seen + c.Seen}
 	}
 	due := len(h.pending) > 0 && (h.opt.FlushEvery < 0 || now.Sub(h.lastFlush) >= h.opt.FlushEvery ||
 		h.oldest.Before(now.UTC().Truncate(time.Minute)))

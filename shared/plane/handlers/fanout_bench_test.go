@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -23,6 +26,19 @@ type discardHistory struct{}
 
 func (discardHistory) Add(context.Context, map[mutation.CountKey]mutation.Count) error { return nil }
 
+// benchMutation is the seq-th mutation of res.
+func benchMutation(res string, seq uint64) []byte {
+	m := mutation.Mutation{V: 1, Resource: res, Seq: seq, Op: mutation.OpPut, Key: fmt.Sprintf("user/%d", seq%1000), Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: t0}
+	if seq%10 == 0 {
+		m.Op, m.Value = mutation.OpDelete, nil
+	}
+	d, err := mutation.Encode(m)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
 // benchBatches encodes batches of size records spread over resources,
 // sequences continuing batch to batch, as Kinesis events.
 func benchBatches(nBatches, size int, resources []string) []events.KinesisEvent {
@@ -33,39 +49,120 @@ func benchBatches(nBatches, size int, resources []string) []events.KinesisEvent 
 		for i := range datas {
 			res := resources[i%len(resources)]
 			seq[res]++
-			m := mutation.Mutation{V: 1, Resource: res, Seq: seq[res], Op: mutation.OpPut, Key: fmt.Sprintf("user/%d", seq[res]%1000), Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: t0}
-			if seq[res]%10 == 0 {
-				m.Op, m.Value = mutation.OpDelete, nil
-			}
-			d, err := mutation.Encode(m)
-			if err != nil {
-				panic(err)
-			}
-			datas[i] = d
+			datas[i] = benchMutation(res, seq[res])
 		}
 		out[b] = kinesisEvent(datas...)
 	}
 	return out
 }
 
+// benchAggregated encodes batches of aggregated records, one per resource
+// in turn, each packed with that resource's next mutations up to
+// recordBytes (what shared/producer does), as many records as fit a
+// Lambda payload (6 MB with the base64 and the JSON around it). It returns
+// the events and the mutations in each.
+func benchAggregated(nBatches, recordBytes int, resources []string) ([]events.KinesisEvent, []int) {
+	seq := map[string]uint64{}
+	out := make([]events.KinesisEvent, nBatches)
+	counts := make([]int, nBatches)
+	const payload = 6_000_000
+	for b := range out {
+		var datas [][]byte
+		total := 0
+		for r := 0; total+(recordBytes*4/3+600) <= payload; r++ {
+			res := resources[r%len(resources)]
+			var a mutation.Aggregator
+			for {
+				d := benchMutation(res, seq[res]+1)
+				if a.SizeWith(res, len(d))+len(res) > recordBytes {
+					break
+				}
+				seq[res]++
+				a.Add(res, d)
+				counts[b]++
+			}
+			datas = append(datas, a.Bytes())
+			total += a.Size()*4/3 + 600
+		}
+		ev := kinesisEvent(datas...)
+		for i := range ev.Records {
+			ev.Records[i].Kinesis.PartitionKey = resources[i%len(resources)]
+		}
+		out[b] = ev
+	}
+	return out, counts
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkFanout is the fanout handler in process: decode every record,
 // resolve (cached), route to a live and a shadow agent (in-memory
-// appliers), count per minute, hand the counters to the history. Batches
-// of 500 records over 4 resources. "json" also decodes the Lambda event
-// payload (what aws-lambda-go's runtime gives the handler); "event" starts
-// from the decoded event. Run it on one core:
+// appliers), count per minute, hand the counters to the history, over 4
+// resources. Modes:
+//
+//   - json: batches of 500 plain (non-aggregated) records, from the raw
+//     Lambda payload (what aws-lambda-go's runtime gives the handler);
+//   - event: the same batches from the decoded event;
+//   - aggregated: KPL aggregated records of up to 1 MiB (shared/producer's
+//     default), as many as a 6 MB Lambda payload holds, from the raw
+//     payload;
+//   - aggregated-64KiB: the same with records of up to 64 KiB (a producer
+//     that lingers less).
+//
+// mutations/s is over wall time; mutations/cpu-s over the process's CPU
+// time (user and system: the garbage collector included), which a shared,
+// loaded machine disturbs less. Run it on one core:
 //
 //	go test -run '^$' -bench Fanout -cpu 1 ./shared/plane/handlers/
 func BenchmarkFanout(b *testing.B) {
 	resources := []string{"i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa3", "i-0aaaaaaaaaaaaaaa4"}
 	const size, nBatches = 500, 100
-	batches := benchBatches(nBatches, size, resources)
-	payloads := make([][]byte, len(batches))
-	for i, ev := range batches {
-		payloads[i], _ = json.Marshal(ev)
+	type mode struct {
+		name  string
+		raw   bool
+		batch func() ([]events.KinesisEvent, []int)
 	}
-	for _, mode := range []string{"event", "json"} {
-		b.Run(mode, func(b *testing.B) {
+	plain := func() ([]events.KinesisEvent, []int) {
+		counts := make([]int, nBatches)
+		for i := range counts {
+			counts[i] = size
+		}
+		return benchBatches(nBatches, size, resources), counts
+	}
+	modes := []mode{
+		{name: "event", batch: plain},
+		{name: "json", raw: true, batch: plain},
+		{name: "aggregated", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 1<<20, resources) }},
+		{name: "aggregated-64KiB", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 64<<10, resources) }},
+	}
+	for _, md := range modes {
+		var (
+			evs      []events.KinesisEvent
+			counts   []int
+			payloads [][]byte
+		)
+		b.Run(md.name, func(b *testing.B) {
+			if evs == nil { // built once per mode, not per run of the closure
+				evs, counts = md.batch()
+				for _, ev := range evs {
+					if !md.raw {
+						break
+					}
+					p, err := json.Marshal(ev)
+					if err != nil {
+						b.Fatal(err)
+					}
+					payloads = append(payloads, p)
+				}
+				runtime.GC()
+			}
 			c := clock.NewFake(t0)
 			fleet := memory.NewFleet(stack, c, subnets)
 			records := memory.NewRecords()
@@ -96,27 +193,36 @@ func BenchmarkFanout(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
+			var paused time.Duration
 			n := 0
 			for i := 0; n < b.N; i++ {
-				if i == nBatches { // every sequence was applied: start over on fresh agents
+				if i == len(evs) { // every sequence was applied: start over on fresh agents
 					b.StopTimer()
+					p0 := cpuTime()
 					agents.Reset()
 					h = newHandler()
 					i = 0
+					paused += cpuTime() - p0
 					b.StartTimer()
 				}
 				var resp events.KinesisEventResponse
-				if mode == "json" {
+				if md.raw {
 					resp, err = h.Handle(ctx, payloads[i])
 				} else {
-					resp = h.HandleEvent(ctx, batches[i])
+					resp = h.HandleEvent(ctx, evs[i])
 				}
 				if err != nil || len(resp.BatchItemFailures) != 0 {
 					b.Fatalf("batch %d failed: %v %v", i, resp, err)
 				}
-				n += size
+				n += counts[i]
 			}
+			cpu := cpuTime() - cpu0 - paused
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "mutations/s")
+			if cpu > 0 {
+				b.ReportMetric(float64(n)/cpu.Seconds(), "mutations/cpu-s")
+			}
+			b.ReportMetric(float64(counts[0]), "mutations/batch")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -3,9 +3,10 @@ package handlers
 import (
 	"encoding/base64"
 	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/shadowscale/shadowscale/shared/platform/jsonscan"
 )
 
 // ParseKinesisEvent decodes a Lambda Kinesis event payload into
@@ -24,135 +25,57 @@ func ParseKinesisEvent(payload []byte) (events.KinesisEvent, error) {
 	return ev, err
 }
 
-// eventParser is the fast path: every method reports false as soon as the
+// eventParser is the fast path, on jsonscan (the scanner mutation.Decode
+// reads each record with): every method reports false as soon as the
 // input leaves the canonical shape, and the caller falls back.
 type eventParser struct {
 	d []byte
 	i int
 }
 
-func (p *eventParser) ws() {
-	for p.i < len(p.d) {
-		switch p.d[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
 // byte consumes c (after whitespace).
 func (p *eventParser) byte(c byte) bool {
-	p.ws()
-	if p.i < len(p.d) && p.d[p.i] == c {
-		p.i++
-		return true
+	i, ok := jsonscan.Byte(p.d, p.i, c)
+	if ok {
+		p.i = i
 	}
-	return false
-}
-
-func (p *eventParser) peek(c byte) bool {
-	p.ws()
-	return p.i < len(p.d) && p.d[p.i] == c
+	return ok
 }
 
 // str reads a string without escapes or control characters, of valid
 // UTF-8 (which encoding/json decodes to the same bytes).
 func (p *eventParser) str() ([]byte, bool) {
-	p.ws()
-	if p.i >= len(p.d) || p.d[p.i] != '"' {
-		return nil, false
+	s, i, ok := jsonscan.String(p.d, jsonscan.Space(p.d, p.i))
+	if ok {
+		p.i = i
 	}
-	ascii := true
-	for j := p.i + 1; j < len(p.d); j++ {
-		switch c := p.d[j]; {
-		case c == '"':
-			s := p.d[p.i+1 : j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false
-			}
-			p.i = j + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return nil, false
+	return s, ok
 }
 
-// number reads a JSON number and returns its text.
-func (p *eventParser) number() ([]byte, bool) {
-	p.ws()
-	d, i := p.d, p.i
-	start := i
-	if i < len(d) && d[i] == '-' {
-		i++
+func (p *eventParser) strInto(dst *string) bool {
+	s, ok := p.str()
+	if ok {
+		*dst = string(s)
 	}
-	digits := func() int {
-		n := 0
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	first := i
-	if n := digits(); n == 0 || (d[first] == '0' && n > 1) {
-		return nil, false
-	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		if digits() == 0 {
-			return nil, false
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return nil, false
-		}
-	}
-	p.i = i
-	return d[start:i], true
+	return ok
 }
 
-// object reads {"key": value, ...}, calling field for each key, which
-// reads the value and returns the key's bit; a key seen twice is refused.
-func (p *eventParser) object(field func(key []byte) (uint16, bool)) bool {
-	if !p.byte('{') {
-		return false
+// object reads {"key": value, ...}: field reads the value of key at p.i
+// and returns the key's bit (a key seen twice is refused).
+func (p *eventParser) object(field func(key []byte) (uint64, bool)) bool {
+	i, ok := jsonscan.Object(p.d, p.i, func(key []byte, at int) (int, uint64, bool) {
+		p.i = at
+		bit, ok := field(key)
+		return p.i, bit, ok
+	})
+	if ok {
+		p.i = i
 	}
-	if p.byte('}') {
-		return true
-	}
-	var seen uint16
-	for {
-		k, ok := p.str()
-		if !ok || !p.byte(':') {
-			return false
-		}
-		bit, ok := field(k)
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		if p.byte('}') {
-			return true
-		}
-		if !p.byte(',') {
-			return false
-		}
-	}
+	return ok
 }
 
 func (p *eventParser) event(ev *events.KinesisEvent) bool {
-	ok := p.object(func(k []byte) (uint16, bool) {
+	ok := p.object(func(k []byte) (uint64, bool) {
 		if string(k) != "Records" || !p.byte('[') {
 			return 0, false
 		}
@@ -173,20 +96,11 @@ func (p *eventParser) event(ev *events.KinesisEvent) bool {
 			}
 		}
 	})
-	p.ws()
-	return ok && ev.Records != nil && p.i == len(p.d)
-}
-
-func (p *eventParser) strInto(dst *string) bool {
-	s, ok := p.str()
-	if ok {
-		*dst = string(s)
-	}
-	return ok
+	return ok && ev.Records != nil && jsonscan.Space(p.d, p.i) == len(p.d)
 }
 
 func (p *eventParser) record(r *events.KinesisEventRecord) bool {
-	return p.object(func(k []byte) (uint16, bool) {
+	return p.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "awsRegion":
 			return 1, p.strInto(&r.AwsRegion)
@@ -210,10 +124,13 @@ func (p *eventParser) record(r *events.KinesisEventRecord) bool {
 }
 
 func (p *eventParser) kinesis(k *events.KinesisRecord) bool {
-	return p.object(func(key []byte) (uint16, bool) {
+	return p.object(func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "approximateArrivalTimestamp":
-			n, ok := p.number()
+			n, i, ok := jsonscan.Number(p.d, p.i)
+			if ok {
+				p.i = i
+			}
 			return 1, ok && k.ApproximateArrivalTimestamp.UnmarshalJSON(n) == nil
 		case "data":
 			s, ok := p.str()

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
@@ -40,7 +41,8 @@ func (a TimeoutApplier) Apply(ctx context.Context, to mutation.Endpoint, resourc
 // NewFanoutDeps builds, from one AWS config (clients built once, here, at
 // init), the fanout handler's dependencies: the Resolver (DynamoDB shadow
 // records, EC2, Auto Scaling), a Router delivering through applier (the
-// agent client) with ApplyTimeout per call and a ShadowBreaker, the
+// agent client) with ApplyTimeout per call, a ShadowBreaker and a
+// LiveBreaker, the
 // history, and the dead-letter queue.
 func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.Applier, sink metrics.Sink, log *slog.Logger) (FanoutDeps, error) {
 	sys := clock.System{}
@@ -57,7 +59,13 @@ func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.App
 	if err != nil {
 		return FanoutDeps{}, err
 	}
-	dlq, err := awssdk.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
+	dlqOpt := awssdk.DeadLetterOptions{}
+	if cfg.DLQBucket != "" {
+		// Path-style addressing behind an endpoint override (moto, LocalStack).
+		pathStyle := awsCfg.BaseEndpoint != nil
+		dlqOpt.S3, dlqOpt.Bucket = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), cfg.DLQBucket
+	}
+	dlq, err := awssdk.NewDeadLetters(sqs.NewFromConfig(awsCfg), cfg.DLQURL, dlqOpt)
 	if err != nil {
 		return FanoutDeps{}, err
 	}
@@ -69,6 +77,7 @@ func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.App
 	if len(cfg.AgentAddresses) > 0 {
 		log.Warn("agent addresses overridden (SHADOWSCALE_AGENT_ADDRESSES): for tests and local runs only", "instances", len(cfg.AgentAddresses))
 	}
-	router := mutation.NewRouter(res, BreakerApplier{Applier: TimeoutApplier{Applier: applier, Timeout: ApplyTimeout}, Breaker: breaker}, sys)
+	live := NewLiveBreaker(sys, sink, log)
+	router := mutation.NewRouter(res, BreakerApplier{Applier: TimeoutApplier{Applier: applier, Timeout: ApplyTimeout}, Breaker: breaker, Live: live}, sys)
 	return FanoutDeps{Router: router, Routes: res, History: table.History(), DeadLetters: dlq, Clock: sys, Metrics: sink, Log: log}, nil
 }

@@ -34,6 +34,9 @@ const (
 	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
 	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
 	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
+	// EnvDLQBucket is the bucket of the dead letters too large for an SQS
+	// message (optional: without it they are cut).
+	EnvDLQBucket = "SHADOWSCALE_DLQ_BUCKET"
 	// EnvAgentAddresses is for tests and local runs only: a JSON object
 	// from instance id to the host:port of its agent, overriding
 	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
@@ -246,6 +249,8 @@ type Fanout struct {
 	Common
 	Agent
 	DLQURL string
+	// DLQBucket is SHADOWSCALE_DLQ_BUCKET ("" when unset).
+	DLQBucket string
 	// AgentAddresses is SHADOWSCALE_AGENT_ADDRESSES (tests and local runs
 	// only): instance id -> host:port of its agent; nil when unset.
 	AgentAddresses map[string]string
@@ -286,7 +291,7 @@ func LoadReconciler(get Getenv) (Reconciler, error) {
 // LoadFanout reads the fanout function's configuration.
 func LoadFanout(get Getenv) (Fanout, error) {
 	r := &reader{get: get}
-	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), AgentAddresses: r.addresses(EnvAgentAddresses)}
+	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), DLQBucket: r.str(EnvDLQBucket), AgentAddresses: r.addresses(EnvAgentAddresses)}
 	return c, wrap("fanout", r.err())
 }
 

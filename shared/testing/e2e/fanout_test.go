@@ -23,13 +23,13 @@ import (
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -73,7 +73,7 @@ type pipeline struct {
 	fanout  *handlers.Fanout
 	fmet    *metrics.Recorder
 	flogs   *syncBuffer
-	prod    *awssdk.Producer
+	prod    *libproducer.Producer
 }
 
 type syncBuffer struct {
@@ -147,7 +147,7 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 	if p.fanout, err = handlers.NewFanout(deps, handlers.FanoutOptions{FlushEvery: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if p.prod, err = awssdk.NewProducer(env.Kinesis, p.w.Stream, awssdk.ProducerOptions{}); err != nil {
+	if p.prod, err = libproducer.New(env.Kinesis, clock.System{}, libproducer.Options{Stream: p.w.Stream, NoAggregation: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -195,7 +195,7 @@ func mutations(resource string, first uint64, n int) []mutation.Mutation {
 
 func (p *pipeline) put(t *testing.T, muts []mutation.Mutation) {
 	t.Helper()
-	if _, err := p.prod.Put(context.Background(), muts); err != nil {
+	if err := p.prod.PutAll(context.Background(), muts...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,10 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 	"github.com/shadowscale/shadowscale/shared/testing/faultproxy"
 )
@@ -97,7 +98,7 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	r.startAgent(t, "shadow", shadows[lives[0]], shadows[lives[1]], shadows[lives[2]])
 	st := r.startStream(t, harness.PollerOptions{BatchSize: 100})
 	led := newLedger()
-	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
+	prod, err := libproducer.New(r.fenv.Kinesis, clock.System{}, libproducer.Options{Stream: r.w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -176,7 +177,7 @@ func TestKinesisRedeliveryAfterPartialFailure(t *testing.T) {
 	r.startAgent(t, "shadow-a", sa.ShadowID)
 	shB := r.startAgent(t, "shadow-b", sb.ShadowID)
 	led := newLedger()
-	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
+	prod, err := libproducer.New(r.fenv.Kinesis, clock.System{}, libproducer.Options{Stream: r.w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)
 	}

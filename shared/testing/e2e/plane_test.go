@@ -37,6 +37,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -553,7 +554,7 @@ func TestStreamReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prod, err := awssdk.NewProducer(env.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	prod, err := libproducer.New(env.Kinesis, clock.System{}, libproducer.Options{Stream: w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +567,7 @@ func TestStreamReadBack(t *testing.T) {
 		for s := from; s <= to; s++ {
 			ms = append(ms, mutation.Mutation{V: 1, Resource: res, Seq: s, Op: mutation.OpPut, Key: fmt.Sprint("k", s), Value: []byte("v"), ProducedAt: time.Now().UTC()})
 		}
-		if _, err := prod.Put(ctx, ms); err != nil {
+		if err := prod.PutAll(ctx, ms...); err != nil {
 			t.Fatal(err)
 		}
 	}

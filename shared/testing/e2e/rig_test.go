@@ -30,6 +30,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 	"github.com/shadowscale/shadowscale/shared/testing/faultproxy"
 )
@@ -684,11 +685,11 @@ func (s *stream) stop(t *testing.T) {
 // put puts mutations with the producer through the proxy, retrying the
 // whole batch as a producer does when the call fails (what was written
 // comes again: duplicates the agents acknowledge).
-func (r *rig) put(t *testing.T, prod *awssdk.Producer, muts []mutation.Mutation) {
+func (r *rig) put(t *testing.T, prod *libproducer.Producer, muts []mutation.Mutation) {
 	t.Helper()
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
-		if _, err = prod.Put(context.Background(), muts); err == nil {
+		if err = prod.PutAll(context.Background(), muts...); err == nil {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -850,7 +851,7 @@ type producer struct {
 
 func (r *rig) produce(t *testing.T, led *ledger, resources []string, per, badEvery int) *producer {
 	t.Helper()
-	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
+	prod, err := libproducer.New(r.fenv.Kinesis, clock.System{}, libproducer.Options{Stream: r.w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	libproducer "github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
 )
 
@@ -74,7 +75,7 @@ func TestNoSecretOrValueInAnyLog(t *testing.T) {
 			muts = append(muts, m)
 		}
 	}
-	prod, err := awssdk.NewProducer(r.fenv.Kinesis, r.w.Stream, awssdk.ProducerOptions{})
+	prod, err := libproducer.New(r.fenv.Kinesis, clock.System{}, libproducer.Options{Stream: r.w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
+	"github.com/shadowscale/shadowscale/shared/producer"
 )
 
 // LagOptions shape a replication-lag run.
@@ -243,7 +244,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 		}()
 	}
 
-	prod, err := awssdk.NewProducer(e.Kinesis, w.Stream, awssdk.ProducerOptions{})
+	prod, err := producer.New(e.Kinesis, clock.System{}, producer.Options{Stream: w.Stream})
 	if err != nil {
 		return res, err
 	}
@@ -284,7 +285,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 			t0 := time.Now()
 			var err error
 			if len(muts) > 0 {
-				_, err = prod.Put(ctx, muts)
+				err = prod.PutAll(ctx, muts...)
 			}
 			if err == nil && len(raw) > 0 {
 				err = e.putRaw(ctx, w.Stream, lives[0], raw)
