@@ -24,7 +24,7 @@ func init() {
 		name:  "scaling",
 		usage: "bench scaling [flags] FILE...",
 		summary: "closed-loop scaling benchmark (../shared/bench/SCALING.md): replays each trace through a simulated fleet " +
-			"under the reactive, predictive, shadow and oracle policies and prints one line a trace and policy",
+			"under the reactive, predictive, shadow, oracle and shadow-blind policies and prints one line a trace and policy",
 		run: runBenchScaling,
 	})
 }
@@ -51,6 +51,8 @@ type scalingFlags struct {
 	synSeeds  int
 	reverse   bool
 	slice     string
+	// Scenarios of SCALING.md.
+	drift string
 }
 
 func runBenchScaling(ctx context.Context, e *env, args []string) error {
@@ -94,6 +96,8 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.synSeeds, "synthetic-seeds", 2, "synthetic traces of each kind (seeds 1..N)")
 	fs.BoolVar(&f.reverse, "reverse", false, "run every FILE reversed in time (a generality check: same statistics, another sequence)")
 	fs.StringVar(&f.slice, "slice", "", "run only a slice of every FILE, as fractions FROM:TO of its points (e.g. 0.5:1, the second half)")
+	fs.StringVar(&f.drift, "capacity-drift", "", "scenario: from the fraction AT of each trace on, an instance serves FACTOR x C (AT:FACTOR[,AT:FACTOR...], e.g. 0.4:0.7 or 0.4:0.7,0.7:1); the policies are told only C")
+	fs.BoolVar(&f.cfg.UnknownCapacity, "unknown-capacity", false, "scenario: the shadow policy is not told C; it learns it from the fan-out's counts and the group's utilization")
 	ok, err := parseFlags(fs, args)
 	if !ok || err != nil {
 		return err
@@ -111,26 +115,67 @@ type scalingJob struct {
 }
 
 func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) error {
+	cfg, ps, names, err := scalingSetup(e, f)
+	if err != nil {
+		return err
+	}
+	demands, loadErrs, err := scalingDemands(e, f, cfg, files)
+	if err != nil {
+		return err
+	}
+	results, runErrs, err := runScalingJobs(ctx, f.workers, cfg, ps, names, demands)
+	if err != nil {
+		return err
+	}
+	for j, r := range results {
+		if runErrs[j] != nil {
+			loadErrs = append(loadErrs, runErrs[j])
+			continue
+		}
+		fmt.Fprintln(e.stdout, r.Line())
+	}
+	writeTotals(e, f.totals, names, results, runErrs)
+	if len(loadErrs) > 0 {
+		return fmt.Errorf("%d of %d traces or runs failed: %w", len(loadErrs), len(demands)+len(loadErrs), errors.Join(loadErrs...))
+	}
+	return nil
+}
+
+// scalingSetup prices the fleet and builds the policies from the flags.
+func scalingSetup(e *env, f scalingFlags) (sim.Config, sim.PolicySet, []string, error) {
 	cat, err := catalog.Default()
 	if err != nil {
-		return fmt.Errorf("loading the instance catalog: %w", err)
+		return sim.Config{}, sim.PolicySet{}, nil, fmt.Errorf("loading the instance catalog: %w", err)
 	}
 	cfg := f.cfg
 	livePrice, shadowType, err := sim.Prices(cat, f.liveType, catalog.Fractions{CPU: cfg.ShadowCPU, Memory: cfg.ShadowMemory})
 	if err != nil {
-		return usageErrorf("%v", err)
+		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
 	}
 	cfg.LivePrice, cfg.ShadowPrice = livePrice, shadowType.USDPerHour
+	if cfg.Drift, err = sim.ParseDrift(f.drift); err != nil {
+		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
+	}
 	if err := cfg.Validate(); err != nil {
-		return usageErrorf("%v", err)
+		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
 	}
 	names, err := parsePolicies(f.policies)
 	if err != nil {
-		return err
+		return cfg, sim.PolicySet{}, nil, err
 	}
 	if f.workers < 1 {
-		return usageErrorf("workers %d: must be at least 1", f.workers)
+		return cfg, sim.PolicySet{}, nil, usageErrorf("workers %d: must be at least 1", f.workers)
 	}
+	ps, err := scalingPolicies(f, cfg)
+	if err != nil {
+		return cfg, ps, nil, err
+	}
+	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", livePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
+	return cfg, ps, names, nil
+}
+
+// scalingPolicies is the policy set with the flags' overrides.
+func scalingPolicies(f scalingFlags, cfg sim.Config) (sim.PolicySet, error) {
 	ps := sim.DefaultPolicySet(cfg)
 	ps.InstanceType = f.liveType
 	ps.Oracle.MaxUtil = f.oracleUtil
@@ -146,77 +191,83 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 		ps.Control.Policy.ScaleInWindow = f.inWindow
 	}
 	if f.trip != 0 {
-		ps.Control.Signal.Trip = f.trip
-		ps.Control.Signal.Clear = min(ps.Control.Signal.Clear, f.trip/2)
+		ps.Control.TripUtilization = f.trip
 	}
 	if !f.calibrate {
 		ps.Control.Calibration.MinSamples = math.MaxInt32
 	}
 	if !(f.oracleUtil > 0 && f.oracleUtil <= 1) || f.days < 1 || f.buffer < 0 {
-		return usageErrorf("oracle-util %v must be in (0, 1], predictive-days %d at least 1, predictive-buffer %v not negative", f.oracleUtil, f.days, f.buffer)
+		return ps, usageErrorf("oracle-util %v must be in (0, 1], predictive-days %d at least 1, predictive-buffer %v not negative", f.oracleUtil, f.days, f.buffer)
 	}
 	if err := ps.ControlConfig(cfg).Validate(); err != nil {
-		return usageErrorf("shadow policy: %v", err)
+		return ps, usageErrorf("shadow policy: %v", err)
 	}
 	switch f.forecaster {
 	case "default":
 	case "smoother":
 		ps.NewPredictor = control.SmootherPredictor(ps.ControlConfig(cfg))
 	default:
-		return usageErrorf("shadow forecaster %q: want default or smoother", f.forecaster)
+		return ps, usageErrorf("shadow forecaster %q: want default or smoother", f.forecaster)
 	}
-	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", livePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
+	return ps, nil
+}
 
+// scalingDemands loads every trace (a bad one is reported and the others
+// still run) and adds the synthetic ones; it returns the demands and the
+// load errors.
+func scalingDemands(e *env, f scalingFlags, cfg sim.Config, files []string) ([]sim.Demand, []error, error) {
 	from, to, err := parseSlice(f.slice)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	synth, err := syntheticTraces(f)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	// Load every trace first; a bad one is reported and the others still run.
-	demands := make([]sim.Demand, len(files), len(files)+len(synth))
-	loaded := make([]bool, len(files), len(files)+len(synth))
-	var loadErrs []error
-	for i, path := range files {
+	var (
+		demands  []sim.Demand
+		loadErrs []error
+	)
+	for _, path := range files {
 		tr, err := trace.Load(path)
 		if err == nil {
 			tr, err = transform(tr, f.reverse, from, to)
 		}
+		var d sim.Demand
 		if err == nil {
-			demands[i], err = sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
+			d, err = sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, fmt.Errorf("trace %s: %w", path, err))
 			fmt.Fprintf(e.stderr, "shadowscale bench scaling: skipping %s: %v\n", path, err)
 			continue
 		}
-		loaded[i] = true
+		demands = append(demands, d)
 	}
 	for _, tr := range synth {
 		d, err := sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
 		if err != nil {
-			return fmt.Errorf("synthetic trace %s: %w", tr.Name, err)
+			return nil, nil, fmt.Errorf("synthetic trace %s: %w", tr.Name, err)
 		}
-		files = append(files, tr.Name)
 		demands = append(demands, d)
-		loaded = append(loaded, true)
 	}
+	return demands, loadErrs, nil
+}
 
+// runScalingJobs simulates every trace under every policy on workers
+// goroutines; results and errors are in trace-then-policy order.
+func runScalingJobs(ctx context.Context, workers int, cfg sim.Config, ps sim.PolicySet, names []string, demands []sim.Demand) ([]sim.Result, []error, error) {
 	var jobs []scalingJob
-	for i := range files {
-		if loaded[i] {
-			for _, n := range names {
-				jobs = append(jobs, scalingJob{trace: i, policy: n})
-			}
+	for i := range demands {
+		for _, n := range names {
+			jobs = append(jobs, scalingJob{trace: i, policy: n})
 		}
 	}
 	results := make([]sim.Result, len(jobs))
 	errs := make([]error, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(f.workers, max(1, len(jobs))) {
+	for range min(workers, max(1, len(jobs))) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -247,20 +298,9 @@ feed:
 	close(next)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("bench scaling interrupted: %w", err)
+		return nil, nil, fmt.Errorf("bench scaling interrupted: %w", err)
 	}
-	for j, r := range results {
-		if errs[j] != nil {
-			loadErrs = append(loadErrs, errs[j])
-			continue
-		}
-		fmt.Fprintln(e.stdout, r.Line())
-	}
-	writeTotals(e, f.totals, names, results, errs)
-	if len(loadErrs) > 0 {
-		return fmt.Errorf("%d of %d traces or runs failed: %w", len(loadErrs), len(files), errors.Join(loadErrs...))
-	}
-	return nil
+	return results, errs, nil
 }
 
 func parsePolicies(s string) ([]string, error) {
@@ -297,9 +337,17 @@ func writeTotals(e *env, toStdout bool, names []string, results []sim.Result, er
 		traces int
 	}
 	sums := map[string]*sum{}
+	var sig *sim.SignalStats
 	for j, r := range results {
 		if errs[j] != nil {
 			continue
+		}
+		if r.Signal != nil {
+			fmt.Fprintln(e.stderr, r.Signal.Line(r.Trace))
+			if sig == nil {
+				sig = &sim.SignalStats{}
+			}
+			sig.Add(*r.Signal)
 		}
 		s := sums[r.Policy]
 		if s == nil {
@@ -336,16 +384,49 @@ func writeTotals(e *env, toStdout bool, names []string, results []sim.Result, er
 		}
 	}
 	tw.Flush()
-	if sh, re, or := sums["shadow"], sums["reactive"], sums["oracle"]; sh != nil && re != nil && or != nil {
-		ratio := func(a, b float64) string {
-			if b == 0 {
-				return "n/a"
-			}
-			return fmt.Sprintf("%.3f", a/b)
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "n/a"
 		}
-		fmt.Fprintf(w, "shadow / reactive: overload %s (goal <= 0.30), cost %s (goal <= 1.05); shadow / oracle cost %s (goal <= 1.30)\n",
-			ratio(float64(sh.OverloadMin), float64(re.OverloadMin)), ratio(sh.CostUSD, re.CostUSD), ratio(sh.CostUSD, or.CostUSD))
+		return fmt.Sprintf("%.3f", a/b)
 	}
+	if sh, re, or := sums["shadow"], sums["reactive"], sums["oracle"]; sh != nil && re != nil && or != nil {
+		fmt.Fprintf(w, "shadow / reactive: overload %s (goal <= 0.30), risk %s (goal <= 0.30), cost %s (goal <= 1.00); shadow / oracle cost %s (goal <= 1.30)\n",
+			ratio(float64(sh.OverloadMin), float64(re.OverloadMin)), ratio(float64(sh.RiskMin), float64(re.RiskMin)), ratio(sh.CostUSD, re.CostUSD), ratio(sh.CostUSD, or.CostUSD))
+	}
+	if sh, bl := sums["shadow"], sums["shadow-blind"]; sh != nil && bl != nil {
+		fmt.Fprintf(w, "what the shadows add (shadow vs shadow-blind): overload %s (%d vs %d), risk %s (%d vs %d), cost %s ($%.2f vs $%.2f, shadows included)\n",
+			change(float64(sh.OverloadMin), float64(bl.OverloadMin)), sh.OverloadMin, bl.OverloadMin,
+			change(float64(sh.RiskMin), float64(bl.RiskMin)), sh.RiskMin, bl.RiskMin,
+			change(sh.CostUSD, bl.CostUSD), sh.CostUSD, bl.CostUSD)
+	}
+	if sig != nil {
+		fmt.Fprintf(w, "the shadows' signal as a warning (open loop, in the shadow-blind runs): %d overload episodes, %d preceded by a trip (median lead %s min), %d tripped late, %d missed; %d trips, %d false alarms (no overload within 15 min)\n",
+			sig.Overloads, sig.Preceded, fmtMinutes(sig.LeadMin), sig.Late, sig.Missed, sig.Trips, sig.FalseAlarms)
+	}
+}
+
+func fmtMinutes(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// change says how a differs from b, as a signed percentage ("-95%",
+// "+3.1%", "0%"; "n/a" when b is 0 and a is not).
+func change(a, b float64) string {
+	switch {
+	case a == b:
+		return "0%"
+	case b == 0:
+		return "n/a"
+	}
+	pct := 100 * (a - b) / b
+	if math.Abs(pct) >= 10 {
+		return fmt.Sprintf("%+.0f%%", pct)
+	}
+	return fmt.Sprintf("%+.1f%%", pct)
 }
 
 // parseSlice reads FROM:TO fractions (empty: the whole trace).

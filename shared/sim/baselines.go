@@ -48,10 +48,7 @@ func (r *Reactive) Name() string { return "reactive" }
 // Decide implements Policy.
 func (r *Reactive) Decide(v View) Order {
 	o := Order{Desired: v.Desired}
-	util := math.Inf(1)
-	if v.InService > 0 {
-		util = v.Demand / (float64(v.InService) * v.Capacity)
-	}
+	util := v.Utilization // the true utilization: target tracking's metric
 	if util > r.cfg.Target {
 		r.above++
 	} else {
@@ -62,7 +59,7 @@ func (r *Reactive) Decide(v View) Order {
 	} else {
 		r.below = 0
 	}
-	n := need(v.Demand, v.Capacity, r.cfg.Target)
+	n := need(v.Demand, v.TrueCapacity, r.cfg.Target) // ceil(in service · utilization / T)
 	switch {
 	case r.above >= r.cfg.ScaleOutPoints:
 		if want := clamp(max(v.Desired, n), v.Min, v.Max); want != v.Desired {
@@ -177,20 +174,21 @@ type OracleConfig struct {
 	MaxUtil float64 // 0.9
 }
 
-// Oracle knows the demand: it launches each instance exactly one
-// launch-plus-warm-up before it is needed, keeping utilization at most
-// MaxUtil, and lets an instance go when no tick within one
-// launch-plus-warm-up needs it.
+// Oracle knows the demand and the true capacity: it launches each
+// instance exactly one launch-plus-warm-up before it is needed, keeping
+// utilization at most MaxUtil, and lets an instance go when no tick within
+// one launch-plus-warm-up needs it.
 type Oracle struct {
-	cfg    OracleConfig
-	demand []float64
-	lead   int
+	cfg      OracleConfig
+	demand   []float64
+	capacity func(tick int) float64
+	lead     int
 }
 
-// NewOracle returns the oracle for a demand series and a launch-to-service
-// lead in ticks.
-func NewOracle(cfg OracleConfig, d Demand, lead int) *Oracle {
-	return &Oracle{cfg: cfg, demand: d.Values, lead: lead}
+// NewOracle returns the oracle for a demand series, the true per-instance
+// capacity at each tick and a launch-to-service lead in ticks.
+func NewOracle(cfg OracleConfig, d Demand, capacity func(tick int) float64, lead int) *Oracle {
+	return &Oracle{cfg: cfg, demand: d.Values, capacity: capacity, lead: lead}
 }
 
 // Name implements Policy.
@@ -200,7 +198,7 @@ func (o *Oracle) Name() string { return "oracle" }
 func (o *Oracle) Decide(v View) Order {
 	want := 0
 	for s := v.Tick; s <= v.Tick+o.lead && s < len(o.demand); s++ {
-		want = max(want, need(o.demand[s], v.Capacity, o.cfg.MaxUtil))
+		want = max(want, need(o.demand[s], o.capacity(s), o.cfg.MaxUtil))
 	}
 	want = clamp(want, v.Min, v.Max)
 	if want == v.Desired {

@@ -9,8 +9,8 @@ import (
 	"github.com/shadowscale/shadowscale/shared/domain/scaling"
 )
 
-// PolicyNames are the four policies of SCALING.md, in output order.
-var PolicyNames = []string{"reactive", "predictive", "shadow", "oracle"}
+// PolicyNames are the five policies of SCALING.md, in output order.
+var PolicyNames = []string{"reactive", "predictive", "shadow", "oracle", "shadow-blind"}
 
 // PolicySet configures the four policies.
 type PolicySet struct {
@@ -47,14 +47,31 @@ func DefaultPolicySet(cfg Config) PolicySet {
 }
 
 // ControlConfig returns the shadow loop's configuration for fleet cfg: the
-// set's Control with the fleet's step, lead, capacity and bounds, acting.
+// set's Control with the fleet's step, lead, capacity and bounds, acting,
+// and what the plane knows of its shadows (r, w, f): the shadows' evidence
+// corrects the capacity. Under -unknown-capacity the loop is told no
+// capacity (it learns it from the group's utilization).
 func (ps PolicySet) ControlConfig(cfg Config) control.Config {
+	cc := ps.BlindControlConfig(cfg)
+	cc.Capacity.FromShadows = ps.Control.Capacity.FromShadows
+	cc.Capacity.Shadows = control.ShadowModel{CPU: cfg.ShadowCPU, WriteShare: cfg.WriteShare, Sample: cfg.Sample}
+	if cfg.UnknownCapacity {
+		cc.PerInstance = 0
+	}
+	return cc
+}
+
+// BlindControlConfig is the shadow-blind policy's loop: the shadow
+// policy's own, with the nominal capacity and nothing from the shadows.
+func (ps PolicySet) BlindControlConfig(cfg Config) control.Config {
 	cc := ps.Control
 	cc.Step = cfg.Tick
 	cc.Lead = time.Duration(cfg.Lead()) * cfg.Tick
 	cc.PerInstance = cfg.WriteShare * cfg.Capacity * cfg.Tick.Seconds()
 	cc.Policy.Min, cc.Policy.Max = cfg.Min, cfg.Max
 	cc.Policy.Mode = scaling.Act
+	cc.Capacity.FromShadows = false
+	cc.Capacity.Shadows = control.ShadowModel{}
 	return cc
 }
 
@@ -68,18 +85,32 @@ func (ps PolicySet) Build(cfg Config, d Demand, names []string) ([]Policy, error
 		case "predictive":
 			out = append(out, NewPredictive(ps.Predictive))
 		case "oracle":
-			out = append(out, NewOracle(ps.Oracle, d, cfg.Lead()))
-		case "shadow":
+			ticks := d.Len()
+			out = append(out, NewOracle(ps.Oracle, d, func(t int) float64 { return cfg.Capacity * cfg.factorAt(t, ticks) }, cfg.Lead()))
+		case "shadow", "shadow-blind":
 			cc := ps.ControlConfig(cfg)
+			if n == "shadow-blind" {
+				cc = ps.BlindControlConfig(cfg)
+			}
 			np := ps.NewPredictor
 			if np == nil {
 				np = control.DefaultPredictor(cc)
 			}
 			loop, err := control.New(cc, np, ps.Sizes)
 			if err != nil {
-				return nil, fmt.Errorf("building the shadow policy: %w", err)
+				return nil, fmt.Errorf("building the %s policy: %w", n, err)
 			}
-			out = append(out, NewShadow(loop, ps.InstanceType))
+			if n == "shadow-blind" {
+				b := NewShadowBlind(loop, ps.InstanceType)
+				if err := b.Watch(ps.ControlConfig(cfg).TrippingSignal()); err != nil {
+					return nil, fmt.Errorf("building the %s policy: %w", n, err)
+				}
+				out = append(out, b)
+			} else {
+				s := NewShadow(loop, ps.InstanceType)
+				s.readUtilization = cfg.UnknownCapacity
+				out = append(out, s)
+			}
 		default:
 			return nil, fmt.Errorf("unknown policy %q (want one of %v): %w", n, PolicyNames, ErrBadInput)
 		}
@@ -125,7 +156,7 @@ func (ps PolicySet) Simulate(cfg Config, d Demand, names []string, record bool) 
 	rec := Recording{Config: cfg, Demand: d}
 	if record {
 		for _, p := range pols {
-			if s, ok := p.(*Shadow); ok {
+			if s, ok := p.(*Shadow); ok && !s.blind {
 				rec.Shadow = s.Record(d.Len())
 			}
 		}

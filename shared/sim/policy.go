@@ -10,14 +10,23 @@ type View struct {
 	// Demand is the load offered to the group during the tick, requests per
 	// second: the metric source AWS's target tracking reads.
 	Demand float64
-	// Capacity is what one instance serves, requests per second.
+	// Capacity is what one instance serves, requests per second, as the
+	// operator believes it (C): what the policies are told.
 	Capacity float64
+	// TrueCapacity is what one instance really serves now (C, or its drift:
+	// Config.Drift); Utilization the in-service instances' true
+	// utilization, demand / (in service · TrueCapacity), +Inf with none in
+	// service. Reactive target tracking reads the utilization (its metric);
+	// the shadow policy, under -unknown-capacity, reads it capped at 100%
+	// as CloudWatch reports it; the others must not use them.
+	TrueCapacity, Utilization float64
 	// InService, Warming and Desired describe the group before the decision.
 	InService, Warming, Desired int
 	Min, Max                    int
 	// Resources are what the agents counted during the tick, one entry per
-	// in-service live instance (and its shadow). Only set for policies that
-	// run shadows.
+	// in-service live instance (and its shadow). The simulator models the
+	// shadows for every policy (it bills them only to policies that run
+	// them): only those may use them.
 	Resources []ResourceCount
 }
 
@@ -45,6 +54,14 @@ type Order struct {
 type Policy interface {
 	Name() string
 	Decide(v View) Order
+}
+
+// signalWatcher is implemented by a policy that watches the shadows'
+// signal without acting on it (shadow-blind): the run scores its trips
+// against the overloads (Result.Signal).
+type signalWatcher interface {
+	Watching() bool
+	Trips() []bool // one a tick
 }
 
 // shadowRunner is implemented by policies that run shadows: the simulator

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,50 @@ type Config struct {
 	Target       float64       // the T of the baselines and of lead_min (0.6)
 	LivePrice    float64       // USD per live instance-hour
 	ShadowPrice  float64       // USD per shadow instance-hour
+	// Drift is SCALING.md's -capacity-drift: from the fraction At of the
+	// trace on, an instance serves Factor·C (ordered by At; 1 before the
+	// first). Live utilization and the shadows' apply rate follow it; the
+	// policies are told only C.
+	Drift []Drift
+	// UnknownCapacity is SCALING.md's -unknown-capacity: the shadow policy
+	// is not told C and learns it from the fan-out's counts and the group's
+	// utilization as CloudWatch reports it.
+	UnknownCapacity bool
+}
+
+// Drift is one change of the true per-instance capacity.
+type Drift struct {
+	At     float64 // fraction of the trace, in [0, 1)
+	Factor float64 // true capacity over C from At on (> 0)
+}
+
+// ParseDrift reads -capacity-drift's AT:FACTOR[,AT:FACTOR...].
+func ParseDrift(s string) ([]Drift, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []Drift
+	for _, part := range strings.Split(s, ",") {
+		at, factor, ok := strings.Cut(strings.TrimSpace(part), ":")
+		a, aerr := strconv.ParseFloat(at, 64)
+		f, ferr := strconv.ParseFloat(factor, 64)
+		if !ok || aerr != nil || ferr != nil {
+			return nil, fmt.Errorf("capacity drift %q: want AT:FACTOR[,AT:FACTOR...], e.g. 0.4:0.7: %w", part, ErrBadInput)
+		}
+		out = append(out, Drift{At: a, Factor: f})
+	}
+	return out, nil
+}
+
+// factorAt is the true capacity over C at tick t of n.
+func (c Config) factorAt(t, n int) float64 {
+	f := 1.0
+	for _, d := range c.Drift {
+		if float64(t) >= d.At*float64(n) {
+			f = d.Factor
+		}
+	}
+	return f
 }
 
 // DefaultConfig returns SCALING.md's fleet model. Prices are left zero: the
@@ -74,6 +119,11 @@ func (c Config) Validate() error {
 	if c.LivePrice < 0 || c.ShadowPrice < 0 || math.IsNaN(c.LivePrice) || math.IsNaN(c.ShadowPrice) {
 		errs = append(errs, fmt.Errorf("prices %v/%v: must not be negative", c.LivePrice, c.ShadowPrice))
 	}
+	for i, d := range c.Drift {
+		if !(d.At >= 0 && d.At < 1) || !(d.Factor > 0) || math.IsInf(d.Factor, 0) || (i > 0 && d.At <= c.Drift[i-1].At) {
+			errs = append(errs, fmt.Errorf("capacity drift %v:%v: want AT in [0, 1), increasing, and FACTOR positive", d.At, d.Factor))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
@@ -106,6 +156,9 @@ type Result struct {
 	// DemandSum and UnservedSum are the demand and the demand above capacity
 	// summed over the ticks (requests/s x ticks), for sums over traces.
 	DemandSum, UnservedSum float64
+	// Signal is how the shadows' signal warned of this run's overloads:
+	// set for the shadow-blind policy (open loop), nil otherwise.
+	Signal *SignalStats
 }
 
 // Line formats r as SCALING.md's output line.
@@ -187,29 +240,41 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 	type order struct{ tick, from, to int }
 	var outs []order
 	tickSec := cfg.Tick.Seconds()
-	shadowRate := cfg.ShadowCPU * cfg.Capacity * tickSec // mutations a shadow applies per tick at most
 	var rc []ResourceCount
+	watch, _ := p.(signalWatcher)
+	var overloaded []bool
+	if watch != nil && watch.Watching() {
+		overloaded = make([]bool, n)
+	}
 	for t := 0; t < n; t++ {
 		inService, warming := f.counts(t)
 		dem := d.Values[t]
-		capa := float64(inService) * cfg.Capacity
+		trueCap := cfg.Capacity * cfg.factorAt(t, n)
+		shadowRate := cfg.ShadowCPU * trueCap * tickSec // mutations a shadow applies per tick at most
+		capa := float64(inService) * trueCap
 		total += dem
 		if dem > capa {
 			res.OverloadMin++
 			unserved += dem - capa
+			if overloaded != nil {
+				overloaded[t] = true
+			}
 		}
 		if dem > cfg.RiskUtil*capa {
 			res.RiskMin++
 		}
-		v := View{Tick: t, Time: d.Time(t), Demand: dem, Capacity: cfg.Capacity,
+		v := View{Tick: t, Time: d.Time(t), Demand: dem, Capacity: cfg.Capacity, TrueCapacity: trueCap, Utilization: math.Inf(1),
 			InService: inService, Warming: warming, Desired: f.desired(), Min: cfg.Min, Max: cfg.Max}
-		if shadows {
+		if inService > 0 {
+			v.Utilization = dem / capa
+		}
+		{
 			rc = rc[:0]
 			per := 0.0
 			if inService > 0 {
 				per = dem / float64(inService) // requests/s offered to each in-service instance
 			}
-			served := min(per, cfg.Capacity)
+			served := min(per, trueCap)
 			for i := range f.insts {
 				in := &f.insts[i]
 				if in.ready > t {
@@ -252,6 +317,10 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 		res.ShadowInstH = hours
 	}
 	res.CostUSD = res.LiveInstH*cfg.LivePrice + res.ShadowInstH*cfg.ShadowPrice
+	if overloaded != nil {
+		st := signalStats(watch.Trips(), overloaded, cfg.Tick.Minutes())
+		res.Signal = &st
+	}
 	res.DemandSum, res.UnservedSum = total, unserved
 	if total > 0 {
 		res.UnservedPct = 100 * unserved / total

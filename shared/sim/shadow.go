@@ -19,6 +19,16 @@ import (
 type Shadow struct {
 	loop         *control.Loop
 	instanceType string
+	// blind: the shadow-blind ablation, the same loop with nothing from the
+	// shadows (no counts, no backlog, no capacity) and no shadows paid.
+	blind bool
+	// readUtilization: the loop reads the group's utilization as CloudWatch
+	// reports it (capped at 100%), for -unknown-capacity.
+	readUtilization bool
+	// passive is, for shadow-blind, the shadows' signal computed on the
+	// side (never fed to the loop), and trips its state a tick.
+	passive *signal.Tracker
+	trips   []bool
 	// trace, when set, records what the loop saw and forecast each tick.
 	trace   *ShadowTrace
 	samples []signal.Sample
@@ -49,6 +59,30 @@ func NewShadow(loop *control.Loop, instanceType string) *Shadow {
 	return &Shadow{loop: loop, instanceType: instanceType}
 }
 
+// NewShadowBlind returns the shadow-blind ablation: the same loop fed the
+// group's demand and counts but nothing the shadows tell; it runs no
+// shadows.
+func NewShadowBlind(loop *control.Loop, instanceType string) *Shadow {
+	return &Shadow{loop: loop, instanceType: instanceType, blind: true}
+}
+
+// Watch makes a blind policy compute the shadows' signal on the side, with
+// cfg, for Result.Signal.
+func (s *Shadow) Watch(cfg signal.Config) error {
+	t, err := signal.NewTracker(cfg)
+	if err != nil {
+		return err
+	}
+	s.passive = t
+	return nil
+}
+
+// Watching implements signalWatcher.
+func (s *Shadow) Watching() bool { return s.passive != nil }
+
+// Trips implements signalWatcher.
+func (s *Shadow) Trips() []bool { return s.trips }
+
 // Record makes the policy keep a ShadowTrace of n ticks.
 func (s *Shadow) Record(n int) *ShadowTrace {
 	lead := max(1, int((s.loop.Config().Lead+s.loop.Config().Step-1)/s.loop.Config().Step))
@@ -65,10 +99,15 @@ func (s *Shadow) Record(n int) *ShadowTrace {
 }
 
 // Name implements Policy.
-func (s *Shadow) Name() string { return "shadow" }
+func (s *Shadow) Name() string {
+	if s.blind {
+		return "shadow-blind"
+	}
+	return "shadow"
+}
 
 // RunsShadows implements shadowRunner.
-func (s *Shadow) RunsShadows() bool { return true }
+func (s *Shadow) RunsShadows() bool { return !s.blind }
 
 // Decide implements Policy.
 func (s *Shadow) Decide(v View) Order {
@@ -76,12 +115,23 @@ func (s *Shadow) Decide(v View) Order {
 	offered := 0.0
 	for _, r := range v.Resources {
 		offered += r.LiveAccepted
-		s.samples = append(s.samples, signal.Sample{Resource: r.ID, LiveApplied: r.LiveApplied, ShadowApplied: r.ShadowApplied, ShadowBacklog: r.ShadowBacklog})
+		if !s.blind || s.passive != nil {
+			s.samples = append(s.samples, signal.Sample{Resource: r.ID, LiveApplied: r.LiveApplied, ShadowApplied: r.ShadowApplied, ShadowBacklog: r.ShadowBacklog})
+		}
 	}
-	res, err := s.loop.Step(control.Observation{
-		Minute: v.Time, Demand: offered, Resources: s.samples,
+	if s.blind && s.passive != nil {
+		rd, err := s.passive.Observe(v.Time, s.samples)
+		s.trips = append(s.trips, err == nil && rd.Tripped)
+		s.samples = s.samples[:0]
+	}
+	o := control.Observation{
+		Minute: v.Time, Demand: offered, Resources: s.samples, Utilization: math.NaN(),
 		Desired: v.Desired, InService: v.InService, Warming: v.Warming, InstanceType: s.instanceType,
-	})
+	}
+	if s.readUtilization && v.InService > 0 {
+		o.Utilization = 100 * min(1, v.Utilization)
+	}
+	res, err := s.loop.Step(o)
 	if err != nil {
 		return Order{Desired: v.Desired, Reason: fmt.Sprintf("control loop: %v", err)}
 	}

@@ -261,7 +261,7 @@ func TestOracleLaunchesOneLeadAhead(t *testing.T) {
 		}
 		return 100
 	})
-	res, series, err := RunRecorded(cfg, d, []Policy{NewOracle(OracleConfig{MaxUtil: 0.9}, d, cfg.Lead())}, true)
+	res, series, err := RunRecorded(cfg, d, []Policy{NewOracle(OracleConfig{MaxUtil: 0.9}, d, func(int) float64 { return cfg.Capacity }, cfg.Lead())}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestSimulateRecordsTheSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Results) != 4 || len(rec.Series) != 4 || rec.Shadow == nil {
+	if len(rec.Results) != len(PolicyNames) || len(rec.Series) != len(PolicyNames) || rec.Shadow == nil {
 		t.Fatalf("recording has %d results, %d series, shadow trace %v", len(rec.Results), len(rec.Series), rec.Shadow != nil)
 	}
 	for i, s := range rec.Series {
@@ -487,7 +487,7 @@ func TestShadowBeatsReactiveOnSyntheticFamilies(t *testing.T) {
 		t.Skip("simulates 8 x 14 days")
 	}
 	cfg := testConfig()
-	var over, cost [4]float64
+	var over, cost [5]float64
 	for _, k := range SyntheticKinds {
 		tr, err := Synthetic(k, 14, 3)
 		if err != nil {

@@ -105,14 +105,18 @@ func (c *calibrator) observe(y float64) {
 }
 
 // expect queues a forecast (mean, P90) due in lead steps.
-func (c *calibrator) expect(mean, p90 float64, lead int) {
+//
+// minSpread floors the forecast's spread P90 - mean (see
+// CalibrationConfig.MinSpread), here and where the loop plans with it.
+func (c *calibrator) expect(mean, p90 float64, lead int, minSpread float64) {
 	for len(c.st.Pending) < lead {
 		c.st.Pending = append(c.st.Pending, [2]float64{-1, -1})
 	}
 	if math.IsNaN(mean) || math.IsNaN(p90) || math.IsInf(mean, 0) || math.IsInf(p90, 0) {
 		mean, p90 = -1, -1
 	} else {
-		mean, p90 = max(0, mean), max(0, p90)
+		mean = max(0, mean)
+		p90 = mean + max(p90-mean, minSpread)
 	}
 	c.st.Pending[lead-1] = [2]float64{mean, p90}
 }

@@ -53,8 +53,14 @@ type Config struct {
 	Lead    time.Duration `json:"lead"`
 	Horizon time.Duration `json:"horizon"`
 	// PerInstance is what one live instance serves in a Step at 100%, in the
-	// unit of Observation.Demand (mutations a step).
+	// unit of Observation.Demand (mutations a step). 0: not known, learned
+	// from the group's utilization (Observation.Utilization).
 	PerInstance float64 `json:"per_instance"`
+	// TripUtilization is the live utilization at which the shadows' signal
+	// trips: with a known shadow model (Capacity.Shadows) the signal's trip
+	// delta is chosen so that it trips there (1 - r/(f·w)/TripUtilization),
+	// and no earlier than the shadows saturate.
+	TripUtilization float64 `json:"trip_utilization"`
 	// MaxGap is the longest run of missing steps fed to the predictor as
 	// missing values; after a longer gap the predictor starts over.
 	MaxGap time.Duration `json:"max_gap"`
@@ -64,6 +70,7 @@ type Config struct {
 	Signal      signal.Config     `json:"signal"`
 	Policy      scaling.Config    `json:"policy"`
 	Calibration CalibrationConfig `json:"calibration"`
+	Capacity    CapacityConfig    `json:"capacity"`
 }
 
 // CalibrationConfig sizes the safety margin on the forecaster's own record:
@@ -76,6 +83,13 @@ type CalibrationConfig struct {
 	HalfLife time.Duration `json:"half_life"`
 	// MinSamples before the calibrated value replaces the policy's Safety.
 	MinSamples int `json:"min_samples"`
+	// MinSpread floors the forecast's spread (P90 - mean), as a fraction of
+	// the per-instance capacity, where errors are standardized and where
+	// the plan adds its margin: a spread finer than a fraction of an
+	// instance changes no instance count, and standardizing by a spread
+	// near zero (a flat, idle series) makes every switch-on look like a
+	// hundred-sigma error that then inflates the margin for days.
+	MinSpread float64 `json:"min_spread"`
 	// MinSafety and MaxSafety bound the calibrated multiplier.
 	MinSafety float64 `json:"min_safety"`
 	MaxSafety float64 `json:"max_safety"`
@@ -87,8 +101,9 @@ func DefaultConfig() Config {
 	return Config{
 		Step: time.Minute, Lead: 5 * time.Minute, Horizon: time.Minute,
 		MaxGap: 24 * time.Hour, KeepDecisions: 20,
-		Signal: signal.DefaultConfig(), Policy: scaling.DefaultConfig(),
-		Calibration: CalibrationConfig{Quantile: 0.975, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12},
+		TripUtilization: 0.9,
+		Signal:          signal.DefaultConfig(), Policy: scaling.DefaultConfig(), Capacity: DefaultCapacityConfig(),
+		Calibration: CalibrationConfig{Quantile: 0.975, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12, MinSpread: 0.05},
 	}
 }
 
@@ -104,8 +119,14 @@ func (c Config) Validate() error {
 	if c.Step > 0 && (c.Lead+c.Horizon)/c.Step > 10000 {
 		errs = append(errs, fmt.Errorf("lead %v plus horizon %v: more than 10000 steps", c.Lead, c.Horizon))
 	}
-	if !(c.PerInstance > 0) || math.IsInf(c.PerInstance, 0) {
-		errs = append(errs, fmt.Errorf("per-instance capacity %v: must be positive", c.PerInstance))
+	if !(c.PerInstance >= 0) || math.IsInf(c.PerInstance, 0) {
+		errs = append(errs, fmt.Errorf("per-instance capacity %v: must be positive, or 0 to learn it from the group's utilization", c.PerInstance))
+	}
+	if !(c.TripUtilization > 0 && c.TripUtilization <= 1) {
+		errs = append(errs, fmt.Errorf("trip utilization %v: must be in (0, 1]", c.TripUtilization))
+	}
+	if err := c.Capacity.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("capacity: %w", err))
 	}
 	if c.MaxGap < c.Step {
 		errs = append(errs, fmt.Errorf("max gap %v: must be at least a step", c.MaxGap))
@@ -119,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if k.HalfLife < c.Step {
 		errs = append(errs, fmt.Errorf("calibration half-life %v: must be at least a step", k.HalfLife))
+	}
+	if !(k.MinSpread >= 0 && k.MinSpread <= 1) {
+		errs = append(errs, fmt.Errorf("calibration min spread %v: must be in [0, 1] (a fraction of the per-instance capacity)", k.MinSpread))
 	}
 	if k.MinSamples < 1 {
 		errs = append(errs, fmt.Errorf("calibration min samples %d: must be at least 1", k.MinSamples))
@@ -172,6 +196,9 @@ type Result struct {
 	// from (one of the Capacity* values).
 	PerInstance    float64
 	CapacitySource string
+	// Capacity is the estimate in full (shadows saturated, the live
+	// utilization they show, when the live instances saturate).
+	Capacity Capacity
 }
 
 // Where a step's per-instance capacity came from.
@@ -198,6 +225,7 @@ type State struct {
 	Signal      signal.State       `json:"signal"`
 	Policy      scaling.State      `json:"policy"`
 	Calibration CalibrationState   `json:"calibration"`
+	Capacity    CapacityState      `json:"capacity"`
 	Decisions   []scaling.Decision `json:"decisions,omitempty"`
 	// Recent are the last few demands (-1: missing), oldest first, for the
 	// demand's trend.
@@ -215,6 +243,7 @@ type Loop struct {
 	sig    *signal.Tracker
 	pol    *scaling.Policy
 	cal    *calibrator
+	capE   *capacityEstimator
 	last   int64
 	steps  int64
 	decs   []scaling.Decision
@@ -247,7 +276,7 @@ func New(cfg Config, newPredictor func() (Predictor, error), sizes scaling.Sizes
 	if err != nil {
 		return nil, fmt.Errorf("making the predictor: %w", err)
 	}
-	sig, err := signal.NewTracker(cfg.Signal)
+	sig, err := signal.NewTracker(cfg.TrippingSignal())
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +284,8 @@ func New(cfg Config, newPredictor func() (Predictor, error), sizes scaling.Sizes
 	if err != nil {
 		return nil, err
 	}
-	l := &Loop{cfg: cfg, sizes: sizes, newP: newPredictor, pred: pred, sig: sig, pol: pol, cal: newCalibrator(cfg.Calibration, cfg.Step)}
+	l := &Loop{cfg: cfg, sizes: sizes, newP: newPredictor, pred: pred, sig: sig, pol: pol, cal: newCalibrator(cfg.Calibration, cfg.Step),
+		capE: newCapacityEstimator(cfg.Capacity, cfg.PerInstance, cfg.Step)}
 	l.lead = max(1, int((cfg.Lead+cfg.Step-1)/cfg.Step))
 	l.h = l.lead + int((cfg.Horizon+cfg.Step-1)/cfg.Step)
 	return l, nil
@@ -266,7 +296,7 @@ func (l *Loop) Config() Config { return l.cfg }
 
 // State returns the loop's state for persisting.
 func (l *Loop) State() (State, error) {
-	st := State{Version: stateVersion, Last: l.last, Steps: l.steps, Signal: l.sig.State(), Policy: l.pol.State(), Calibration: l.cal.state()}
+	st := State{Version: stateVersion, Last: l.last, Steps: l.steps, Signal: l.sig.State(), Policy: l.pol.State(), Calibration: l.cal.state(), Capacity: l.capE.state()}
 	st.Decisions = append([]scaling.Decision(nil), l.decs...)
 	st.Recent = encodeNaN(l.recent)
 	if s, ok := l.pred.(Snapshotter); ok {
@@ -288,6 +318,9 @@ func (l *Loop) Restore(st State) error {
 	}
 	if err := l.cal.restore(st.Calibration); err != nil {
 		return fmt.Errorf("restoring calibration: %w", err)
+	}
+	if err := l.capE.restore(st.Capacity); err != nil {
+		return fmt.Errorf("restoring the capacity estimate: %w", err)
 	}
 	l.sig.Restore(st.Signal)
 	l.pol.Restore(st.Policy)
@@ -388,6 +421,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 			for i := int64(0); i < missing; i++ {
 				l.pred.Observe(math.NaN())
 				l.cal.skip()
+				l.capE.skip()
 				l.remember(math.NaN())
 			}
 		}
@@ -405,13 +439,18 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("step %s: %w", o.Minute.UTC().Format(time.RFC3339), err)
 	}
-	res := Result{Signal: rd, Upper: math.NaN(), PerInstance: l.cfg.PerInstance, CapacitySource: CapacityConfigured}
+	cp := l.capE.observe(demand, o.InService, o.Utilization, o.Resources)
+	res := Result{Signal: rd, Upper: math.NaN(), PerInstance: cp.PerInstance, CapacitySource: cp.Source, Capacity: cp}
+	minSpread := 0.0
+	if !math.IsNaN(cp.PerInstance) {
+		minSpread = l.cfg.Calibration.MinSpread * cp.PerInstance
+	}
 	f, ferr := l.pred.Forecast(l.h)
 	if ferr == nil && len(f.Mean) >= l.lead && len(f.P90) >= l.lead {
 		res.Forecast = f
-		l.cal.expect(f.Mean[l.lead-1], f.P90[l.lead-1], l.lead)
+		l.cal.expect(f.Mean[l.lead-1], f.P90[l.lead-1], l.lead, minSpread)
 	} else {
-		l.cal.expect(math.NaN(), math.NaN(), l.lead)
+		l.cal.expect(math.NaN(), math.NaN(), l.lead, minSpread)
 	}
 	safety := l.cfg.Policy.Safety
 	if s, ok := l.cal.safety(); ok {
@@ -420,17 +459,19 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	res.Safety = safety
 	if len(res.Forecast.Mean) >= l.lead {
 		mean, p90 := res.Forecast.Mean[l.lead-1], res.Forecast.P90[l.lead-1]
-		res.Upper = mean + safety*max(0, p90-mean)
+		res.Upper = mean + safety*max(0, p90-mean, minSpread)
 	}
 	in := scaling.Input{
-		Now: time.Unix(m*60, 0).UTC(), Forecast: res.Forecast, Safety: safety,
+		Now: time.Unix(m*60, 0).UTC(), Forecast: res.Forecast, Safety: safety, MinSpread: minSpread,
 		Step: l.cfg.Step, Lead: l.cfg.Lead, Horizon: l.cfg.Horizon,
-		Demand: demand, PerInstance: l.cfg.PerInstance, Trend: l.trend(),
+		Demand: demand, PerInstance: cp.PerInstance, Trend: l.trend(),
 		Desired: o.Desired, InService: o.InService, Warming: o.Warming, InstanceType: o.InstanceType,
-		Signal: scaling.Signal{Tripped: rd.Tripped, Delta: rd.Delta, LagMinutes: rd.LagMinutes},
+		Signal: scaling.Signal{Tripped: rd.Tripped, Delta: rd.Delta, LagMinutes: rd.LagMinutes, LiveUtil: cp.LiveUtil, SaturationIn: cp.SaturationIn},
 	}
-	d, err := l.pol.Decide(in)
-	if err != nil {
+	var d scaling.Decision
+	if math.IsNaN(cp.PerInstance) {
+		d = l.pol.Hold(in, "no per-instance capacity configured and no usable utilization reading yet: holding while it is learned")
+	} else if d, err = l.pol.Decide(in); err != nil {
 		return Result{}, fmt.Errorf("deciding at %s: %w", in.Now.Format(time.RFC3339), err)
 	}
 	res.Decision = d

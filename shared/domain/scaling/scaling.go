@@ -169,6 +169,10 @@ type Signal struct {
 	Tripped    bool    // shadows are falling behind (with hysteresis)
 	Delta      float64 // (live - shadow) / live over the window; NaN when unknown
 	LagMinutes float64 // how far behind the shadows are
+	// LiveUtil is the live instances' utilization as the saturated shadows
+	// show it, and SaturationIn when (in steps) it reaches 100% at its
+	// current rise; NaN when not known.
+	LiveUtil, SaturationIn float64
 }
 
 // Input is one decision's view of the world.
@@ -180,6 +184,9 @@ type Input struct {
 	// Safety, when positive, replaces Config.Safety (e.g. a value the
 	// control loop calibrated on the forecaster's recent errors).
 	Safety float64
+	// MinSpread floors the forecast's spread P90 - mean the margin is a
+	// multiple of (0: none).
+	MinSpread float64
 	// Step is the spacing of the forecast points and of the decisions.
 	Step time.Duration
 	// Lead is how long a launched instance takes to serve (pending plus
@@ -327,6 +334,17 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	return p.finish(d, in, why), nil
 }
 
+// Hold is a decision to change nothing, for a step the policy cannot size
+// (e.g. no capacity figure is known yet): the group's count is remembered
+// as the step's plan, so a later scale-in still waits out its window.
+func (p *Policy) Hold(in Input, reason string) Decision {
+	minute := in.Now.Unix() / 60
+	p.remember(minute, in.Desired)
+	p.st.OutSince = 0
+	d := Decision{At: in.Now, Action: NoChange, From: in.Desired, To: in.Desired, InstanceType: in.InstanceType, Mode: p.cfg.Mode, Plan: in.Desired}
+	return p.finish(d, in, []string{reason})
+}
+
 // validate refuses inputs the policy cannot size from.
 func (in Input) validate() error {
 	if in.Step <= 0 {
@@ -429,8 +447,10 @@ func (p *Policy) forecastPlan(in Input) fplan {
 		}
 		mean = max(0, mean)
 		upper := mean
-		if h <= len(f.P90) && finite(f.P90[h-1]) && f.P90[h-1] > mean {
-			upper = mean + safety*(f.P90[h-1]-mean)
+		if h <= len(f.P90) && finite(f.P90[h-1]) {
+			if spread := max(f.P90[h-1]-mean, in.MinSpread); spread > 0 {
+				upper = mean + safety*spread
+			}
 		}
 		n := instances(upper, in.PerInstance, p.cfg.TargetUtilization)
 		fp.in = max(fp.in, n)
