@@ -11,10 +11,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-	"time"
 
-	"github.com/shadowscale/shadowscale/shared/domain/catalog"
-	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/sim"
 	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
@@ -29,30 +26,19 @@ func init() {
 	})
 }
 
-// scalingFlags are the fleet model's and the policies' knobs.
+// scalingFlags are bench scaling's flags: the simulation's knobs and the
+// run's.
 type scalingFlags struct {
-	cfg        sim.Config
-	liveType   string
-	policies   string
-	quantile   float64
-	targetUtil float64
-	inWindow   time.Duration
-	forecaster string
-	trip       float64
-	calibrate  bool
-	oracleUtil float64
-	days       int
-	buffer     time.Duration
-	workers    int
-	totals     bool
+	simFlags
+	policies string
+	workers  int
+	totals   bool
 	// Generality checks: synthetic traces, time reversal, slices.
 	synthetic string
 	synDays   int
 	synSeeds  int
 	reverse   bool
 	slice     string
-	// Scenarios of SCALING.md.
-	drift string
 }
 
 func runBenchScaling(ctx context.Context, e *env, args []string) error {
@@ -60,35 +46,15 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 		summary: "Replays each CSV trace (timestamp,value) through the fleet model of SCALING.md under every policy, on a virtual clock.\n" +
 			"Output, one line a trace and policy (tab separated):\n" +
 			"  NAME POLICY overload_min=N risk_min=N unserved_pct=x live_inst_h=x shadow_inst_h=x cost_usd=x actions=N lead_min=x\n" +
-			"Sums over the traces and ratios to reactive and oracle go to stderr (or stdout as NAME TOTAL lines with --totals).\n" +
+			"On stderr: the sums over the traces, the shadow policy's ratios to reactive and oracle, what the shadows add\n" +
+			"(shadow vs shadow-blind), and per trace how the shadows' signal warned of the overloads of the shadow-blind run\n" +
+			"(open loop): NAME signal overloads=N preceded=N late=N missed=N lead_min=x trips=N false_alarms=N.\n" +
+			glossary +
 			"Gaps in a trace are filled by linear interpolation on its median-step grid; unsorted or duplicate timestamps are errors."}
 	fs := newFlagSet(e, c)
-	def := sim.DefaultConfig()
 	var f scalingFlags
-	fs.DurationVar(&f.cfg.Tick, "tick", def.Tick, "simulation tick (the demand is interpolated to it)")
-	fs.Float64Var(&f.cfg.Capacity, "capacity", def.Capacity, "requests per second one live instance serves (C)")
-	fs.Float64Var(&f.cfg.P99Instances, "p99-instances", def.P99Instances, "the demand is scaled so that its 99th percentile is this many instance capacities")
-	fs.Float64Var(&f.cfg.WriteShare, "write-share", def.WriteShare, "share of the demand that is mutations (w)")
-	fs.Float64Var(&f.cfg.ShadowCPU, "shadow-cpu", def.ShadowCPU, "shadow CPU as a fraction of its live instance's (r)")
-	fs.Float64Var(&f.cfg.ShadowMemory, "shadow-memory", def.ShadowMemory, "shadow memory as a fraction of its live instance's")
-	fs.Float64Var(&f.cfg.Sample, "sample", def.Sample, "fraction of the mutations sent to the shadow (f)")
-	fs.DurationVar(&f.cfg.Pending, "pending", def.Pending, "time from launch to running")
-	fs.DurationVar(&f.cfg.WarmUp, "warmup", def.WarmUp, "instance warm-up after pending, before it serves")
-	fs.IntVar(&f.cfg.Min, "min", def.Min, "group minimum")
-	fs.IntVar(&f.cfg.Max, "max", def.Max, "group maximum")
-	fs.Float64Var(&f.cfg.Target, "target", def.Target, "target utilization T of reactive and predictive (and of lead_min)")
-	fs.Float64Var(&f.cfg.RiskUtil, "risk", def.RiskUtil, "a minute is at risk above this utilization")
-	fs.StringVar(&f.liveType, "live-type", "m7g.xlarge", "live instance type (prices from the embedded catalog; the shadow type is sized from it)")
+	f.simFlags.register(fs)
 	fs.StringVar(&f.policies, "policies", strings.Join(sim.PolicyNames, ","), "comma-separated policies to run")
-	fs.Float64Var(&f.oracleUtil, "oracle-util", 0.9, "the oracle's maximum utilization")
-	fs.IntVar(&f.days, "predictive-days", 14, "days of history the predictive policy averages")
-	fs.DurationVar(&f.buffer, "predictive-buffer", 300*time.Second, "the predictive policy orders each hour's capacity this long before it")
-	fs.Float64Var(&f.quantile, "shadow-quantile", 0, "shadow: quantile of the forecast's standardized errors it plans for (0: default)")
-	fs.Float64Var(&f.targetUtil, "shadow-target-util", 0, "shadow: utilization it plans for at the forecast's upper bound (0: default)")
-	fs.DurationVar(&f.inWindow, "shadow-scale-in-window", -1, "shadow: scale-in stabilization window (-1: default)")
-	fs.Float64Var(&f.trip, "shadow-trip", 0, "shadow: the delta at which the signal trips (0: default; 1: never, to measure the signal's part)")
-	fs.BoolVar(&f.calibrate, "shadow-calibrate", true, "shadow: size the margin on the forecaster's record (false: plan for its raw P90)")
-	fs.StringVar(&f.forecaster, "shadow-forecaster", "default", "shadow: the loop's forecaster, default (the forecast package's online model) or smoother (the loop's built-in one)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "simulations run in parallel")
 	fs.BoolVar(&f.totals, "totals", false, "also print the sums as NAME TOTAL lines on stdout")
 	fs.StringVar(&f.synthetic, "synthetic", "", "also run synthetic traces of these kinds (comma-separated, or all: "+strings.Join(sim.SyntheticKinds, ",")+")")
@@ -96,8 +62,6 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.synSeeds, "synthetic-seeds", 2, "synthetic traces of each kind (seeds 1..N)")
 	fs.BoolVar(&f.reverse, "reverse", false, "run every FILE reversed in time (a generality check: same statistics, another sequence)")
 	fs.StringVar(&f.slice, "slice", "", "run only a slice of every FILE, as fractions FROM:TO of its points (e.g. 0.5:1, the second half)")
-	fs.StringVar(&f.drift, "capacity-drift", "", "scenario: from the fraction AT of each trace on, an instance serves FACTOR x C (AT:FACTOR[,AT:FACTOR...], e.g. 0.4:0.7 or 0.4:0.7,0.7:1); the policies are told only C")
-	fs.BoolVar(&f.cfg.UnknownCapacity, "unknown-capacity", false, "scenario: the shadow policy is not told C; it learns it from the fan-out's counts and the group's utilization")
 	ok, err := parseFlags(fs, args)
 	if !ok || err != nil {
 		return err
@@ -143,73 +107,19 @@ func benchScaling(ctx context.Context, e *env, f scalingFlags, files []string) e
 
 // scalingSetup prices the fleet and builds the policies from the flags.
 func scalingSetup(e *env, f scalingFlags) (sim.Config, sim.PolicySet, []string, error) {
-	cat, err := catalog.Default()
-	if err != nil {
-		return sim.Config{}, sim.PolicySet{}, nil, fmt.Errorf("loading the instance catalog: %w", err)
-	}
-	cfg := f.cfg
-	livePrice, shadowType, err := sim.Prices(cat, f.liveType, catalog.Fractions{CPU: cfg.ShadowCPU, Memory: cfg.ShadowMemory})
-	if err != nil {
-		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
-	}
-	cfg.LivePrice, cfg.ShadowPrice = livePrice, shadowType.USDPerHour
-	if cfg.Drift, err = sim.ParseDrift(f.drift); err != nil {
-		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, sim.PolicySet{}, nil, usageErrorf("%v", err)
-	}
-	names, err := parsePolicies(f.policies)
-	if err != nil {
-		return cfg, sim.PolicySet{}, nil, err
-	}
-	if f.workers < 1 {
-		return cfg, sim.PolicySet{}, nil, usageErrorf("workers %d: must be at least 1", f.workers)
-	}
-	ps, err := scalingPolicies(f, cfg)
+	cfg, ps, shadowType, err := f.setup()
 	if err != nil {
 		return cfg, ps, nil, err
 	}
-	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", livePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
+	names, err := parsePolicies(f.policies)
+	if err != nil {
+		return cfg, ps, nil, err
+	}
+	if f.workers < 1 {
+		return cfg, ps, nil, usageErrorf("workers %d: must be at least 1", f.workers)
+	}
+	e.log.Info("bench scaling", "live_type", f.liveType, "live_usd_h", cfg.LivePrice, "shadow_type", shadowType.Name, "shadow_usd_h", shadowType.USDPerHour)
 	return cfg, ps, names, nil
-}
-
-// scalingPolicies is the policy set with the flags' overrides.
-func scalingPolicies(f scalingFlags, cfg sim.Config) (sim.PolicySet, error) {
-	ps := sim.DefaultPolicySet(cfg)
-	ps.InstanceType = f.liveType
-	ps.Oracle.MaxUtil = f.oracleUtil
-	ps.Predictive.Days = f.days
-	ps.Predictive.Buffer = f.buffer
-	if f.quantile != 0 {
-		ps.Control.Calibration.Quantile = f.quantile
-	}
-	if f.targetUtil != 0 {
-		ps.Control.Policy.TargetUtilization = f.targetUtil
-	}
-	if f.inWindow >= 0 {
-		ps.Control.Policy.ScaleInWindow = f.inWindow
-	}
-	if f.trip != 0 {
-		ps.Control.TripUtilization = f.trip
-	}
-	if !f.calibrate {
-		ps.Control.Calibration.MinSamples = math.MaxInt32
-	}
-	if !(f.oracleUtil > 0 && f.oracleUtil <= 1) || f.days < 1 || f.buffer < 0 {
-		return ps, usageErrorf("oracle-util %v must be in (0, 1], predictive-days %d at least 1, predictive-buffer %v not negative", f.oracleUtil, f.days, f.buffer)
-	}
-	if err := ps.ControlConfig(cfg).Validate(); err != nil {
-		return ps, usageErrorf("shadow policy: %v", err)
-	}
-	switch f.forecaster {
-	case "default":
-	case "smoother":
-		ps.NewPredictor = control.SmootherPredictor(ps.ControlConfig(cfg))
-	default:
-		return ps, usageErrorf("shadow forecaster %q: want default or smoother", f.forecaster)
-	}
-	return ps, nil
 }
 
 // scalingDemands loads every trace (a bad one is reported and the others
@@ -229,13 +139,13 @@ func scalingDemands(e *env, f scalingFlags, cfg sim.Config, files []string) ([]s
 		loadErrs []error
 	)
 	for _, path := range files {
-		tr, err := trace.Load(path)
+		tr, err := trace.LoadWith(path, f.traceOptions())
 		if err == nil {
 			tr, err = transform(tr, f.reverse, from, to)
 		}
 		var d sim.Demand
 		if err == nil {
-			d, err = sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
+			d, err = f.demand(tr, cfg)
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, fmt.Errorf("trace %s: %w", path, err))
@@ -245,7 +155,7 @@ func scalingDemands(e *env, f scalingFlags, cfg sim.Config, files []string) ([]s
 		demands = append(demands, d)
 	}
 	for _, tr := range synth {
-		d, err := sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
+		d, err := f.demand(tr, cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("synthetic trace %s: %w", tr.Name, err)
 		}

@@ -33,7 +33,7 @@ func writeScalingTrace(t *testing.T, dir, name string) string {
 	return path
 }
 
-var lineRE = regexp.MustCompile(`^([^\t]+)\t(reactive|predictive|shadow|oracle)\toverload_min=\d+\trisk_min=\d+\tunserved_pct=\d+\.\d{3}\tlive_inst_h=\d+\.\d\tshadow_inst_h=\d+\.\d\tcost_usd=\d+\.\d{2}\tactions=\d+\tlead_min=(-?\d+\.\d|NaN)$`)
+var lineRE = regexp.MustCompile(`^([^\t]+)\t(reactive|predictive|shadow|oracle|shadow-blind)\toverload_min=\d+\trisk_min=\d+\tunserved_pct=\d+\.\d{3}\tlive_inst_h=\d+\.\d\tshadow_inst_h=\d+\.\d\tcost_usd=\d+\.\d{2}\tactions=\d+\tlead_min=(-?\d+\.\d|NaN)$`)
 
 func TestBenchScaling(t *testing.T) {
 	dir := t.TempDir()
@@ -48,16 +48,22 @@ func TestBenchScaling(t *testing.T) {
 		wantErr   string // in stderr
 		wantLines []string
 	}{
-		{name: "all four policies", args: []string{good}, code: 0, lines: 4, wantErr: "shadow / reactive", wantLines: []string{"wave.csv\treactive\t", "wave.csv\tpredictive\t", "wave.csv\tshadow\t", "wave.csv\toracle\t"}},
+		{name: "all five policies", args: []string{good}, code: 0, lines: 5, wantErr: "what the shadows add (shadow vs shadow-blind)", wantLines: []string{"wave.csv\treactive\t", "wave.csv\tpredictive\t", "wave.csv\tshadow\t", "wave.csv\toracle\t", "wave.csv\tshadow-blind\t"}},
+		{name: "the signal's warnings", args: []string{"--policies", "shadow-blind", good}, code: 0, lines: 1, wantErr: "wave.csv\tsignal\toverloads="},
+		{name: "capacity drift", args: []string{"--capacity-drift", "0.4:0.7", "--policies", "shadow,shadow-blind", good}, code: 0, lines: 2, wantErr: "what the shadows add"},
+		{name: "unknown capacity", args: []string{"--unknown-capacity", "--policies", "shadow", good}, code: 0, lines: 1},
+		{name: "bad drift", args: []string{"--capacity-drift", "0.4", good}, code: 2, wantErr: "AT:FACTOR"},
+		{name: "a policy JSON", args: []string{"--policy", `{"target_utilization": 0.8}`, "--policies", "shadow", good}, code: 0, lines: 1},
+		{name: "a bad policy JSON", args: []string{"--policy", `{"target_utilization": 7}`, good}, code: 2, wantErr: "policy"},
 		{name: "some policies, totals on stdout", args: []string{"--policies", "shadow,reactive", "--totals", good}, code: 0, lines: 2, wantLines: []string{"TOTAL\treactive\toverload_min="}},
-		{name: "a bad trace is reported, the good one still runs", args: []string{good, bad}, code: 1, lines: 4, wantErr: `line 3: value "abc" is not a number`},
+		{name: "a bad trace is reported, the good one still runs", args: []string{good, bad}, code: 1, lines: 5, wantErr: `line 3: value "abc" is not a number`},
 		{name: "missing file", args: []string{filepath.Join(dir, "nope.csv")}, code: 1, wantErr: "no such file"},
 		{name: "no file", args: nil, code: 2, wantErr: "name at least one trace"},
 		{name: "unknown policy", args: []string{"--policies", "psychic", good}, code: 2, wantErr: `unknown policy "psychic"`},
 		{name: "bad fleet flag", args: []string{"--max", "0", good}, code: 2, wantErr: "max 0"},
 		{name: "unknown live type", args: []string{"--live-type", "z9.huge", good}, code: 2, wantErr: "unknown instance type"},
 		{name: "the smoother forecaster", args: []string{"--policies", "shadow", "--shadow-forecaster", "smoother", good}, code: 0, lines: 1},
-		{name: "ablations", args: []string{"--policies", "shadow", "--shadow-trip", "1", "--shadow-calibrate=false", good}, code: 0, lines: 1},
+		{name: "ablations", args: []string{"--policies", "shadow", "--shadow-trip", "2", "--shadow-calibrate=false", good}, code: 0, lines: 1},
 		{name: "unknown forecaster", args: []string{"--shadow-forecaster", "tea-leaves", good}, code: 2, wantErr: "tea-leaves"},
 		{name: "synthetic traces", args: []string{"--synthetic", "daily,spiky", "--synthetic-days", "2", "--synthetic-seeds", "1", "--policies", "reactive"}, code: 0, lines: 2, wantLines: []string{"synthetic_daily_1.csv\treactive", "synthetic_spiky_1.csv\treactive"}},
 		{name: "reversed second half", args: []string{"--reverse", "--slice", "0.5:1", "--policies", "oracle", good}, code: 0, lines: 1},

@@ -61,7 +61,7 @@ func TestForecastCommand(t *testing.T) {
 		{name: "non-numeric", args: []string{"forecast", "--trace", writeFile(t, "nan.csv", "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n2024-01-01 00:10:00,3\n")},
 			wantCode: 1, wantErr: `line 3: value "abc" is not a number`},
 		{name: "unsorted", args: []string{"forecast", "--trace", writeFile(t, "unsorted.csv", "timestamp,value\n2024-01-01 00:10:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:15:00,3\n")},
-			wantCode: 1, wantErr: "earlier than the line before"},
+			wantCode: 1, wantErr: "out of order"},
 		{name: "duplicate", args: []string{"forecast", "--trace", writeFile(t, "dup.csv", "timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:15:00,3\n")},
 			wantCode: 1, wantErr: "duplicate timestamp"},
 		{name: "too short", args: []string{"forecast", "--trace", writeFile(t, "short.csv", "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:10:00,3\n")},

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
+	"flag"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/forecast"
 	"github.com/shadowscale/shadowscale/shared/sim"
 	"github.com/shadowscale/shadowscale/shared/sim/embedded"
 	"github.com/shadowscale/shadowscale/shared/sim/report"
@@ -36,33 +40,31 @@ func init() {
 }
 
 type simulateFlags struct {
+	simFlags
 	trace       string
 	out         string
-	liveType    string
 	sampleEvery float64
 	quiet       bool
-	cfg         sim.Config
 }
 
 func runSimulate(ctx context.Context, e *env, args []string) error {
 	c := &command{name: "simulate", usage: "simulate [--trace FILE] [flags]", summary: "" +
-		"Replays a load trace (CSV timestamp,value; by default a bundled real one: requests on an AWS load balancer\n" +
-		"over 14 days, from the NAB corpus) through the fleet model of ../shared/bench/SCALING.md under four policies:\n" +
-		"reactive (AWS target tracking), predictive (AWS-style predictive scaling), shadow (shadowscale's control loop:\n" +
-		"forecaster, shadow delta, guardrails, as the forecaster Lambda runs it) and oracle (the physical limit).\n" +
+		"Replays a load trace (CSV timestamp,value, or an export with --time-column/--value-column; by default a bundled\n" +
+		"real one: requests on an AWS load balancer over 14 days, from the NAB corpus) through the fleet model of\n" +
+		"bench/SCALING.md under five policies: reactive (AWS target tracking), predictive (AWS-style predictive scaling),\n" +
+		"shadow (shadowscale's control loop as the forecaster Lambda runs it: forecaster, shadows, guardrails), oracle (the\n" +
+		"physical limit) and shadow-blind (the same loop told nothing by the shadows: what the shadows add).\n" +
 		"Under the shadow policy the control plane's own code runs on in-memory adapters: shadows are created and\n" +
 		"retired as the group changes, a sample of the mutations is fanned out to live and shadow agents, and the\n" +
-		"reconciler resyncs new shadows. It prints a summary and writes a report folder (SVG charts, index.html)."}
+		"reconciler resyncs new shadows. It prints a summary and writes a report folder (SVG charts, index.html).\n" +
+		"As a dry run of your group: --trace your CloudWatch export, --capacity what one instance serves in the trace's\n" +
+		"unit a second (the demand is then not rescaled unless --p99-instances is given), --policy your forecaster policy.\n" +
+		"Ctrl-C stops the run within a second and writes the report of what was done.\n" + glossary}
 	fs := newFlagSet(e, c)
-	def := sim.DefaultConfig()
-	f := simulateFlags{cfg: def}
+	var f simulateFlags
+	f.simFlags.register(fs)
 	fs.StringVar(&f.trace, "trace", "", "CSV trace to replay (default: the bundled "+bundledName+")")
 	fs.StringVar(&f.out, "out", "report", "folder the report is written to")
-	fs.StringVar(&f.liveType, "live-type", "m7g.xlarge", "live instance type (prices from the embedded catalog; the shadow type is sized from it)")
-	fs.Float64Var(&f.cfg.P99Instances, "p99-instances", def.P99Instances, "the demand is scaled so that its 99th percentile is this many instance capacities")
-	fs.Float64Var(&f.cfg.WriteShare, "write-share", def.WriteShare, "share of the demand that is mutations")
-	fs.DurationVar(&f.cfg.WarmUp, "warmup", def.WarmUp, "instance warm-up after the 60 s pending, before it serves")
-	fs.IntVar(&f.cfg.Max, "max", def.Max, "group maximum")
 	fs.Float64Var(&f.sampleEvery, "sample-every", 100, "fan out one mutation through the embedded plane for every N the model counts")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	ok, err := parseFlags(fs, args)
@@ -75,14 +77,44 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 	if !(f.sampleEvery >= 1) {
 		return usageErrorf("sample-every %v: must be at least 1", f.sampleEvery)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["capacity"] && !set["p99-instances"] {
+		f.cfg.P99Instances = 0 // real units: the trace is in the capacity's unit
+	}
 	return simulate(ctx, e, f)
 }
 
-func loadSimTrace(path string) (trace.Trace, error) {
+func loadSimTrace(path string, opt trace.Options) (trace.Trace, error) {
 	if path == "" {
 		return trace.Parse(bytes.NewReader(bundledTrace), bundledName)
 	}
-	return trace.Load(path)
+	return trace.LoadWith(path, opt)
+}
+
+// checkOut makes sure the report can be written to dir before a run.
+func checkOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageErrorf("report folder %s: %v", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return usageErrorf("report folder %s is not writable: %v", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// checkForecastable refuses a trace the forecaster cannot forecast, as the
+// forecast command does.
+func checkForecastable(tr trace.Trace) error {
+	step := tr.Step()
+	h := max(1, int(math.Ceil(float64(time.Hour)/float64(step)))) // the forecast command's default horizon
+	in := forecast.Input{Values: tr.Values, Step: step, Season: forecast.SeasonFor(step), Horizon: h}
+	if _, err := forecast.Default().Forecast(in); errors.Is(err, forecast.ErrTooShort) {
+		return fmt.Errorf("%s: %d points of history is too short to forecast: %w", tr.Name, tr.Len(), err)
+	}
+	return nil
 }
 
 func simulate(ctx context.Context, e *env, f simulateFlags) error {
@@ -92,38 +124,36 @@ func simulate(ctx context.Context, e *env, f simulateFlags) error {
 			fmt.Fprintf(e.stderr, format+"\n", a...)
 		}
 	}
-	tr, err := loadSimTrace(f.trace)
+	if err := checkOut(f.out); err != nil {
+		return err
+	}
+	cfg, ps, shadowType, err := f.setup()
+	if err != nil {
+		return err
+	}
+	tr, err := loadSimTrace(f.trace, f.traceOptions())
 	if err != nil {
 		return fmt.Errorf("loading the trace: %w", err)
 	}
-	cat, err := catalog.Default()
-	if err != nil {
-		return fmt.Errorf("loading the instance catalog: %w", err)
+	if tr.Reordered {
+		progress("%s is newest-first: sorted oldest-first", tr.Name)
 	}
-	cfg := f.cfg
-	fr := catalog.Fractions{CPU: cfg.ShadowCPU, Memory: cfg.ShadowMemory}
-	livePrice, shadowType, err := sim.Prices(cat, f.liveType, fr)
-	if err != nil {
-		return usageErrorf("%v", err)
+	if err := checkForecastable(tr); err != nil {
+		return err
 	}
-	cfg.LivePrice, cfg.ShadowPrice = livePrice, shadowType.USDPerHour
-	if err := cfg.Validate(); err != nil {
-		return usageErrorf("%v", err)
-	}
-	d, err := sim.PrepareDemand(tr, cfg.Tick, 0.99, cfg.P99Instances*cfg.Capacity)
+	d, err := f.demand(tr, cfg)
 	if err != nil {
 		return fmt.Errorf("preparing the demand: %w", err)
 	}
 	days := float64(d.Len()) * cfg.Tick.Hours() / 24
-	progress("simulating %s: %d points, %.1f days at 1-minute ticks; live %s ($%.4f/h), shadow %s ($%.4f/h)",
-		tr.Name, tr.Len(), days, f.liveType, livePrice, shadowType.Name, shadowType.USDPerHour)
+	progress("simulating %s: %d points, %.1f days at 1-minute ticks; live %s ($%.4f/h), shadow %s ($%.4f/h); %s",
+		tr.Name, tr.Len(), days, f.liveType, cfg.LivePrice, shadowType.Name, shadowType.USDPerHour, scaleText(cfg, d))
 
-	ps := sim.DefaultPolicySet(cfg)
-	ps.InstanceType = f.liveType
 	pols, err := ps.Build(cfg, d, sim.PolicyNames)
 	if err != nil {
 		return err
 	}
+	fr := catalog.Fractions{CPU: cfg.ShadowCPU, Memory: cfg.ShadowMemory}
 	pc := embedded.DefaultConfig()
 	pc.LiveType, pc.SampleEvery, pc.Fractions = f.liveType, f.sampleEvery, fr
 	pc.ProgressEvery = max(1, d.Len()/10)
@@ -138,34 +168,38 @@ func simulate(ctx context.Context, e *env, f simulateFlags) error {
 	}
 	var shadowTrace *sim.ShadowTrace
 	for i, p := range pols {
-		if s, ok := p.(*sim.Shadow); ok {
+		if s, ok := p.(*sim.Shadow); ok && !s.Blind() {
 			shadowTrace = s.Record(d.Len())
 			pols[i] = plane.Wrap(s)
 		}
 	}
-	rec := sim.Recording{Config: cfg, Demand: d}
+	rec := sim.Recording{Config: cfg, Demand: d, Shadow: shadowTrace}
+	var runErr error
 	for _, p := range pols {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("simulation interrupted: %w", err)
-		}
 		t0 := time.Now()
-		res, series, err := sim.RunRecorded(cfg, d, []sim.Policy{p}, true)
+		res, series, err := sim.RunContext(ctx, cfg, d, []sim.Policy{p}, true)
+		rec.Results = append(rec.Results, res...)
+		rec.Series = append(rec.Series, series...)
 		if err != nil {
-			return fmt.Errorf("simulating %s: %w", p.Name(), err)
+			runErr = err
+			break
 		}
-		rec.Results = append(rec.Results, res[0])
-		rec.Series = append(rec.Series, series[0])
-		progress("  %-10s done in %.1f s", p.Name(), time.Since(t0).Seconds())
+		progress("  %-12s done in %.1f s", p.Name(), time.Since(t0).Seconds())
 	}
-	rec.Shadow = shadowTrace
-	stats, planeErr := plane.Finish()
-
-	printSummary(e, rec, stats, shadowType)
+	var stats embedded.Stats
+	var planeErr error
+	if runErr == nil {
+		stats, planeErr = plane.Finish()
+	}
+	printSummary(e, rec, stats, shadowType, runErr != nil)
 	index, err := writeReport(f.out, tr.Name, rec, stats, ps, shadowType)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nreport: %s (%.1f s)\n", index, time.Since(started).Seconds())
+	if runErr != nil {
+		return fmt.Errorf("interrupted; the report shows what was done: %w", runErr)
+	}
 	if planeErr != nil {
 		return fmt.Errorf("the embedded control plane broke an invariant: %w", planeErr)
 	}
@@ -210,7 +244,7 @@ func planeRows(st embedded.Stats, shadowType catalog.InstanceType) [][]string {
 	}
 }
 
-func printSummary(e *env, rec sim.Recording, st embedded.Stats, shadowType catalog.InstanceType) {
+func printSummary(e *env, rec sim.Recording, st embedded.Stats, shadowType catalog.InstanceType, interrupted bool) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(e.stdout, "\n%s: %d minutes\n\n", rec.Demand.Name, rec.Demand.Len())
 	fmt.Fprintln(tw, strings.Join(resultHeader, "\t")+"\t")
@@ -218,16 +252,13 @@ func printSummary(e *env, rec sim.Recording, st embedded.Stats, shadowType catal
 		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
 	}
 	tw.Flush()
-	react, _, ok1 := byPolicy(rec, "reactive")
-	shad, _, ok2 := byPolicy(rec, "shadow")
-	orac, _, ok3 := byPolicy(rec, "oracle")
-	if ok1 && ok2 && ok3 && react.CostUSD > 0 && orac.CostUSD > 0 {
-		over := "n/a (reactive had none)"
-		if react.OverloadMin > 0 {
-			over = fmt.Sprintf("%.2f", float64(shad.OverloadMin)/float64(react.OverloadMin))
-		}
-		fmt.Fprintf(e.stdout, "\nshadow vs reactive: overload %s, cost %.2f; shadow vs oracle cost %.2f\n",
-			over, shad.CostUSD/react.CostUSD, shad.CostUSD/orac.CostUSD)
+	if interrupted {
+		fmt.Fprintf(e.stdout, "\ninterrupted: the last policy's figures cover the minutes it reached, the policies after it did not run\n")
+		return
+	}
+	fmt.Fprintln(e.stdout)
+	for _, line := range comparisons(rec) {
+		fmt.Fprintln(e.stdout, line)
 	}
 	fmt.Fprintf(e.stdout, "\nembedded control plane (shadow policy):\n")
 	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -235,6 +266,29 @@ func printSummary(e *env, rec sim.Recording, st embedded.Stats, shadowType catal
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
 	tw.Flush()
+}
+
+// comparisons say, in changes, how shadow does against reactive and the
+// oracle, and what the shadows add (shadow against shadow-blind).
+func comparisons(rec sim.Recording) []string {
+	shad, _, ok := byPolicy(rec, "shadow")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, other := range []string{"reactive", "oracle", "shadow-blind"} {
+		o, _, ok := byPolicy(rec, other)
+		if !ok {
+			continue
+		}
+		what := "shadow vs " + other
+		if other == "shadow-blind" {
+			what = "what the shadows add (shadow vs shadow-blind)"
+		}
+		out = append(out, fmt.Sprintf("%s: overload %s, risk %s, cost %s", what,
+			change(float64(shad.OverloadMin), float64(o.OverloadMin)), change(float64(shad.RiskMin), float64(o.RiskMin)), change(shad.CostUSD, o.CostUSD)))
+	}
+	return out
 }
 
 // minutes returns the x values 0..n-1.
@@ -246,10 +300,15 @@ func minutes(n int) []float64 {
 	return x
 }
 
-func capacitySeries(s sim.Series, perInstance float64) []float64 {
-	y := make([]float64, len(s.InService))
-	for i, n := range s.InService {
-		y[i] = float64(n) * perInstance
+// capacitySeries is a policy's in-service capacity over n ticks (NaN past
+// the end of a run that was stopped).
+func capacitySeries(s sim.Series, perInstance float64, n int) []float64 {
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = math.NaN()
+		if i < len(s.InService) {
+			y[i] = float64(s.InService[i]) * perInstance
+		}
 	}
 	return y
 }
@@ -262,16 +321,24 @@ func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.
 	page := report.Page{
 		Title: "shadowscale simulation: " + name,
 		Notes: []string{
-			fmt.Sprintf("%d minutes from %s, demand scaled so its 99th percentile is %.0f instance capacities; instances take %s pending + %s warm-up; min %d, max %d.",
-				n, d.Start.Format("2006-01-02 15:04 UTC"), cfg.P99Instances, cfg.Pending, cfg.WarmUp, cfg.Min, cfg.Max),
+			fmt.Sprintf("%d minutes from %s, %s; instances take %s pending + %s warm-up; min %d, max %d.",
+				n, d.Start.Format("2006-01-02 15:04 UTC"), scaleText(cfg, d), cfg.Pending, cfg.WarmUp, cfg.Min, cfg.Max),
 			"Policies: reactive is AWS target tracking at 60%; predictive adds AWS-style hourly predictive scaling; shadow is shadowscale's control loop " +
 				"(forecast with a calibrated P90 margin, the live-vs-shadow delta as the fast trigger, a reactive backstop); oracle knows the demand and is the physical limit.",
 			"Under the shadow policy the control plane's domain code ran on in-memory adapters: shadow lifecycle, fan-out of a sample of the mutations, reconciler and resyncs.",
 		},
 		Tables: []report.Table{
 			{Caption: "Results (the fields of bench/SCALING.md)", Header: resultHeader, Rows: resultRows(rec)},
+			{Caption: "What the fields mean", Header: []string{"field", "meaning"}, Rows: glossaryRows()},
 			{Caption: "Embedded control plane", Header: []string{"", ""}, Rows: planeRows(st, shadowType)},
 		},
+	}
+	page.Notes = append(page.Notes, comparisons(rec)...)
+	if len(cfg.Drift) > 0 {
+		page.Notes = append(page.Notes, fmt.Sprintf("Scenario: the true per-instance capacity drifts (%s); every policy is told only the nominal capacity.", driftText(cfg.Drift)))
+	}
+	if cfg.UnknownCapacity {
+		page.Notes = append(page.Notes, "Scenario: the shadow policy is not told the per-instance capacity; it learns it from the group's utilization.")
 	}
 	for _, pol := range sim.PolicyNames {
 		r, s, ok := byPolicy(rec, pol)
@@ -282,7 +349,7 @@ func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.
 			File:    "capacity-" + pol + ".svg",
 			Caption: fmt.Sprintf("%s: demand vs in-service capacity. %d overloaded minutes, %d capacity changes, $%.2f.", pol, r.OverloadMin, r.Actions, r.CostUSD),
 			Chart: report.Chart{Title: "Demand vs capacity: " + pol, XLabel: "time (UTC)", YLabel: "requests/s", Start: d.Start,
-				Series: []report.Series{{Name: "demand", X: x, Y: d.Values}, {Name: "in-service capacity", X: x, Y: capacitySeries(s, cfg.Capacity), Step: true}}},
+				Series: []report.Series{{Name: "demand", X: x, Y: d.Values}, {Name: "in-service capacity", X: x, Y: capacitySeries(s, cfg.Capacity, n), Step: true}}},
 		})
 	}
 	if lo, hi := busiestDay(d); hi > lo {
@@ -290,13 +357,15 @@ func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.
 			Series: []report.Series{{Name: "demand", X: minutes(hi)[lo:], Y: d.Values[lo:hi], Color: "#222"}}}
 		for _, pol := range sim.PolicyNames {
 			if _, s, ok := byPolicy(rec, pol); ok {
-				ch.Series = append(ch.Series, report.Series{Name: pol, X: minutes(hi)[lo:], Y: capacitySeries(s, cfg.Capacity)[lo:hi], Step: true})
+				ch.Series = append(ch.Series, report.Series{Name: pol, X: minutes(hi)[lo:], Y: capacitySeries(s, cfg.Capacity, n)[lo:hi], Step: true})
 			}
 		}
 		page.Figures = append(page.Figures, report.Figure{File: "capacity-busiest-day.svg",
 			Caption: "In-service capacity of every policy on the day of the highest demand.", Chart: ch})
 	}
-	if sh := rec.Shadow; sh != nil {
+	if r, _, ran := byPolicy(rec, "shadow"); ran && r.Ticks > 0 && rec.Shadow != nil {
+		sh := rec.Shadow
+		trip := ps.ControlConfig(cfg).TrippingSignal()
 		page.Figures = append(page.Figures,
 			report.Figure{
 				File:    "shadow-rates.svg",
@@ -306,9 +375,15 @@ func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.
 			},
 			report.Figure{
 				File:    "delta.svg",
-				Caption: fmt.Sprintf("Normalized delta (live - shadow) / live. The signal trips at %.2f and clears at %.2f.", ps.Control.Signal.Trip, ps.Control.Signal.Clear),
+				Caption: fmt.Sprintf("Normalized delta (live - shadow) / live. The signal trips at %.3f (live instances at %.0f%%) and clears at %.3f.", trip.Trip, 100*ps.Control.TripUtilization, trip.Clear),
 				Chart: report.Chart{Title: "Shadow delta", XLabel: "time (UTC)", YLabel: "delta", Start: d.Start,
-					Series: []report.Series{{Name: "delta", X: x, Y: sh.Delta}, {Name: "trip", X: []float64{0, float64(n - 1)}, Y: []float64{ps.Control.Signal.Trip, ps.Control.Signal.Trip}, Dashed: true}}},
+					Series: []report.Series{{Name: "delta", X: x, Y: sh.Delta}, {Name: "trip", X: []float64{0, float64(n - 1)}, Y: []float64{trip.Trip, trip.Trip}, Dashed: true}}},
+			},
+			report.Figure{
+				File:    "capacity-estimate.svg",
+				Caption: "The per-instance capacity the shadow policy planned with (configured, learned from the group's utilization, or corrected by the shadows' saturation) against the true capacity.",
+				Chart: report.Chart{Title: "Per-instance capacity: estimate vs true", XLabel: "time (UTC)", YLabel: "requests/s an instance serves", Start: d.Start,
+					Series: []report.Series{{Name: "true", X: x, Y: trueCapacity(cfg, n), Step: true}, {Name: "estimate", X: x, Y: estimatedCapacity(sh, cfg), Dashed: true}}},
 			},
 			report.Figure{
 				File:    "forecast.svg",
@@ -353,6 +428,41 @@ func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.
 		index = abs
 	}
 	return index, nil
+}
+
+// scaleText says how the demand relates to the trace.
+func scaleText(cfg sim.Config, d sim.Demand) string {
+	if cfg.P99Instances == 0 {
+		return fmt.Sprintf("demand in the trace's unit (not rescaled), an instance serving %g a second", cfg.Capacity)
+	}
+	return fmt.Sprintf("demand scaled x%.4g so its 99th percentile is %g instance capacities", d.Scale, cfg.P99Instances)
+}
+
+// trueCapacity is what an instance really served, tick by tick.
+func trueCapacity(cfg sim.Config, n int) []float64 {
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = cfg.CapacityAt(i, n)
+	}
+	return y
+}
+
+// estimatedCapacity is the shadow loop's per-instance figure in requests/s
+// (it plans in mutations a tick: w·C·tick).
+func estimatedCapacity(sh *sim.ShadowTrace, cfg sim.Config) []float64 {
+	y := make([]float64, len(sh.PerInstance))
+	for i, v := range sh.PerInstance {
+		y[i] = v / (cfg.WriteShare * cfg.Tick.Seconds())
+	}
+	return y
+}
+
+func driftText(ds []sim.Drift) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, fmt.Sprintf("from %.0f%% of the trace on, %.2f x C", 100*d.At, d.Factor))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func forecastChart(sh *sim.ShadowTrace, start time.Time, lo, hi int) report.Chart {

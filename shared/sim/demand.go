@@ -42,16 +42,17 @@ func (d Demand) Cut(n int) Demand {
 // trace on its regular grid (gaps filled by trace.Regular), linearly
 // interpolated to ticks from its first to its last timestamp, then scaled so
 // that the q-quantile of the tick values equals target (e.g. the 99th
-// percentile equal to 8 instance capacities). Negative values are clipped to
-// zero after scaling (a demand cannot be negative).
+// percentile equal to 8 instance capacities); q = 0 leaves the values as
+// they are (the trace is already in the capacity's unit). Negative values
+// are clipped to zero after scaling (a demand cannot be negative).
 func PrepareDemand(tr trace.Trace, tick time.Duration, q, target float64) (Demand, error) {
 	if tick <= 0 {
 		return Demand{}, fmt.Errorf("tick %v: must be positive: %w", tick, ErrBadInput)
 	}
-	if !(q > 0 && q <= 1) {
-		return Demand{}, fmt.Errorf("quantile %v: must be in (0, 1]: %w", q, ErrBadInput)
+	if !(q >= 0 && q <= 1) {
+		return Demand{}, fmt.Errorf("quantile %v: must be in [0, 1]: %w", q, ErrBadInput)
 	}
-	if !(target > 0) || math.IsInf(target, 0) {
+	if q > 0 && (!(target > 0) || math.IsInf(target, 0)) {
 		return Demand{}, fmt.Errorf("scaling target %v: must be positive: %w", target, ErrBadInput)
 	}
 	if tr.Len() < 2 {
@@ -63,7 +64,7 @@ func PrepareDemand(tr trace.Trace, tick time.Duration, q, target float64) (Deman
 	if n < 2 {
 		return Demand{}, fmt.Errorf("trace %s spans %v, less than two ticks of %v: %w", tr.Name, end.Sub(start), tick, ErrBadInput)
 	}
-	const maxTicks = 50_000_000
+	const maxTicks = 5 * 366 * 24 * 60 // five years of minutes
 	if n > maxTicks {
 		return Demand{}, fmt.Errorf("trace %s spans %d ticks of %v, more than the %d a run allows: %w", tr.Name, n, tick, maxTicks, ErrBadInput)
 	}
@@ -86,11 +87,14 @@ func PrepareDemand(tr trace.Trace, tick time.Duration, q, target float64) (Deman
 		frac := float64(t.Sub(t0)) / float64(t1.Sub(t0))
 		vals[i] = reg.Values[j] + frac*(reg.Values[j+1]-reg.Values[j])
 	}
-	p := Quantile(vals, q)
-	if !(p > 0) {
-		return Demand{}, fmt.Errorf("trace %s: its %g quantile is %g, so it cannot be scaled to a positive demand: %w", tr.Name, q, p, ErrBadInput)
+	scale := 1.0
+	if q > 0 {
+		p := Quantile(vals, q)
+		if !(p > 0) {
+			return Demand{}, fmt.Errorf("trace %s: its %g quantile is %g, so it cannot be scaled to a positive demand: %w", tr.Name, q, p, ErrBadInput)
+		}
+		scale = target / p
 	}
-	scale := target / p
 	for i, v := range vals {
 		vals[i] = max(0, v*scale)
 	}

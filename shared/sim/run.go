@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -14,7 +15,7 @@ import (
 type Config struct {
 	Tick         time.Duration // 60 s
 	Capacity     float64       // requests/s one live instance serves (C)
-	P99Instances float64       // the demand's 99th percentile, in instance capacities (8)
+	P99Instances float64       // the demand's 99th percentile, in instance capacities (8; 0: not scaled)
 	WriteShare   float64       // share of the demand that is mutations (w = 0.3)
 	ShadowCPU    float64       // shadow CPU fraction r (0.25): it applies at most r·C mutations/s
 	ShadowMemory float64       // shadow memory fraction (0.10), for sizing its type
@@ -61,6 +62,10 @@ func ParseDrift(s string) ([]Drift, error) {
 	return out, nil
 }
 
+// CapacityAt is the true per-instance capacity at tick t of a run of n
+// ticks (C, or its drift).
+func (c Config) CapacityAt(t, n int) float64 { return c.Capacity * c.factorAt(t, n) }
+
 // factorAt is the true capacity over C at tick t of n.
 func (c Config) factorAt(t, n int) float64 {
 	f := 1.0
@@ -100,7 +105,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("tick %v: must be positive", c.Tick))
 	}
 	pos("capacity", c.Capacity)
-	pos("p99 instances", c.P99Instances)
+	if !(c.P99Instances >= 0) || math.IsInf(c.P99Instances, 0) {
+		errs = append(errs, fmt.Errorf("p99 instances %v: must be positive, or 0 for a demand not scaled", c.P99Instances))
+	}
 	frac("write share", c.WriteShare)
 	frac("shadow cpu fraction", c.ShadowCPU)
 	frac("shadow memory fraction", c.ShadowMemory)
@@ -144,15 +151,18 @@ func (c Config) Initial(d Demand) int {
 // Result is one policy's figures over one run.
 type Result struct {
 	Trace, Policy string
-	OverloadMin   int     // minutes with demand above in-service capacity
-	RiskMin       int     // minutes with utilization above RiskUtil
-	UnservedPct   float64 // demand above capacity, summed, as % of all demand
-	LiveInstH     float64 // live instance-hours paid
-	ShadowInstH   float64 // shadow instance-hours paid
-	CostUSD       float64
-	Actions       int     // capacity changes ordered
-	LeadMin       float64 // median lead of scale-out orders, minutes (NaN without any)
-	ScaleOuts     int     // scale-out orders (lead_min's sample size)
+	// Ticks is how many ticks the run covered (all of the demand unless it
+	// was stopped).
+	Ticks       int
+	OverloadMin int     // minutes with demand above in-service capacity
+	RiskMin     int     // minutes with utilization above RiskUtil
+	UnservedPct float64 // demand above capacity, summed, as % of all demand
+	LiveInstH   float64 // live instance-hours paid
+	ShadowInstH float64 // shadow instance-hours paid
+	CostUSD     float64
+	Actions     int     // capacity changes ordered
+	LeadMin     float64 // median lead of scale-out orders, minutes (NaN without any)
+	ScaleOuts   int     // scale-out orders (lead_min's sample size)
 	// DemandSum and UnservedSum are the demand and the demand above capacity
 	// summed over the ticks (requests/s x ticks), for sums over traces.
 	DemandSum, UnservedSum float64
@@ -198,6 +208,13 @@ func Run(cfg Config, d Demand, policies []Policy) ([]Result, error) {
 
 // RunRecorded is Run that can also return each policy's per-tick series.
 func RunRecorded(cfg Config, d Demand, policies []Policy, record bool) ([]Result, []Series, error) {
+	return RunContext(context.Background(), cfg, d, policies, record)
+}
+
+// RunContext is RunRecorded that stops soon after ctx ends: it returns
+// the results so far, the run under way cut at the tick it reached
+// (Result.Ticks), and ctx's error.
+func RunContext(ctx context.Context, cfg Config, d Demand, policies []Policy, record bool) ([]Result, []Series, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -212,16 +229,22 @@ func RunRecorded(cfg Config, d Demand, policies []Policy, record bool) ([]Result
 	var results []Result
 	var series []Series
 	for _, p := range policies {
-		r, s := runOne(cfg, d, p, record)
+		r, s := runOne(ctx, cfg, d, p, record)
 		results = append(results, r)
 		if record {
 			series = append(series, s)
+		}
+		if err := ctx.Err(); err != nil {
+			return results, series, fmt.Errorf("simulating %s: stopped at tick %d of %d: %w", p.Name(), r.Ticks, d.Len(), err)
 		}
 	}
 	return results, series, nil
 }
 
-func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
+// checkEvery is how often (in ticks) a run looks at its context.
+const checkEvery = 1024
+
+func runOne(ctx context.Context, cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 	lead := cfg.Lead()
 	f := newFleet(cfg.Min, cfg.Max, lead, cfg.Initial(d))
 	shadows := false
@@ -235,7 +258,7 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 	if record {
 		inSvc = make([]int32, n)
 	}
-	res := Result{Trace: d.Name, Policy: p.Name()}
+	res := Result{Trace: d.Name, Policy: p.Name(), Ticks: n}
 	var total, unserved float64
 	type order struct{ tick, from, to int }
 	var outs []order
@@ -247,6 +270,17 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 		overloaded = make([]bool, n)
 	}
 	for t := 0; t < n; t++ {
+		if t%checkEvery == 0 && ctx.Err() != nil {
+			n = t // what is done is the run
+			desired = desired[:n]
+			if inSvc != nil {
+				inSvc = inSvc[:n]
+			}
+			if overloaded != nil {
+				overloaded = overloaded[:n]
+			}
+			break
+		}
 		inService, warming := f.counts(t)
 		dem := d.Values[t]
 		trueCap := cfg.Capacity * cfg.factorAt(t, n)
@@ -308,6 +342,7 @@ func runOne(cfg Config, d Demand, p Policy, record bool) (Result, Series) {
 		}
 		f.pay()
 	}
+	res.Ticks = n
 	// The minute figures count ticks of Tick.
 	res.OverloadMin = int(math.Round(float64(res.OverloadMin) * cfg.Tick.Minutes()))
 	res.RiskMin = int(math.Round(float64(res.RiskMin) * cfg.Tick.Minutes()))

@@ -49,6 +49,10 @@ type ShadowTrace struct {
 	Mean, P10, P90, Upper, Actual []float64
 	// Safety is the calibrated P90-margin multiplier in force at the tick.
 	Safety []float64
+	// PerInstance is the per-instance capacity the loop planned with at the
+	// tick (mutations a tick: the configured figure, or what it learned from
+	// the shadows or the group's utilization; NaN while unknown).
+	PerInstance []float64
 	// Lead is the forecast lead in ticks.
 	Lead int
 }
@@ -77,6 +81,9 @@ func (s *Shadow) Watch(cfg signal.Config) error {
 	return nil
 }
 
+// Blind reports whether this is the shadow-blind ablation.
+func (s *Shadow) Blind() bool { return s.blind }
+
 // Watching implements signalWatcher.
 func (s *Shadow) Watching() bool { return s.passive != nil }
 
@@ -94,7 +101,7 @@ func (s *Shadow) Record(n int) *ShadowTrace {
 		return v
 	}
 	s.trace = &ShadowTrace{Live: nan(), Shadow: nan(), Delta: nan(), Backlog: nan(), Tripped: make([]bool, n),
-		Mean: nan(), P10: nan(), P90: nan(), Upper: nan(), Actual: nan(), Safety: nan(), Lead: lead}
+		Mean: nan(), P10: nan(), P90: nan(), Upper: nan(), Actual: nan(), Safety: nan(), PerInstance: nan(), Lead: lead}
 	return s.trace
 }
 
@@ -141,6 +148,7 @@ func (s *Shadow) Decide(v View) Order {
 		tr.Live[t], tr.Shadow[t], tr.Delta[t], tr.Backlog[t], tr.Tripped[t] = rd.Live, rd.Shadow, rd.Delta, rd.Backlog, rd.Tripped
 		tr.Actual[t] = offered
 		tr.Safety[t] = res.Safety
+		tr.PerInstance[t] = res.PerInstance
 		if f := res.Forecast; len(f.Mean) >= tr.Lead && t+tr.Lead < len(tr.Mean) {
 			k := tr.Lead - 1
 			tr.Mean[t+tr.Lead], tr.P10[t+tr.Lead], tr.P90[t+tr.Lead], tr.Upper[t+tr.Lead] = f.Mean[k], f.P10[k], f.P90[k], res.Upper

@@ -17,7 +17,14 @@ import (
 //
 //	{"mode": "act", "min": 2, "max": 40, "max_step_out": 6, "scale_in_window": "15m",
 //	 "target_utilization": 0.9, "over_max": "raise", "max_buffer_pct": 10,
-//	 "signal_trip": 0.08, "calibration_quantile": 0.99}
+//	 "signal_trip": 0.08, "calibration_quantile": 0.99,
+//	 "shadow_cpu": 0.25, "write_share": 0.3, "sample": 1, "trip_utilization": 0.9}
+//
+// per_instance 0 (or absent, with no shadowscale:per-instance tag) makes
+// the loop learn the capacity from the group's utilization. shadow_cpu,
+// write_share and sample describe the shadows (r, w, f): with all three the
+// loop corrects its capacity by the shadows' saturation (learn_from_shadows,
+// default true) and trips the shadows' signal at trip_utilization.
 type Overrides struct {
 	Mode                *string  `json:"mode"`
 	Min                 *int     `json:"min"`
@@ -42,6 +49,13 @@ type Overrides struct {
 	SignalMinDuration   *string  `json:"signal_min_duration"`
 	CalibrationQuantile *float64 `json:"calibration_quantile"`
 	CalibrationHalfLife *string  `json:"calibration_half_life"`
+	CalibrationSpread   *float64 `json:"calibration_min_spread"`
+	TripUtilization     *float64 `json:"trip_utilization"`
+	ShadowCPU           *float64 `json:"shadow_cpu"`
+	WriteShare          *float64 `json:"write_share"`
+	Sample              *float64 `json:"sample"`
+	LearnFromShadows    *bool    `json:"learn_from_shadows"`
+	CapacityHalfLife    *string  `json:"capacity_half_life"`
 }
 
 // ApplyOverrides decodes raw (empty: no change) onto cfg and validates the
@@ -109,6 +123,15 @@ func ApplyOverrides(cfg Config, raw []byte) (Config, error) {
 	dur("signal_min_duration", o.SignalMinDuration, &c.Signal.MinDuration)
 	setF(o.CalibrationQuantile, &c.Calibration.Quantile)
 	dur("calibration_half_life", o.CalibrationHalfLife, &c.Calibration.HalfLife)
+	setF(o.CalibrationSpread, &c.Calibration.MinSpread)
+	setF(o.TripUtilization, &c.TripUtilization)
+	setF(o.ShadowCPU, &c.Capacity.Shadows.CPU)
+	setF(o.WriteShare, &c.Capacity.Shadows.WriteShare)
+	setF(o.Sample, &c.Capacity.Shadows.Sample)
+	if o.LearnFromShadows != nil {
+		c.Capacity.FromShadows = *o.LearnFromShadows
+	}
+	dur("capacity_half_life", o.CapacityHalfLife, &c.Capacity.HalfLife)
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("policy overrides: %w", errors.Join(errs...))
 	}
