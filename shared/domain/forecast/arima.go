@@ -237,6 +237,13 @@ func (am arimaMethod) fit(h *history) (stepper, int, error) {
 	// The filter starts from the cleaned first level and absorbs the first
 	// tenth of the history (at least twice its rings' depth) to settle.
 	st := newARIMAState(best, clean[0], h.scale, h.floor)
+	// The level-shift run, as for the ETS filters (chooseShiftRun), scored
+	// on the forecasts from the second half of the history.
+	st.scale.run = chooseShiftRun(func(run int) float64 {
+		c := newARIMAState(best, clean[0], h.scale, h.floor)
+		c.scale.run = run
+		return fitLoss(c, y, len(y)/2, etsFitStride, h.horizon)
+	}, st.scale.run)
 	start := min(len(y)-1, max(len(y)/10, 2*len(st.ys.v)))
 	for _, v := range y[:start] {
 		st.observe(v)

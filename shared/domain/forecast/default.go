@@ -11,9 +11,12 @@ import (
 // every candidate model on the history it is given, backtests them on that
 // history (forecasts 1..Horizon ahead from every point of its recent part,
 // with the parameters fitted on the history: no look-ahead beyond it), and
-// combines them per horizon with weights from their recent multi-step
-// absolute errors. The interval comes from the combination's own backtest
-// errors at each horizon.
+// combines them per horizon: weights from their recent multi-step absolute
+// errors, the combination half the weighted mean and half the weighted
+// median of the candidates' forecasts (so that one candidate gone astray
+// cannot drag it far). The interval comes from the combination's own
+// backtest errors at each horizon; a history with no negative value gets no
+// negative mean or P10.
 func Default() Model { return ensemble{} }
 
 // candidates are the methods the default combines.
@@ -22,6 +25,7 @@ func candidates() []method {
 		naiveMethod{},
 		seasonalNaiveMethod{},
 		holtMethod,
+		holtPlainMethod,
 		holtWintersMethod,
 		arimaMethod{maxP: 3, maxQ: 2},
 	}
@@ -61,9 +65,16 @@ type selection struct {
 	// mid, lo, hi: the median, 10th and 90th percentiles of the
 	// combination's recent errors at each horizon (see residuals.offsets).
 	mid, lo, hi []float64
-	model, why  string // describe's words, computed once
-	horizon     int
-	buf         []float64
+	// cover10, cover90: the shares of the backtest's actuals below the
+	// combination's P10 and at or below its P90 (over the span the
+	// interval was calibrated on).
+	cover10, cover90 float64
+	model, why       string // describe's words, computed once
+	horizon          int
+	buf              []float64
+	// nonNegative: the history has no negative value, so neither may the
+	// forecast's mean and P10.
+	nonNegative bool
 }
 
 // Backtest weighting (generic choices, not tuned to any trace): origins
@@ -89,7 +100,7 @@ var forecastsPool = sync.Pool{New: func() any { return new([]float64) }}
 func selectModels(h *history) (*selection, error) {
 	y, horizon := h.y, h.horizon
 	n := len(y)
-	sel := &selection{horizon: horizon}
+	sel := &selection{horizon: horizon, nonNegative: nonNegative(y)}
 	var starts []int
 	var errs []string
 	for _, m := range candidates() {
@@ -198,19 +209,37 @@ func selectModels(h *history) (*selection, error) {
 		}
 		sel.weights[k] = combineWeights(sel.mae[k])
 	}
-	// The combination's own recent errors, for the interval.
+	// The combination's own recent errors, for the interval, and the
+	// interval's coverage on them.
 	res := newResiduals(horizon)
-	comb := make([]float64, horizon)
-	for o := max(0, no-residualSpan(h.season)); o < no; o++ {
+	span := max(0, no-residualSpan(h.season))
+	comb := make([]float64, (no-span)*horizon)
+	for o := span; o < no; o++ {
+		c := comb[(o-span)*horizon : (o-span+1)*horizon]
 		for k := range horizon {
-			comb[k] = 0
-			for j := range nc {
-				comb[k] += sel.weights[k][j] * fc[(o*horizon+k)*nc+j]
-			}
+			c[k] = combine(sel.weights[k], fc[(o*horizon+k)*nc:(o*horizon+k+1)*nc])
 		}
-		res.add(y, from+o, comb)
+		res.add(y, from+o, c)
 	}
 	sel.mid, sel.lo, sel.hi = res.offsets()
+	var below10, below90, cnt int
+	for o := span; o < no; o++ {
+		c := comb[(o-span)*horizon : (o-span+1)*horizon]
+		for k := range horizon {
+			if i := from + o + k; i < n && finite(y[i]) {
+				cnt++
+				if y[i] < c[k]+sel.lo[k] {
+					below10++
+				}
+				if y[i] <= c[k]+sel.hi[k] {
+					below90++
+				}
+			}
+		}
+	}
+	if cnt > 0 {
+		sel.cover10, sel.cover90 = float64(below10)/float64(cnt), float64(below90)/float64(cnt)
+	}
 	sel.model, sel.why = sel.describe()
 	return sel, nil
 }
@@ -253,22 +282,75 @@ func combineWeights(mae []float64) []float64 {
 	return w
 }
 
+// combine returns the combination of the candidates' forecasts f with
+// weights w (summing to one): the mean of their weighted mean and their
+// weighted median. The mean averages the candidates' errors away where
+// they differ little; the median keeps a candidate that is far from the
+// others (a trend carrying a burst forward, a season learnt from a spike)
+// from moving the forecast by more than its weight's share of the way.
+func combine(w, f []float64) float64 {
+	var mean float64
+	for j, v := range f {
+		mean += w[j] * v
+	}
+	return (mean + weightedMedian(w, f)) / 2
+}
+
+// weightedMedian returns the value of f at which the weights w (summing to
+// one), taken in increasing order of f, reach one half (the midpoint of
+// the two values where they reach it exactly).
+func weightedMedian(w, f []float64) float64 {
+	var idx [16]int
+	order := idx[:0]
+	for j := range f {
+		if w[j] > 0 {
+			order = append(order, j)
+		}
+	}
+	if len(order) == 0 {
+		return math.NaN()
+	}
+	// Insertion sort: there are a handful of candidates.
+	for i := 1; i < len(order); i++ {
+		for k := i; k > 0 && f[order[k]] < f[order[k-1]]; k-- {
+			order[k], order[k-1] = order[k-1], order[k]
+		}
+	}
+	var c float64
+	for i, j := range order {
+		c += w[j]
+		switch {
+		case c > 0.5+1e-12:
+			return f[j]
+		case c >= 0.5-1e-12 && i+1 < len(order):
+			return (f[j] + f[order[i+1]]) / 2
+		}
+	}
+	return f[order[len(order)-1]]
+}
+
 // forecast combines the candidates' forecasts from the end of the history.
 // The point forecast is the combination moved by the median of its recent
 // errors at each horizon (the median is what minimises the absolute error),
 // P10 and P90 the combination moved by their 10th and 90th percentiles.
+// Where the history has no negative value, neither have the mean and P10.
 func (s *selection) forecast() Forecast {
-	mean := make([]float64, s.horizon)
+	nc := len(s.steps)
+	all := make([]float64, s.horizon*nc)
 	buf := make([]float64, s.horizon)
 	for j, st := range s.steps {
 		st.predict(buf)
-		for k := range mean {
-			mean[k] += s.weights[k][j] * buf[k]
+		for k, v := range buf {
+			all[k*nc+j] = v
 		}
 	}
 	f := Forecast{Mean: make([]float64, s.horizon), P10: make([]float64, s.horizon), P90: make([]float64, s.horizon)}
-	for k, c := range mean {
+	for k := range f.Mean {
+		c := combine(s.weights[k], all[k*nc:(k+1)*nc])
 		f.Mean[k], f.P10[k], f.P90[k] = c+s.mid[k], c+s.lo[k], c+s.hi[k]
+	}
+	if s.nonNegative {
+		clampNonNegative(&f)
 	}
 	f.Model, f.Why = s.model, s.why
 	return f
@@ -292,5 +374,7 @@ func (s *selection) describe() (model, why string) {
 		}
 		whys = append(whys, fmt.Sprintf("%s %.4g", s.names[j], mae[j]))
 	}
-	return strings.Join(parts, " + "), "recent backtest MAE (1.." + fmt.Sprint(s.horizon) + " ahead): " + strings.Join(whys, ", ")
+	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; weights a softmin of those MAEs; combination: mean of the weighted mean and the weighted median; its interval on the backtest: %.0f%% of actuals below P10, %.0f%% at or below P90",
+		s.horizon, strings.Join(whys, ", "), 100*s.cover10, 100*s.cover90)
+	return strings.Join(parts, " + "), why
 }

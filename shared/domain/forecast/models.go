@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"fmt"
-	"math"
 )
 
 // HoltWinters is robust additive Holt-Winters: damped trend, a daily season
@@ -55,6 +54,11 @@ func (ARIMA) Forecast(in Input) (Forecast, error) {
 var (
 	holtMethod        = etsMethod{label: "holt", trend: true}
 	holtWintersMethod = etsMethod{label: "holt_winters", trend: true, daily: true, weekly: true}
+	// holtPlainMethod is damped Holt without the robust filter (no error
+	// clipped, no level shift): what a textbook filter does, and what
+	// follows a burst at once where the robust ones wait to tell it from a
+	// spike. The default keeps it in its pool for that.
+	holtPlainMethod = etsMethod{label: "holt_plain", trend: true, plain: true}
 )
 
 // forecastWith fits meth on the input, forecasts, and sets the interval
@@ -81,6 +85,9 @@ func forecastWith(meth method, in Input) (Forecast, error) {
 		out.Why = d.describe()
 	}
 	out.P10, out.P90 = res.interval(mean)
+	if nonNegative(y) {
+		clampNonNegative(&out)
+	}
 	return out, nil
 }
 
@@ -126,10 +133,14 @@ func (r *residuals) interval(mean []float64) (p10, p90 []float64) {
 
 // offsets returns, at each horizon, the median, the 10th and the 90th
 // percentiles of the errors there: added to a forecast, the point that
-// minimises the absolute error and the interval. lo <= mid <= hi, and the
-// spread on either side never narrows as the horizon grows; a horizon with
-// fewer than minResiduals errors borrows the one before (zeros when none
-// has enough). It reorders the stored errors.
+// minimises the absolute error and the interval, lo <= mid <= hi. A
+// horizon with fewer than minResiduals errors borrows the one before (zeros
+// when none has enough). It reorders the stored errors.
+//
+// Each horizon's quantiles are its own: forcing the spread never to narrow
+// as the horizon grows widened the interval past its 10% tail on traces
+// where a longer horizon is not harder (a daily pattern that the models
+// follow).
 func (r *residuals) offsets() (mid, lo, hi []float64) {
 	n := len(r.byH)
 	mid, lo, hi = make([]float64, n), make([]float64, n), make([]float64, n)
@@ -137,10 +148,33 @@ func (r *residuals) offsets() (mid, lo, hi []float64) {
 	for k, e := range r.byH {
 		if len(e) >= minResiduals {
 			m = quantileInPlace(e, 0.5)
-			down = math.Max(down, m-quantileInPlace(e, 0.1))
-			up = math.Max(up, quantileInPlace(e, 0.9)-m)
+			down = m - quantileInPlace(e, 0.1)
+			up = quantileInPlace(e, 0.9) - m
 		}
 		mid[k], lo[k], hi[k] = m, m-down, m+up
 	}
 	return mid, lo, hi
+}
+
+// nonNegative reports whether y has a finite value and no negative one: a
+// load that cannot go below zero (requests, CPU, bytes), whose forecast
+// must not either.
+func nonNegative(y []float64) bool {
+	seen := false
+	for _, v := range y {
+		if v < 0 {
+			return false
+		}
+		seen = seen || finite(v)
+	}
+	return seen
+}
+
+// clampNonNegative raises f's mean, P10 and P90 to at least zero.
+func clampNonNegative(f *Forecast) {
+	for _, s := range [][]float64{f.Mean, f.P10, f.P90} {
+		for k, v := range s {
+			s[k] = max(0, v)
+		}
+	}
 }
