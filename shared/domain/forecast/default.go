@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -374,7 +375,19 @@ func (s *selection) describe() (model, why string) {
 		}
 		whys = append(whys, fmt.Sprintf("%s %.4g", s.names[j], mae[j]))
 	}
-	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; weights a softmin of those MAEs; combination: mean of the weighted mean and the weighted median; its interval on the backtest: %.0f%% of actuals below P10, %.0f%% at or below P90",
-		s.horizon, strings.Join(whys, ", "), 100*s.cover10, 100*s.cover90)
+	best := 0
+	for j := range nc {
+		if mae[j] < mae[best] {
+			best = j
+		}
+	}
+	lead := fmt.Sprintf("%s has the least backtest MAE", s.names[best])
+	if pj := slices.Index(s.names, "persistence"); pj >= 0 && pj != best && mae[pj] > 0 {
+		lead += fmt.Sprintf(", %.0f%% below persistence's", 100*(1-mae[best]/mae[pj]))
+	}
+	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; %s; weights exp(-(MAE/least - 1)/%g) by horizon; "+
+		"forecast: the mean of the weighted mean and the weighted median, plus the median backtest error; "+
+		"interval on the backtest: %.0f%% of actuals below P10, %.0f%% at or below P90",
+		s.horizon, strings.Join(whys, ", "), lead, combineTemperature, 100*s.cover10, 100*s.cover90)
 	return strings.Join(parts, " + "), why
 }
