@@ -210,6 +210,16 @@ func selectModels(h *history) (*selection, error) {
 		}
 		sel.weights[k] = combineWeights(sel.mae[k])
 	}
+	// Stacking: the convex weights, shared by the horizons, that minimise
+	// the combination's own backtest MAE, averaged with the softmin
+	// weights of each horizon (the shrinkage: neither the per-candidate
+	// scores nor one fitted weight vector alone decide).
+	stacked := stackWeights(y, fc, ow, from, no, horizon, nc, sel.weights)
+	for k := range horizon {
+		for j := range nc {
+			sel.weights[k][j] = (stacked[j] + sel.weights[k][j]) / 2
+		}
+	}
 	// The combination's own recent errors, for the interval, and the
 	// interval's coverage on them.
 	res := newResiduals(horizon)
@@ -385,9 +395,113 @@ func (s *selection) describe() (model, why string) {
 	if pj := slices.Index(s.names, "persistence"); pj >= 0 && pj != best && mae[pj] > 0 {
 		lead += fmt.Sprintf(", %.0f%% below persistence's", 100*(1-mae[best]/mae[pj]))
 	}
-	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; %s; weights exp(-(MAE/least - 1)/%g) by horizon; "+
+	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; %s; weights by horizon: half exp(-(MAE/least - 1)/%g) normalised, half the weights whose combination has the least backtest MAE; "+
 		"forecast: the mean of the weighted mean and the weighted median, plus the median backtest error; "+
 		"interval on the backtest: %.0f%% of actuals below P10, %.0f%% at or below P90",
 		s.horizon, strings.Join(whys, ", "), lead, combineTemperature, 100*s.cover10, 100*s.cover90)
 	return strings.Join(parts, " + "), why
+}
+
+// stackEvery is the spacing of the backtest origins the stacking fits on,
+// stackIters its descent steps.
+const (
+	stackEvery = 3
+	stackIters = 40
+)
+
+// stackWeights returns convex weights, shared by all horizons, that
+// minimise the recency-weighted (ow) absolute error of the linear
+// combination of the candidates' backtest forecasts fc: exponentiated-
+// gradient descent (the weights stay on the simplex) from the mean over
+// horizons of start mixed with a tenth of equal weights, with steps
+// 1/sqrt(iteration) in units of the backtest's scale; the best point seen
+// is returned. The loss is convex in the weights, so the descent needs no
+// restarts.
+func stackWeights(y, fc, ow []float64, from, no, horizon, nc int, start [][]float64) []float64 {
+	w := make([]float64, nc)
+	for k := range start {
+		for j := range nc {
+			w[j] += start[k][j] / float64(len(start))
+		}
+	}
+	for j := range w {
+		w[j] = 0.9*w[j] + 0.1/float64(nc)
+	}
+	// The rows: every horizon of every stackEvery-th origin with a known
+	// actual. rsum is their total recency weight, scale the step's unit:
+	// the mean absolute error of the first candidate (persistence), or the
+	// mean size of the actuals where that is zero.
+	var rsum, scale, size float64
+	for o := 0; o < no; o += stackEvery {
+		for k := range horizon {
+			if i := from + o + k; i < len(y) && finite(y[i]) {
+				rsum += ow[o]
+				scale += ow[o] * math.Abs(y[i]-fc[(o*horizon+k)*nc])
+				size += ow[o] * math.Abs(y[i])
+			}
+		}
+	}
+	if !(rsum > 0) {
+		return w
+	}
+	if scale /= rsum; !(scale > 0) {
+		scale = size / rsum
+	}
+	if !(scale > 0) || !finite(scale) {
+		return w
+	}
+	best := slices.Clone(w)
+	bestLoss := math.Inf(1)
+	g := make([]float64, nc)
+	for it := range stackIters + 1 {
+		// One pass: the loss at w and its subgradient.
+		clear(g)
+		var loss float64
+		for o := 0; o < no; o += stackEvery {
+			r := ow[o]
+			for k := range horizon {
+				i := from + o + k
+				if i >= len(y) || !finite(y[i]) {
+					continue
+				}
+				f := fc[(o*horizon+k)*nc : (o*horizon+k+1)*nc]
+				c := 0.0
+				for j, v := range f {
+					c += w[j] * v
+				}
+				switch e := y[i] - c; {
+				case e > 0:
+					loss += r * e
+					for j, v := range f {
+						g[j] -= r * v
+					}
+				case e < 0:
+					loss -= r * e
+					for j, v := range f {
+						g[j] += r * v
+					}
+				}
+			}
+		}
+		if loss < bestLoss {
+			bestLoss = loss
+			copy(best, w)
+		}
+		if it == stackIters || !finite(loss) {
+			break
+		}
+		eta := 1 / math.Sqrt(float64(it+1)) / (rsum * scale)
+		total := 0.0
+		for j := range w {
+			w[j] *= math.Exp(-eta * g[j])
+			total += w[j]
+		}
+		if !(total > 0) || !finite(total) {
+			break
+		}
+		for j := range w {
+			w[j] /= total
+		}
+	}
+	return best
 }
