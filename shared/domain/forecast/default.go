@@ -405,8 +405,8 @@ func (s *selection) describe() (model, why string) {
 // stackEvery is the spacing of the backtest origins the stacking fits on,
 // stackIters its descent steps.
 const (
-	stackEvery = 3
-	stackIters = 40
+	stackEvery = 6
+	stackIters = 20
 )
 
 // stackWeights returns convex weights, shared by all horizons, that
