@@ -15,8 +15,9 @@ import (
 type etsParams struct {
 	alpha, beta, gamma, gammaW, phi float64
 	trend                           bool
-	// plain turns the robust filter off: no error is clipped and there is
-	// no level shift (what a textbook filter does).
+	// plain all but turns the robust filter off: only gross errors, beyond
+	// plainClip running median absolute errors, are clipped (see
+	// holtPlainMethod).
 	plain bool
 	// shiftRun overrides the clipped errors in a row that make a level
 	// shift (0: the default).
@@ -41,6 +42,15 @@ type etsState struct {
 // on the same side before the seasonal state takes it whole: a pattern that
 // changed (a nightly batch that stopped, a new peak), not a spike.
 const seasonShiftRun = 2
+
+// plainClip is where a plain filter clips an error: 20 running median
+// absolute errors (some 13 standard deviations for Gaussian noise), so
+// that it follows bursts, ramps and steps as a textbook filter does, but a
+// single absurd value (10^12 in a load of 3000: a counter reset, a unit
+// error) moves its level and trend by a bounded amount. Unclipped, such a
+// value sent its forecasts to 10^11 for hours, and with the weights a
+// constant history gives every candidate, the combination with them.
+const plainClip = 20.0
 
 var _ stepper = (*etsState)(nil)
 
@@ -242,7 +252,7 @@ type etsMethod struct {
 	// orHolt fits without the daily season, rather than failing, when the
 	// history is too short for it.
 	orHolt bool
-	plain  bool // no clipping, no level shifts
+	plain  bool // clip gross errors only (etsParams.plain)
 }
 
 func (em etsMethod) name() string { return em.label }
@@ -384,7 +394,7 @@ func (in etsInit) start(p etsParams) *etsState {
 	}
 	st := &etsState{p: p, l: in.l, b: in.b, scale: newRobustScale(in.scale, in.floor, run)}
 	if p.plain {
-		st.scale.k = math.Inf(1)
+		st.scale.k = plainClip
 	}
 	st.s, st.w = []float64{0}, []float64{0}
 	if p.m > 0 {

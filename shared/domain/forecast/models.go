@@ -54,10 +54,10 @@ func (ARIMA) Forecast(in Input) (Forecast, error) {
 var (
 	holtMethod        = etsMethod{label: "holt", trend: true}
 	holtWintersMethod = etsMethod{label: "holt_winters", trend: true, daily: true, weekly: true}
-	// holtPlainMethod is damped Holt without the robust filter (no error
-	// clipped, no level shift): what a textbook filter does, and what
-	// follows a burst at once where the robust ones wait to tell it from a
-	// spike. The default keeps it in its pool for that.
+	// holtPlainMethod is damped Holt with the robust filter all but off
+	// (only gross errors clipped: plainClip): close to a textbook filter,
+	// whose trend learns from a ramp at once where the robust ones clip
+	// it. The default keeps it in its pool for bursts that build up.
 	holtPlainMethod = etsMethod{label: "holt_plain", trend: true, plain: true}
 )
 

@@ -205,3 +205,34 @@ func TestCombineRobust(t *testing.T) {
 		}
 	}
 }
+// TestOnlineOneAbsurdValue: one value of 10^12 in a steady load of 3000 (a
+// counter reset, a unit error) may move the next forecast, but from the
+// second point after it the forecast is back near the load: no candidate
+// (the plain Holt above all, whose trend would learn from it) carries it
+// forward.
+func TestOnlineOneAbsurdValue(t *testing.T) {
+	o, err := NewOnline(OnlineConfig{Step: time.Minute, Horizon: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spike := 1440 + 600
+	for i := range 3 * 1440 {
+		v := 3000.0
+		if i == spike {
+			v = 1e12
+		}
+		o.Observe(v)
+		if i < spike+2 {
+			continue
+		}
+		f, err := o.Forecast(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, m := range f.Mean {
+			if m < 1500 || m > 6000 || f.P90[k] > 1e6 {
+				t.Fatalf("%d points after the spike, step %d: mean %v, P90 %v; the load is 3000", i-spike, k+1, m, f.P90[k])
+			}
+		}
+	}
+}
