@@ -205,6 +205,7 @@ func TestCombineRobust(t *testing.T) {
 		}
 	}
 }
+
 // TestOnlineOneAbsurdValue: one value of 10^12 in a steady load of 3000 (a
 // counter reset, a unit error) may move the next forecast, but from the
 // second point after it the forecast is back near the load: no candidate
