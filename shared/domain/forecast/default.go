@@ -402,10 +402,12 @@ func (s *selection) describe() (model, why string) {
 	return strings.Join(parts, " + "), why
 }
 
-// stackEvery is the spacing of the backtest origins the stacking fits on,
-// stackIters its descent steps.
+// stackEvery is the spacing of the backtest origins the stacking fits on
+// (7: no common factor with the usual periods of 2, 3, 4, 6 and 12 points
+// or a day of 288, so that it cannot alias with them), stackIters its
+// descent steps.
 const (
-	stackEvery = 6
+	stackEvery = 7
 	stackIters = 20
 )
 

@@ -131,25 +131,45 @@ func (r *residuals) interval(mean []float64) (p10, p90 []float64) {
 	return p10, p90
 }
 
-// offsets returns, at each horizon, the median, the 10th and the 90th
-// percentiles of the errors there: added to a forecast, the point that
-// minimises the absolute error and the interval, lo <= mid <= hi. A
-// horizon with fewer than minResiduals errors borrows the one before (zeros
-// when none has enough). It reorders the stored errors.
+// offsets returns, at each horizon, the median of the errors there and,
+// around it, the 10th and 90th percentiles of the errors' deviations from
+// their own horizon's median, pooled over the horizon and its two
+// neighbours: added to a forecast, the point that minimises the absolute
+// error and the interval, lo <= mid <= hi. Neighbouring horizons' spreads
+// are nearly the same, and pooling them triples the sample a tail quantile
+// is estimated from (a 10% tail of a two-day backtest of 30-minute points
+// is under ten errors otherwise). A horizon with fewer than minResiduals
+// errors borrows the one before (zeros when none has enough). It reorders
+// the stored errors.
 //
-// Each horizon's quantiles are its own: forcing the spread never to narrow
-// as the horizon grows widened the interval past its 10% tail on traces
-// where a longer horizon is not harder (a daily pattern that the models
-// follow).
+// Each horizon's spread is its own: forcing it never to narrow as the
+// horizon grows widened the interval past its 10% tail on traces where a
+// longer horizon is not harder (a daily pattern that the models follow).
 func (r *residuals) offsets() (mid, lo, hi []float64) {
 	n := len(r.byH)
 	mid, lo, hi = make([]float64, n), make([]float64, n), make([]float64, n)
-	var m, down, up float64
+	meds := make([]float64, n)
+	ok := make([]bool, n)
 	for k, e := range r.byH {
-		if len(e) >= minResiduals {
-			m = quantileInPlace(e, 0.5)
-			down = m - quantileInPlace(e, 0.1)
-			up = quantileInPlace(e, 0.9) - m
+		if ok[k] = len(e) >= minResiduals; ok[k] {
+			meds[k] = quantileInPlace(e, 0.5)
+		}
+	}
+	var m, down, up float64
+	var pool []float64
+	for k := range r.byH {
+		if ok[k] {
+			m = meds[k]
+			pool = pool[:0]
+			for j := max(0, k-1); j <= min(n-1, k+1); j++ {
+				if ok[j] {
+					for _, v := range r.byH[j] {
+						pool = append(pool, v-meds[j])
+					}
+				}
+			}
+			down = -quantileInPlace(pool, 0.1)
+			up = quantileInPlace(pool, 0.9)
 		}
 		mid[k], lo[k], hi[k] = m, m-down, m+up
 	}
