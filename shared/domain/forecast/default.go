@@ -73,6 +73,7 @@ type selection struct {
 	model, why       string // describe's words, computed once
 	horizon          int
 	buf              []float64
+	all              []float64 // forecast's table of the candidates' forecasts
 	// nonNegative: the history has no negative value, so neither may the
 	// forecast's mean and P10.
 	nonNegative bool
@@ -347,8 +348,11 @@ func weightedMedian(w, f []float64) float64 {
 // Where the history has no negative value, neither have the mean and P10.
 func (s *selection) forecast() Forecast {
 	nc := len(s.steps)
-	all := make([]float64, s.horizon*nc)
-	buf := make([]float64, s.horizon)
+	if len(s.all) != s.horizon*nc {
+		s.all = make([]float64, s.horizon*nc)
+	}
+	all := s.all
+	buf := s.scratch(s.horizon)
 	for j, st := range s.steps {
 		st.predict(buf)
 		for k, v := range buf {
