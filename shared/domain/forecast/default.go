@@ -221,39 +221,46 @@ func selectModels(h *history) (*selection, error) {
 			sel.weights[k][j] = (stacked[j] + sel.weights[k][j]) / 2
 		}
 	}
-	// The combination's own recent errors, for the interval, and the
-	// interval's coverage on them.
+	sel.calibrate(y, fc, from, no, residualSpan(h.season))
+	sel.model, sel.why = sel.describe()
+	return sel, nil
+}
+
+// calibrate sets the interval offsets (s.mid, lo, hi) from the
+// combination's own errors at the backtest's last origins (at most last of
+// them; fc as in selectModels, origins from, from+1, ..., from+no-1), and
+// the interval's coverage on them.
+func (s *selection) calibrate(y, fc []float64, from, no, last int) {
+	n, horizon, nc := len(y), s.horizon, len(s.steps)
 	res := newResiduals(horizon)
-	span := max(0, no-residualSpan(h.season))
+	span := max(0, no-last)
 	comb := make([]float64, (no-span)*horizon)
 	for o := span; o < no; o++ {
 		c := comb[(o-span)*horizon : (o-span+1)*horizon]
 		for k := range horizon {
-			c[k] = combine(sel.weights[k], fc[(o*horizon+k)*nc:(o*horizon+k+1)*nc])
+			c[k] = combine(s.weights[k], fc[(o*horizon+k)*nc:(o*horizon+k+1)*nc])
 		}
 		res.add(y, from+o, c)
 	}
-	sel.mid, sel.lo, sel.hi = res.offsets()
+	s.mid, s.lo, s.hi = res.offsets()
 	var below10, below90, cnt int
 	for o := span; o < no; o++ {
 		c := comb[(o-span)*horizon : (o-span+1)*horizon]
 		for k := range horizon {
 			if i := from + o + k; i < n && finite(y[i]) {
 				cnt++
-				if y[i] < c[k]+sel.lo[k] {
+				if y[i] < c[k]+s.lo[k] {
 					below10++
 				}
-				if y[i] <= c[k]+sel.hi[k] {
+				if y[i] <= c[k]+s.hi[k] {
 					below90++
 				}
 			}
 		}
 	}
 	if cnt > 0 {
-		sel.cover10, sel.cover90 = float64(below10)/float64(cnt), float64(below90)/float64(cnt)
+		s.cover10, s.cover90 = float64(below10)/float64(cnt), float64(below90)/float64(cnt)
 	}
-	sel.model, sel.why = sel.describe()
-	return sel, nil
 }
 
 // scratch returns a reusable buffer of n floats.
