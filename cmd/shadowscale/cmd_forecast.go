@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/forecast"
+	"github.com/shadowscale/shadowscale/shared/platform/clock"
+	"github.com/shadowscale/shadowscale/shared/sim/forecastbench"
 	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
@@ -16,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "forecast",
 		usage:   "forecast --trace FILE [--horizon 1h] [--window 168h]",
-		summary: "forecast a trace's next hour with the default model: mean, P10, P90, the model and why",
+		summary: "forecast a trace's next hour with the default model: mean, P10, P90, the model, why, and its accuracy and coverage on the trace's own backtest",
 		run:     runForecast,
 	})
 }
@@ -33,7 +35,11 @@ func runForecast(ctx context.Context, e *env, args []string) error {
 		usage()
 		fmt.Fprintf(e.stderr, "\nThe trace is put on its median-step grid: missing points stay missing (the\n"+
 			"models skip them; duplicate or unsorted timestamps are errors), and the\n"+
-			"forecast starts one step after the last row.\n")
+			"forecast starts one step after the last row.\n\n"+
+			"The backtest line scores the default model on the trace itself by the\n"+
+			"protocol of shared/bench/FORECAST.md (rolling origins, no look-ahead, the\n"+
+			"same as bench forecast): its rel against persistence and the share of\n"+
+			"actuals below its P10 and at or below its P90.\n")
 	}
 	path := fs.String("trace", "", "CSV trace `FILE` (timestamp,value), required")
 	horizon := fs.Duration("horizon", time.Hour, "how far ahead to forecast")
@@ -91,7 +97,16 @@ func runForecast(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, ", season %d points\n", in.Season)
 	fmt.Fprintf(e.stdout, "model    %s (weights from a backtest on the history)\n", f.Model)
-	fmt.Fprintf(e.stdout, "why      %s\n\n", f.Why)
+	fmt.Fprintf(e.stdout, "why      %s\n", f.Why)
+	bt, err := traceBacktest(ctx, tr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(e.stdout, "backtest none: %v\n\n", err)
+	} else {
+		fmt.Fprintf(e.stdout, "backtest %s\n\n", bt)
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "time (UTC)\tP10\tmean\tP90\t\n")
 	for k := range f.Mean {
@@ -99,6 +114,29 @@ func runForecast(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", at.Format(time.DateTime), num(f.P10[k]), num(f.Mean[k]), num(f.P90[k]))
 	}
 	return tw.Flush()
+}
+
+// traceBacktest scores the default model on tr by the benchmark's protocol
+// (shared/bench/FORECAST.md) and describes its accuracy and coverage.
+func traceBacktest(ctx context.Context, tr trace.Trace) (string, error) {
+	plan, err := forecastbench.NewPlan(tr.Len(), tr.Step(), forecastbench.Config{})
+	if err != nil {
+		return "", fmt.Errorf("the trace leaves no origin for the benchmark's protocol: %w", err)
+	}
+	base, err := forecastbench.Score(ctx, clock.System{}, tr.Values, plan, forecast.Persistence{})
+	if err != nil {
+		return "", fmt.Errorf("scoring persistence: %w", err)
+	}
+	s, err := forecastbench.Score(ctx, clock.System{}, tr.Values, plan, forecast.Default())
+	if err != nil {
+		return "", fmt.Errorf("scoring the default model: %w", err)
+	}
+	rel := "n/a (persistence is exact)"
+	if base.MAE > 0 {
+		rel = fmt.Sprintf("%.3f", s.MAE/base.MAE)
+	}
+	return fmt.Sprintf("on this trace (FORECAST.md protocol: %d origins, window %d, horizon %d points): rel %s (MAE over persistence's), %.1f%% of actuals below P10 (target 5-15%%), %.1f%% at or below P90 (target 85-95%%)",
+		len(plan.Origins), plan.Window, plan.Horizon, rel, 100*s.P10Coverage, 100*s.P90Coverage), nil
 }
 
 // onGrid puts tr on the grid of its first timestamp at step: a row off the

@@ -51,9 +51,11 @@ func TestForecastCommand(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "forecast", args: []string{"forecast", "--trace", good}, wantCode: 0,
-			wantOut: []string{"good.csv: 240 rows, step 30m0s", "model ", "why ", "2024-03-06 00:00:00", "2024-03-06 00:30:00", "P10", "P90"}},
+			wantOut: []string{"good.csv: 240 rows, step 30m0s", "model ", "why ", "least backtest MAE", "backtest on this trace (FORECAST.md protocol", "% of actuals below P10", "2024-03-06 00:00:00", "2024-03-06 00:30:00", "P10", "P90"}},
 		{name: "horizon", args: []string{"forecast", "--trace", good, "--horizon", "3h"}, wantCode: 0,
 			wantOut: []string{"2024-03-06 02:30:00"}},
+		{name: "too short for the protocol's backtest", args: []string{"forecast", "--trace", writeTrace(t, "short5m.csv", 100, 5*time.Minute, daily)}, wantCode: 0,
+			wantOut: []string{"backtest none: the trace leaves no origin", "P10"}},
 		{name: "no trace", args: []string{"forecast"}, wantCode: 2, wantErr: "--trace FILE is required"},
 		{name: "bad horizon", args: []string{"forecast", "--trace", good, "--horizon", "-1h"}, wantCode: 2, wantErr: "must be positive"},
 		{name: "stray argument", args: []string{"forecast", "--trace", good, "extra"}, wantCode: 2, wantErr: "unexpected argument"},

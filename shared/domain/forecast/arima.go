@@ -237,6 +237,13 @@ func (am arimaMethod) fit(h *history) (stepper, int, error) {
 	// The filter starts from the cleaned first level and absorbs the first
 	// tenth of the history (at least twice its rings' depth) to settle.
 	st := newARIMAState(best, clean[0], h.scale, h.floor)
+	// The level-shift run, as for the ETS filters (chooseShiftRun), scored
+	// on the forecasts from the second half of the history.
+	st.scale.run = chooseShiftRun(func(run int) float64 {
+		c := newARIMAState(best, clean[0], h.scale, h.floor)
+		c.scale.run = run
+		return fitLoss(c, y, len(y)/2, etsFitStride, h.horizon)
+	}, st.scale.run)
 	start := min(len(y)-1, max(len(y)/10, 2*len(st.ys.v)))
 	for _, v := range y[:start] {
 		st.observe(v)
@@ -321,116 +328,44 @@ func movingAverage(x []float64, m int) []float64 {
 // invertible) of least AICc, all of them scored on the same rows.
 func (am arimaMethod) chooseOrder(x []float64, d, sd, m int) (*arimaParams, error) {
 	w := difference(x, d, sd, m)
-	nw := len(w)
 	withMean := d+sd == 0
-	mean := 0.0
-	if withMean {
-		for _, v := range w {
-			mean += v
-		}
-		mean /= float64(nw)
-	}
-	wc := make([]float64, nw)
-	for i, v := range w {
-		wc[i] = v - mean
-	}
-	long := min(arimaLongAR, nw/10)
+	wc, mean := centre(w, withMean)
+	long := min(arimaLongAR, len(w)/10)
 	if long < 1 {
-		return nil, fmt.Errorf("arima: %d differenced points: %w", nw, ErrTooShort)
+		return nil, fmt.Errorf("arima: %d differenced points: %w", len(w), ErrTooShort)
 	}
 	ehat, err := longARResiduals(wc, long)
 	if err != nil {
 		return nil, err
 	}
-	// One cross-product matrix of all regressors: w lags 1..maxP, e lags
-	// 1..maxQ; each candidate solves a sub-block.
-	P, Q := am.maxP, am.maxQ
-	k := P + Q
-	start := long + max(P, Q)
-	xtx := mat.NewSymDense(k, nil)
-	xty := make([]float64, k)
-	row := make([]float64, k)
-	var rows int
-	var yy float64
-	for t := start; t < nw; t++ {
-		yy += wc[t] * wc[t]
-		for i := range P {
-			row[i] = wc[t-1-i]
-		}
-		for j := range Q {
-			row[P+j] = ehat[t-1-j]
-		}
-		for a := range k {
-			xty[a] += row[a] * wc[t]
-			for b := a; b < k; b++ {
-				xtx.SetSym(a, b, xtx.At(a, b)+row[a]*row[b])
-			}
-		}
-		rows++
+	cp := newCrossProducts(wc, ehat, am.maxP, am.maxQ, long+max(am.maxP, am.maxQ))
+	if cp.rows < 10 {
+		return nil, fmt.Errorf("arima: %d rows to estimate on: %w", cp.rows, ErrTooShort)
 	}
 	integ := integration(d, sd, m)
 	var best *arimaParams
 	bestAIC := math.Inf(1)
-	if rows < 10 {
-		return nil, fmt.Errorf("arima: %d rows to estimate on: %w", rows, ErrTooShort)
-	}
-	for p := 0; p <= P; p++ {
-		for q := 0; q <= Q; q++ {
-			idx := make([]int, 0, p+q)
-			for i := range p {
-				idx = append(idx, i)
-			}
-			for j := range q {
-				idx = append(idx, P+j)
-			}
-			coef := make([]float64, len(idx))
-			rss := yy
-			if len(idx) > 0 {
-				sub := mat.NewSymDense(len(idx), nil)
-				rhs := mat.NewVecDense(len(idx), nil)
-				for a, ia := range idx {
-					rhs.SetVec(a, xty[ia])
-					for b, ib := range idx {
-						if b >= a {
-							sub.SetSym(a, b, xtx.At(ia, ib))
-						}
-					}
-				}
-				var ch mat.Cholesky
-				if !ch.Factorize(sub) {
-					continue
-				}
-				var sol mat.VecDense
-				if err := ch.SolveVecTo(&sol, rhs); err != nil {
-					continue
-				}
-				for a, ia := range idx {
-					coef[a] = sol.AtVec(a)
-					rss -= coef[a] * xty[ia]
-				}
+	for p := 0; p <= am.maxP; p++ {
+		for q := 0; q <= am.maxQ; q++ {
+			coef, rss, ok := cp.solve(p, q)
+			if !ok {
+				continue
 			}
 			cand := &arimaParams{d: d, sd: sd, m: m, phi: coef[:p], theta: coef[p:], integ: integ}
 			if !stationary(cand.phi) || !stationary(negate(cand.theta)) {
 				continue
 			}
+			nparam := p + q + 1
 			if withMean {
 				sumPhi := 0.0
 				for _, f := range cand.phi {
 					sumPhi += f
 				}
 				cand.c = mean * (1 - sumPhi)
-			}
-			nparam := p + q + 1
-			if withMean {
 				nparam++
 			}
-			// A floor on the variance keeps a perfect fit (a constant or
-			// a pure season) comparable: the simplest order wins it.
-			sigma2 := max(rss/float64(rows), 1e-12*(yy/float64(rows))+1e-300)
-			neff := float64(rows)
-			aicc := neff*math.Log(sigma2) + 2*float64(nparam) + 2*float64(nparam*(nparam+1))/math.Max(1, neff-float64(nparam)-1)
-			if aicc < bestAIC {
-				bestAIC, best = aicc, cand
+			if a := cp.aicc(rss, nparam); a < bestAIC {
+				bestAIC, best = a, cand
 			}
 		}
 	}
@@ -438,6 +373,109 @@ func (am arimaMethod) chooseOrder(x []float64, d, sd, m int) (*arimaParams, erro
 		return nil, fmt.Errorf("arima: no admissible order on %d points", len(x))
 	}
 	return best, nil
+}
+
+// centre returns w less its mean when withMean (and the mean), else a copy
+// of w and zero.
+func centre(w []float64, withMean bool) ([]float64, float64) {
+	mean := 0.0
+	if withMean && len(w) > 0 {
+		for _, v := range w {
+			mean += v
+		}
+		mean /= float64(len(w))
+	}
+	wc := make([]float64, len(w))
+	for i, v := range w {
+		wc[i] = v - mean
+	}
+	return wc, mean
+}
+
+// crossProducts holds the regression of wc[t] on its lags 1..P and the
+// innovations' lags 1..Q over the rows t >= start: one cross-product matrix
+// of all the regressors, of which each (p, q) solves a sub-block.
+type crossProducts struct {
+	P, Q int
+	xtx  *mat.SymDense
+	xty  []float64
+	yy   float64 // sum of wc[t]^2 over the rows
+	rows int
+}
+
+func newCrossProducts(wc, ehat []float64, P, Q, start int) *crossProducts {
+	k := P + Q
+	cp := &crossProducts{P: P, Q: Q, xtx: mat.NewSymDense(max(k, 1), nil), xty: make([]float64, k)}
+	row := make([]float64, k)
+	for t := start; t < len(wc); t++ {
+		cp.yy += wc[t] * wc[t]
+		for i := range P {
+			row[i] = wc[t-1-i]
+		}
+		for j := range Q {
+			row[P+j] = ehat[t-1-j]
+		}
+		for a := range k {
+			cp.xty[a] += row[a] * wc[t]
+			for b := a; b < k; b++ {
+				cp.xtx.SetSym(a, b, cp.xtx.At(a, b)+row[a]*row[b])
+			}
+		}
+		cp.rows++
+	}
+	return cp
+}
+
+// solve returns the least-squares coefficients of the AR lags 1..p and
+// the MA lags 1..q (in that order) and their residual sum of squares; ok
+// is false when the sub-block is singular.
+func (cp *crossProducts) solve(p, q int) (coef []float64, rss float64, ok bool) {
+	idx := make([]int, 0, p+q)
+	for i := range p {
+		idx = append(idx, i)
+	}
+	for j := range q {
+		idx = append(idx, cp.P+j)
+	}
+	coef = make([]float64, len(idx))
+	rss = cp.yy
+	if len(idx) == 0 {
+		return coef, rss, true
+	}
+	sub := mat.NewSymDense(len(idx), nil)
+	rhs := mat.NewVecDense(len(idx), nil)
+	for a, ia := range idx {
+		rhs.SetVec(a, cp.xty[ia])
+		for b, ib := range idx {
+			if b >= a {
+				sub.SetSym(a, b, cp.xtx.At(ia, ib))
+			}
+		}
+	}
+	var ch mat.Cholesky
+	if !ch.Factorize(sub) {
+		return nil, 0, false
+	}
+	var sol mat.VecDense
+	if err := ch.SolveVecTo(&sol, rhs); err != nil {
+		return nil, 0, false
+	}
+	for a, ia := range idx {
+		coef[a] = sol.AtVec(a)
+		rss -= coef[a] * cp.xty[ia]
+	}
+	return coef, rss, true
+}
+
+// aicc is the corrected Akaike criterion of a fit with residual sum of
+// squares rss and nparam parameters on the rows. A floor on the variance
+// keeps a perfect fit (a constant or a pure season) comparable: the
+// simplest order wins it.
+func (cp *crossProducts) aicc(rss float64, nparam int) float64 {
+	n := float64(cp.rows)
+	sigma2 := max(rss/n, 1e-12*(cp.yy/n)+1e-300)
+	k := float64(nparam)
+	return n*math.Log(sigma2) + 2*k + 2*k*(k+1)/math.Max(1, n-k-1)
 }
 
 func negate(x []float64) []float64 {

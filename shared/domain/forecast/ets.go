@@ -15,7 +15,14 @@ import (
 type etsParams struct {
 	alpha, beta, gamma, gammaW, phi float64
 	trend                           bool
-	m, mw                           int // daily and weekly season lengths (0: none)
+	// plain all but turns the robust filter off: only gross errors, beyond
+	// plainClip running median absolute errors, are clipped (see
+	// holtPlainMethod).
+	plain bool
+	// shiftRun overrides the clipped errors in a row that make a level
+	// shift (0: the default).
+	shiftRun int
+	m, mw    int // daily and weekly season lengths (0: none) // daily and weekly season lengths (0: none)
 }
 
 // etsState is the filter of a fitted etsParams.
@@ -35,6 +42,15 @@ type etsState struct {
 // on the same side before the seasonal state takes it whole: a pattern that
 // changed (a nightly batch that stopped, a new peak), not a spike.
 const seasonShiftRun = 2
+
+// plainClip is where a plain filter clips an error: 20 running median
+// absolute errors (some 13 standard deviations for Gaussian noise), so
+// that it follows bursts, ramps and steps as a textbook filter does, but a
+// single absurd value (10^12 in a load of 3000: a counter reset, a unit
+// error) moves its level and trend by a bounded amount. Unclipped, such a
+// value sent its forecasts to 10^11 for hours, and with the weights a
+// constant history gives every candidate, the combination with them.
+const plainClip = 20.0
 
 var _ stepper = (*etsState)(nil)
 
@@ -236,6 +252,7 @@ type etsMethod struct {
 	// orHolt fits without the daily season, rather than failing, when the
 	// history is too short for it.
 	orHolt bool
+	plain  bool // clip gross errors only (etsParams.plain)
 }
 
 func (em etsMethod) name() string { return em.label }
@@ -372,7 +389,13 @@ func (in etsInit) start(p etsParams) *etsState {
 	if p.m > 0 {
 		run = max(run, p.m/24)
 	}
+	if p.shiftRun > 0 {
+		run = p.shiftRun
+	}
 	st := &etsState{p: p, l: in.l, b: in.b, scale: newRobustScale(in.scale, in.floor, run)}
+	if p.plain {
+		st.scale.k = plainClip
+	}
 	st.s, st.w = []float64{0}, []float64{0}
 	if p.m > 0 {
 		st.s = slices.Clone(in.s)
@@ -420,7 +443,7 @@ func (em etsMethod) fit(h *history) (stepper, int, error) {
 	}
 	in := initETS(y[:span], m, mw, h.scale, h.floor)
 	in.t = span
-	base := etsParams{trend: em.trend, m: m, mw: mw, phi: 1}
+	base := etsParams{trend: em.trend, plain: em.plain, m: m, mw: mw, phi: 1}
 	p := fitETS(y[span:], in, base, h.horizon)
 	return in.start(p), span, nil
 }
@@ -485,8 +508,8 @@ func etsX0(base etsParams) []float64 {
 }
 
 // Fitting budget: Nelder-Mead evaluations, and the spacing of the origins
-// the fitting loss scores (every other one: each target is still scored at
-// half the horizons).
+// the fitting loss scores (every third one: each target is still scored at
+// a third of the horizons).
 const (
 	etsFitEvals  = 20
 	etsFitStride = 3
@@ -501,5 +524,35 @@ func fitETS(y []float64, in etsInit, base etsParams, horizon int) etsParams {
 		return in.start(p).loss(y, 0, etsFitStride, h, dampSums(p.phi, h))
 	}
 	x := minimize(loss, etsX0(base), etsFitEvals)
-	return etsFromX(base, x)
+	p := etsFromX(base, x)
+	if p.plain {
+		return p
+	}
+	p.shiftRun = chooseShiftRun(func(run int) float64 {
+		q := p
+		q.shiftRun = run
+		return in.start(q).loss(y, 0, etsFitStride, h, dampSums(q.phi, h))
+	}, in.start(p).scale.run)
+	return p
+}
+
+// chooseShiftRun returns the number of clipped errors in a row that a
+// robust filter takes for a level shift: of 1, 2 and its default, the one
+// whose filter has the least fitting loss (ties to the default). The
+// choice is the data's: on a series whose outliers are isolated spikes the
+// default run ignores them; on one whose outliers come as bursts (load
+// that jumps and stays a while: a run of 1 follows at once) a long run
+// leaves the filter on the old level for the burst's first points and on
+// the burst's level for its last, which is worse than the last value.
+func chooseShiftRun(loss func(run int) float64, def int) int {
+	best, bestLoss := def, loss(def)
+	for _, r := range []int{1, 2} {
+		if r >= def {
+			break
+		}
+		if l := loss(r); l < bestLoss {
+			best, bestLoss = r, l
+		}
+	}
+	return best
 }

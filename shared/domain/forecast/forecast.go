@@ -109,6 +109,9 @@ func (Persistence) Forecast(in Input) (Forecast, error) {
 		f.P10 = append(f.P10, last+min(0, q10))
 		f.P90 = append(f.P90, last+max(0, q90))
 	}
+	if nonNegative(in.Values) {
+		clampNonNegative(&f)
+	}
 	return f, nil
 }
 
@@ -144,6 +147,9 @@ func (SeasonalNaive) Forecast(in Input) (Forecast, error) {
 		f.Mean = append(f.Mean, v)
 		f.P10 = append(f.P10, v+min(0, q10))
 		f.P90 = append(f.P90, v+max(0, q90))
+	}
+	if nonNegative(in.Values) {
+		clampNonNegative(&f)
 	}
 	return f, nil
 }

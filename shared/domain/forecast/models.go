@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"fmt"
-	"math"
 )
 
 // HoltWinters is robust additive Holt-Winters: damped trend, a daily season
@@ -55,6 +54,11 @@ func (ARIMA) Forecast(in Input) (Forecast, error) {
 var (
 	holtMethod        = etsMethod{label: "holt", trend: true}
 	holtWintersMethod = etsMethod{label: "holt_winters", trend: true, daily: true, weekly: true}
+	// holtPlainMethod is damped Holt with the robust filter all but off
+	// (only gross errors clipped: plainClip): close to a textbook filter,
+	// whose trend learns from a ramp at once where the robust ones clip
+	// it. The default keeps it in its pool for bursts that build up.
+	holtPlainMethod = etsMethod{label: "holt_plain", trend: true, plain: true}
 )
 
 // forecastWith fits meth on the input, forecasts, and sets the interval
@@ -81,6 +85,9 @@ func forecastWith(meth method, in Input) (Forecast, error) {
 		out.Why = d.describe()
 	}
 	out.P10, out.P90 = res.interval(mean)
+	if nonNegative(y) {
+		clampNonNegative(&out)
+	}
 	return out, nil
 }
 
@@ -124,23 +131,70 @@ func (r *residuals) interval(mean []float64) (p10, p90 []float64) {
 	return p10, p90
 }
 
-// offsets returns, at each horizon, the median, the 10th and the 90th
-// percentiles of the errors there: added to a forecast, the point that
-// minimises the absolute error and the interval. lo <= mid <= hi, and the
-// spread on either side never narrows as the horizon grows; a horizon with
-// fewer than minResiduals errors borrows the one before (zeros when none
-// has enough). It reorders the stored errors.
+// offsets returns, at each horizon, the median of the errors there and,
+// around it, the 10th and 90th percentiles of the errors' deviations from
+// their own horizon's median, pooled over the horizon and its two
+// neighbours: added to a forecast, the point that minimises the absolute
+// error and the interval, lo <= mid <= hi. Neighbouring horizons' spreads
+// are nearly the same, and pooling them triples the sample a tail quantile
+// is estimated from (a 10% tail of a two-day backtest of 30-minute points
+// is under ten errors otherwise). A horizon with fewer than minResiduals
+// errors borrows the one before (zeros when none has enough). It reorders
+// the stored errors.
+//
+// Each horizon's spread is its own: forcing it never to narrow as the
+// horizon grows widened the interval past its 10% tail on traces where a
+// longer horizon is not harder (a daily pattern that the models follow).
 func (r *residuals) offsets() (mid, lo, hi []float64) {
 	n := len(r.byH)
 	mid, lo, hi = make([]float64, n), make([]float64, n), make([]float64, n)
-	var m, down, up float64
+	meds := make([]float64, n)
+	ok := make([]bool, n)
 	for k, e := range r.byH {
-		if len(e) >= minResiduals {
-			m = quantileInPlace(e, 0.5)
-			down = math.Max(down, m-quantileInPlace(e, 0.1))
-			up = math.Max(up, quantileInPlace(e, 0.9)-m)
+		if ok[k] = len(e) >= minResiduals; ok[k] {
+			meds[k] = quantileInPlace(e, 0.5)
+		}
+	}
+	var m, down, up float64
+	var pool []float64
+	for k := range r.byH {
+		if ok[k] {
+			m = meds[k]
+			pool = pool[:0]
+			for j := max(0, k-1); j <= min(n-1, k+1); j++ {
+				if ok[j] {
+					for _, v := range r.byH[j] {
+						pool = append(pool, v-meds[j])
+					}
+				}
+			}
+			down = -quantileInPlace(pool, 0.1)
+			up = quantileInPlace(pool, 0.9)
 		}
 		mid[k], lo[k], hi[k] = m, m-down, m+up
 	}
 	return mid, lo, hi
+}
+
+// nonNegative reports whether y has a finite value and no negative one: a
+// load that cannot go below zero (requests, CPU, bytes), whose forecast
+// must not either.
+func nonNegative(y []float64) bool {
+	seen := false
+	for _, v := range y {
+		if v < 0 {
+			return false
+		}
+		seen = seen || finite(v)
+	}
+	return seen
+}
+
+// clampNonNegative raises f's mean, P10 and P90 to at least zero.
+func clampNonNegative(f *Forecast) {
+	for _, s := range [][]float64{f.Mean, f.P10, f.P90} {
+		for k, v := range s {
+			s[k] = max(0, v)
+		}
+	}
 }

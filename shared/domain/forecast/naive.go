@@ -1,6 +1,9 @@
 package forecast
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // naiveMethod is persistence as a stepper: the last finite value.
 type naiveMethod struct{}
@@ -38,7 +41,14 @@ func (s *naiveState) predict(dst []float64) {
 func (s *naiveState) clone() stepper { c := *s; return &c }
 
 // seasonalNaiveMethod repeats the value one season (a day) earlier, or the
-// last value where that one is missing.
+// last value where that one is missing. What it remembers of a day is
+// cleaned of gross errors: a value further than plainClip running median
+// absolute seasonal changes from the one a season before it is remembered
+// as that one plus the clipped change, unless such changes come in a run
+// (a level that changed) or at the same time of day on seasonShiftRun days
+// running (a daily pattern that changed, or a daily spike: repeated, it is
+// the pattern), so that an absurd value (10^12 in a load of 3000) is not
+// forecast again a day later.
 type seasonalNaiveMethod struct{}
 
 func (seasonalNaiveMethod) name() string { return "seasonal_naive" }
@@ -48,7 +58,8 @@ func (seasonalNaiveMethod) fit(h *history) (stepper, int, error) {
 	if season < 2 || len(y) < season {
 		return nil, 0, fmt.Errorf("seasonal naive needs a season of %d points, have %d: %w", season, len(y), ErrTooShort)
 	}
-	st := &snState{ring: newRing(season), last: nan}
+	st := &snState{ring: newRing(season), last: nan, scale: newRobustScale(h.scale, h.floor, defaultShiftRun), runs: make([]int8, season)}
+	st.scale.k = plainClip
 	for i := range st.ring.v {
 		st.ring.v[i] = nan
 	}
@@ -59,15 +70,53 @@ func (seasonalNaiveMethod) fit(h *history) (stepper, int, error) {
 }
 
 type snState struct {
-	ring ring // the last season of raw values (NaN kept)
-	last float64
+	ring  ring // the last season of values, gross errors cleaned (NaN kept)
+	last  float64
+	scale robustScale // of the seasonal changes
+	// runs counts, for each phase of the season, the seasons in a row its
+	// change was clipped on the same side (signed).
+	runs  []int8
+	phase int // the phase of the next observation
 }
 
 func (s *snState) observe(y float64) {
-	s.ring.push(y)
-	if finite(y) {
-		s.last = y
+	ph := s.phase
+	if s.phase++; s.phase == len(s.runs) {
+		s.phase = 0
 	}
+	if !finite(y) {
+		s.ring.push(y)
+		return
+	}
+	s.last = y
+	prev := s.ring.at(len(s.ring.v))
+	if !finite(prev) {
+		s.ring.push(y)
+		return
+	}
+	raw := y - prev
+	e, shift := s.scale.filter(raw)
+	r := &s.runs[ph]
+	switch {
+	case shift != 0:
+		// A run of large changes: the level changed, keep the value.
+		*r = 0
+		s.ring.push(y)
+		return
+	case e == raw:
+		*r = 0
+	case raw > 0:
+		*r = max(*r, 0) + 1
+	default:
+		*r = min(*r, 0) - 1
+	}
+	if *r >= seasonShiftRun || *r <= -seasonShiftRun {
+		// Clipped at this time of day on consecutive days: the pattern.
+		*r = 0
+		s.ring.push(y)
+		return
+	}
+	s.ring.push(prev + e)
 }
 
 func (s *snState) predict(dst []float64) {
@@ -81,4 +130,9 @@ func (s *snState) predict(dst []float64) {
 	}
 }
 
-func (s *snState) clone() stepper { c := *s; c.ring = s.ring.clone(); return &c }
+func (s *snState) clone() stepper {
+	c := *s
+	c.ring = s.ring.clone()
+	c.runs = slices.Clone(s.runs)
+	return &c
+}

@@ -9,7 +9,7 @@
 // values; duplicate or unsorted timestamps are rejected when the trace is
 // loaded (package trace). This is how the reference figures of
 // shared/bench/REFERENCE.md were computed: with these rules this package
-// reproduces their seasonal-naive rel on all seven NAB traces exactly.
+// reproduces their seasonal-naive rel on all sixteen NAB traces.
 //
 // Origins are t = window, window+h, window+2h, ... while t+h < N, i.e. the
 // origin whose horizon ends exactly on the last row is not used. FORECAST.md
