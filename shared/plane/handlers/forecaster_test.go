@@ -551,7 +551,7 @@ func TestForecasterMetricsSkipNaN(t *testing.T) {
 func TestForecasterResumesFromDemandHistory(t *testing.T) {
 	e := newFcEnvOpt(t, handlers.ForecasterOptions{Mode: "forecast-only", Cold: true}, nil)
 	e.traffic("web", "12:00", "12:09", 600, 100)
-	e.hist.DeleteGroupMinute("web", minute("12:03"))                               // no item: no data
+	e.hist.DeleteGroupMinute("web", minute("12:03"))                                    // no item: no data
 	e.hist.PutGroupMinute("web", mutation.GroupCount{Start: minute("12:04"), Seen: 40}) // seen, nothing counted: 0
 	e.run(t)
 	e.resumeFromHistory = true
