@@ -563,7 +563,7 @@ func TestForecasterResumesFromDemandHistory(t *testing.T) {
 	}
 }
 
-func testCatalog(t *testing.T) *catalog.Catalog {
+func testCatalog(t testing.TB) *catalog.Catalog {
 	t.Helper()
 	cat, err := catalog.Default()
 	if err != nil {
