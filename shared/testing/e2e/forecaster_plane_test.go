@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
@@ -135,5 +139,64 @@ func TestForecasterOutageInTheTableHolds(t *testing.T) {
 	}
 	if _, b := lastAudit(t, table, w.Group); !strings.Contains(b.Reason, "no data for this minute") {
 		t.Errorf("the outage minute's reason %q does not say it had no data", b.Reason)
+	}
+}
+
+// TestForecasterScalesAGroupWithoutAFigure [needs the control loop's
+// capacity learning: skipped until control accepts per_instance 0]: a
+// group with neither per_instance nor the shadowscale:per-instance tag,
+// its CPU utilization in moto's CloudWatch, is forecast (not failed), and
+// its audit record says the figure was learned from the utilization.
+func TestForecasterScalesAGroupWithoutAFigure(t *testing.T) {
+	c := control.DefaultConfig()
+	c.PerInstance = 0
+	if c.Validate() != nil {
+		t.Skip("needs the control loop's capacity learning (control.Config with per_instance 0 is still refused on this branch)")
+	}
+	ctx := context.Background()
+	if err := env.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := env.Setup(ctx, harness.WorldOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lives, err := env.GroupInstances(ctx, w.Group, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := awssdk.NewTable(env.DDB, w.Table, clock.System{}, awssdk.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRisingHistory(t, table, w.Group, lives)
+	end := time.Now().UTC().Truncate(time.Minute)
+	var data []cwtypes.MetricDatum
+	for m := 1; m <= 14; m++ {
+		data = append(data, cwtypes.MetricDatum{
+			MetricName: aws.String("CPUUtilization"), Unit: cwtypes.StandardUnitPercent, Value: aws.Float64(60),
+			Dimensions: []cwtypes.Dimension{{Name: aws.String("AutoScalingGroupName"), Value: aws.String(w.Group)}},
+			Timestamp:  aws.Time(end.Add(-time.Duration(m) * time.Minute)),
+		})
+	}
+	if _, err := env.CW.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/EC2"), MetricData: data}); err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := forecaster(t, w, nil)
+	resp, err := h.Handle(invocation(), harness.Scheduled("shadowscale-forecaster", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gf := resp.Groups[0]; gf.Error != "" || gf.CapacitySource == "" {
+		t.Fatalf("group without a figure: %+v", gf)
+	}
+	d, _ := lastAudit(t, table, w.Group)
+	var body struct {
+		Capacity struct {
+			Source string `json:"source"`
+		} `json:"capacity"`
+	}
+	if err := json.Unmarshal(d.Body, &body); err != nil || body.Capacity.Source != control.CapacityFromUtilization {
+		t.Errorf("audit capacity source %q, %v; want learned from the utilization", body.Capacity.Source, err)
 	}
 }
