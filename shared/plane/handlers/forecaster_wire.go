@@ -3,8 +3,10 @@ package handlers
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -24,7 +26,26 @@ import (
 // factory.
 func NewForecasterDeps(awsCfg aws.Config, cfg lambdaenv.Forecaster, newLoop LoopFactory, sink metrics.Sink, log *slog.Logger) (ForecasterDeps, error) {
 	sys := clock.System{}
-	table, err := awssdk.NewTable(dynamodb.NewFromConfig(awsCfg), cfg.Table, sys, awssdk.TableOptions{})
+	// Up to Concurrency groups at once, each querying its resource shards
+	// in parallel: keep that many DynamoDB connections open between runs
+	// (the SDK keeps 10 a host), rather than handshaking again every minute.
+	conc := cfg.Concurrency
+	if conc <= 0 {
+		conc = DefaultForecasterConcurrency
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		bc, ok := o.HTTPClient.(*awshttp.BuildableClient)
+		if o.HTTPClient == nil {
+			bc, ok = awshttp.NewBuildableClient(), true
+		}
+		if ok { // the SDK's own client (an injected one is left as it is)
+			o.HTTPClient = bc.WithTransportOptions(func(tr *http.Transport) {
+				tr.MaxIdleConnsPerHost = min(conc*awssdk.ResourceShards, 256)
+				tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
+			})
+		}
+	})
+	table, err := awssdk.NewTable(ddb, cfg.Table, sys, awssdk.TableOptions{})
 	if err != nil {
 		return ForecasterDeps{}, err
 	}
