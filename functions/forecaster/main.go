@@ -50,7 +50,11 @@ func run(cfg lambdaenv.Forecaster, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("wiring the adapters: %w", err)
 	}
-	h, err := handlers.NewForecaster(deps, handlers.ForecasterOptions{Mode: cfg.Mode})
+	opt, err := handlers.ForecasterOptionsFrom(cfg)
+	if err != nil {
+		return fmt.Errorf("reading the options: %w", err)
+	}
+	h, err := handlers.NewForecaster(deps, opt)
 	if err != nil {
 		return fmt.Errorf("building the handler: %w", err)
 	}

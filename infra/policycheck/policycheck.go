@@ -17,6 +17,13 @@
 //   - ec2:CreateTags only as part of a launch (ec2:CreateAction);
 //   - Auto Scaling writes only with the resource-tag condition
 //     shadowscale:enrolled=true;
+//   - autoscaling:UpdateAutoScalingGroup and CreateAutoScalingGroup only
+//     with autoscaling:MaxSize and autoscaling:MinSize bounded from above
+//     (NumericLessThan[Equals][IfExists]) or forbidden (Null "true"), and
+//     autoscaling:VPCZoneIdentifiers forbidden or pinned to named subnets
+//     (ForAllValues:StringEquals);
+//   - cloudwatch:PutMetricData only in a named namespace (StringEquals
+//     cloudwatch:namespace);
 //   - iam:PassRole only of named roles (no wildcard), only to the service
 //     named by iam:PassedToService.
 //
@@ -27,8 +34,10 @@ package policycheck
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -55,6 +64,8 @@ const (
 	RuleUnenrolledScale  = "autoscaling-write-without-enrolled-tag"
 	RuleUntaggedTemplate = "launch-template-without-enrolled-tag"
 	RuleBroadPassRole    = "pass-role-too-broad"
+	RuleUnboundedUpdate  = "autoscaling-update-unbounded"
+	RuleAnyNamespace     = "put-metric-data-any-namespace"
 	RuleMalformedPolicy  = "malformed-policy"
 	tagRole, tagStack    = "shadowscale:role", "shadowscale:stack"
 	tagEnrolled          = "shadowscale:enrolled"
@@ -283,6 +294,23 @@ func checkStatement(s map[string]any, stackName string) (out []Violation, boundT
 			bad(RuleBroadPassRole, "iam:PassRole needs StringEquals iam:PassedToService naming the service")
 		}
 	}
+	if has("autoscaling:UpdateAutoScalingGroup") || has("autoscaling:CreateAutoScalingGroup") {
+		var loose []string
+		for _, key := range []string{"autoscaling:MaxSize", "autoscaling:MinSize"} {
+			if !upperBound(cond, key) && !nullTrue(cond, key) {
+				loose = append(loose, key+" (NumericLessThanEquals[IfExists] a number, or Null \"true\")")
+			}
+		}
+		if !nullTrue(cond, "autoscaling:VPCZoneIdentifiers") && !pinnedValues(cond, "autoscaling:VPCZoneIdentifiers") {
+			loose = append(loose, "autoscaling:VPCZoneIdentifiers (Null \"true\", or ForAllValues:StringEquals named subnets)")
+		}
+		if len(loose) > 0 {
+			bad(RuleUnboundedUpdate, "%v needs bounds on %s", actions, strings.Join(loose, ", "))
+		}
+	}
+	if has("cloudwatch:PutMetricData") && !pinnedNamespace(cond) {
+		bad(RuleAnyNamespace, "cloudwatch:PutMetricData needs StringEquals cloudwatch:namespace naming the namespace")
+	}
 	for _, a := range actions {
 		la := strings.ToLower(a)
 		if !strings.HasPrefix(la, "autoscaling:") || strings.HasPrefix(la, "autoscaling:describe") {
@@ -293,6 +321,71 @@ func checkStatement(s map[string]any, stackName string) (out []Violation, boundT
 		}
 	}
 	return out, boundToTemplates
+}
+
+// conditionValues returns the values cond's block op gives key (matched
+// case-insensitively), and whether it names key.
+func conditionValues(cond map[string]any, op, key string) ([]string, bool) {
+	block, _ := cond[op].(map[string]any)
+	for k, v := range block {
+		if strings.EqualFold(k, key) {
+			return strings2(v), true
+		}
+	}
+	return nil, false
+}
+
+// upperBound reports whether cond bounds the numeric key from above with a
+// finite number (NumericLessThan, NumericLessThanEquals, or their
+// IfExists variants, which pass a request that does not set the key).
+func upperBound(cond map[string]any, key string) bool {
+	for _, op := range []string{"NumericLessThan", "NumericLessThanEquals", "NumericLessThanIfExists", "NumericLessThanEqualsIfExists"} {
+		vals, ok := conditionValues(cond, op, key)
+		if !ok || len(vals) != 1 {
+			continue
+		}
+		if f, err := strconv.ParseFloat(vals[0], 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// nullTrue reports whether cond requires key to be absent from the
+// request (Null "true").
+func nullTrue(cond map[string]any, key string) bool {
+	vals, ok := conditionValues(cond, "Null", key)
+	return ok && len(vals) == 1 && strings.EqualFold(vals[0], "true")
+}
+
+// pinnedValues reports whether cond allows the multivalued key only values
+// it names, without wildcards (ForAllValues:StringEquals).
+func pinnedValues(cond map[string]any, key string) bool {
+	vals, ok := conditionValues(cond, "ForAllValues:StringEquals", key)
+	if !ok || len(vals) == 0 {
+		return false
+	}
+	for _, v := range vals {
+		if v == "" || strings.ContainsAny(v, "*?") {
+			return false
+		}
+	}
+	return true
+}
+
+// pinnedNamespace reports whether cond's StringEquals pins
+// cloudwatch:namespace to named namespaces.
+func pinnedNamespace(cond map[string]any) bool {
+	vals, ok := conditionValues(cond, "StringEquals", "cloudwatch:namespace")
+	if !ok || len(vals) == 0 {
+		return false
+	}
+	for _, v := range vals {
+		if v == "" || strings.ContainsAny(v, "*?") {
+			return false
+		}
+	}
+	return true
 }
 
 // passedToNamedService reports whether cond's StringEquals pins

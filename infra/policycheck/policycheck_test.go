@@ -31,6 +31,18 @@ func stringEquals(kv ...string) map[string]any {
 	return map[string]any{"StringEquals": m}
 }
 
+// withBounds is an enrolled-tag condition with extra blocks and Null keys.
+func withBounds(blocks map[string]any, null map[string]any) map[string]any {
+	c := stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")
+	for k, v := range blocks {
+		c[k] = v
+	}
+	if null != nil {
+		c["Null"] = null
+	}
+	return c
+}
+
 func TestCheckTemplate(t *testing.T) {
 	shadowTags := stringEquals("aws:ResourceTag/shadowscale:role", "shadow", "aws:ResourceTag/shadowscale:stack", "S")
 	cases := []struct {
@@ -61,8 +73,38 @@ func TestCheckTemplate(t *testing.T) {
 		{"create tags at launch", map[string]any{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": instanceArn,
 			"Condition": stringEquals("ec2:CreateAction", "RunInstances")}, nil},
 		{"create tags anywhere", map[string]any{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}, []string{RuleCreateTags}},
-		{"autoscaling write on enrolled", map[string]any{"Effect": "Allow", "Action": []any{"autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"}, "Resource": "*",
+		{"desired capacity on enrolled", map[string]any{"Effect": "Allow", "Action": "autoscaling:SetDesiredCapacity", "Resource": "*",
 			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}, nil},
+		{"update on enrolled, unbounded", map[string]any{"Effect": "Allow", "Action": []any{"autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"}, "Resource": "*",
+			"Condition": stringEquals("aws:ResourceTag/shadowscale:enrolled", "true")}, []string{RuleUnboundedUpdate}},
+		{"update on enrolled, bounded", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"NumericLessThanEqualsIfExists": map[string]any{"autoscaling:MaxSize": float64(100)}},
+				map[string]any{"autoscaling:MinSize": "true", "autoscaling:VPCZoneIdentifiers": "true"})}, nil},
+		{"update that never sets sizes or subnets", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(nil, map[string]any{"autoscaling:MaxSize": "true", "autoscaling:MinSize": "true", "autoscaling:VPCZoneIdentifiers": "true"})}, nil},
+		{"update with subnets pinned", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"NumericLessThanEquals": map[string]any{"autoscaling:MaxSize": "40", "autoscaling:MinSize": "4"},
+				"ForAllValues:StringEquals": map[string]any{"autoscaling:VPCZoneIdentifiers": []any{"subnet-1", "subnet-2"}}}, nil)}, nil},
+		{"update with the min free", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"NumericLessThanEqualsIfExists": map[string]any{"autoscaling:MaxSize": float64(100)}},
+				map[string]any{"autoscaling:VPCZoneIdentifiers": "true"})}, []string{RuleUnboundedUpdate}},
+		{"update with the max bounded from below only", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"NumericGreaterThanEquals": map[string]any{"autoscaling:MaxSize": float64(1)}},
+				map[string]any{"autoscaling:MinSize": "true", "autoscaling:VPCZoneIdentifiers": "true"})}, []string{RuleUnboundedUpdate}},
+		{"update with a bound that is no number", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"NumericLessThanEquals": map[string]any{"autoscaling:MaxSize": "lots"}},
+				map[string]any{"autoscaling:MinSize": "true", "autoscaling:VPCZoneIdentifiers": "true"})}, []string{RuleUnboundedUpdate}},
+		{"update with subnets by wildcard", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"ForAllValues:StringEquals": map[string]any{"autoscaling:VPCZoneIdentifiers": "subnet-*"}},
+				map[string]any{"autoscaling:MaxSize": "true", "autoscaling:MinSize": "true"})}, []string{RuleUnboundedUpdate}},
+		{"update with the subnet key only tolerated", map[string]any{"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+			"Condition": withBounds(map[string]any{"ForAnyValue:StringEquals": map[string]any{"autoscaling:VPCZoneIdentifiers": "subnet-1"}},
+				map[string]any{"autoscaling:MaxSize": "true", "autoscaling:MinSize": "true"})}, []string{RuleUnboundedUpdate}},
+		{"metrics in our namespace", map[string]any{"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+			"Condition": stringEquals("cloudwatch:namespace", "ShadowScale")}, nil},
+		{"metrics in any namespace", map[string]any{"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}, []string{RuleAnyNamespace}},
+		{"metrics in a wildcard namespace", map[string]any{"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+			"Condition": stringEquals("cloudwatch:namespace", "Shadow*")}, []string{RuleAnyNamespace}},
 		{"autoscaling write anywhere", map[string]any{"Effect": "Allow", "Action": "autoscaling:SetDesiredCapacity", "Resource": "*"}, []string{RuleUnenrolledScale}},
 		{"autoscaling describe", map[string]any{"Effect": "Allow", "Action": "autoscaling:DescribeAutoScalingGroups", "Resource": "*"}, nil},
 		{"template version on enrolled templates", map[string]any{"Effect": "Allow", "Action": "ec2:CreateLaunchTemplateVersion", "Resource": templateArn,

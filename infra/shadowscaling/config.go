@@ -51,6 +51,21 @@ type Config struct {
 	// enrolled groups' launch templates: the forecaster may pass exactly
 	// these to EC2 when it points a group at a resized template version.
 	ResizeInstanceRoleARNs []string
+	// ForecasterReservedConcurrency reserves that many concurrent
+	// executions for the forecaster (0: none, the default). Lambda refuses
+	// a reservation that leaves the account under 100 unreserved
+	// executions, so an account at the new-account quota of 10 cannot
+	// deploy any; the forecaster does not need one (docs/INFRA.md).
+	ForecasterReservedConcurrency int
+	// ForecasterMemoryMB is the forecaster's memory (CPU grows with it).
+	ForecasterMemoryMB int
+	// ForecasterConcurrency bounds the groups the forecaster runs at once
+	// (SHADOWSCALE_FORECASTER_CONCURRENCY; 0: the function's default, 8).
+	ForecasterConcurrency int
+	// MaxSizeLimit is the largest MaxSize the forecaster may give a group
+	// (an IAM condition on autoscaling:MaxSize); it only sets one when the
+	// policy raises the max (over_max=raise).
+	MaxSizeLimit int
 	// AgentPort is the shadow agent's TCP port (SHADOWSCALE_AGENT_PORT).
 	AgentPort int
 	// LogLevel of the functions (LOG_LEVEL).
@@ -109,6 +124,8 @@ func DefaultConfig() Config {
 		CPUFraction:             0.25,
 		MemoryFraction:          0.10,
 		AgentPort:               8470,
+		ForecasterMemoryMB:      DefaultForecasterMemoryMB,
+		MaxSizeLimit:            100,
 		LogLevel:                "info",
 		PoolCapacity:            50,
 		ShadowArchitecture:      "arm64",
@@ -128,6 +145,7 @@ type ContextGetter func(key string) any
 var contextKeys = []string{
 	"stackName", "groups", "mode", "shadowCpuFraction", "shadowMemoryFraction",
 	"policy", "perInstance", "allowResize", "resizeInstanceRoleArns",
+	"forecasterReservedConcurrency", "forecasterMemoryMb", "forecasterConcurrency", "maxSizeLimit",
 	"agentPort", "logLevel", "vpcId", "availabilityZones",
 	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
 	"shadowArchitecture", "shadowImageId", "deletionProtection",
@@ -222,6 +240,10 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	num("perInstance", &c.PerInstance)
 	boolean("allowResize", &c.AllowResize)
 	list("resizeInstanceRoleArns", &c.ResizeInstanceRoleARNs)
+	integer("forecasterReservedConcurrency", &c.ForecasterReservedConcurrency)
+	integer("forecasterMemoryMb", &c.ForecasterMemoryMB)
+	integer("forecasterConcurrency", &c.ForecasterConcurrency)
+	integer("maxSizeLimit", &c.MaxSizeLimit)
 	integer("agentPort", &c.AgentPort)
 	str("logLevel", &c.LogLevel)
 	str("vpcId", &c.VpcID)
@@ -342,6 +364,18 @@ func (c Config) Validate() error {
 	if _, err := c.PolicyJSON(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.ForecasterReservedConcurrency < 0 || c.ForecasterReservedConcurrency > 1 {
+		bad("forecasterReservedConcurrency %d: want 0 (none) or 1 (one forecaster at a time; needs 101 unreserved executions in the account)", c.ForecasterReservedConcurrency)
+	}
+	if c.ForecasterMemoryMB < 128 || c.ForecasterMemoryMB > 10240 {
+		bad("forecasterMemoryMb %d: want 128-10240", c.ForecasterMemoryMB)
+	}
+	if c.ForecasterConcurrency < 0 || c.ForecasterConcurrency > 64 {
+		bad("forecasterConcurrency %d: want 1-64 (or 0: the function's default)", c.ForecasterConcurrency)
+	}
+	if c.MaxSizeLimit < 1 || c.MaxSizeLimit > 100000 {
+		bad("maxSizeLimit %d: want 1-100000", c.MaxSizeLimit)
+	}
 	if c.IteratorAgeAlarmSeconds < 1 {
 		bad("iteratorAgeAlarmSeconds %d: want at least 1", c.IteratorAgeAlarmSeconds)
 	}
@@ -398,6 +432,20 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultForecasterMemoryMB is the forecaster's memory by default: about
+// one vCPU (1,769 MB), for 1,000 groups a minute (docs/INFRA.md).
+const DefaultForecasterMemoryMB = 1769
+
+// RaisesMax reports whether the policy lets the forecaster raise a group's
+// max (over_max "raise"): only then may it set MaxSize.
+func (c Config) RaisesMax() bool {
+	var o struct {
+		OverMax string `json:"over_max"`
+	}
+	_ = json.Unmarshal([]byte(c.Policy), &o) // a policy that does not decode is refused by Validate
+	return o.OverMax == "raise"
 }
 
 // PolicyJSON is SHADOWSCALE_POLICY: the policy object merged with

@@ -94,7 +94,7 @@ func TestResizeGrant(t *testing.T) {
 	cases := []struct {
 		sid, action, resources, condition string
 	}{
-		{SidResizeTemplateVersions, `"ec2:CreateLaunchTemplateVersion"`, `["` + templates + `"]`, enrolled},
+		{SidResizeTemplateVersions, `["ec2:CreateLaunchTemplateVersion","ec2:ModifyLaunchTemplate"]`, `["` + templates + `"]`, enrolled},
 		{SidResizeRunTemplates, `"ec2:RunInstances"`, `["` + templates + `"]`, enrolled},
 		{SidResizeRunResources, `"ec2:RunInstances"`, "", `{"ArnLike":{"ec2:LaunchTemplate":"` + templates + `"}}`},
 		{SidResizeTagAtLaunch, `"ec2:CreateTags"`, "", `{"StringEquals":{"ec2:CreateAction":"RunInstances"}}`},

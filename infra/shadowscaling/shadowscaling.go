@@ -82,10 +82,12 @@ func specs() map[string]funcSpec {
 		// JSON work; 60 s bounds a batch against slow agents (the mapping
 		// then bisects and retries).
 		FnFanout: {memoryMB: 512, timeout: awscdk.Duration_Seconds(jsii.Number(60)), inVpc: true},
-		// forecaster fits Holt-Winters and ARIMA with a backtest per group
-		// every minute: CPU bound, 1024 MB is about 0.6 vCPU; it must finish
-		// before the next tick, hence 55 s (and reserved concurrency 1).
-		FnForecaster: {memoryMB: 1024, timeout: awscdk.Duration_Seconds(jsii.Number(55))},
+		// forecaster steps each group's loop every minute (a restore
+		// replays up to 7 days, a warm loop one minute): CPU bound, 1,769
+		// MB is one vCPU (forecasterMemoryMb); it must finish before the
+		// next tick, hence 55 s, and it stops starting groups 10 s before
+		// that.
+		FnForecaster: {memoryMB: DefaultForecasterMemoryMB, timeout: awscdk.Duration_Seconds(jsii.Number(55))},
 		// reconciler compares every live instance with its shadow and may
 		// stream a snapshot to a stale shadow: 512 MB, and up to 4 minutes so
 		// one run ends before the next 5-minute schedule.
@@ -483,6 +485,9 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 	if c.PolicyJSON != "" {
 		forecaster["SHADOWSCALE_POLICY"] = jsii.String(c.PolicyJSON)
 	}
+	if cfg.ForecasterConcurrency > 0 {
+		forecaster["SHADOWSCALE_FORECASTER_CONCURRENCY"] = jsii.String(strconv.Itoa(cfg.ForecasterConcurrency))
+	}
 	fanout := map[string]*string{"SHADOWSCALE_DLQ_URL": c.DeadLetters.QueueUrl()}
 	env := map[string][]map[string]*string{
 		FnLaunch:     {common, shadowing},
@@ -530,9 +535,14 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 			}
 		}
 		if fn == FnForecaster {
-			// One forecaster at a time: runs must not overlap and race on
-			// the same group's capacity.
-			props.ReservedConcurrentExecutions = jsii.Number(1)
+			props.MemorySize = jsii.Number(float64(cfg.ForecasterMemoryMB))
+			// Not reserved by default: overlapping runs are safe (a group's
+			// state save is conditional: one run commits and acts, the
+			// other changes nothing), and a reservation fails to deploy on
+			// an account with fewer than 101 concurrent executions.
+			if cfg.ForecasterReservedConcurrency > 0 {
+				props.ReservedConcurrentExecutions = jsii.Number(float64(cfg.ForecasterReservedConcurrency))
+			}
 		}
 		if fn == FnLaunch || fn == FnTerminate {
 			// EventBridge invokes these asynchronously: retry twice, then
@@ -553,13 +563,7 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 
 	for _, fn := range Functions {
 		c.Table.GrantReadWriteData(c.Functions[fn])
-		// Metrics come as EMF in the logs; PutMetricData is allowed for the
-		// few that come from elsewhere, in our namespace only.
-		add(fn, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:    jsii.Strings("cloudwatch:PutMetricData"),
-			Resources:  jsii.Strings("*"),
-			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": Namespace}},
-		}))
+		// Metrics come as EMF in the logs: no function calls PutMetricData.
 	}
 	for _, fn := range []string{FnFanout, FnReconciler} {
 		add(fn, c.readSecret())
@@ -658,19 +662,73 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 		add(fn, terminate)
 	}
 
-	// Capacity changes: only on groups tagged shadowscale:enrolled=true
-	// (an operator enrolls a group for acting by tagging it).
-	add(FnForecaster, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("ScaleEnrolledGroupsOnly"),
-		Actions:   jsii.Strings("autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"),
-		Resources: jsii.Strings(arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")),
-		Conditions: &map[string]any{"StringEquals": map[string]any{
-			"aws:ResourceTag/" + TagEnrolled: "true",
-		}},
+	c.forecasterPermissions(cfg)
+}
+
+// Statement ids of the forecaster's Auto Scaling grants.
+const (
+	SidScaleEnrolled   = "ScaleEnrolledGroupsOnly"
+	SidUpdateEnrolled  = "UpdateEnrolledGroupsBounded"
+	SidRefreshEnrolled = "RefreshEnrolledGroups"
+	SidForecasterReads = "ForecasterReads"
+)
+
+// forecasterPermissions grants the forecaster what it reads (the groups'
+// own scaling policies and scheduled actions, their CPU utilization) and
+// the Auto Scaling writes it makes, only on groups tagged
+// shadowscale:enrolled=true (an operator enrolls a group for acting by
+// tagging it): SetDesiredCapacity always; UpdateAutoScalingGroup only when
+// the policy raises the max (MaxSize up to maxSizeLimit) or resizes (a
+// group on a numbered launch template version is pointed at the new
+// version), never with MinSize, VPCZoneIdentifiers, a launch
+// configuration or instance type overrides; StartInstanceRefresh with
+// resizes.
+func (c *ShadowScaling) forecasterPermissions(cfg Config) {
+	add := func(st awsiam.PolicyStatement) { c.Functions[FnForecaster].AddToRolePolicy(st) }
+	enrolled := map[string]any{"aws:ResourceTag/" + TagEnrolled: "true"}
+	groups := jsii.Strings(arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"))
+	// Describe calls and GetMetricData have no resource-level permissions.
+	add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(SidForecasterReads),
+		Actions:   jsii.Strings("autoscaling:DescribePolicies", "autoscaling:DescribeScheduledActions", "cloudwatch:GetMetricData"),
+		Resources: jsii.Strings("*"),
 	}))
+	add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String(SidScaleEnrolled),
+		Actions:    jsii.Strings("autoscaling:SetDesiredCapacity"),
+		Resources:  groups,
+		Conditions: &map[string]any{"StringEquals": enrolled},
+	}))
+	if cfg.RaisesMax() || cfg.AllowResize {
+		// Condition keys present only when the request sets them: Null
+		// "true" forbids setting them at all, ...IfExists bounds MaxSize
+		// when it is set (a resize's update does not set it).
+		never := map[string]any{
+			"autoscaling:MinSize": "true", "autoscaling:VPCZoneIdentifiers": "true",
+			"autoscaling:LaunchConfigurationName": "true", "autoscaling:InstanceTypes": "true",
+		}
+		cond := map[string]any{"StringEquals": enrolled, "Null": never}
+		if cfg.RaisesMax() {
+			cond["NumericLessThanEqualsIfExists"] = map[string]any{"autoscaling:MaxSize": cfg.MaxSizeLimit}
+		} else {
+			never["autoscaling:MaxSize"] = "true"
+		}
+		add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidUpdateEnrolled),
+			Actions:    jsii.Strings("autoscaling:UpdateAutoScalingGroup"),
+			Resources:  groups,
+			Conditions: &cond,
+		}))
+	}
 	if cfg.AllowResize {
+		add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(SidRefreshEnrolled),
+			Actions:    jsii.Strings("autoscaling:StartInstanceRefresh"),
+			Resources:  groups,
+			Conditions: &map[string]any{"StringEquals": enrolled},
+		}))
 		for _, st := range resizeStatements(cfg) {
-			add(FnForecaster, st)
+			add(st)
 		}
 	}
 }
@@ -687,8 +745,9 @@ const (
 
 // resizeStatements is what the forecaster's Resize needs, no more: a new
 // version of a group's launch template with a larger type
-// (ec2:CreateLaunchTemplateVersion), then UpdateAutoScalingGroup to that
-// version (ScaleEnrolledGroupsOnly). Auto Scaling checks that the caller
+// (ec2:CreateLaunchTemplateVersion), made the template's default for a
+// group on $Default (ec2:ModifyLaunchTemplate), or UpdateAutoScalingGroup
+// to that version for a group on a numbered one (UpdateEnrolledGroupsBounded). Auto Scaling checks that the caller
 // may launch from the template it is pointed at: ec2:RunInstances on the
 // template and what a launch from it touches, ec2:CreateTags when the
 // template tags its instances, iam:PassRole of its instance profile's role.
@@ -706,7 +765,7 @@ func resizeStatements(cfg Config) []awsiam.PolicyStatement {
 	out := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String(SidResizeTemplateVersions),
-			Actions:    jsii.Strings("ec2:CreateLaunchTemplateVersion"),
+			Actions:    jsii.Strings("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"),
 			Resources:  jsii.Strings(templates),
 			Conditions: &enrolled,
 		}),

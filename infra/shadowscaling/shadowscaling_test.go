@@ -146,7 +146,7 @@ func TestFunctions(t *testing.T) {
 		{FnLaunch, 256, 30, false, nil},
 		{FnTerminate, 256, 30, false, nil},
 		{FnFanout, 512, 60, true, nil},
-		{FnForecaster, 1024, 55, false, float64(1)},
+		{FnForecaster, DefaultForecasterMemoryMB, 55, false, nil},
 		{FnReconciler, 512, 240, true, nil},
 	}
 	for _, c := range cases {
@@ -449,7 +449,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 				"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
 					"Sid":       "ScaleEnrolledGroupsOnly",
-					"Action":    []any{"autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"},
+					"Action":    "autoscaling:SetDesiredCapacity",
 					"Condition": map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/shadowscale:enrolled": "true"}},
 				})}),
 			}),

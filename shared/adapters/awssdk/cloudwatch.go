@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -306,3 +307,95 @@ func (p *PutMetrics) Flush(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// MetricDataAPI is the part of *cloudwatch.Client GroupCPU uses.
+type MetricDataAPI interface {
+	GetMetricData(ctx context.Context, params *cloudwatch.GetMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
+}
+
+var _ MetricDataAPI = (*cloudwatch.Client)(nil)
+
+// GetMetricData limits: queries per request, datapoints per request.
+const (
+	metricQueriesMax    = 500
+	metricDatapointsMax = 100800
+)
+
+// GroupCPU reads Auto Scaling groups' CPU utilization from CloudWatch:
+// CPUUtilization of namespace AWS/EC2 with the dimension
+// AutoScalingGroupName, the Average over 60 seconds (1-minute data needs
+// detailed monitoring on the group's instances; with basic monitoring
+// only every fifth minute has a datapoint).
+type GroupCPU struct{ api MetricDataAPI }
+
+// NewGroupCPU returns the reader. Build the client with CloudWatchJSON.
+func NewGroupCPU(api MetricDataAPI) (*GroupCPU, error) {
+	if api == nil {
+		return nil, errors.New("group CPU utilization: no CloudWatch client")
+	}
+	return &GroupCPU{api: api}, nil
+}
+
+// CPUUtilization returns each group's average CPU utilization, in percent,
+// for every minute from the minute of from to the minute of to (both
+// included) that has a datapoint, keyed by the minute's start. The groups
+// are read together: up to 500 queries a GetMetricData call (fewer when
+// the minutes would exceed its 100,800 datapoints), each answer paginated.
+// Groups without datapoints are absent.
+func (c *GroupCPU) CPUUtilization(ctx context.Context, groups []string, from, to time.Time) (map[string]map[time.Time]float64, error) {
+	from, to = from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute)
+	if to.Before(from) {
+		return nil, fmt.Errorf("reading CPU utilization from %s to %s: %w", from, to, errBadRange)
+	}
+	minutes := int(to.Sub(from)/time.Minute) + 1
+	perCall := max(1, min(metricQueriesMax, metricDatapointsMax/minutes))
+	out := map[string]map[time.Time]float64{}
+	for chunk := range slices.Chunk(groups, perCall) {
+		in := &cloudwatch.GetMetricDataInput{
+			StartTime: aws.Time(from), EndTime: aws.Time(to.Add(time.Minute)),
+			ScanBy: cwtypes.ScanByTimestampAscending,
+		}
+		for i, g := range chunk {
+			in.MetricDataQueries = append(in.MetricDataQueries, cwtypes.MetricDataQuery{
+				Id: aws.String(fmt.Sprintf("g%d", i)),
+				MetricStat: &cwtypes.MetricStat{
+					Metric: &cwtypes.Metric{
+						Namespace: aws.String("AWS/EC2"), MetricName: aws.String("CPUUtilization"),
+						Dimensions: []cwtypes.Dimension{{Name: aws.String("AutoScalingGroupName"), Value: aws.String(g)}},
+					},
+					Period: aws.Int32(60), Stat: aws.String("Average"),
+				},
+				ReturnData: aws.Bool(true),
+			})
+		}
+		p := cloudwatch.NewGetMetricDataPaginator(c.api, in)
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading CPU utilization of %d groups: %w", len(chunk), Classify(err))
+			}
+			for _, r := range page.MetricDataResults {
+				var i int
+				if _, err := fmt.Sscanf(aws.ToString(r.Id), "g%d", &i); err != nil || i < 0 || i >= len(chunk) {
+					continue
+				}
+				for k, ts := range r.Timestamps {
+					if k >= len(r.Values) || math.IsNaN(r.Values[k]) || math.IsInf(r.Values[k], 0) {
+						continue
+					}
+					m := ts.UTC().Truncate(time.Minute)
+					if m.Before(from) || m.After(to) {
+						continue
+					}
+					if out[chunk[i]] == nil {
+						out[chunk[i]] = map[time.Time]float64{}
+					}
+					out[chunk[i]][m] = r.Values[k]
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+var errBadRange = errors.New("empty time range")

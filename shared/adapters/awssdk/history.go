@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,15 +28,47 @@ import (
 //     producers' heartbeats, ADD; absent in items written before it was
 //     counted);
 //   - group totals per hour: pk HIST#<group>, sk H#<hour>, the same;
-//   - per resource per minute: pk RHIST#<group>, sk <minute>#<resource>,
-//     live and shadow (ADD), and the agents' last reported applied totals
-//     and backlogs (SET).
+//   - per resource per minute: pk RHIST#<group>#<shard>, sk
+//     <minute>#<resource>, live and shadow (ADD), and the agents' last
+//     reported applied totals and backlogs (SET). The shard (one digit,
+//     ResourceShard) spreads a large group's per-resource writes over
+//     ResourceShards partitions; ResourceMinutes reads them all and merges.
 //
 // Every item carries expires_at (DynamoDB TTL) counted from its own minute.
 type History struct{ t *Table }
 
+// ResourceShards is how many partitions a group's per-resource minutes are
+// written over (docs/DYNAMODB.md): at about 13 writes a minute per active
+// resource, one partition (1,000 WCU/s) holds about 4,500 resources, eight
+// about 36,000. Group minutes and hours are not sharded: their writes
+// scale with the fan-out's concurrent instances, not with the resources.
+// Changing it moves the items: readers find only those written under the
+// same value.
+const ResourceShards = 8
+
+// ResourceShard is the shard a resource's minutes are written to: FNV-1a
+// of the resource mod ResourceShards, so one resource always lands on the
+// same partition and the resources spread evenly.
+func ResourceShard(resource string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(resource))
+	return int(h.Sum32() % ResourceShards)
+}
+
+// resourcePK is the partition key of a group's resource shard. The shard is
+// one digit appended after a '#': no two (group, shard) pairs give the same
+// key, whatever the group name holds.
+func resourcePK(group string, shard int) string {
+	return pkResHist + group + "#" + strconv.Itoa(shard)
+}
+
 // History returns the history store.
 func (t *Table) History() *History { return &History{t: t} }
+
+// attrSeen is the group items' count of the records the fan-out processed
+// for the group in the period (mutation.GroupCount.Seen), heartbeats
+// included.
+const attrSeen = "seen"
 
 type groupPeriod struct {
 	group string
@@ -101,7 +135,7 @@ func (h *History) Add(ctx context.Context, counts map[mutation.CountKey]mutation
 			TableName:                aws.String(h.t.name),
 			Key:                      key(pkHist+gp.group, gp.sk),
 			UpdateExpression:         aws.String("ADD #live :l, #shadow :s, #seen :n SET #exp = :e"),
-			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#seen": "seen", "#exp": AttrExpiresAt},
+			ExpressionAttributeNames: map[string]string{"#live": "live", "#shadow": "shadow", "#seen": attrSeen, "#exp": AttrExpiresAt},
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 				":l": n(v[0]), ":s": n(v[1]), ":n": n(v[2]), ":e": n(gp.start.Add(gp.ttl).Unix()),
 			},
@@ -135,7 +169,7 @@ func (h *History) resourceUpdate(rk resMinute, byTarget map[mutation.Target]muta
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(h.t.name),
-		Key:                       key(pkResHist+rk.group, rk.minute.Format(minuteFmt)+"#"+rk.resource),
+		Key:                       key(resourcePK(rk.group, ResourceShard(rk.resource)), rk.minute.Format(minuteFmt)+"#"+rk.resource),
 		UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ") + " SET " + strings.Join(sets, ", ")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
@@ -172,8 +206,9 @@ func attrString(v ddbtypes.AttributeValue) string {
 }
 
 // GroupMinutes returns a group's per-minute totals from the minute of from
-// to the minute of to, both included, oldest first. Minutes without
-// mutations or records seen have no item and are absent.
+// to the minute of to, both included, oldest first. Minutes the fan-out
+// wrote nothing for have no item and are absent; Seen is the item's seen
+// attribute (0 when absent: history written before it was counted).
 func (h *History) GroupMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.GroupCount, error) {
 	return h.groupRange(ctx, group, skMinute, minuteFmt, from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute))
 }
@@ -197,7 +232,7 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 	}, func(m map[string]ddbtypes.AttributeValue) error {
 		it := &item{m: m}
 		start := it.time(AttrSK, prefix+layout)
-		gc := mutation.GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow"), Seen: it.int("seen")}
+		gc := mutation.GroupCount{Start: start, Live: it.int("live"), Shadow: it.int("shadow"), Seen: it.int(attrSeen)}
 		if it.err != nil {
 			return it.err
 		}
@@ -212,18 +247,47 @@ func (h *History) groupRange(ctx context.Context, group, prefix, layout string, 
 
 // ResourceMinutes returns the per-resource minutes of a group from the
 // minute of from to the minute of to, both included, ordered by minute then
-// resource.
+// resource: one Query per resource shard (ResourceShards, in parallel),
+// merged.
 func (h *History) ResourceMinutes(ctx context.Context, group string, from, to time.Time) ([]mutation.ResourceCount, error) {
 	from, to = from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute)
 	if group == "" || to.Before(from) {
 		return nil, fmt.Errorf("%w: resource history of group %q from %s to %s", shadow.ErrInvalid, group, from, to)
 	}
+	shards := make([][]mutation.ResourceCount, ResourceShards)
+	var g errgroup.Group
+	g.SetLimit(min(ResourceShards, max(h.t.opt.Concurrency, 1)))
+	for i := range ResourceShards {
+		g.Go(func() error {
+			rs, err := h.resourceShard(ctx, resourcePK(group, i), from, to)
+			shards[i] = rs
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("querying resource history of group %s: %w", group, err)
+	}
+	var out []mutation.ResourceCount
+	for _, rs := range shards {
+		out = append(out, rs...)
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].Minute.Equal(out[b].Minute) {
+			return out[a].Minute.Before(out[b].Minute)
+		}
+		return out[a].Resource < out[b].Resource
+	})
+	return out, nil
+}
+
+// resourceShard reads one shard partition of a group's resource minutes.
+func (h *History) resourceShard(ctx context.Context, pk string, from, to time.Time) ([]mutation.ResourceCount, error) {
 	var out []mutation.ResourceCount
 	err := h.t.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
 		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":pk": s(pkResHist + group), ":a": s(from.Format(minuteFmt)), ":b": s(to.Format(minuteFmt) + afterMinute),
+			":pk": s(pk), ":a": s(from.Format(minuteFmt)), ":b": s(to.Format(minuteFmt) + afterMinute),
 		},
 	}, func(m map[string]ddbtypes.AttributeValue) error {
 		it := &item{m: m}
@@ -245,14 +309,5 @@ func (h *History) ResourceMinutes(ctx context.Context, group string, from, to ti
 		out = append(out, rc)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("querying resource history of group %s: %w", group, err)
-	}
-	sort.SliceStable(out, func(a, b int) bool {
-		if !out[a].Minute.Equal(out[b].Minute) {
-			return out[a].Minute.Before(out[b].Minute)
-		}
-		return out[a].Resource < out[b].Resource
-	})
-	return out, nil
+	return out, err
 }

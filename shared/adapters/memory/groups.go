@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -15,29 +16,101 @@ import (
 // Groups is Auto Scaling in memory, with the awssdk adapter's rules: only a
 // group tagged enrolled is written (asg.ErrNotEnrolled), a desired capacity
 // outside [min, max] or a max below min is shadow.ErrInvalid, a group without
-// a launch template has no instance type (asg.ErrUnsupported). It records
-// every write as "<group> <what>" (desired=N, max=N, type=T).
+// a launch template has no instance type (asg.ErrUnsupported), a second
+// instance refresh while one runs is asg.ErrInProgress. It records every
+// write as "<group> <what>" (desired=N, max=N, type=T, refresh).
 type Groups struct {
-	mu     sync.Mutex
-	groups map[string]asg.Group
-	types  map[string]string
-	writes []string
+	mu        sync.Mutex
+	groups    map[string]asg.Group
+	types     map[string]string
+	scaling   map[string][]asg.Scaling
+	refreshes map[string]bool
+	cpu       map[string]map[time.Time]float64
+	cpuReads  [][]string
+	writes    []string
 	// Fail, when set, is consulted before each call with the call's name
 	// ("group", "enrolled", "group-of", "instance-type", "set-desired",
-	// "set-max", "resize") and the group's name ("" for enrolled).
+	// "set-max", "resize", "refresh", "own-scaling") and the group's name
+	// ("" for enrolled and own-scaling).
 	Fail func(op, group string) error
 }
 
 // NewGroups returns Auto Scaling with no group.
 func NewGroups() *Groups {
-	return &Groups{groups: map[string]asg.Group{}, types: map[string]string{}}
+	g := &Groups{}
+	g.Reset()
+	return g
 }
 
-// Reset removes every group, write and hook.
+// Reset removes every group, policy, refresh, write and hook.
 func (g *Groups) Reset() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.groups, g.types, g.writes, g.Fail = map[string]asg.Group{}, map[string]string{}, nil, nil
+	g.scaling, g.refreshes = map[string][]asg.Scaling{}, map[string]bool{}
+	g.cpu, g.cpuReads = map[string]map[time.Time]float64{}, nil
+}
+
+// SetCPU sets a group's average CPU utilization (percent) in a minute, as
+// CloudWatch would report it.
+func (g *Groups) SetCPU(group string, minute time.Time, pct float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cpu[group] == nil {
+		g.cpu[group] = map[time.Time]float64{}
+	}
+	g.cpu[group][minute.UTC().Truncate(time.Minute)] = pct
+}
+
+// CPUReads returns the groups of each CPUUtilization call so far.
+func (g *Groups) CPUReads() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.cpuReads)
+}
+
+// CPUUtilization returns the minutes set by SetCPU of the named groups
+// from the minute of from to the minute of to (the awssdk.GroupCPU
+// contract; "cpu" for Fail).
+func (g *Groups) CPUUtilization(_ context.Context, groups []string, from, to time.Time) (map[string]map[time.Time]float64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cpuReads = append(g.cpuReads, slices.Clone(groups))
+	if err := g.fail("cpu", ""); err != nil {
+		return nil, err
+	}
+	from, to = from.UTC().Truncate(time.Minute), to.UTC().Truncate(time.Minute)
+	out := map[string]map[time.Time]float64{}
+	for _, n := range groups {
+		for m, v := range g.cpu[n] {
+			if m.Before(from) || m.After(to) {
+				continue
+			}
+			if out[n] == nil {
+				out[n] = map[time.Time]float64{}
+			}
+			out[n][m] = v
+		}
+	}
+	return out, nil
+}
+
+// SetScaling sets a group's own scaling policies and scheduled actions.
+func (g *Groups) SetScaling(group string, s ...asg.Scaling) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range s {
+		s[i].Group = group
+	}
+	g.scaling[group] = s
+}
+
+// FinishRefresh ends a group's instance refresh (Auto Scaling would, once
+// it replaced the instances).
+func (g *Groups) FinishRefresh(group string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.refreshes, group)
 }
 
 // Put adds or replaces a group.
@@ -134,6 +207,44 @@ func (g *Groups) GroupOf(_ context.Context, instanceID string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// LaunchType returns the type set by SetInstanceType for the group.
+func (g *Groups) LaunchType(ctx context.Context, gr asg.Group) (string, error) {
+	return g.InstanceType(ctx, gr.Name)
+}
+
+// OwnScaling returns the policies and actions set by SetScaling of the
+// named groups.
+func (g *Groups) OwnScaling(_ context.Context, names []string) (map[string][]asg.Scaling, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.fail("own-scaling", ""); err != nil {
+		return nil, err
+	}
+	out := map[string][]asg.Scaling{}
+	for _, n := range names {
+		if s := g.scaling[n]; len(s) > 0 {
+			out[n] = slices.Clone(s)
+		}
+	}
+	return out, nil
+}
+
+// StartRefresh starts an instance refresh of an enrolled group (recorded
+// as "<group> refresh"); one already running is asg.ErrInProgress.
+func (g *Groups) StartRefresh(_ context.Context, name string) (string, error) {
+	err := g.write("refresh", name, "refresh", func(*asg.Group) error {
+		if g.refreshes[name] {
+			return fmt.Errorf("instance refresh of %s: %w", name, asg.ErrInProgress)
+		}
+		g.refreshes[name] = true
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return "refresh-" + name, nil
 }
 
 // InstanceType returns the type set by SetInstanceType.

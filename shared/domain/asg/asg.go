@@ -6,6 +6,7 @@ package asg
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +19,9 @@ var (
 	// (e.g. a resize of a group with a mixed instances policy, or no
 	// launch template to read an instance type from).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrInProgress: the change is already under way (e.g. an instance
+	// refresh already running).
+	ErrInProgress = errors.New("already in progress")
 )
 
 // Group modes (tag shadowscale:mode).
@@ -89,4 +93,66 @@ type LaunchTemplateRef struct {
 	ID      string
 	Name    string
 	Version string // a number, "$Latest" or "$Default"
+}
+
+// Kinds of a group's own scaling (Scaling.Kind): Auto Scaling's policy
+// types and its scheduled actions.
+const (
+	ScalingTargetTracking = "target-tracking"
+	ScalingStep           = "step"
+	ScalingSimple         = "simple"
+	ScalingPredictive     = "predictive"
+	ScalingScheduled      = "scheduled"
+)
+
+// Scaling is one of a group's own scaling policies or scheduled actions:
+// another controller of the group's capacity.
+type Scaling struct {
+	Group string
+	Name  string
+	// Kind is one of the Scaling* kinds.
+	Kind string
+	// Enabled: a policy Auto Scaling runs (a scheduled action always is).
+	Enabled bool
+	// DisableScaleIn: a target-tracking policy that only ever adds
+	// capacity.
+	DisableScaleIn bool
+	// PredictiveMode is a predictive policy's mode: "ForecastOnly" or
+	// "ForecastAndScale".
+	PredictiveMode string
+	// SetsDesired: a scheduled action that sets the desired capacity (one
+	// that changes only the min or the max does not).
+	SetsDesired bool
+}
+
+// Conflicts reports whether the policy or action sets the group's desired
+// capacity itself, so that it and the plane would both steer it: an
+// enabled target-tracking policy that may scale in, an enabled step or
+// simple policy, a predictive policy that scales (ForecastAndScale), a
+// scheduled action that sets the desired capacity. What coexists: disabled
+// policies, target tracking with DisableScaleIn (it only adds capacity: a
+// reactive backstop above the plane's plan, which the plane sees as
+// capacity the next minute), predictive policies in ForecastOnly mode,
+// scheduled actions that change only the min or the max (the plane reads
+// both every run and stays inside them).
+func (s Scaling) Conflicts() bool {
+	switch s.Kind {
+	case ScalingScheduled:
+		return s.SetsDesired
+	case ScalingTargetTracking:
+		return s.Enabled && !s.DisableScaleIn
+	case ScalingPredictive:
+		return s.Enabled && s.PredictiveMode != "ForecastOnly"
+	default:
+		return s.Enabled
+	}
+}
+
+// String names the policy or action for an audit reason, e.g.
+// `target-tracking policy "cpu50"`.
+func (s Scaling) String() string {
+	if s.Kind == ScalingScheduled {
+		return "scheduled action " + strconv.Quote(s.Name)
+	}
+	return s.Kind + " policy " + strconv.Quote(s.Name)
 }

@@ -9,12 +9,13 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -27,12 +28,20 @@ import (
 // that does not carry shadowscale:enrolled=true.
 type ForecastGroups interface {
 	EnrolledGroups(ctx context.Context) ([]asg.Group, error)
-	// InstanceType returns the type the group's launch template gives new
-	// instances (asg.ErrUnsupported without a launch template).
-	InstanceType(ctx context.Context, name string) (string, error)
+	// LaunchType returns the type the launch template of a group (as
+	// EnrolledGroups described it) gives new instances
+	// (asg.ErrUnsupported without a launch template).
+	LaunchType(ctx context.Context, g asg.Group) (string, error)
 	SetDesiredCapacity(ctx context.Context, name string, desired int) error
 	SetMaxSize(ctx context.Context, name string, maxSize int) error
 	Resize(ctx context.Context, name, instanceType string) (asg.LaunchTemplateRef, error)
+	// StartRefresh starts an instance refresh replacing the group's
+	// instances that do not match its launch template, capacity kept, and
+	// returns its id (asg.ErrInProgress when one is running).
+	StartRefresh(ctx context.Context, name string) (string, error)
+	// OwnScaling returns the named groups' own scaling policies and
+	// scheduled actions, by group.
+	OwnScaling(ctx context.Context, names []string) (map[string][]asg.Scaling, error)
 }
 
 // ForecastHistory is the fan-out's per-minute counters (awssdk.History and memory.History).
@@ -57,6 +66,25 @@ type AuditWriter interface {
 	Put(ctx context.Context, d control.AuditRecord) error
 }
 
+// GroupUtilization is the live groups' CPU utilization
+// (awssdk.GroupCPU and memory.Groups).
+//
+// Contract: CPUUtilization returns each named group's average CPU
+// utilization in percent for the minutes from the minute of from to the
+// minute of to that have a datapoint, keyed by the minute's start; a group
+// or minute without one is absent.
+type GroupUtilization interface {
+	CPUUtilization(ctx context.Context, groups []string, from, to time.Time) (map[string]map[time.Time]float64, error)
+}
+
+// InstanceSizes looks instance types up (*catalog.Catalog), to count a
+// group of mixed types in units of its launch template's type.
+type InstanceSizes interface {
+	Lookup(name string) (catalog.InstanceType, error)
+}
+
+var _ InstanceSizes = (*catalog.Catalog)(nil)
+
 // ForecasterDeps are what the forecaster handler uses.
 type ForecasterDeps struct {
 	Registry *Registry
@@ -65,9 +93,15 @@ type ForecasterDeps struct {
 	States   ForecastStates
 	Audit    AuditWriter
 	NewLoop  LoopFactory
-	Clock    clock.Clock
-	Metrics  metrics.Sink
-	Log      *slog.Logger
+	// Utilization, when set, is read for the groups without a configured
+	// per-instance capacity (the loop learns theirs from it).
+	Utilization GroupUtilization
+	// Sizes, when set, weighs instances of another type than the launch
+	// template's by their vCPUs (a group in the middle of a resize).
+	Sizes   InstanceSizes
+	Clock   clock.Clock
+	Metrics metrics.Sink
+	Log     *slog.Logger
 }
 
 // ForecasterOptions tune the forecaster.
@@ -84,11 +118,33 @@ type ForecasterOptions struct {
 	// ResourceWindow is how far back per-resource minutes are read for the
 	// delta (older minutes of a catch-up get none). 30 min when 0.
 	ResourceWindow time.Duration
-	// Concurrency bounds the groups run at once (4 when 0): each reads up
-	// to 7 days of minutes, so a run over many groups must overlap them to
-	// fit the one-minute schedule.
+	// Concurrency bounds the groups run at once (DefaultForecasterConcurrency
+	// when 0): each reads its history and state and writes its state and
+	// audit, so a run over many groups overlaps them to fit its schedule.
 	Concurrency int
+	// Reserve is the time before the invocation's deadline after which no
+	// group is started (DefaultForecasterReserve when 0): the groups left
+	// are deferred to the next run, which takes them first.
+	Reserve time.Duration
+	// PerInstance is the policy's per-instance capacity (per_instance of
+	// SHADOWSCALE_POLICY, 0: none). Groups without it and without a
+	// shadowscale:per-instance tag have their CPU utilization read.
+	PerInstance float64
+	// UtilizationWindow is how far back CPU utilization is read (15 min
+	// when 0); older minutes of a catch-up get none.
+	UtilizationWindow time.Duration
+	// Cold restores every group's loop from its saved state each run. By
+	// default a group's loop stays in the function's memory between runs
+	// and is used again when the state it saved is still the stored one
+	// (same version): no restore, no history replay.
+	Cold bool
 }
+
+// Defaults of ForecasterOptions.
+const (
+	DefaultForecasterConcurrency = 8
+	DefaultForecasterReserve     = 10 * time.Second
+)
 
 func (o ForecasterOptions) withDefaults() ForecasterOptions {
 	if o.Mode == "" {
@@ -104,13 +160,23 @@ func (o ForecasterOptions) withDefaults() ForecasterOptions {
 		o.ResourceWindow = 30 * time.Minute
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = DefaultForecasterConcurrency
+	}
+	if o.Reserve <= 0 {
+		o.Reserve = DefaultForecasterReserve
+	}
+	if o.UtilizationWindow <= 0 {
+		o.UtilizationWindow = 15 * time.Minute
 	}
 	return o
 }
 
 // OutcomeForecasted: the forecaster ran over the enrolled groups.
 const OutcomeForecasted = "forecasted"
+
+// GroupDeferred is a group's outcome when the run's deadline came before
+// it was started: the next run takes it first.
+const GroupDeferred = "deferred to the next run: the run's deadline was near"
 
 // ForecastResponse is the forecaster's answer.
 type ForecastResponse struct {
@@ -133,6 +199,13 @@ type GroupForecast struct {
 	Max          int    `json:"max,omitempty"`
 	InstanceType string `json:"instance_type,omitempty"`
 	Reason       string `json:"reason,omitempty"`
+	// PerInstance is the per-instance capacity the last minute planned
+	// with (mutations a minute), CapacitySource where it came from.
+	PerInstance    number `json:"per_instance,omitempty"`
+	CapacitySource string `json:"capacity_source,omitempty"`
+	// OwnScaling names the group's own scaling policies and scheduled
+	// actions that set its desired capacity (acting is refused then).
+	OwnScaling []string `json:"own_scaling,omitempty"`
 	// Acted: the decision was carried out on the group.
 	Acted bool `json:"acted"`
 	// Outcome says what was done, or why nothing was.
@@ -140,23 +213,37 @@ type GroupForecast struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// Forecaster handles the scheduled event (every minute, reserved
-// concurrency 1): for every enrolled group it loads the loop's state, reads
-// the history minutes it has not seen, steps the loop through them with
-// the group's capacity, saves the state (conditionally: of two overlapping
-// runs one commits, the other is a logged no-op), carries the last
-// decision out when the group acts (mode act, by SHADOWSCALE_MODE or its
-// shadowscale:mode tag, and tagged shadowscale:enrolled=true), audits it
-// with its reason, and emits the metrics.
+// Forecaster handles the scheduled event (every minute): for every
+// enrolled group it loads the loop's state, reads the history minutes it
+// has not seen, steps the loop through them with the group's capacity,
+// saves the state (conditionally: of two overlapping runs one commits, the
+// other is a logged no-op), carries the last decision out when the group
+// acts (mode act, by SHADOWSCALE_MODE or its shadowscale:mode tag, tagged
+// shadowscale:enrolled=true, and no scaling policy of its own that sets
+// its desired capacity), audits it with its reason, and emits the metrics.
 //
 // A group's failure is logged, counted (ForecasterFailures) and reported in
 // the answer; its state is not advanced, so the next run retries the same
-// minutes. The invocation fails (EventBridge retries it) only when the
-// groups cannot be listed.
+// minutes. Groups not started before the deadline's reserve are deferred
+// to the next run. The invocation fails (EventBridge retries it) only when
+// the groups cannot be listed.
 type Forecaster struct {
 	d   ForecasterDeps
 	opt ForecasterOptions
 	base
+
+	mu       sync.Mutex
+	warm     map[string]warmLoop // by group: its loop as last saved by this container
+	deferred map[string]bool     // groups the last run did not start
+}
+
+// warmLoop is a group's loop kept in memory after a run, valid while the
+// stored state is the one it saved (version) and the group's
+// configuration (key) is unchanged.
+type warmLoop struct {
+	version int64
+	key     string
+	loop    Loop
 }
 
 // NewForecaster returns the forecaster handler.
@@ -184,6 +271,12 @@ func NewForecaster(d ForecasterDeps, opt ForecasterOptions) (*Forecaster, error)
 	if opt.Mode != asg.ModeAct && opt.Mode != asg.ModeForecastOnly {
 		errs = append(errs, fmt.Errorf("mode %q is not act or forecast-only", opt.Mode))
 	}
+	if opt.Concurrency > MaxForecasterConcurrency {
+		errs = append(errs, fmt.Errorf("concurrency %d: at most %d", opt.Concurrency, MaxForecasterConcurrency))
+	}
+	if opt.PerInstance < 0 || math.IsNaN(opt.PerInstance) || math.IsInf(opt.PerInstance, 0) {
+		errs = append(errs, fmt.Errorf("per-instance capacity %v: must be 0 (none) or positive", opt.PerInstance))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: forecaster handler: %w", shadow.ErrInvalid, err)
 	}
@@ -196,7 +289,27 @@ func NewForecaster(d ForecasterDeps, opt ForecasterOptions) (*Forecaster, error)
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Forecaster{d: d, opt: opt, base: base{function: "forecaster", metrics: d.Metrics, log: d.Log}}, nil
+	return &Forecaster{d: d, opt: opt, base: base{function: "forecaster", metrics: d.Metrics, log: d.Log},
+		warm: map[string]warmLoop{}, deferred: map[string]bool{}}, nil
+}
+
+// MaxForecasterConcurrency bounds ForecasterOptions.Concurrency: past it
+// the groups wait on the SDK's connections and the function's CPU rather
+// than on DynamoDB.
+const MaxForecasterConcurrency = 64
+
+// runInputs is what a run reads once for all its groups.
+type runInputs struct {
+	runID string
+	// last is the Unix minute of the last complete minute.
+	last int64
+	// own are the groups' own scaling policies and actions; ownErr says
+	// why they could not be read (acting is refused then).
+	own    map[string][]asg.Scaling
+	ownErr error
+	// util is the CPU utilization of the groups that learn their
+	// per-instance capacity, by group and minute.
+	util map[string]map[time.Time]float64
 }
 
 // Handle is the forecaster function's handler.
@@ -215,39 +328,141 @@ func (h *Forecaster) Handle(ctx context.Context, payload []byte) (ForecastRespon
 	if err != nil {
 		return ForecastResponse{}, fmt.Errorf("listing enrolled groups: %w", err)
 	}
-	runID := sc.EventID
-	if runID == "" {
-		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			runID = lc.AwsRequestID
+	in := h.prepare(ctx, groups, h.runID(ctx, sc))
+	resp := ForecastResponse{Outcome: OutcomeForecasted, Groups: make([]GroupForecast, len(groups))}
+	started := h.runGroups(ctx, groups, in, resp.Groups)
+
+	failed, deferred := 0, []string{}
+	for i, g := range groups {
+		if !started[i] {
+			resp.Groups[i] = GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired, Outcome: GroupDeferred}
+			deferred = append(deferred, g.Name)
+			continue
 		}
-	}
-	if runID == "" {
-		runID = strconv.FormatInt(h.d.Clock.Now().UnixNano(), 36)
-	}
-	resp := ForecastResponse{Outcome: OutcomeForecasted}
-	failed := 0
-	resp.Groups = make([]GroupForecast, len(groups))
-	var eg errgroup.Group
-	eg.SetLimit(h.opt.Concurrency)
-	for i, g := range groups {
-		eg.Go(func() error {
-			resp.Groups[i] = h.group(ctx, g, runID)
-			return nil
-		})
-	}
-	_ = eg.Wait() // a group's failure is in its answer
-	for i, g := range groups {
 		if gf := resp.Groups[i]; gf.Error != "" {
 			failed++
 			h.metrics.Add("ForecasterFailures", metrics.Count, 1, metrics.Dim{Name: "Group", Value: g.Name})
 			h.log.WarnContext(ctx, "group not forecast", "group", g.Name, "err", gf.Error)
 		}
 	}
+	h.keep(groups, deferred)
+	var why []string
 	if failed > 0 {
-		resp.Reason = fmt.Sprintf("%d of %d groups failed; the next run retries their minutes", failed, len(groups))
+		why = append(why, fmt.Sprintf("%d of %d groups failed; the next run retries their minutes", failed, len(groups)))
 	}
-	h.log.InfoContext(ctx, "forecast run done", "groups", len(groups), "failed", failed)
+	if len(deferred) > 0 {
+		why = append(why, fmt.Sprintf("%d of %d groups deferred to the next run: the deadline was near", len(deferred), len(groups)))
+		h.log.WarnContext(ctx, "groups deferred to the next run", "deferred", len(deferred), "groups", len(groups), "first", deferred[0])
+	}
+	resp.Reason = strings.Join(why, "; ")
+	h.log.InfoContext(ctx, "forecast run done", "groups", len(groups), "failed", failed, "deferred", len(deferred))
 	return resp, nil
+}
+
+// runID names the run in the audit records' keys: the EventBridge event
+// id, else the Lambda request id, else the time.
+func (h *Forecaster) runID(ctx context.Context, sc Scheduled) string {
+	if sc.EventID != "" {
+		return sc.EventID
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	return strconv.FormatInt(h.d.Clock.Now().UnixNano(), 36)
+}
+
+// runGroups runs the groups, Concurrency at a time, those the last run
+// deferred first; it starts none once the invocation's deadline is less
+// than Reserve away. It reports which it started.
+func (h *Forecaster) runGroups(ctx context.Context, groups []asg.Group, in *runInputs, out []GroupForecast) []bool {
+	order := make([]int, 0, len(groups))
+	h.mu.Lock()
+	for pass := range 2 {
+		for i, g := range groups {
+			if h.deferred[g.Name] == (pass == 0) {
+				order = append(order, i)
+			}
+		}
+	}
+	h.mu.Unlock()
+	deadline, bounded := ctx.Deadline()
+	started := make([]bool, len(groups))
+	slots := make(chan struct{}, h.opt.Concurrency)
+	var wg sync.WaitGroup
+	for _, i := range order {
+		slots <- struct{}{}
+		if bounded && deadline.Sub(h.d.Clock.Now()) < h.opt.Reserve {
+			<-slots
+			break
+		}
+		started[i] = true
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			out[i] = h.group(ctx, groups[i], in)
+		}()
+	}
+	wg.Wait()
+	return started
+}
+
+// keep remembers the deferred groups and forgets the warm loops of groups
+// no longer enrolled.
+func (h *Forecaster) keep(groups []asg.Group, deferred []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deferred = map[string]bool{}
+	for _, n := range deferred {
+		h.deferred[n] = true
+	}
+	enrolled := map[string]bool{}
+	for _, g := range groups {
+		enrolled[g.Name] = true
+	}
+	for n := range h.warm {
+		if !enrolled[n] {
+			delete(h.warm, n)
+		}
+	}
+}
+
+// prepare reads, once for the run, the groups' own scaling policies and
+// the CPU utilization of the groups that learn their capacity.
+func (h *Forecaster) prepare(ctx context.Context, groups []asg.Group, runID string) *runInputs {
+	in := &runInputs{runID: runID, last: unixMinute(h.d.Clock.Now().Add(-h.opt.Settle)) - 1}
+	names := make([]string, 0, len(groups))
+	var learn []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+		if !h.capacityConfigured(g) {
+			learn = append(learn, g.Name)
+		}
+	}
+	if len(names) > 0 {
+		in.own, in.ownErr = h.d.Groups.OwnScaling(ctx, names)
+		if in.ownErr != nil {
+			h.log.WarnContext(ctx, "could not read the groups' own scaling policies; acting refused this run", "err", in.ownErr)
+		}
+	}
+	if len(learn) > 0 && h.d.Utilization != nil {
+		to := minuteTime(in.last)
+		from := to.Add(-h.opt.UtilizationWindow + time.Minute)
+		u, err := h.d.Utilization.CPUUtilization(ctx, learn, from, to)
+		if err != nil {
+			h.log.WarnContext(ctx, "could not read CPU utilization; the minutes get none", "groups", len(learn), "err", err)
+		}
+		in.util = u
+	}
+	return in
+}
+
+// capacityConfigured reports whether a group's per-instance capacity is
+// configured (a valid shadowscale:per-instance tag, or the policy's).
+func (h *Forecaster) capacityConfigured(g asg.Group) bool {
+	if _, ok, err := tagCapacity(g.Tags); ok && err == nil {
+		return true
+	}
+	return h.opt.PerInstance > 0
 }
 
 // mode returns the group's effective mode: its shadowscale:mode tag, else
@@ -264,25 +479,40 @@ func (h *Forecaster) mode(ctx context.Context, g asg.Group) string {
 }
 
 // group runs one group; failures are in the answer's Error.
-func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) GroupForecast {
+func (h *Forecaster) group(ctx context.Context, g asg.Group, in *runInputs) GroupForecast {
 	gf := GroupForecast{Group: g.Name, Mode: h.mode(ctx, g), From: g.Desired, To: g.Desired, Decided: g.Desired}
-	fail := func(err error) GroupForecast { gf.Error = err.Error(); return gf }
+	fail := func(err error) GroupForecast { h.forget(g.Name); gf.Error = err.Error(); return gf }
+	for _, s := range in.own[g.Name] {
+		if s.Conflicts() {
+			gf.OwnScaling = append(gf.OwnScaling, s.String())
+		}
+	}
 
 	st, fs, err := h.loadState(ctx, g.Name)
 	if err != nil {
 		return fail(err)
 	}
-	last := unixMinute(h.d.Clock.Now().Add(-h.opt.Settle)) - 1 // the last complete minute
-	if fs.Last >= last {
+	if st.Version == 0 && len(gf.OwnScaling) > 0 {
+		h.log.WarnContext(ctx, "newly enrolled group has scaling of its own that sets its desired capacity; the plane will not act on it while it does",
+			"group", g.Name, "own_scaling", strings.Join(gf.OwnScaling, ", "))
+	}
+	if fs.Last >= in.last {
 		gf.Outcome = "no new minute"
 		return gf
 	}
-	c := groupCapacity(g, h.instanceType(ctx, g.Name))
-	loop, err := h.restoreLoop(ctx, LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}, &fs)
-	if err != nil {
-		return fail(err)
+	c := groupCapacity(g, h.launchType(ctx, g), h.d.Sizes)
+	lg := LoopGroup{Name: g.Name, Min: g.Min, Max: g.Max, Mode: gf.Mode, InstanceType: c.InstanceType, Tags: g.Tags}
+	var loop Loop
+	ok := false
+	if len(fs.Loop) > 0 {
+		loop, ok = h.warmed(g.Name, st.Version, lg)
 	}
-	obs, err := h.newObservations(ctx, g.Name, &fs, last, c)
+	if !ok {
+		if loop, err = h.restoreLoop(ctx, lg, &fs); err != nil {
+			return fail(err)
+		}
+	}
+	obs, err := h.newObservations(ctx, g.Name, &fs, in.last, c, in.util[g.Name])
 	if err != nil {
 		return fail(err)
 	}
@@ -294,15 +524,57 @@ func (h *Forecaster) group(ctx context.Context, g asg.Group, runID string) Group
 		gf.Outcome = "no new minute"
 		return gf
 	}
-	fs.Last = last
-	if saved, err := h.saveState(ctx, g.Name, loop, fs, st.Version); err != nil {
+	fs.Last = in.last
+	version, saved, err := h.saveState(ctx, g.Name, loop, fs, st.Version)
+	if err != nil {
 		return fail(err)
 	} else if !saved {
+		h.forget(g.Name)
 		gf.Outcome = "lost the race to another run"
 		return gf
 	}
-	h.decide(ctx, g, runID, steps, &gf)
+	h.remember(g.Name, version, lg, loop)
+	h.decide(ctx, g, in, steps, c, &gf)
 	return gf
+}
+
+// warmKey is what a loop was configured with: a warm loop is used again
+// only for the same.
+func warmKey(lg LoopGroup) string {
+	b, _ := json.Marshal(lg) // map keys sorted: the same group gives the same key
+	return string(b)
+}
+
+// warmed returns the group's loop kept from the last run when the stored
+// state is still the one it saved.
+func (h *Forecaster) warmed(group string, version int64, lg LoopGroup) (Loop, bool) {
+	if h.opt.Cold || version == 0 {
+		return nil, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, ok := h.warm[group]
+	if !ok || w.version != version || w.key != warmKey(lg) {
+		delete(h.warm, group)
+		return nil, false
+	}
+	delete(h.warm, group) // stepped from here on: kept again only once saved
+	return w.loop, true
+}
+
+func (h *Forecaster) remember(group string, version int64, lg LoopGroup, loop Loop) {
+	if h.opt.Cold {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.warm[group] = warmLoop{version: version, key: warmKey(lg), loop: loop}
+}
+
+func (h *Forecaster) forget(group string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.warm, group)
 }
 
 // loadState returns a group's stored state, and its forecaster state
@@ -325,12 +597,12 @@ func (h *Forecaster) loadState(ctx context.Context, group string) (control.Saved
 	return st, fs, nil
 }
 
-// instanceType is the type the group's launch template launches, "" when
+// launchType is the type the group's launch template launches, "" when
 // it cannot be read (the instances' own types are used then).
-func (h *Forecaster) instanceType(ctx context.Context, group string) string {
-	itype, err := h.d.Groups.InstanceType(ctx, group)
+func (h *Forecaster) launchType(ctx context.Context, g asg.Group) string {
+	itype, err := h.d.Groups.LaunchType(ctx, g)
 	if err != nil {
-		h.log.DebugContext(ctx, "no launch template instance type; using the instances'", "group", group, "err", err)
+		h.log.DebugContext(ctx, "no launch template instance type; using the instances'", "group", g.Name, "err", err)
 		return ""
 	}
 	return itype
@@ -360,8 +632,8 @@ func (h *Forecaster) restoreLoop(ctx context.Context, lg LoopGroup, fs *forecast
 
 // newObservations reads the history minutes after fs.Last up to last (at
 // most Rebuild of them; a fresh loop starts at the first minute with
-// mutations) and turns them into observations.
-func (h *Forecaster) newObservations(ctx context.Context, group string, fs *forecastState, last int64, c capacity) ([]Observation, error) {
+// data) and turns them into observations.
+func (h *Forecaster) newObservations(ctx context.Context, group string, fs *forecastState, last int64, c capacity, util map[time.Time]float64) ([]Observation, error) {
 	oldest := last - int64(h.opt.Rebuild/time.Minute) + 1
 	first := max(fs.Last+1, oldest)
 	groupMins, err := h.d.History.GroupMinutes(ctx, group, minuteTime(first), minuteTime(last))
@@ -373,12 +645,16 @@ func (h *Forecaster) newObservations(ctx context.Context, group string, fs *fore
 	if err != nil {
 		return nil, err
 	}
-	if fs.Last == 0 && len(groupMins) > 0 {
-		first = unixMinute(groupMins[0].Start)
-	} else if fs.Last == 0 {
+	if fs.Last == 0 {
 		first = last
+		for _, gm := range groupMins {
+			if _, ok := minuteDemand(gm); ok {
+				first = unixMinute(gm.Start)
+				break
+			}
+		}
 	}
-	obs := observations(first, last, groupMins, resMins, fs.Totals, c)
+	obs := observations(first, last, groupMins, resMins, fs.Totals, c, util)
 	pruneTotals(fs.Totals, last-60)
 	return obs, nil
 }
@@ -402,39 +678,49 @@ func stepLoop(group string, loop Loop, obs []Observation) ([]stepped, error) {
 	return steps, nil
 }
 
-// saveState stores the loop's state at version; false (and no error) when
-// another run saved first: this run then changes nothing.
-func (h *Forecaster) saveState(ctx context.Context, group string, loop Loop, fs forecastState, version int64) (bool, error) {
+// saveState stores the loop's state at version and returns the new
+// version; saved is false (and no error) when another run saved first:
+// this run then changes nothing.
+func (h *Forecaster) saveState(ctx context.Context, group string, loop Loop, fs forecastState, version int64) (int64, bool, error) {
 	var err error
 	if fs.Loop, err = loop.State(); err != nil {
-		return false, fmt.Errorf("saving the control loop of %s: %w", group, err)
+		return 0, false, fmt.Errorf("saving the control loop of %s: %w", group, err)
 	}
 	blob, err := json.Marshal(fs)
 	if err != nil {
-		return false, fmt.Errorf("encoding the state of %s: %w", group, err)
+		return 0, false, fmt.Errorf("encoding the state of %s: %w", group, err)
 	}
-	if _, err := h.d.States.Save(ctx, group, blob, version); err != nil {
+	v, err := h.d.States.Save(ctx, group, blob, version)
+	if err != nil {
 		if errors.Is(err, shadow.ErrConflict) {
 			h.log.InfoContext(ctx, "another run saved this group's state first; this run changes nothing", "group", group, "version", version)
-			return false, nil
+			return 0, false, nil
 		}
-		return false, fmt.Errorf("saving the state of %s: %w", group, err)
+		return 0, false, fmt.Errorf("saving the state of %s: %w", group, err)
 	}
-	return true, nil
+	return v, true, nil
 }
 
 // decide carries out the last minute's decision (in act mode), audits
 // every minute that decided something, and emits the group's metrics.
-func (h *Forecaster) decide(ctx context.Context, g asg.Group, runID string, steps []stepped, gf *GroupForecast) {
+// Each minute's decision first goes through the guards (no data, a resize
+// under way).
+func (h *Forecaster) decide(ctx context.Context, g asg.Group, in *runInputs, steps []stepped, c capacity, gf *GroupForecast) {
+	for i := range steps {
+		steps[i].r.Decision = guard(steps[i].o, c, steps[i].r.Decision)
+	}
 	lastStep := steps[len(steps)-1]
 	d := lastStep.r.Decision
 	gf.Action, gf.To, gf.Decided, gf.Max, gf.InstanceType, gf.Reason = d.Action, d.To, d.To, d.Max, d.InstanceType, d.Reason
+	gf.PerInstance, gf.CapacitySource = number(lastStep.r.PerInstance), lastStep.r.CapacitySource
 	if d.Action == "" {
 		gf.Action = ActionNone
 	}
-	gf.Acted, gf.Outcome = h.act(ctx, g, gf.Mode, d)
+	gf.Acted, gf.Outcome = h.act(ctx, g, gf.Mode, d, in, gf.OwnScaling)
 	if !gf.Acted {
 		gf.To = g.Desired
+	} else if d.Action == ActionResize {
+		gf.To = max(d.To, g.Desired) // see act: a resize never lowers the desired capacity
 	}
 	for i, s := range steps {
 		lastOne := i == len(steps)-1
@@ -445,14 +731,16 @@ func (h *Forecaster) decide(ctx context.Context, g asg.Group, runID string, step
 		if lastOne {
 			outcome, acted = gf.Outcome, gf.Acted
 		}
-		h.audit(ctx, g.Name, gf.Mode, runID, s.o, s.r, acted, outcome, len(steps))
+		h.audit(ctx, g.Name, gf.Mode, in.runID, s.o, s.r, c, gf.OwnScaling, acted, outcome, len(steps))
 	}
 	h.emit(g.Name, lastStep.o, lastStep.r, *gf)
 	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
-		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason)
+		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason,
+		"per_instance", lastStep.r.PerInstance, "capacity_source", lastStep.r.CapacitySource)
 }
 
-// demandHistory reads a group's demand a minute up to the minute last.
+// demandHistory reads a group's demand a minute up to the minute last
+// (NaN for a minute without data, as the loop was fed it).
 func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64) DemandHistory {
 	return func() ([]float64, error) {
 		if last <= 0 {
@@ -464,9 +752,12 @@ func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64
 			return nil, fmt.Errorf("reading the demand history of %s: %w", group, err)
 		}
 		out := make([]float64, last-first+1)
+		for i := range out {
+			out[i] = math.NaN()
+		}
 		for _, m := range mins {
 			if i := unixMinute(m.Start) - first; i >= 0 && i < int64(len(out)) {
-				out[i] = float64(m.Live)
+				out[i], _ = minuteDemand(m)
 			}
 		}
 		return out, nil
@@ -475,7 +766,13 @@ func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64
 
 // act carries a decision out on the group when it acts, and says what it
 // did or why it did not.
-func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decision) (bool, string) {
+//
+// A resize never lowers the desired capacity: the group keeps its count
+// while the instance refresh replaces its instances with the bigger type
+// (launching before terminating), and the loop scales it in once the
+// refresh is done. Lowering the count at once would terminate instances
+// of the old type before the new ones serve.
+func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decision, in *runInputs, own []string) (bool, string) {
 	changes := d.Action != "" && d.Action != ActionNone
 	switch {
 	case !changes:
@@ -484,6 +781,11 @@ func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decisi
 		return false, "not acted: forecast-only mode"
 	case !g.EnrolledByTag:
 		return false, fmt.Sprintf("not acted: the group is enrolled by name only; tag it %s=true to let the plane act", shadow.TagEnrolled)
+	case in.ownErr != nil:
+		return false, "not acted: could not check the group's own scaling policies and scheduled actions: " + in.ownErr.Error()
+	case len(own) > 0:
+		return false, "not acted: the group's own scaling sets its desired capacity too (" + strings.Join(own, ", ") +
+			"), and two controllers would overwrite each other every minute; delete or disable them, make target tracking scale out only (DisableScaleIn), or keep the group forecast-only"
 	}
 	var did []string
 	if d.Max > g.Max {
@@ -492,18 +794,31 @@ func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decisi
 		}
 		did = append(did, fmt.Sprintf("max size raised from %d to %d", g.Max, d.Max))
 	}
+	to := d.To
 	if d.Action == ActionResize && d.InstanceType != "" {
 		ref, err := h.d.Groups.Resize(ctx, g.Name, d.InstanceType)
 		if err != nil {
 			return len(did) > 0, strings.Join(append(did, "error: "+err.Error()), "; ")
 		}
 		did = append(did, fmt.Sprintf("new instances are %s (launch template %s version %s)", d.InstanceType, ref.ID, ref.Version))
+		switch id, err := h.d.Groups.StartRefresh(ctx, g.Name); {
+		case errors.Is(err, asg.ErrInProgress):
+			did = append(did, "an instance refresh already running replaces the running instances")
+		case err != nil:
+			did = append(did, "error starting the instance refresh (running instances keep their type): "+err.Error())
+		default:
+			did = append(did, fmt.Sprintf("instance refresh %s replaces the running instances, launching before terminating", id))
+		}
+		if to < g.Desired {
+			did = append(did, fmt.Sprintf("desired capacity kept at %d until the refresh is done (then %d of the bigger type suffice)", g.Desired, to))
+			to = g.Desired
+		}
 	}
-	if d.To != g.Desired {
-		if err := h.d.Groups.SetDesiredCapacity(ctx, g.Name, d.To); err != nil {
+	if to != g.Desired {
+		if err := h.d.Groups.SetDesiredCapacity(ctx, g.Name, to); err != nil {
 			return len(did) > 0, strings.Join(append(did, "error: "+err.Error()), "; ")
 		}
-		did = append(did, fmt.Sprintf("desired capacity set from %d to %d", g.Desired, d.To))
+		did = append(did, fmt.Sprintf("desired capacity set from %d to %d", g.Desired, to))
 	}
 	if len(did) == 0 {
 		return false, "nothing to change on the group"
@@ -534,13 +849,26 @@ type auditBody struct {
 	Reason       string    `json:"reason"`
 	Acted        bool      `json:"acted"`
 	Outcome      string    `json:"outcome"`
-	Observation  struct {
-		Demand    number `json:"demand"`
-		Desired   int    `json:"desired"`
-		InService int    `json:"in_service"`
-		Warming   int    `json:"warming"`
-		Resources int    `json:"resources"`
+	// Capacity is the per-instance capacity the step planned with and
+	// where that figure came from.
+	Capacity struct {
+		PerInstance number `json:"per_instance"`
+		Source      string `json:"source"`
+	} `json:"capacity"`
+	Observation struct {
+		// Demand is null for a minute without data.
+		Demand      number `json:"demand"`
+		NoData      bool   `json:"no_data,omitempty"`
+		Utilization number `json:"utilization"`
+		Desired     int    `json:"desired"`
+		InService   int    `json:"in_service"`
+		Warming     int    `json:"warming"`
+		// Resizing counts the live instances of another type than the
+		// launch template's (a resize under way).
+		Resizing  int `json:"resizing,omitempty"`
+		Resources int `json:"resources"`
 	} `json:"observation"`
+	OwnScaling  []string        `json:"own_scaling,omitempty"`
 	ForecastP50 number          `json:"forecast_p50"`
 	ForecastP90 number          `json:"forecast_p90"`
 	Delta       number          `json:"delta"`
@@ -548,16 +876,18 @@ type auditBody struct {
 	Loop        json.RawMessage `json:"loop,omitempty"`
 }
 
-func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Observation, r LoopResult, acted bool, outcome string, runMinutes int) {
+func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Observation, r LoopResult, c capacity, own []string, acted bool, outcome string, runMinutes int) {
 	d := r.Decision
 	b := auditBody{Minute: o.Minute, Mode: mode, Action: d.Action, From: d.From, To: d.To, Max: d.Max, InstanceType: d.InstanceType,
 		Reason: d.Reason, Acted: acted, Outcome: outcome, ForecastP50: number(r.ForecastP50), ForecastP90: number(r.ForecastP90),
-		Delta: number(r.Delta), RunMinutes: runMinutes}
+		Delta: number(r.Delta), RunMinutes: runMinutes, OwnScaling: own}
 	if b.Action == "" {
 		b.Action = ActionNone
 	}
-	b.Observation.Demand, b.Observation.Desired, b.Observation.InService, b.Observation.Warming, b.Observation.Resources =
-		number(o.Demand), o.Desired, o.InService, o.Warming, len(o.Resources)
+	b.Capacity.PerInstance, b.Capacity.Source = number(r.PerInstance), r.CapacitySource
+	ob := &b.Observation
+	ob.Demand, ob.NoData, ob.Utilization = number(o.Demand), math.IsNaN(o.Demand), number(o.Utilization)
+	ob.Desired, ob.InService, ob.Warming, ob.Resizing, ob.Resources = o.Desired, o.InService, o.Warming, c.Resizing, len(o.Resources)
 	if r.Detail != nil {
 		if raw, err := json.Marshal(r.Detail); err == nil && len(raw) < control.MaxAuditBody/2 {
 			b.Loop = raw

@@ -20,18 +20,17 @@ import (
 // per_instance.
 const TagPerInstance = "shadowscale:per-instance"
 
-// ErrNoCapacity: neither the group's tag nor the policy says what one
-// instance serves; the loop cannot size the group.
-var ErrNoCapacity = errors.New("no per-instance capacity: set per_instance in SHADOWSCALE_POLICY or tag the group " + TagPerInstance)
-
 // ControlLoops returns the forecaster's LoopFactory over the control loop
 // (shared/domain/control): its defaults, the operator's overrides
 // (SHADOWSCALE_POLICY, control.Overrides), and per group the group's min
 // and max (unless the overrides set them), its mode, and its per-instance
-// capacity (TagPerInstance, else the overrides' per_instance). The
-// predictor is control.DefaultPredictor (the backtested combination),
-// which keeps no snapshot: a restored loop replays the demand history.
-// sizes is the instance catalog for resizes.
+// capacity: TagPerInstance, else the overrides' per_instance, else 0, which
+// the control loop reads as "learn it" (from the demand and the group's
+// CPU utilization, Observation.Utilization; control.Result.CapacitySource
+// says which). A configured figure stays an override. The predictor is
+// control.DefaultPredictor (the backtested combination), which keeps no
+// snapshot: a restored loop replays the demand history. sizes is the
+// instance catalog for resizes.
 func ControlLoops(policy json.RawMessage, sizes scaling.Sizes) (LoopFactory, error) {
 	base, err := control.ApplyOverrides(withCapacity(control.DefaultConfig()), policy)
 	if err != nil {
@@ -59,7 +58,7 @@ func ControlLoops(policy json.RawMessage, sizes scaling.Sizes) (LoopFactory, err
 		case ok:
 			cfg.PerInstance = per
 		case !hasCapacity:
-			return nil, fmt.Errorf("group %s: %w", g.Name, ErrNoCapacity)
+			cfg.PerInstance = 0 // learned by the loop from the group's utilization
 		}
 		if err := cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("control loop of group %s: %w", g.Name, err)
@@ -89,6 +88,22 @@ func ControlLoops(policy json.RawMessage, sizes scaling.Sizes) (LoopFactory, err
 		}
 		return cl, nil
 	}, nil
+}
+
+// PolicyPerInstance returns the per_instance of a SHADOWSCALE_POLICY (0
+// when it has none): ForecasterOptions.PerInstance.
+func PolicyPerInstance(policy json.RawMessage) (float64, error) {
+	var o control.Overrides
+	if len(bytes.TrimSpace(policy)) == 0 {
+		return 0, nil
+	}
+	if err := json.Unmarshal(policy, &o); err != nil {
+		return 0, fmt.Errorf("SHADOWSCALE_POLICY: %w", err)
+	}
+	if o.PerInstance == nil {
+		return 0, nil
+	}
+	return *o.PerInstance, nil
 }
 
 // withCapacity gives the defaults a placeholder capacity so that they
@@ -135,6 +150,7 @@ func (c *controlLoop) Step(o Observation) (LoopResult, error) {
 	out := LoopResult{
 		Decision:    Decision{Action: string(d.Action), From: d.From, To: d.To, Max: d.Max, InstanceType: d.InstanceType, Reason: d.Reason},
 		ForecastP50: math.NaN(), ForecastP90: math.NaN(), Delta: res.Signal.Delta,
+		PerInstance: res.PerInstance, CapacitySource: res.CapacitySource,
 	}
 	if f := res.Forecast; len(f.Mean) >= c.lead && len(f.P90) >= c.lead {
 		out.ForecastP50, out.ForecastP90 = f.Mean[c.lead-1], f.P90[c.lead-1]

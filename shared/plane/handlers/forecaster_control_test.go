@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
@@ -111,7 +112,6 @@ func TestForecasterControlLoopConfiguration(t *testing.T) {
 		name, policy, tag string
 		wantErr           string
 	}{
-		{name: "no capacity anywhere", wantErr: "no per-instance capacity"},
 		{name: "a bad tag", policy: `{"per_instance": 600}`, tag: "lots", wantErr: `shadowscale:per-instance="lots"`},
 		{name: "the tag alone", tag: "600"},
 		{name: "the policy alone", policy: `{"per_instance": 600}`},
@@ -144,6 +144,50 @@ func TestForecasterControlLoopConfiguration(t *testing.T) {
 		t.Errorf("a state that does not decode: %v, want ErrNeedHistory", err)
 	}
 
+}
+
+// learningLanded reports whether the control loop accepts per_instance 0
+// (it then learns the capacity from the group's utilization). Until the
+// lead's control change is on main it refuses it, and the tests of that
+// path skip, saying so.
+func learningLanded() bool {
+	c := control.DefaultConfig()
+	c.PerInstance = 0
+	return c.Validate() == nil
+}
+
+// TestForecasterLearnsCapacityWithoutAFigure [needs the control loop's
+// capacity learning: skipped until control accepts per_instance 0]: a
+// group with neither a policy figure nor a shadowscale:per-instance tag is
+// forecast, not failed: its loop is built with per_instance 0, fed the
+// group's CPU utilization, and every audit record says the figure used
+// and that it was learned.
+func TestForecasterLearnsCapacityWithoutAFigure(t *testing.T) {
+	if !learningLanded() {
+		t.Skip("needs the control loop's capacity learning (control.Config with per_instance 0 is still refused on this branch)")
+	}
+	e := newFcEnvWith(t, "forecast-only", controlLoops(t, ``))
+	e.traffic("web", "11:00", "12:09", 600, 100)
+	for m := minute("11:55"); !m.After(minute("12:09")); m = m.Add(time.Minute) {
+		e.groups.SetCPU("web", m, 50)
+	}
+	gf := e.run(t).Groups[0]
+	if gf.Error != "" || gf.Minutes != 70 || gf.CapacitySource == "" {
+		t.Fatalf("a group without a figure: %+v", gf)
+	}
+	var body struct {
+		Capacity struct {
+			PerInstance *float64 `json:"per_instance"`
+			Source      string   `json:"source"`
+		} `json:"capacity"`
+	}
+	recs := e.audit.Records()
+	if err := json.Unmarshal(recs[len(recs)-1].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Capacity.Source != control.CapacityFromUtilization || body.Capacity.PerInstance == nil {
+		t.Errorf("audit capacity %+v, want learned from the utilization", body.Capacity)
+	}
 }
 
 // BenchmarkForecasterRebuild is a cold start of the forecaster for one

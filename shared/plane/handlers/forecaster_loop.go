@@ -16,7 +16,9 @@ type Observation struct {
 	// Minute is the start of the minute the counts cover.
 	Minute time.Time
 	// Demand is the mutations the group's live agents newly accepted in
-	// the minute (the fan-out's group counter; 0 when it counted none).
+	// the minute (the fan-out's group counter); NaN when the minute has no
+	// data: the fan-out recorded nothing for the group (an outage of the
+	// fan-out or of its counters), which is not zero demand.
 	Demand float64
 	// Resources are the minute's per-resource samples, for the live/shadow
 	// delta (only resources whose live and shadow applied totals were
@@ -26,6 +28,10 @@ type Observation struct {
 	// percent, as CloudWatch reports it (CPUUtilization of the group's
 	// instances, 1-minute); NaN when it was not read (a per-instance
 	// capacity is configured) or is not available.
+	//
+	// Desired is the group's desired count; InService and Warming count
+	// its instances in units of InstanceType (an instance of another type,
+	// in the middle of a resize, by its vCPUs' share).
 	Utilization float64
 	// The group now (the same for every minute of one run: Auto Scaling
 	// reports only the present).
@@ -73,6 +79,11 @@ type LoopResult struct {
 	ForecastP50, ForecastP90 float64
 	// Delta is the live/shadow delta signal; NaN when unknown.
 	Delta float64
+	// PerInstance is the per-instance capacity the step planned with
+	// (mutations a minute) and CapacitySource where that figure came from
+	// (control.Capacity*): every audit record says both.
+	PerInstance    float64
+	CapacitySource string
 	// Detail is the loop's full result, stored in the audit record (any
 	// JSON-encodable value; may be nil).
 	Detail any
@@ -109,8 +120,8 @@ type LoopFactory func(g LoopGroup, saved json.RawMessage, demand DemandHistory) 
 
 // DemandHistory returns the group's demand a minute, oldest first, ending
 // with the last minute the saved state observed and starting at most the
-// forecaster's rebuild window before it (0 for a minute in which nothing
-// was counted).
+// forecaster's rebuild window before it (NaN for a minute without data, as
+// Observation.Demand).
 type DemandHistory func() ([]float64, error)
 
 // ErrNeedHistory: a saved loop state the loop cannot resume from.

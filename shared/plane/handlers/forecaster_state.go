@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -54,25 +55,30 @@ func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
 
 func minuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
 
-// capacity is what Auto Scaling says of a group now.
+// capacity is what Auto Scaling says of a group now. InService and
+// Warming count instances in units of the launch template's type: an
+// instance of another type (a group in the middle of a resize) counts its
+// vCPUs' share of one of the template's type, rounded down over the
+// group, so a group half-way from xlarge to 2xlarge is never taken for
+// more than it is. Resizing counts those instances.
 type capacity struct {
 	Desired, InService, Warming int
 	InstanceType                string
+	Resizing                    int
 }
 
-func groupCapacity(g asg.Group, instanceType string) capacity {
+// groupCapacity counts the group's in-service and warming instances.
+// instanceType is the launch template's ("" unknown: the most common type
+// running); sizes (may be nil: every instance counts 1) gives the vCPUs. A
+// group with a mixed instances policy runs several types by design: its
+// instances are weighed, but it is never taken as resizing.
+func groupCapacity(g asg.Group, instanceType string, sizes InstanceSizes) capacity {
 	c := capacity{Desired: g.Desired, InstanceType: instanceType}
 	types := map[string]int{}
 	for _, i := range g.Instances {
-		switch {
-		case i.Lifecycle == "InService":
-			c.InService++
-		case strings.HasPrefix(i.Lifecycle, "Pending"):
-			c.Warming++
-		default:
-			continue
+		if i.Lifecycle == "InService" || strings.HasPrefix(i.Lifecycle, "Pending") {
+			types[i.Type]++
 		}
-		types[i.Type]++
 	}
 	if c.InstanceType == "" { // no launch template to ask: the most common type running
 		best := 0
@@ -82,7 +88,44 @@ func groupCapacity(g asg.Group, instanceType string) capacity {
 			}
 		}
 	}
+	weight := func(typ string) float64 {
+		if typ == c.InstanceType || typ == "" || sizes == nil {
+			return 1
+		}
+		have, err1 := sizes.Lookup(typ)
+		want, err2 := sizes.Lookup(c.InstanceType)
+		if err1 != nil || err2 != nil || want.VCPU <= 0 {
+			return 1
+		}
+		return float64(have.VCPU) / float64(want.VCPU)
+	}
+	var inService, warming float64
+	for _, i := range g.Instances {
+		switch {
+		case i.Lifecycle == "InService":
+			inService += weight(i.Type)
+		case strings.HasPrefix(i.Lifecycle, "Pending"):
+			warming += weight(i.Type)
+		default:
+			continue
+		}
+		if !g.MixedInstances && i.Type != "" && i.Type != c.InstanceType {
+			c.Resizing++
+		}
+	}
+	c.InService, c.Warming = int(math.Floor(inService+1e-9)), int(math.Floor(warming+1e-9))
 	return c
+}
+
+// minuteDemand is a group minute's demand: the live agents' newly accepted
+// mutations, or no data (NaN, false) when the fan-out recorded nothing for
+// the group that minute (Seen 0 and no mutation counted). A minute with
+// mutations but Seen 0 is data: history written before Seen was counted.
+func minuteDemand(gc mutation.GroupCount) (float64, bool) {
+	if gc.Seen == 0 && gc.Live == 0 && gc.Shadow == 0 {
+		return math.NaN(), false
+	}
+	return float64(gc.Live), true
 }
 
 // observations turns a group's history between the minutes first and last
@@ -91,13 +134,14 @@ func groupCapacity(g asg.Group, instanceType string) capacity {
 // advances totals, the per-resource applied baselines, past every
 // resource item read.
 //
-// Demand is the group item's live count (0 for a minute without one: no
-// mutation was counted). A resource's sample for minute m needs its live
+// Demand is the group item's live count, NaN for a minute without data
+// (no item, or Seen 0 and nothing counted: minuteDemand). Utilization is
+// the minute's CPU utilization from util, NaN when absent. A resource's sample for minute m needs its live
 // and shadow applied totals reported at m and earlier: the applied counts
 // are the totals' growth, spread evenly over the minutes since the
 // previous report; a total that went down (an agent replaced or resynced)
 // restarts its baseline without a sample.
-func observations(first, last int64, groups []mutation.GroupCount, resources []mutation.ResourceCount, totals map[string]appliedTotals, c capacity) []Observation {
+func observations(first, last int64, groups []mutation.GroupCount, resources []mutation.ResourceCount, totals map[string]appliedTotals, c capacity, util map[time.Time]float64) []Observation {
 	demand := map[int64]float64{}
 	start := last
 	for _, g := range groups {
@@ -105,7 +149,11 @@ func observations(first, last int64, groups []mutation.GroupCount, resources []m
 		if m < first || m > last {
 			continue
 		}
-		demand[m] = float64(g.Live)
+		d, ok := minuteDemand(g)
+		if !ok {
+			continue
+		}
+		demand[m] = d
 		start = min(start, m)
 	}
 	byMinute := map[int64][]mutation.ResourceCount{}
@@ -151,8 +199,16 @@ func observations(first, last int64, groups []mutation.GroupCount, resources []m
 	}
 	out := make([]Observation, 0, last-start+1)
 	for m := start; m <= last; m++ {
+		d, ok := demand[m]
+		if !ok {
+			d = math.NaN()
+		}
+		u, ok := util[minuteTime(m)]
+		if !ok {
+			u = math.NaN()
+		}
 		out = append(out, Observation{
-			Minute: minuteTime(m), Demand: demand[m], Resources: samples[m],
+			Minute: minuteTime(m), Demand: d, Utilization: u, Resources: samples[m],
 			Desired: c.Desired, InService: c.InService, Warming: c.Warming, InstanceType: c.InstanceType,
 		})
 	}

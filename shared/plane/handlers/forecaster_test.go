@@ -14,6 +14,7 @@ import (
 
 	"github.com/shadowscale/shadowscale/shared/adapters/memory"
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/domain/control"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -35,20 +36,43 @@ type scriptLoop struct {
 type scriptState struct {
 	Steps   int         `json:"steps"`
 	Minutes []time.Time `json:"minutes"`
-	Demands []float64   `json:"demands"`
+	Demands []jnum      `json:"demands"`
 	Samples int         `json:"samples"`
+}
+
+// jnum is a float that survives JSON as null when NaN (a minute without
+// data).
+type jnum float64
+
+func (n jnum) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(n))
+}
+
+func (n *jnum) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = jnum(math.NaN())
+		return nil
+	}
+	var f float64
+	err := json.Unmarshal(b, &f)
+	*n = jnum(f)
+	return err
 }
 
 func (l *scriptLoop) Step(o handlers.Observation) (handlers.LoopResult, error) {
 	l.st.Steps++
 	l.st.Minutes = append(l.st.Minutes, o.Minute)
-	l.st.Demands = append(l.st.Demands, o.Demand)
+	l.st.Demands = append(l.st.Demands, jnum(o.Demand))
 	l.st.Samples += len(o.Resources)
 	d := handlers.Decision{Action: handlers.ActionNone, From: o.Desired, To: o.Desired, Max: l.g.Max, InstanceType: o.InstanceType, Reason: "steady"}
 	if l.decide != nil {
 		d = l.decide(l.g, o)
 	}
-	return handlers.LoopResult{Decision: d, ForecastP50: o.Demand, ForecastP90: o.Demand * 1.2, Delta: 0.05, Detail: map[string]int{"step": l.st.Steps}}, nil
+	return handlers.LoopResult{Decision: d, ForecastP50: o.Demand, ForecastP90: o.Demand * 1.2, Delta: 0.05, Detail: map[string]int{"step": l.st.Steps},
+		PerInstance: 600, CapacitySource: control.CapacityConfigured}, nil
 }
 
 func (l *scriptLoop) State() (json.RawMessage, error) { return json.Marshal(l.st) }
@@ -87,6 +111,11 @@ func newFcEnv(t *testing.T, mode string) *fcEnv { return newFcEnvWith(t, mode, n
 
 // newFcEnvWith uses the given loop factory (nil: the script loop).
 func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv {
+	return newFcEnvOpt(t, handlers.ForecasterOptions{Mode: mode}, loops)
+}
+
+// newFcEnvOpt takes the handler's options.
+func newFcEnvOpt(t *testing.T, opt handlers.ForecasterOptions, loops handlers.LoopFactory) *fcEnv {
 	t.Helper()
 	e := &fcEnv{
 		clock:  clock.NewFake(fcNow),
@@ -127,8 +156,9 @@ func newFcEnvWith(t *testing.T, mode string, loops handlers.LoopFactory) *fcEnv 
 	var err error
 	e.h, err = handlers.NewForecaster(handlers.ForecasterDeps{
 		Groups: e.groups, History: e.hist, States: e.states, Audit: e.audit, NewLoop: factory,
+		Utilization: e.groups, Sizes: testCatalog(t),
 		Clock: e.clock, Metrics: e.metrics, Log: lambdaenv.NewLogger(e.logs, slog.LevelDebug, "forecaster"),
-	}, handlers.ForecasterOptions{Mode: mode})
+	}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,8 +324,8 @@ func TestForecasterRunsMinuteByMinute(t *testing.T) {
 		t.Errorf("catch-up %+v", gf)
 	}
 	l = e.loops[len(e.loops)-1]
-	if got := fmt.Sprint(l.st.Demands[16:]); got != "[600 600 0]" {
-		t.Errorf("catch-up demands %s, want [600 600 0] (12:13 counted nothing)", got)
+	if got := fmt.Sprint(l.st.Demands[16:]); got != "[600 600 NaN]" {
+		t.Errorf("catch-up demands %s, want [600 600 NaN] (12:13 has no item: no data, not zero demand)", got)
 	}
 	if func() int64 { st, _ := e.states.Get("web"); return st.Version }() != 3 {
 		t.Errorf("state version %d, want 3 saves", func() int64 { st, _ := e.states.Get("web"); return st.Version }())
@@ -309,11 +339,13 @@ func TestForecasterRaisesMaxAndResizes(t *testing.T) {
 		return handlers.Decision{Action: handlers.ActionResize, From: o.Desired, To: 12, Max: 13, InstanceType: "m7g.2xlarge", Reason: "at max: a bigger type"}
 	}
 	gf := e.run(t).Groups[0]
-	if got := fmt.Sprint(e.groups.Writes()); got != "[web max=13 web type=m7g.2xlarge web desired=12]" {
+	if got := fmt.Sprint(e.groups.Writes()); got != "[web max=13 web type=m7g.2xlarge web refresh web desired=12]" {
 		t.Errorf("writes %s", got)
 	}
-	if !gf.Acted || !strings.Contains(gf.Outcome, "max size raised from 10 to 13") || !strings.Contains(gf.Outcome, "new instances are m7g.2xlarge") {
-		t.Errorf("answer %+v", gf)
+	for _, w := range []string{"max size raised from 10 to 13", "new instances are m7g.2xlarge", "instance refresh refresh-web replaces the running instances"} {
+		if !gf.Acted || !strings.Contains(gf.Outcome, w) {
+			t.Errorf("answer %+v, want %q", gf, w)
+		}
 	}
 }
 
@@ -359,7 +391,7 @@ func TestForecasterLostRaceChangesNothing(t *testing.T) {
 }
 
 func TestForecasterRebuildsAnUnusableState(t *testing.T) {
-	e := newFcEnv(t, "forecast-only")
+	e := newFcEnvOpt(t, handlers.ForecasterOptions{Mode: "forecast-only", Cold: true}, nil)
 	e.traffic("web", "11:00", "12:09", 600, 100)
 	e.run(t)
 	e.clock.Set(fcNow.Add(time.Minute))
@@ -432,8 +464,8 @@ func TestForecasterNoHistoryYet(t *testing.T) {
 		t.Errorf("a group without history: %+v, %d audits", gf, len(e.audit.Records()))
 	}
 	l := e.loops[0]
-	if l.st.Minutes[0] != minute("12:09") || l.st.Demands[0] != 0 {
-		t.Errorf("fed %v %v", l.st.Minutes, l.st.Demands)
+	if l.st.Minutes[0] != minute("12:09") || !math.IsNaN(float64(l.st.Demands[0])) {
+		t.Errorf("fed %v %v, want 12:09 without data", l.st.Minutes, l.st.Demands)
 	}
 	// Capacity as Auto Scaling reports it: 2 in service, 1 warming.
 	if e.metrics.Sum("InServiceCapacity", metrics.Dim{Name: "Group", Value: "web"}) != 2 {
@@ -472,7 +504,7 @@ func TestObservationsFromHistory(t *testing.T) {
 	}
 	var fed []handlers.Observation
 	e.h2(t, func(o handlers.Observation) { fed = append(fed, o) })
-	if len(fed) != 5 || fed[0].Minute != minute("12:05") || fed[0].Demand != 100 || fed[2].Demand != 0 || fed[4].Demand != 90 {
+	if len(fed) != 5 || fed[0].Minute != minute("12:05") || fed[0].Demand != 100 || !math.IsNaN(fed[2].Demand) || fed[4].Demand != 90 {
 		t.Fatalf("fed %+v", fed)
 	}
 	if len(fed[0].Resources) != 0 {
@@ -517,15 +549,25 @@ func TestForecasterMetricsSkipNaN(t *testing.T) {
 // TestForecasterResumesFromDemandHistory: a loop that keeps no predictor
 // state is given the demand a minute up to its last observed minute.
 func TestForecasterResumesFromDemandHistory(t *testing.T) {
-	e := newFcEnv(t, "forecast-only")
+	e := newFcEnvOpt(t, handlers.ForecasterOptions{Mode: "forecast-only", Cold: true}, nil)
 	e.traffic("web", "12:00", "12:09", 600, 100)
-	e.hist.DeleteGroupMinute("web", minute("12:03")) // 12:03 counted nothing
+	e.hist.DeleteGroupMinute("web", minute("12:03"))                                    // no item: no data
+	e.hist.PutGroupMinute("web", mutation.GroupCount{Start: minute("12:04"), Seen: 40}) // seen, nothing counted: 0
 	e.run(t)
 	e.resumeFromHistory = true
 	e.clock.Set(fcNow.Add(time.Minute))
 	e.run(t)
 	d := e.resumedWith
-	if len(d) != 7*24*60 || d[len(d)-1] != 600 || d[len(d)-7] != 0 || d[len(d)-8] != 600 || d[0] != 0 {
-		t.Errorf("demand history: %d minutes, last %v, 12:03 %v, 12:02 %v", len(d), d[len(d)-1], d[len(d)-7], d[len(d)-8])
+	if len(d) != 7*24*60 || d[len(d)-1] != 600 || !math.IsNaN(d[len(d)-7]) || d[len(d)-6] != 0 || d[len(d)-8] != 600 || !math.IsNaN(d[0]) {
+		t.Errorf("demand history: %d minutes, last %v, 12:03 %v (want NaN), 12:04 %v (want 0), 12:02 %v", len(d), d[len(d)-1], d[len(d)-7], d[len(d)-6], d[len(d)-8])
 	}
+}
+
+func testCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -48,6 +49,11 @@ const (
 	EnvNamespace      = "SHADOWSCALE_NAMESPACE"
 	EnvLogLevel       = "LOG_LEVEL"
 	EnvEndpoint       = "AWS_ENDPOINT_URL"
+	// EnvForecasterConcurrency bounds the groups the forecaster runs at
+	// once (1-64; default 8), EnvForecasterReserve is how long before its
+	// deadline it starts no more groups (a Go duration; default 10s).
+	EnvForecasterConcurrency = "SHADOWSCALE_FORECASTER_CONCURRENCY"
+	EnvForecasterReserve     = "SHADOWSCALE_FORECASTER_RESERVE"
 )
 
 // Getenv looks a variable up (os.Getenv in main, a map in tests).
@@ -265,6 +271,11 @@ type Forecaster struct {
 	// Policy is SHADOWSCALE_POLICY, checked to be a JSON object (the
 	// control loop reads its fields); nil when unset.
 	Policy json.RawMessage
+	// Concurrency is SHADOWSCALE_FORECASTER_CONCURRENCY (0: the
+	// handler's default), Reserve SHADOWSCALE_FORECASTER_RESERVE (0: the
+	// handler's default).
+	Concurrency int
+	Reserve     time.Duration
 }
 
 // LoadLaunch reads the launch function's configuration.
@@ -312,6 +323,17 @@ func LoadForecaster(get Getenv) (Forecaster, error) {
 			r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object: %w", EnvPolicy, err))
 		} else {
 			c.Policy = json.RawMessage(p)
+		}
+	}
+	if c.Concurrency = r.int(EnvForecasterConcurrency, 0); c.Concurrency < 0 || c.Concurrency > 64 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%d: must be 1 to 64 (or unset)", EnvForecasterConcurrency, c.Concurrency))
+	}
+	if v := r.str(EnvForecasterReserve); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 10*time.Minute {
+			r.errs = append(r.errs, fmt.Errorf("%s=%q: must be a duration from 1s to 10m", EnvForecasterReserve, v))
+		} else {
+			c.Reserve = d
 		}
 	}
 	return c, wrap("forecaster", r.err())

@@ -84,7 +84,11 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := handlers.NewForecaster(deps, handlers.ForecasterOptions{Mode: cfg.Mode})
+	opt, err := handlers.ForecasterOptionsFrom(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := handlers.NewForecaster(deps, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
