@@ -561,9 +561,11 @@ func (c *Client) enrollPeer(ctx context.Context, ep mutation.Endpoint, p *peer) 
 	return p.lastErr
 }
 
-// enroll seals the instance's enrollment and posts it; an agent that is
-// busy enrolling (429: another plane function got there first, or an
-// enrollment a moment ago) is asked once more a second later.
+// enroll seals the instance's enrollment and posts it. An agent busy
+// enrolling (429: another function of the plane got there first, as every
+// fanout environment meets a new agent at about the same time) is looked
+// at again a second later: if it now presents the pinned certificate, the
+// other enrollment did it; else it is asked once more.
 func (c *Client) enroll(ctx context.Context, ep mutation.Endpoint, p *peer) error {
 	err := c.enrollOnce(ctx, ep, p)
 	if se := (*StatusError)(nil); errors.As(err, &se) && se.Code == http.StatusTooManyRequests {
@@ -572,9 +574,22 @@ func (c *Client) enroll(ctx context.Context, ep mutation.Endpoint, p *peer) erro
 			return err
 		case <-time.After(enrollInterval + 100*time.Millisecond):
 		}
+		if c.pinned(ctx, ep) {
+			return nil
+		}
 		err = c.enrollOnce(ctx, ep, p)
 	}
 	return err
+}
+
+// pinned reports whether the agent now completes a pinned handshake.
+func (c *Client) pinned(ctx context.Context, ep mutation.Endpoint) bool {
+	conn, err := c.dialTLS(true, c.dialer.Timeout)(ctx, "tcp", net.JoinHostPort(dialHost(ep), "443"))
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 func (c *Client) enrollOnce(ctx context.Context, ep mutation.Endpoint, p *peer) error {

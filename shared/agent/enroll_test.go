@@ -306,3 +306,41 @@ func TestEnrollmentIsRateLimitedPerInstance(t *testing.T) {
 		t.Fatalf("%d enrollments after EnrollEvery passed, want 2", n)
 	}
 }
+
+// Many functions of the plane meet a new agent at once (every fanout
+// environment): each sees the placeholder certificate and enrolls; the
+// agent unseals one a second and answers the others 429; they find the
+// agent enrolled a second later and do not seal again. Every request
+// succeeds.
+func TestConcurrentEnrollments(t *testing.T) {
+	const res = "i-0live"
+	kms := newFakeKMS(t)
+	a := startEnrolling(t, "i-0live", kms, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		cl := newTestClient(t, nil, ClientOptions{Sealer: kms}) // one per function environment
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := cl.Apply(t.Context(), a.ep, res, []mutation.Mutation{mut(res, uint64(i+1), mutation.OpPut, "k", "v")})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("apply: %v", err)
+		}
+	}
+	if _, n := a.lastSaved(); n < 1 || n > 2 {
+		t.Errorf("%d enrollments saved for 6 concurrent clients", n)
+	}
+	if n := a.unsealer.calls.Load(); n > 2 {
+		t.Errorf("%d unseal calls for 6 concurrent clients, want at most 2", n)
+	}
+	if st := a.store.Status(res); st.AcceptedCount != 6 {
+		t.Errorf("accepted %d, want 6", st.AcceptedCount)
+	}
+}
