@@ -16,6 +16,6 @@ build-agent: ## Build the instance agent for linux/arm64 and linux/amd64 into bu
 bench-agent: ## Agent benchmarks: durable acks through HTTP in batches, client round trip, resync
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./shared/agent/
 
-run-agent: ## Run an agent locally on :8470 with a throwaway key and data dir (build/run-agent)
-	@mkdir -p build/run-agent && [ -s build/run-agent/key ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > build/run-agent/key
-	$(GO) run ./cmd/shadow-agent --listen 127.0.0.1:8470 --data-dir build/run-agent/data --secret-file build/run-agent/key --log-level debug
+run-agent: ## Run an agent locally on :8470 (TLS) for the instance "local", with a throwaway key file and data dir (build/run-agent)
+	@mkdir -p build/run-agent && [ -s build/run-agent/keys ] || printf 'shadowscale-agent-keys v2\nlocal %s\n' "$$(head -c 32 /dev/urandom | base64)" > build/run-agent/keys
+	$(GO) run ./cmd/shadow-agent --listen 127.0.0.1:8470 --data-dir build/run-agent/data --key-file build/run-agent/keys --log-level debug

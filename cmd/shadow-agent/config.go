@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,10 @@ import (
 type config struct {
 	listen          string
 	dataDir         string
-	secretFile      string
-	secretARN       string
+	keyFile         string
+	kmsKey          string
+	instanceID      string
+	instanceARN     string
 	applyRate       float64
 	maxBody         int64
 	skew            time.Duration
@@ -43,16 +46,20 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("shadow-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: shadow-agent --data-dir DIR (--secret-file FILE | --secret-arn ARN) [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: shadow-agent --data-dir DIR (--kms-key ARN | --key-file FILE) [flags]\n\n"+
 			"The shadowscale instance agent: applies mutations idempotently, durably,\n"+
-			"and serves status, digests and snapshots over a signed HTTP API (docs/AGENT.md).\n\nFlags:\n")
+			"and serves status, digests and snapshots over a signed API on TLS (docs/AGENT.md).\n"+
+			"With --kms-key it waits for the control plane to enroll it (its own key, sealed\n"+
+			"with that KMS key for this instance); with --key-file it holds its keys already.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.listen, "listen", fmt.Sprintf(":%d", agent.DefaultPort), "address to listen on, host:port")
 	fs.IntVar(&port, "port", 0, "port to listen on, all interfaces (shorthand for --listen :PORT)")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/shadow-agent", "directory of the durable store (created if missing)")
-	fs.StringVar(&c.secretFile, "secret-file", "", "file holding the HMAC key")
-	fs.StringVar(&c.secretARN, "secret-arn", "", "ARN or name of the Secrets Manager secret holding the HMAC key (read once at start)")
+	fs.StringVar(&c.kmsKey, "kms-key", "", "ARN of the KMS key the control plane seals this instance's key with (enrollment)")
+	fs.StringVar(&c.instanceID, "instance-id", "", "this instance's id (with --kms-key; default: from the instance metadata, or --instance-arn)")
+	fs.StringVar(&c.instanceARN, "instance-arn", "", "this instance's ARN, what enrollments are sealed for (with --kms-key; default: from the instance metadata)")
+	fs.StringVar(&c.keyFile, "key-file", "", "file of the instance identities the agent answers for and their keys (instead of enrollment)")
 	fs.Float64Var(&c.applyRate, "apply-rate", 0, "cap on applied mutations per second, to emulate a smaller instance (0: no cap)")
 	fs.StringVar(&maxBody, "max-body", "8MiB", "largest request body (bytes, or with KiB/MiB suffix)")
 	fs.DurationVar(&c.skew, "skew", agent.DefaultSkew, "accepted clock skew of request timestamps")
@@ -93,10 +100,31 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		bad("--data-dir is required")
 	}
 	switch {
-	case c.secretFile == "" && c.secretARN == "":
-		bad("one of --secret-file or --secret-arn is required")
-	case c.secretFile != "" && c.secretARN != "":
-		bad("--secret-file and --secret-arn are exclusive")
+	case c.keyFile == "" && c.kmsKey == "":
+		bad("one of --kms-key (enrollment) or --key-file is required")
+	case c.keyFile != "" && c.kmsKey != "":
+		bad("--kms-key and --key-file are exclusive")
+	case c.keyFile != "" && (c.instanceID != "" || c.instanceARN != ""):
+		bad("--instance-id and --instance-arn go with --kms-key (the key file names its instances)")
+	}
+	if c.kmsKey != "" && !kmsKeyRE.MatchString(c.kmsKey) {
+		bad("--kms-key %q is not a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)", c.kmsKey)
+	}
+	if c.instanceARN != "" {
+		id, ok := instanceOfARN(c.instanceARN)
+		switch {
+		case !ok:
+			bad("--instance-arn %q is not an EC2 instance ARN (arn:<partition>:ec2:<region>:<account>:instance/<id>)", c.instanceARN)
+		case c.instanceID != "" && c.instanceID != id:
+			bad("--instance-id %s is not the instance of --instance-arn (%s)", c.instanceID, id)
+		default:
+			c.instanceID = id
+		}
+	}
+	if c.instanceID != "" {
+		if err := agent.CheckInstanceID(c.instanceID); err != nil {
+			bad("--instance-id: %v", err)
+		}
 	}
 	if c.applyRate < 0 || c.applyRate != c.applyRate {
 		bad("--apply-rate %v must be 0 (no cap) or positive", c.applyRate)
@@ -136,6 +164,20 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("%w: %w", errUsage, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+var (
+	kmsKeyRE      = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$`)
+	instanceARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance/([a-z0-9-]+)$`)
+)
+
+// instanceOfARN returns the instance id of an EC2 instance ARN.
+func instanceOfARN(arn string) (string, bool) {
+	m := instanceARNRE.FindStringSubmatch(arn)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
 }
 
 // parseSize reads a byte count: digits, optionally followed by KiB, MiB

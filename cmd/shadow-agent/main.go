@@ -1,12 +1,15 @@
 // Command shadow-agent is the shadowscale agent that runs on every live and
 // every shadow instance (a systemd service): it accepts mutations over a
-// signed HTTP API, durably and idempotently by seq, applies them, and
-// serves status, state digests and snapshots for resync. docs/AGENT.md
+// signed API on TLS, durably and idempotently by seq, applies them, and
+// serves status, state digests and snapshots for resync. It holds only its
+// own instance's key, which the control plane delivers sealed for this
+// instance (--kms-key) or which it is given (--key-file). docs/AGENT.md
 // describes the API; `shadow-agent -h` the flags.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,15 +55,38 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
+// reload reads the key file again and serves its identities; on an error
+// the agent keeps those it had.
+func reload(ctx context.Context, c config, api *agent.Server, log *slog.Logger) {
+	if c.keyFile == "" {
+		log.Warn("SIGHUP ignored: the agent is enrolled, it has no key file")
+		return
+	}
+	ids, _, err := identities(ctx, c, log)
+	if err == nil {
+		err = api.SetIdentities(ids)
+	}
+	if err != nil {
+		log.Warn("key file reload failed", "err", err, "identities", api.Identities())
+		return
+	}
+	log.Info("identities reloaded", "identities", api.Identities())
+}
+
 // serve wires the store, the API and the worker, and runs them until ctx
 // is done, then shuts down gracefully.
 func serve(ctx context.Context, c config, log *slog.Logger) error {
-	key, err := loadKey(ctx, c)
-	if err != nil {
-		return err
-	}
+	// SIGHUP reads the key file again (a key file rotated, instances
+	// added); an enrolled agent ignores it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
+	}
+	ids, enroll, err := identities(ctx, c, log)
+	if err != nil {
+		return err
 	}
 	clk := clock.System{}
 	store, err := agent.OpenStore(filepath.Join(c.dataDir, "agent.db"), clk, agent.StoreOptions{
@@ -71,15 +97,16 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	api, err := agent.NewServer(store, agent.ServerConfig{
-		Key: key, Clock: clk, Logger: log, MaxBody: c.maxBody, Skew: c.skew, MaxInflight: c.maxInflight,
+		Identities: ids, Enroll: enroll, Clock: clk, Logger: log, MaxBody: c.maxBody, Skew: c.skew, MaxInflight: c.maxInflight,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.listen)
+	tcp, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.listen, err)
 	}
+	ln := tls.NewListener(tcp, api.TLSConfig())
 	hs := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -91,15 +118,26 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	go func() { workerDone <- agent.NewWorker(store, clk, c.applyRate, log).Run(workerCtx) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("agent listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
-		"apply_rate", c.applyRate, "max_body", c.maxBody, "gap_wait", c.gapWait.String(), "resources", len(store.Statuses()))
+	attrs := []any{"addr", ln.Addr().String(), "tls", true, "identities", api.Identities(), "data_dir", c.dataDir,
+		"apply_rate", c.applyRate, "max_body", c.maxBody, "gap_wait", c.gapWait.String(), "resources", len(store.Statuses())}
+	if enroll != nil {
+		attrs = append(attrs, "enrollment", enroll.InstanceID, "kms_key", c.kmsKey, "enrolled", enroll.Current != nil)
+	}
+	log.Info("agent listening", attrs...)
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("agent stopping", "reason", context.Cause(ctx).Error())
-	case err := <-serveErr:
-		runErr = fmt.Errorf("serving: %w", err)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("agent stopping", "reason", context.Cause(ctx).Error())
+			break wait
+		case err := <-serveErr:
+			runErr = fmt.Errorf("serving: %w", err)
+			break wait
+		case <-hup:
+			reload(ctx, c, api, log)
+		}
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()

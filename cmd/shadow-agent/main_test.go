@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +26,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/shadowscale/shadowscale/shared/agent"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
@@ -41,7 +46,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const testSecret = "agent-test-key-5b0c2e6f9a7d41c3b8e2\n"
+// testMaster is the plane's master key of these tests; an agent holds
+// only its instance's key, derived from it.
+const testMaster = "agent-test-key-5b0c2e6f9a7d41c3b8e2"
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -124,22 +131,24 @@ func (p *proc) wait(t *testing.T) {
 	}
 }
 
-func writeSecret(t *testing.T, dir string) string {
+// writeKeyFile writes a key file of the instances' identities (keys
+// derived from testMaster).
+func writeKeyFile(t *testing.T, dir string, instances ...string) string {
 	t.Helper()
-	f := filepath.Join(dir, "agent.key")
-	if err := os.WriteFile(f, []byte(testSecret), 0o600); err != nil {
+	var ids []agent.Identity
+	for _, id := range instances {
+		ids = append(ids, agent.DeriveIdentity([]byte(testMaster), id))
+	}
+	f := filepath.Join(dir, "agent.keys")
+	if err := os.WriteFile(f, agent.FormatKeyFile(ids...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func testClient(t *testing.T) *agent.Client {
+func testClient(t *testing.T, opts agent.ClientOptions) *agent.Client {
 	t.Helper()
-	key, err := agent.KeyFromSecret([]byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
+	c, err := agent.NewClient([]byte(testMaster), clock.System{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,10 +217,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestKillNineMidBatchAndRestart(t *testing.T) {
 	const res = "i-0kill"
 	dir := t.TempDir()
-	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--secret-file", writeSecret(t, dir)}
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--key-file", writeKeyFile(t, dir, "i-0kill")}
 	batches := genBatches(res, 30, 500)
 	total := uint64(30 * 500)
-	cl := testClient(t)
+	cl := testClient(t, agent.ClientOptions{})
 	ctx := t.Context()
 	var logs []string
 	status := func(ep mutation.Endpoint) agent.ResourceStatus {
@@ -278,8 +287,8 @@ func TestKillNineMidBatchAndRestart(t *testing.T) {
 func TestGapSurvivesKillNine(t *testing.T) {
 	const res = "i-0gap"
 	dir := t.TempDir()
-	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--secret-file", writeSecret(t, dir)}
-	cl := testClient(t)
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--key-file", writeKeyFile(t, dir, "i-0gap")}
+	cl := testClient(t, agent.ClientOptions{})
 	ctx := t.Context()
 	all := genBatches(res, 1, 22)[0] // seqs 1..22
 	bySeq := func(seqs ...uint64) []mutation.Mutation {
@@ -366,8 +375,14 @@ func checkNoSecret(t *testing.T, logs ...string) {
 	if !strings.Contains(all, "agent listening") {
 		t.Fatal("no logs captured")
 	}
-	if strings.Contains(all, strings.TrimSpace(testSecret)) {
-		t.Error("the logs contain the agent key")
+	for _, id := range []string{"i-0kill", "i-0gap", "i-0term", "i-0enroll"} {
+		key := agent.DeriveKey([]byte(testMaster), id)
+		if strings.Contains(all, base64.StdEncoding.EncodeToString(key)) || strings.Contains(all, hex.EncodeToString(key)) {
+			t.Errorf("the logs contain the key of %s", id)
+		}
+	}
+	if strings.Contains(all, testMaster) {
+		t.Error("the logs contain the master key")
 	}
 	if strings.Contains(all, "value-") {
 		t.Error("the logs contain a mutation value")
@@ -377,8 +392,8 @@ func checkNoSecret(t *testing.T, logs ...string) {
 func TestSigtermStopsGracefully(t *testing.T) {
 	const res = "i-0term"
 	dir := t.TempDir()
-	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--secret-file", writeSecret(t, dir), "--apply-rate", "100"}
-	cl := testClient(t)
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--key-file", writeKeyFile(t, dir, "i-0term"), "--apply-rate", "100"}
+	cl := testClient(t, agent.ClientOptions{})
 	p := startProc(t, args...)
 	ep := mutation.Endpoint{InstanceID: "i-0term", Address: p.addr}
 	batches := genBatches(res, 2, 500)
@@ -410,30 +425,38 @@ func TestSigtermStopsGracefully(t *testing.T) {
 
 func TestBadCommandLines(t *testing.T) {
 	dir := t.TempDir()
-	secret := writeSecret(t, dir)
-	short := filepath.Join(dir, "short.key")
-	os.WriteFile(short, []byte("tiny\n"), 0o600)
+	keys := writeKeyFile(t, dir, "i-0abc")
+	master := filepath.Join(dir, "master.key")
+	os.WriteFile(master, []byte(testMaster+"\n"), 0o600)
+	const kmsKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	cases := []struct {
 		name   string
 		args   []string
 		status int
 		want   string
 	}{
-		{"no secret", []string{"--data-dir", dir}, 2, "one of --secret-file or --secret-arn is required"},
-		{"both secrets", []string{"--data-dir", dir, "--secret-file", secret, "--secret-arn", "x"}, 2, "exclusive"},
-		{"port and listen", []string{"--data-dir", dir, "--secret-file", secret, "--port", "1", "--listen", ":2"}, 2, "--port and --listen are exclusive"},
-		{"bad port", []string{"--data-dir", dir, "--secret-file", secret, "--port", "70000"}, 2, "not 1-65535"},
-		{"bad listen", []string{"--data-dir", dir, "--secret-file", secret, "--listen", "nowhere"}, 2, "not host:port"},
-		{"negative rate", []string{"--data-dir", dir, "--secret-file", secret, "--apply-rate", "-1"}, 2, "--apply-rate"},
-		{"bad max body", []string{"--data-dir", dir, "--secret-file", secret, "--max-body", "lots"}, 2, "--max-body"},
-		{"tiny max body", []string{"--data-dir", dir, "--secret-file", secret, "--max-body", "1KiB"}, 2, "below 64KiB"},
-		{"bad log level", []string{"--data-dir", dir, "--secret-file", secret, "--log-level", "loud"}, 2, "--log-level"},
-		{"tiny gap wait", []string{"--data-dir", dir, "--secret-file", secret, "--gap-wait", "10ms"}, 2, "--gap-wait 10ms is below 1s"},
+		{"no keys", []string{"--data-dir", dir}, 2, "one of --kms-key (enrollment) or --key-file is required"},
+		{"both", []string{"--data-dir", dir, "--key-file", keys, "--kms-key", kmsKey}, 2, "exclusive"},
+		{"the removed --secret-file", []string{"--data-dir", dir, "--secret-file", master}, 2, "secret-file"},
+		{"the removed --secret-arn", []string{"--data-dir", dir, "--secret-arn", "x"}, 2, "secret-arn"},
+		{"kms key not an ARN", []string{"--data-dir", dir, "--kms-key", "alias/agent"}, 2, "not a KMS key ARN"},
+		{"instance ARN not an instance's", []string{"--data-dir", dir, "--kms-key", kmsKey, "--instance-arn", "arn:aws:ec2:us-east-1:123456789012:volume/vol-1"}, 2, "not an EC2 instance ARN"},
+		{"instance id and ARN disagree", []string{"--data-dir", dir, "--kms-key", kmsKey, "--instance-arn", "arn:aws:ec2:us-east-1:123456789012:instance/i-0a", "--instance-id", "i-0b"}, 2, "is not the instance of"},
+		{"bad instance id", []string{"--data-dir", dir, "--kms-key", kmsKey, "--instance-id", "I_0A"}, 2, "lowercase DNS label"},
+		{"instance with a key file", []string{"--data-dir", dir, "--key-file", keys, "--instance-id", "i-0a"}, 2, "go with --kms-key"},
+		{"port and listen", []string{"--data-dir", dir, "--key-file", keys, "--port", "1", "--listen", ":2"}, 2, "--port and --listen are exclusive"},
+		{"bad port", []string{"--data-dir", dir, "--key-file", keys, "--port", "70000"}, 2, "not 1-65535"},
+		{"bad listen", []string{"--data-dir", dir, "--key-file", keys, "--listen", "nowhere"}, 2, "not host:port"},
+		{"negative rate", []string{"--data-dir", dir, "--key-file", keys, "--apply-rate", "-1"}, 2, "--apply-rate"},
+		{"bad max body", []string{"--data-dir", dir, "--key-file", keys, "--max-body", "lots"}, 2, "--max-body"},
+		{"tiny max body", []string{"--data-dir", dir, "--key-file", keys, "--max-body", "1KiB"}, 2, "below 64KiB"},
+		{"bad log level", []string{"--data-dir", dir, "--key-file", keys, "--log-level", "loud"}, 2, "--log-level"},
+		{"tiny gap wait", []string{"--data-dir", dir, "--key-file", keys, "--gap-wait", "10ms"}, 2, "--gap-wait 10ms is below 1s"},
 		{"unknown flag", []string{"--frobnicate"}, 2, "frobnicate"},
-		{"stray argument", []string{"--data-dir", dir, "--secret-file", secret, "extra"}, 2, "unexpected arguments"},
+		{"stray argument", []string{"--data-dir", dir, "--key-file", keys, "extra"}, 2, "unexpected arguments"},
 		{"all problems at once", []string{"--apply-rate", "-1", "--max-body", "x"}, 2, "--max-body"},
-		{"missing secret file", []string{"--data-dir", dir, "--secret-file", filepath.Join(dir, "none"), "--listen", "127.0.0.1:0"}, 1, "reading secret file"},
-		{"short key", []string{"--data-dir", dir, "--secret-file", short, "--listen", "127.0.0.1:0"}, 1, "need at least"},
+		{"missing key file", []string{"--data-dir", dir, "--key-file", filepath.Join(dir, "none"), "--listen", "127.0.0.1:0"}, 1, "reading the key file"},
+		{"the master key as a key file", []string{"--data-dir", dir, "--key-file", master, "--listen", "127.0.0.1:0"}, 1, "not the master key"},
 		{"help", []string{"-h"}, 0, "Usage: shadow-agent"},
 	}
 	for _, c := range cases {
@@ -444,6 +467,9 @@ func TestBadCommandLines(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), c.want) {
 				t.Fatalf("output lacks %q:\n%s", c.want, out.String())
+			}
+			if strings.Contains(out.String(), testMaster) {
+				t.Fatal("the output holds the master key")
 			}
 		})
 	}
@@ -499,7 +525,13 @@ func startMoto(t *testing.T) string {
 	return url
 }
 
-func TestSecretFromSecretsManager(t *testing.T) {
+// Enrollment against KMS (moto): an agent started with --kms-key holds no
+// key and answers for no instance; the plane's client, whose first request
+// finds the placeholder certificate, seals the instance's key for its ARN
+// and posts it; the agent opens it with KMS Decrypt under its own ARN,
+// saves it (0600) and serves. Restarted, it serves at once with the saved
+// key. An enrollment sealed for another instance's ARN is refused.
+func TestEnrollmentWithKMS(t *testing.T) {
 	endpoint := startMoto(t)
 	t.Setenv("AWS_ENDPOINT_URL", endpoint)
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
@@ -511,51 +543,124 @@ func TestSecretFromSecretsManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String("shadowscale/agent-key"), SecretString: aws.String(testSecret),
-	})
+	kc := kms.NewFromConfig(cfg)
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("shadowscale agent enrollment")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.ARN)
-	if r := arnRegion(arn); r != "us-east-1" {
-		t.Errorf("region of %s = %q", arn, r)
+	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	sealer, err := lambdaenv.NewKMSSealer(kc, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "i-0enroll"
+	arn := sealer.InstanceARN(id)
+	dir := t.TempDir()
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--kms-key", keyARN, "--instance-arn", arn, "--log-level", "debug"}
+	p := startProc(t, args...)
+	ep := mutation.Endpoint{InstanceID: id, Address: p.addr}
+	var pe *agent.PinError
+	if _, err := testClient(t, agent.ClientOptions{}).Status(ctx, ep, ""); !errors.As(err, &pe) {
+		t.Fatalf("status without enrolling: %v, want a pin error", err)
 	}
 
-	t.Run("by ARN, in process", func(t *testing.T) {
-		key, err := loadKey(ctx, config{secretARN: arn})
-		if err != nil || string(key) != strings.TrimSpace(testSecret) {
-			t.Fatalf("key %q, %v", key, err)
+	// Sealed for another instance: refused, nothing saved.
+	other, _ := json.Marshal(agent.Enrollment{V: agent.EnrollmentVersion, Instance: id, Key: agent.DeriveKey([]byte("the-attackers-master-0123456789"), id), IssuedAt: time.Now().Unix()})
+	sealed, err := sealer.Seal(ctx, "i-0other", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, text := postEnrollment(t, p.addr, id, sealed)
+	if status != http.StatusForbidden || !strings.Contains(text, "unsealing") {
+		t.Fatalf("an enrollment sealed for another instance: %d %s", status, text)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "enrollment.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused enrollment was saved: %v", err)
+	}
+
+	time.Sleep(1100 * time.Millisecond) // the agent's one-unseal-a-second limit
+	cl := testClient(t, agent.ClientOptions{Sealer: sealer})
+	if _, err := cl.Apply(ctx, ep, id, genBatches(id, 1, 10)[0]); err != nil {
+		t.Fatalf("apply with enrollment: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "enrollment.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved enrollment: %v %v", fi, err)
+	}
+	if !strings.Contains(p.stderr.String(), `"msg":"agent enrolled"`) {
+		t.Errorf("no enrollment logged:\n%s", p.stderr)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+
+	p = startProc(t, args...)
+	ep.Address = p.addr
+	st, err := testClient(t, agent.ClientOptions{}).Status(ctx, ep, id)
+	if err != nil || len(st.Resources) != 1 || st.Resources[0].AcceptedCount != 10 {
+		t.Fatalf("after a restart, without enrolling again: %+v %v", st, err)
+	}
+	if !strings.Contains(p.stderr.String(), `"enrolled":true`) {
+		t.Errorf("the restarted agent does not say it is enrolled:\n%s", p.stderr)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	checkNoSecret(t, p.stderr.String())
+}
+
+// postEnrollment posts a sealed enrollment to the agent over TLS opened
+// for the instance, without checking the certificate.
+func postEnrollment(t *testing.T, addr, instance string, sealed []byte) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(agent.EnrollRequest{Instance: instance, Sealed: sealed})
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{ServerName: instance, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}}} //nolint:gosec // test
+	resp, err := hc.Post("https://"+addr+agent.PathEnroll, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// SIGHUP reads the key file again: an instance added is answered for, one
+// removed is not any more, and a broken file keeps what the agent had.
+func TestSighupReloadsTheKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	keys := writeKeyFile(t, dir, "i-0a")
+	p := startProc(t, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--key-file", keys)
+	cl := testClient(t, agent.ClientOptions{})
+	status := func(id string) error {
+		_, err := cl.Status(t.Context(), mutation.Endpoint{InstanceID: id, Address: p.addr}, "")
+		return err
+	}
+	hup := func(want string, n int) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
 		}
-	})
-	t.Run("by ARN, without AWS_REGION: the ARN's region", func(t *testing.T) {
-		t.Setenv("AWS_REGION", "")
-		key, err := loadKey(ctx, config{secretARN: arn})
-		if err != nil || string(key) != strings.TrimSpace(testSecret) {
-			t.Fatalf("key %q, %v", key, err)
+		waitFor(t, want, func() bool { return strings.Count(p.stderr.String(), want) >= n })
+	}
+	if status("i-0a") != nil || status("i-0b") == nil {
+		t.Fatalf("before: i-0a %v, i-0b %v", status("i-0a"), status("i-0b"))
+	}
+	writeKeyFile(t, dir, "i-0b")
+	hup(`"msg":"identities reloaded"`, 1)
+	if status("i-0b") != nil {
+		t.Fatalf("after adding i-0b: %v", status("i-0b"))
+	}
+	var se *agent.StatusError
+	if err := status("i-0a"); !errors.As(err, &se) || se.Code != 401 {
+		// a pooled connection for i-0a gets 401; a new one fails its handshake
+		if err == nil {
+			t.Fatal("i-0a still answered after it left the key file")
 		}
-	})
-	t.Run("missing secret", func(t *testing.T) {
-		_, err := loadKey(ctx, config{secretARN: "shadowscale/none"})
-		if err == nil || !strings.Contains(err.Error(), "getting secret shadowscale/none") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("a real process started with --secret-arn serves signed requests", func(t *testing.T) {
-		dir := t.TempDir()
-		p := startProc(t, "--listen", "127.0.0.1:0", "--data-dir", dir, "--secret-arn", arn)
-		ep := mutation.Endpoint{InstanceID: "i-arn", Address: p.addr}
-		if _, err := testClient(t).Status(ctx, ep, ""); err != nil {
-			t.Fatalf("status with the key from Secrets Manager: %v", err)
-		}
-		wrong, _ := agent.NewClient([]byte("some-other-key-0123456789"), clock.System{}, agent.ClientOptions{})
-		_, err := wrong.Status(ctx, ep, "")
-		var se *agent.StatusError
-		if !errors.As(err, &se) || se.Code != 401 {
-			t.Fatalf("status with another key: %v, want 401", err)
-		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		p.wait(t)
-		checkNoSecret(t, p.stderr.String())
-	})
+	}
+	os.WriteFile(keys, []byte(testMaster), 0o600)
+	hup(`"msg":"key file reload failed"`, 1)
+	if status("i-0b") != nil {
+		t.Fatal("a broken key file dropped the identities the agent had")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	checkNoSecret(t, p.stderr.String())
 }

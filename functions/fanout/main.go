@@ -38,7 +38,7 @@ func run(cfg lambdaenv.Fanout, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent.SecretARN)
+	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent)
 	if err != nil {
 		return err
 	}

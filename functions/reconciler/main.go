@@ -37,7 +37,7 @@ func run(cfg lambdaenv.Reconciler, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent.SecretARN)
+	client, err := lambdaenv.AgentClient(ctx, awsCfg, cfg.Agent)
 	if err != nil {
 		return err
 	}

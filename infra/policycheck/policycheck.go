@@ -25,7 +25,14 @@
 //   - cloudwatch:PutMetricData only in a named namespace (StringEquals
 //     cloudwatch:namespace);
 //   - iam:PassRole only of named roles (no wildcard), only to the service
-//     named by iam:PassedToService.
+//     named by iam:PassedToService;
+//   - an instance principal (a role EC2 may assume, or a managed policy the
+//     template attaches to no role: one for the operator's live instance
+//     roles) reads no Secrets Manager secret (the agents' master key is
+//     the plane's alone), and uses KMS only to decrypt under an encryption
+//     context bound to itself (kms:EncryptionContext:<key> =
+//     ${ec2:SourceInstanceARN}): it can open what was sealed for it, and
+//     neither open another instance's enrollment nor seal one.
 //
 // It works on the template's JSON, so it runs on any template: the
 // synthesized one, and deliberately bad ones in its tests.
@@ -66,6 +73,8 @@ const (
 	RuleBroadPassRole    = "pass-role-too-broad"
 	RuleUnboundedUpdate  = "autoscaling-update-unbounded"
 	RuleAnyNamespace     = "put-metric-data-any-namespace"
+	RuleInstanceSecret   = "instance-reads-a-secret"
+	RuleInstanceKMS      = "instance-kms-not-bound-to-itself"
 	RuleMalformedPolicy  = "malformed-policy"
 	tagRole, tagStack    = "shadowscale:role", "shadowscale:stack"
 	tagEnrolled          = "shadowscale:enrolled"
@@ -78,7 +87,14 @@ type document struct {
 	id    string
 	doc   any
 	roles []string
+	// standalone: a managed policy attached to no role of the template,
+	// for principals outside it (the live instances' role).
+	standalone bool
 }
+
+// sourceInstance is the policy variable of the instance a request with
+// EC2 instance role credentials comes from.
+const sourceInstance = "${ec2:SourceInstanceARN}"
 
 // CheckTemplate audits every IAM policy of the template JSON. stackName is
 // the expected value of the shadowscale:stack conditions.
@@ -94,6 +110,7 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 	}
 	var out []Violation
 	var docs []document
+	instanceRoles := map[string]bool{} // ${logical id} of roles EC2 may assume
 	ids := make([]string, 0, len(tpl.Resources))
 	for id := range tpl.Resources {
 		ids = append(ids, id)
@@ -107,8 +124,12 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 			for _, ref := range asList(r.Properties["Roles"]) {
 				roles = append(roles, render(ref))
 			}
-			docs = append(docs, document{id: id, doc: r.Properties["PolicyDocument"], roles: roles})
+			docs = append(docs, document{id: id, doc: r.Properties["PolicyDocument"], roles: roles,
+				standalone: r.Type == "AWS::IAM::ManagedPolicy" && len(roles) == 0 && len(asList(r.Properties["Users"])) == 0 && len(asList(r.Properties["Groups"])) == 0})
 		case "AWS::IAM::Role":
+			if assumedByEC2(r.Properties["AssumeRolePolicyDocument"]) {
+				instanceRoles["${"+id+"}"] = true
+			}
 			for _, p := range asList(r.Properties["Policies"]) {
 				m, _ := p.(map[string]any)
 				docs = append(docs, document{id: id, doc: m["PolicyDocument"], roles: []string{"${" + id + "}"}})
@@ -155,6 +176,9 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 				continue
 			}
 			vs, boundToTemplates := checkStatement(s, stackName)
+			if d.standalone || anyOf(d.roles, instanceRoles) {
+				vs = append(vs, checkInstanceStatement(s)...)
+			}
 			if boundToTemplates {
 				// Non-shadow instances from launch templates: acceptable
 				// only if every template the principal may launch from is
@@ -175,6 +199,72 @@ func CheckTemplate(templateJSON []byte, stackName string) ([]Violation, error) {
 		}
 	}
 	return out, nil
+}
+
+// assumedByEC2 reports whether a trust policy lets the EC2 service assume
+// the role (an instance profile's role).
+func assumedByEC2(doc any) bool {
+	for _, s := range allows(doc) {
+		p, _ := s["Principal"].(map[string]any)
+		for _, svc := range strings2(p["Service"]) {
+			if strings.HasPrefix(svc, "ec2.") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyOf(roles []string, set map[string]bool) bool {
+	for _, r := range roles {
+		if set[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkInstanceStatement checks an Allow statement of an instance
+// principal: no secret read, KMS only to decrypt what was sealed for that
+// very instance.
+func checkInstanceStatement(s map[string]any) (out []Violation) {
+	cond, _ := s["Condition"].(map[string]any)
+	for _, a := range strings2(s["Action"]) {
+		la := strings.ToLower(a)
+		switch {
+		case la == "secretsmanager:getsecretvalue" || (strings.HasPrefix(la, "secretsmanager:") && strings.ContainsAny(la, "*?")):
+			out = append(out, Violation{Rule: RuleInstanceSecret, Detail: fmt.Sprintf(
+				"%s on %v: an instance reads no secret (the agents' master key is the plane's; an agent holds its own key only)", a, resourcesOf(s))})
+		case la == "kms:decrypt":
+			if !boundToSourceInstance(cond) {
+				out = append(out, Violation{Rule: RuleInstanceKMS, Detail: fmt.Sprintf(
+					"kms:Decrypt needs StringEquals kms:EncryptionContext:<key> = %s: else an instance opens what was sealed for another", sourceInstance)})
+			}
+		case strings.HasPrefix(la, "kms:") && !strings.HasPrefix(la, "kms:describe"):
+			out = append(out, Violation{Rule: RuleInstanceKMS, Detail: fmt.Sprintf(
+				"%s: an instance may only decrypt (to encrypt is to seal an enrollment for any instance)", a)})
+		}
+	}
+	if _, ok := s["NotAction"]; ok {
+		out = append(out, Violation{Rule: RuleInstanceKMS, Detail: "NotAction on an instance principal allows KMS and Secrets Manager"})
+	}
+	return out
+}
+
+// boundToSourceInstance reports whether cond's StringEquals pins an
+// encryption context key to the requesting instance's ARN.
+func boundToSourceInstance(cond map[string]any) bool {
+	block, _ := cond["StringEquals"].(map[string]any)
+	for k, v := range block {
+		if !strings.HasPrefix(strings.ToLower(k), "kms:encryptioncontext:") || len(k) == len("kms:EncryptionContext:") {
+			continue
+		}
+		vals := strings2(v)
+		if len(vals) == 1 && vals[0] == sourceInstance {
+			return true
+		}
+	}
+	return false
 }
 
 // allows returns the Allow statements of a policy document.

@@ -253,3 +253,70 @@ func TestLaunchFromTemplatesNeedsEveryTemplateEnrolled(t *testing.T) {
 		})
 	}
 }
+
+// TestInstancePrincipals: the agents' keys. A role EC2 may assume, and a
+// managed policy attached to no role of the template (the operator's live
+// instance roles), may read no secret and may use KMS only to decrypt
+// under an encryption context bound to the requesting instance; a Lambda
+// role may do both (the plane holds the master key and seals
+// enrollments).
+func TestInstancePrincipals(t *testing.T) {
+	keyArn := map[string]any{"Fn::GetAtt": []any{"AgentEnrollmentKey", "Arn"}}
+	own := stringEquals("kms:EncryptionContext:shadowscale-instance", "${ec2:SourceInstanceARN}")
+	cases := []struct {
+		name      string
+		statement map[string]any
+		instance  []string // rules for an instance principal
+	}{
+		{"decrypt bound to the requesting instance", map[string]any{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyArn, "Condition": own}, nil},
+		{"decrypt unbound", map[string]any{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyArn}, []string{RuleInstanceKMS}},
+		{"decrypt bound to one fixed instance", map[string]any{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyArn,
+			"Condition": stringEquals("kms:EncryptionContext:shadowscale-instance", "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc")}, []string{RuleInstanceKMS}},
+		{"decrypt bound with a pattern", map[string]any{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyArn,
+			"Condition": map[string]any{"StringLike": map[string]any{"kms:EncryptionContext:shadowscale-instance": "*"}}}, []string{RuleInstanceKMS}},
+		{"decrypt bound only if the context exists", map[string]any{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyArn,
+			"Condition": map[string]any{"StringEqualsIfExists": map[string]any{"kms:EncryptionContext:shadowscale-instance": "${ec2:SourceInstanceARN}"}}}, []string{RuleInstanceKMS}},
+		{"encrypt (seal an enrollment for anyone)", map[string]any{"Effect": "Allow", "Action": []any{"kms:Encrypt", "kms:Decrypt"}, "Resource": keyArn, "Condition": own}, []string{RuleInstanceKMS}},
+		{"read the agent master key", map[string]any{"Effect": "Allow", "Action": []any{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+			"Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:S/agent-key-??????"}, []string{RuleInstanceSecret}},
+		{"describe a key", map[string]any{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": keyArn}, nil},
+		{"read the agent binaries", map[string]any{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/agent"}, nil},
+	}
+	trust := func(svc string) map[string]any {
+		return map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": map[string]any{"Service": svc}}}}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := map[string]any{"Statement": []any{tc.statement}}
+			b, err := json.Marshal(map[string]any{"Resources": map[string]any{
+				"Inst":    map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{"AssumeRolePolicyDocument": trust("ec2.amazonaws.com")}},
+				"Fn":      map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{"AssumeRolePolicyDocument": trust("lambda.amazonaws.com")}},
+				"InstPol": map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{"PolicyDocument": doc, "Roles": []any{map[string]any{"Ref": "Inst"}}}},
+				"FnPol":   map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{"PolicyDocument": doc, "Roles": []any{map[string]any{"Ref": "Fn"}}}},
+				"Live":    map[string]any{"Type": "AWS::IAM::ManagedPolicy", "Properties": map[string]any{"PolicyDocument": doc}},
+				"FnMP":    map[string]any{"Type": "AWS::IAM::ManagedPolicy", "Properties": map[string]any{"PolicyDocument": doc, "Roles": []any{map[string]any{"Ref": "Fn"}}}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, err := CheckTemplate(b, "S")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			for _, v := range vs {
+				got[v.Resource] = append(got[v.Resource], v.Rule)
+			}
+			for _, id := range []string{"InstPol", "Live"} {
+				if len(got[id]) != len(tc.instance) || (len(tc.instance) > 0 && got[id][0] != tc.instance[0]) {
+					t.Errorf("%s (an instance principal): rules %v, want %v", id, got[id], tc.instance)
+				}
+			}
+			for _, id := range []string{"FnPol", "FnMP"} {
+				if len(got[id]) != 0 {
+					t.Errorf("%s (a Lambda role): rules %v, want none", id, got[id])
+				}
+			}
+		})
+	}
+}

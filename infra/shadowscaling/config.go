@@ -84,9 +84,6 @@ type Config struct {
 	Pools map[string]Pool
 	// PoolCapacity is the shadow capacity of each demo pool.
 	PoolCapacity int
-	// LiveSecurityGroupIDs may reach the agent port of the shadows.
-	LiveSecurityGroupIDs []string
-
 	// ShadowArchitecture of the shadow AMI: arm64 (Graviton, default) or x86_64.
 	ShadowArchitecture string
 	// ShadowImageID pins the shadow AMI; empty resolves the latest Amazon
@@ -147,7 +144,7 @@ var contextKeys = []string{
 	"policy", "perInstance", "allowResize", "resizeInstanceRoleArns",
 	"forecasterReservedConcurrency", "forecasterMemoryMb", "forecasterConcurrency", "maxSizeLimit",
 	"agentPort", "logLevel", "vpcId", "availabilityZones",
-	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
+	"planeSubnetIds", "shadowPools", "poolCapacity",
 	"shadowArchitecture", "shadowImageId", "deletionProtection",
 	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
 	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
@@ -157,6 +154,8 @@ var contextKeys = []string{
 // them: given one, the configuration is refused rather than silently
 // ignored.
 var removedKeys = map[string]string{
+	"liveSecurityGroupIds": "live instances no longer reach the shadows' agent port: only the plane's functions do " +
+		"(a resync goes from the live's agent through the reconciler); drop the key",
 	"syncLagAlarmSeconds": "no function emits ShadowSyncLagSeconds, so its alarms could never fire; " +
 		"the shadows are watched by the per-group shadow gap alarm (shadowGapAlarmPercent) and the shadow breaker alarm",
 }
@@ -258,7 +257,6 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 		}
 	}
 	integer("poolCapacity", &c.PoolCapacity)
-	list("liveSecurityGroupIds", &c.LiveSecurityGroupIDs)
 	str("shadowArchitecture", &c.ShadowArchitecture)
 	str("shadowImageId", &c.ShadowImageID)
 	boolean("deletionProtection", &c.DeletionProtection)
@@ -284,7 +282,6 @@ var (
 	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 	groupRE     = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 	subnetRE    = regexp.MustCompile(`^subnet-[0-9a-f]{1,17}$`)
-	sgRE        = regexp.MustCompile(`^sg-[0-9a-f]{1,17}$`)
 	vpcRE       = regexp.MustCompile(`^vpc-[0-9a-f]{1,17}$`)
 	amiRE       = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
 	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
@@ -333,11 +330,6 @@ func (c Config) Validate() error {
 	}
 	if c.ShadowImageID != "" && !amiRE.MatchString(c.ShadowImageID) {
 		bad("shadowImageId %q: want ami-...", c.ShadowImageID)
-	}
-	for _, sg := range c.LiveSecurityGroupIDs {
-		if !sgRE.MatchString(sg) {
-			bad("liveSecurityGroupIds: %q is not a security group id", sg)
-		}
 	}
 	for _, e := range c.AlarmEmails {
 		if !emailRE.MatchString(e) {

@@ -115,6 +115,8 @@ func TestConfigErrors(t *testing.T) {
 		{"retention and gap out of range", map[string]any{"streamRetentionHours": 200, "shadowGapAlarmPercent": 0},
 			[]string{"streamRetentionHours 200", "shadowGapAlarmPercent 0"}},
 		{"removed key", map[string]any{"syncLagAlarmSeconds": 300}, []string{"context syncLagAlarmSeconds: removed: no function emits ShadowSyncLagSeconds"}},
+		{"live security groups on the shadows' agent port", map[string]any{"liveSecurityGroupIds": []any{"sg-0123456789abcdef0"}},
+			[]string{"context liveSecurityGroupIds: removed: live instances no longer reach the shadows' agent port"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -120,7 +120,6 @@ func testConfig() Config {
 	c.Groups = []string{"web", "api"}
 	c.AssetDir = assetDir
 	c.AlarmEmails = []string{"ops@example.com"}
-	c.LiveSecurityGroupIDs = []string{"sg-0123456789abcdef0"}
 	c.Policy = `{"thresholds":{"delta":0.2}}`
 	return c
 }

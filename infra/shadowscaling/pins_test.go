@@ -53,3 +53,20 @@ func TestAgentPortAgrees(t *testing.T) {
 		t.Errorf("the stack's default agentPort is %s, the plane's DefaultAgentPort %s", got, m[1])
 	}
 }
+
+// TestEnrollContextKeyAgrees: the encryption context key the instance
+// roles' kms:Decrypt condition names is the one the plane seals under and
+// the agent decrypts under (shared/agent's EnrollContextKey).
+func TestEnrollContextKeyAgrees(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "agent", "enroll.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`const EnrollContextKey = "([^"]+)"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("shared/agent/enroll.go declares no EnrollContextKey")
+	}
+	if string(m[1]) != EnrollContextKey {
+		t.Errorf("the stack's IAM conditions name %q, the agent and the plane %q", EnrollContextKey, m[1])
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -111,26 +112,32 @@ type ShadowScaling struct {
 	Table       awsdynamodb.Table
 	Stream      awskinesis.Stream
 	DeadLetters awssqs.Queue
+	// AgentSecret is the master key the plane derives each agent's key
+	// from; only the fanout and reconciler read it.
 	AgentSecret awssecretsmanager.Secret
-	// AgentSecretName is what functions and agents are given; the ARN
-	// pattern is what policies allow.
+	// AgentSecretName is what the functions are given; the ARN pattern is
+	// what their policies allow.
 	AgentSecretName       string
 	AgentSecretArnPattern string
-	Functions             map[string]awslambda.Function
-	Vpc                   awsec2.IVpc
-	PlaneSG               awsec2.SecurityGroup
-	ShadowSG              awsec2.SecurityGroup
-	DemoLiveSG            awsec2.SecurityGroup // nil with an own VPC
-	ShadowRole            awsiam.Role
-	LaunchTemplate        awsec2.LaunchTemplate
-	AgentAssets           map[string]awss3assets.Asset // by arch: arm64, amd64
-	LiveAgentPolicy       awsiam.ManagedPolicy
-	LiveUserData          *string
-	PoolsJSON             *string
-	PoolSubnetIDs         []*string
-	Dashboard             awscloudwatch.Dashboard
-	Alarms                []awscloudwatch.IAlarm
-	AlarmTopic            awssns.Topic // nil unless configured
+	// AgentEnrollmentKey seals an instance's agent key for that instance
+	// (docs/AGENT.md, "Enrollment"): the plane encrypts, an instance
+	// decrypts only under its own ARN.
+	AgentEnrollmentKey awskms.Key
+	Functions          map[string]awslambda.Function
+	Vpc                awsec2.IVpc
+	PlaneSG            awsec2.SecurityGroup
+	ShadowSG           awsec2.SecurityGroup
+	DemoLiveSG         awsec2.SecurityGroup // nil with an own VPC
+	ShadowRole         awsiam.Role
+	LaunchTemplate     awsec2.LaunchTemplate
+	AgentAssets        map[string]awss3assets.Asset // by arch: arm64, amd64
+	LiveAgentPolicy    awsiam.ManagedPolicy
+	LiveUserData       *string
+	PoolsJSON          *string
+	PoolSubnetIDs      []*string
+	Dashboard          awscloudwatch.Dashboard
+	Alarms             []awscloudwatch.IAlarm
+	AlarmTopic         awssns.Topic // nil unless configured
 	// PolicyJSON is the forecaster's SHADOWSCALE_POLICY (Config.PolicyJSON).
 	PolicyJSON string
 }
@@ -185,13 +192,15 @@ func (c *ShadowScaling) network(cfg Config) {
 			Service: awsec2.GatewayVpcEndpointAwsService_S3(),
 		})
 		// Interface endpoints for what the in-VPC functions (fanout,
-		// reconciler) and the instances call: the agent key, dead letters,
-		// EC2 and Auto Scaling descriptions.
+		// reconciler) and the instances call: the agents' master key, the
+		// enrollment key, dead letters, EC2 and Auto Scaling descriptions.
 		endpoints := []struct {
 			id  string
 			svc awsec2.InterfaceVpcEndpointAwsService
 		}{
 			{"SecretsManager", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER()},
+			// The agents' enrollment: the functions seal, the instances open.
+			{"Kms", awsec2.InterfaceVpcEndpointAwsService_KMS()},
 			{"Sqs", awsec2.InterfaceVpcEndpointAwsService_SQS()},
 			{"Ec2", awsec2.InterfaceVpcEndpointAwsService_EC2()},
 			{"AutoScaling", awsec2.InterfaceVpcEndpointAwsService_AUTOSCALING()},
@@ -238,20 +247,17 @@ func (c *ShadowScaling) network(cfg Config) {
 	c.PlaneSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("AWS APIs and VPC endpoints"), nil)
 	c.PlaneSG.AddEgressRule(awsec2.Peer_AnyIpv4(), port, jsii.String("shadow agents on live and shadow instances"), nil)
 
-	// The shadows' security group: the agent port only from the plane and
-	// from the live instances; out only HTTPS (S3 for the agent binary,
-	// Secrets Manager for its key).
+	// The shadows' security group: the agent port only from the plane's
+	// group (nothing else talks to a shadow's agent: a resync goes from
+	// the live's agent through the reconciler, never from live to shadow);
+	// out only HTTPS (S3 for the agent binary, KMS for its enrollment).
 	c.ShadowSG = awsec2.NewSecurityGroup(s, jsii.String("ShadowSg"), &awsec2.SecurityGroupProps{
 		Vpc:              c.Vpc,
-		Description:      jsii.String("shadowscale shadow instances: agent port from the plane and live instances"),
+		Description:      jsii.String("shadowscale shadow instances: agent port from the plane only"),
 		AllowAllOutbound: jsii.Bool(false),
 	})
-	c.ShadowSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and Secrets Manager"), nil)
+	c.ShadowSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and KMS"), nil)
 	c.ShadowSG.AddIngressRule(c.PlaneSG, port, jsii.String("agent port from the fanout and reconciler functions"), nil)
-	for i, sg := range cfg.LiveSecurityGroupIDs {
-		peer := awsec2.SecurityGroup_FromSecurityGroupId(s, jsii.String("LiveSg"+strconv.Itoa(i)), jsii.String(sg), nil)
-		c.ShadowSG.AddIngressRule(peer, port, jsii.String("agent port from live instances"), nil)
-	}
 	if cfg.VpcID == "" {
 		// A security group for demo live instances in the demo VPC: the
 		// agent port from the plane, so fanout reaches the live agents too.
@@ -260,9 +266,8 @@ func (c *ShadowScaling) network(cfg Config) {
 			Description:      jsii.String("shadowscale demo live instances: agent port from the plane"),
 			AllowAllOutbound: jsii.Bool(false),
 		})
-		c.DemoLiveSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and Secrets Manager"), nil)
+		c.DemoLiveSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("S3 and KMS"), nil)
 		c.DemoLiveSG.AddIngressRule(c.PlaneSG, port, jsii.String("agent port from the fanout and reconciler functions"), nil)
-		c.ShadowSG.AddIngressRule(c.DemoLiveSG, port, jsii.String("agent port from demo live instances"), nil)
 	}
 }
 
@@ -321,8 +326,10 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 		EnforceSSL:      jsii.Bool(true),
 	})
 
-	// The agents' HMAC key, generated by CloudFormation: it never appears
-	// in the template. Functions and instances only read it.
+	// The agents' master key, generated by CloudFormation: it never appears
+	// in the template. Only the fanout and reconciler read it; each agent
+	// holds the key derived from it for its own instance
+	// (HMAC(master, instance id)), delivered sealed with the enrollment key.
 	//
 	// It has a fixed name (<stack>/agent-key) and everything refers to it by
 	// that name (SHADOWSCALE_AGENT_SECRET_ARN takes an ARN or a name) and by
@@ -332,7 +339,7 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 	c.AgentSecretName = props.StackName + "/agent-key"
 	c.AgentSecret = awssecretsmanager.NewSecret(s, jsii.String("AgentKey"), &awssecretsmanager.SecretProps{
 		SecretName:  jsii.String(c.AgentSecretName),
-		Description: jsii.String("shadowscale agent HMAC key (SHADOWSCALE_AGENT_SECRET_ARN)"),
+		Description: jsii.String("shadowscale agents' master key (SHADOWSCALE_AGENT_SECRET_ARN): the plane's only"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     jsii.Number(64),
 			ExcludePunctuation: jsii.Bool(true),
@@ -340,6 +347,54 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 	})
 	// Secrets Manager appends "-" and 6 random characters to the name.
 	c.AgentSecretArnPattern = arn("secretsmanager", "secret:"+c.AgentSecretName+"-??????")
+
+	// The enrollment key: the fanout and reconciler seal an instance's
+	// agent key with it under the encryption context naming that
+	// instance's ARN; an instance role may decrypt only under its own
+	// (decryptOwnEnrollment). A symmetric key, rotated yearly by KMS; the
+	// key policy is the default (the account, through IAM).
+	keyRemoval := awscdk.RemovalPolicy_DESTROY
+	if cfg.DeletionProtection {
+		keyRemoval = awscdk.RemovalPolicy_RETAIN
+	}
+	c.AgentEnrollmentKey = awskms.NewKey(s, jsii.String("AgentEnrollmentKey"), &awskms.KeyProps{
+		Description:       jsii.String("shadowscale agent enrollment: seals each instance's agent key for that instance (SHADOWSCALE_AGENT_KMS_KEY)"),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+		RemovalPolicy:     keyRemoval,
+	})
+}
+
+// EnrollContextKey is the KMS encryption context key binding a sealed
+// enrollment to one instance: shared/agent's EnrollContextKey (a test pins
+// the two together).
+const EnrollContextKey = "shadowscale-instance"
+
+// sealEnrollments lets the fanout and reconciler seal an instance's agent
+// key with the enrollment key, always for a named instance.
+func (c *ShadowScaling) sealEnrollments() awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("SealAgentEnrollments"),
+		Actions:    jsii.Strings("kms:Encrypt"),
+		Resources:  jsii.Strings(*c.AgentEnrollmentKey.KeyArn()),
+		Conditions: &map[string]any{"Null": map[string]any{"kms:EncryptionContext:" + EnrollContextKey: "false"}},
+	})
+}
+
+// decryptOwnEnrollment lets an instance open what was sealed for it, and
+// nothing else: the encryption context must name the instance the request
+// comes from (${ec2:SourceInstanceARN}, set by EC2 for instance role
+// credentials). No instance can read the master key, another instance's
+// key, or seal an enrollment.
+func (c *ShadowScaling) decryptOwnEnrollment() awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DecryptOwnAgentEnrollment"),
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: jsii.Strings(*c.AgentEnrollmentKey.KeyArn()),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:EncryptionContext:" + EnrollContextKey: "${ec2:SourceInstanceARN}",
+		}},
+	})
 }
 
 // readAgentBinaries allows getting the agent binaries from the assets bucket.
@@ -356,7 +411,8 @@ func (c *ShadowScaling) readAgentBinaries() awsiam.PolicyStatement {
 	})
 }
 
-// readSecret allows reading the agent key, and nothing else.
+// readSecret allows reading the agents' master key, and nothing else: the
+// fanout's and reconciler's only.
 func (c *ShadowScaling) readSecret() awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadAgentKey"),
@@ -390,8 +446,8 @@ func (c *ShadowScaling) agentUserData(cfg Config) []string {
 		"[Service]",
 		"User=shadow-agent",
 		"Environment=AWS_REGION=" + *awscdk.Aws_REGION(),
-		fmt.Sprintf("ExecStart=/usr/local/bin/shadow-agent --port %d --data-dir /var/lib/shadow-agent --secret-arn %s",
-			cfg.AgentPort, c.AgentSecretName),
+		fmt.Sprintf("ExecStart=/usr/local/bin/shadow-agent --port %d --data-dir /var/lib/shadow-agent --kms-key %s",
+			cfg.AgentPort, *c.AgentEnrollmentKey.KeyArn()),
 		"Restart=always",
 		"RestartSec=2",
 		"[Install]",
@@ -415,20 +471,21 @@ func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
 
 	c.ShadowRole = awsiam.NewRole(s, jsii.String("ShadowInstanceRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
-		Description: jsii.String("shadowscale shadow instances: read the agent binary and the agent key"),
+		Description: jsii.String("shadowscale shadow instances: read the agent binary, open their own agent enrollment"),
 	})
 	// Read the two agent objects, nothing else of the bucket (an asset's
-	// GrantRead would allow s3:GetObject*, s3:List* on it).
+	// GrantRead would allow s3:GetObject*, s3:List* on it), and open the
+	// enrollment sealed for this very instance: never the master key.
 	c.ShadowRole.AddToPolicy(c.readAgentBinaries())
-	c.ShadowRole.AddToPolicy(c.readSecret())
+	c.ShadowRole.AddToPolicy(c.decryptOwnEnrollment())
 
 	// Live instances run the agent too: the operator attaches this policy
 	// to their instance role and adds LiveAgentUserData to their template.
 	c.LiveAgentPolicy = awsiam.NewManagedPolicy(s, jsii.String("LiveAgentPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("Attach to the live instances' role: read the shadowscale agent binary and key"),
+		Description: jsii.String("Attach to the live instances' role: read the shadowscale agent binary, open the instance's own agent enrollment"),
 	})
 	c.LiveAgentPolicy.AddStatements(c.readAgentBinaries())
-	c.LiveAgentPolicy.AddStatements(c.readSecret())
+	c.LiveAgentPolicy.AddStatements(c.decryptOwnEnrollment())
 
 	lines := c.agentUserData(cfg)
 	ud := awsec2.UserData_ForLinux(nil)
@@ -480,6 +537,7 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 	agent := map[string]*string{
 		"SHADOWSCALE_AGENT_PORT":       jsii.String(strconv.Itoa(cfg.AgentPort)),
 		"SHADOWSCALE_AGENT_SECRET_ARN": jsii.String(c.AgentSecretName),
+		"SHADOWSCALE_AGENT_KMS_KEY":    c.AgentEnrollmentKey.KeyArn(),
 	}
 	forecaster := map[string]*string{"SHADOWSCALE_MODE": jsii.String(cfg.Mode)}
 	if c.PolicyJSON != "" {
@@ -567,6 +625,7 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 	}
 	for _, fn := range []string{FnFanout, FnReconciler} {
 		add(fn, c.readSecret())
+		add(fn, c.sealEnrollments())
 	}
 	c.DeadLetters.GrantSendMessages(c.Functions[FnFanout])
 

@@ -41,6 +41,7 @@ func TestResourceCounts(t *testing.T) {
 		{"AWS::Kinesis::Stream", 1},
 		{"AWS::SQS::Queue", 1},
 		{"AWS::SecretsManager::Secret", 1},
+		{"AWS::KMS::Key", 1}, // the agents' enrollment key
 		{"AWS::Events::Rule", 4},
 		{"AWS::Lambda::EventSourceMapping", 1},
 		{"AWS::EC2::LaunchTemplate", 1},
@@ -55,7 +56,7 @@ func TestResourceCounts(t *testing.T) {
 		{"AWS::Logs::LogGroup", 5},
 		{"AWS::EC2::VPC", 1},
 		{"AWS::EC2::Subnet", 6},
-		{"AWS::EC2::VPCEndpoint", 6},
+		{"AWS::EC2::VPCEndpoint", 7},
 		{"AWS::EC2::NatGateway", 0},
 		{"AWS::EC2::InternetGateway", 0},
 	}
@@ -178,7 +179,7 @@ func TestFunctionEnvironment(t *testing.T) {
 	s := demo(t)
 	common := []string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_GROUPS", "SHADOWSCALE_NAMESPACE", "LOG_LEVEL"}
 	shadowing := []string{"SHADOWSCALE_POOLS", "SHADOWSCALE_SHADOW_CPU_FRACTION", "SHADOWSCALE_SHADOW_MEMORY_FRACTION", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"}
-	agent := []string{"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN"}
+	agent := []string{"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN", "SHADOWSCALE_AGENT_KMS_KEY"}
 	want := map[string][]string{
 		FnLaunch:     append(append([]string{}, common...), shadowing...),
 		FnTerminate:  append(append([]string{}, common...), shadowing...),
@@ -216,6 +217,9 @@ func TestFunctionEnvironment(t *testing.T) {
 				if got, ok := vars[k]; ok && got != v {
 					t.Errorf("%s = %v, want %q", k, got, v)
 				}
+			}
+			if v, ok := vars["SHADOWSCALE_AGENT_KMS_KEY"]; ok && flat(v) != "${"+s.kmsKey(t)+".Arn}" {
+				t.Errorf("SHADOWSCALE_AGENT_KMS_KEY = %s, want the enrollment key's ARN", flat(v))
 			}
 			if v, ok := vars["SHADOWSCALE_POOLS"]; ok {
 				pools := flat(v)
@@ -305,19 +309,26 @@ func TestShadowLaunchTemplate(t *testing.T) {
 	}
 	ud := flat(data["UserData"])
 	for _, want := range []string{
-		"/usr/local/bin/shadow-agent --port 8470 --data-dir /var/lib/shadow-agent --secret-arn ShadowScaleTest/agent-key",
+		"/usr/local/bin/shadow-agent --port 8470 --data-dir /var/lib/shadow-agent --kms-key ${" + s.kmsKey(t) + ".Arn}\n",
 		"systemctl enable --now shadow-agent", "aarch64) agent_url=s3://", "x86_64) agent_url=s3://",
 	} {
 		if !strings.Contains(ud, want) {
 			t.Errorf("user data lacks %q:\n%s", want, ud)
 		}
 	}
+	// The agent never gets the master key: no secret on its command line.
+	for _, notWant := range []string{"--secret-arn", "--secret-file", "agent-key"} {
+		if strings.Contains(ud, notWant) {
+			t.Errorf("user data holds %q:\n%s", notWant, ud)
+		}
+	}
 	if mo, _ := data["MetadataOptions"].(map[string]any); mo["HttpTokens"] != "required" {
 		t.Errorf("metadata options %v: want IMDSv2 required", data["MetadataOptions"])
 	}
 
-	// The shadows' security group: the agent port only, only from security
-	// groups (the plane, the demo live group, the configured live group).
+	// The shadows' security group: the agent port only, only from the
+	// plane's group: no live instance (the demo live group included) may
+	// reach a shadow's agent; resyncs go through the plane.
 	shadowSG := ""
 	for id, r := range s.resources("AWS::EC2::SecurityGroup") {
 		if strings.Contains(props(r)["GroupDescription"].(string), "shadow instances") {
@@ -338,8 +349,114 @@ func TestShadowLaunchTemplate(t *testing.T) {
 		}
 		sources[flat(p["SourceSecurityGroupId"])] = true
 	}
-	if len(sources) != 3 || !sources["sg-0123456789abcdef0"] {
-		t.Errorf("agent port sources %v: want the plane, the demo live group and sg-0123456789abcdef0", sources)
+	planeSG := ""
+	for id, r := range s.resources("AWS::EC2::SecurityGroup") {
+		if strings.HasPrefix(props(r)["GroupDescription"].(string), "shadowscale plane functions") {
+			planeSG = id
+		}
+	}
+	if len(sources) != 1 || !sources["${"+planeSG+".GroupId}"] {
+		t.Errorf("agent port sources of the shadows %v: want the plane's group %s only", sources, planeSG)
+	}
+}
+
+// kmsKey is the logical id of the enrollment key.
+func (s *synthesized) kmsKey(t *testing.T) string {
+	t.Helper()
+	keys := s.resources("AWS::KMS::Key")
+	if len(keys) != 1 {
+		t.Fatalf("%d KMS keys", len(keys))
+	}
+	for id := range keys {
+		return id
+	}
+	return ""
+}
+
+// TestAgentKeysLeastPrivilege: the agents' master key is read by the
+// fanout and reconciler only; the shadow role and the live instances'
+// policy may only decrypt, with the enrollment key, what was sealed for
+// the very instance asking (kms:EncryptionContext bound to
+// ${ec2:SourceInstanceARN}); the functions may seal only for a named
+// instance.
+func TestAgentKeysLeastPrivilege(t *testing.T) {
+	s := demo(t)
+	key := "${" + s.kmsKey(t) + ".Arn}"
+	own := map[string]any{"StringEquals": map[string]any{"kms:EncryptionContext:shadowscale-instance": "${ec2:SourceInstanceARN}"}}
+	// Every statement of the instance principals.
+	var shadowRole string
+	for id, r := range s.resources("AWS::IAM::Role") {
+		if strings.Contains(flat(props(r)["AssumeRolePolicyDocument"]), "ec2.amazonaws.com") {
+			shadowRole = id
+		}
+	}
+	instanceStatements := map[string][]map[string]any{}
+	for id, r := range s.resources("AWS::IAM::Policy") {
+		for _, role := range asAnyList(props(r)["Roles"]) {
+			if flat(role) == "${"+shadowRole+"}" {
+				for _, st := range props(r)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+					instanceStatements["shadow role ("+id+")"] = append(instanceStatements["shadow role ("+id+")"], st.(map[string]any))
+				}
+			}
+		}
+	}
+	for id, r := range s.resources("AWS::IAM::ManagedPolicy") {
+		for _, st := range props(r)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			instanceStatements["live policy ("+id+")"] = append(instanceStatements["live policy ("+id+")"], st.(map[string]any))
+		}
+	}
+	if len(instanceStatements) != 2 {
+		t.Fatalf("instance principals %v: want the shadow role's policy and the live agent policy", instanceStatements)
+	}
+	for who, sts := range instanceStatements {
+		var sids []string
+		for _, st := range sts {
+			sid, _ := st["Sid"].(string)
+			sids = append(sids, sid)
+			switch sid {
+			case "ReadAgentBinaries":
+			case "DecryptOwnAgentEnrollment":
+				if flat(st["Action"]) != "kms:Decrypt" || flat(st["Resource"]) != key || compact(st["Condition"]) != compact(own) {
+					t.Errorf("%s: %s is %v", who, sid, st)
+				}
+			default:
+				t.Errorf("%s has statement %q: %v", who, sid, st)
+			}
+		}
+		sort.Strings(sids)
+		if strings.Join(sids, ",") != "DecryptOwnAgentEnrollment,ReadAgentBinaries" {
+			t.Errorf("%s: statements %v", who, sids)
+		}
+	}
+	// The functions: only fanout and reconciler read the master and seal.
+	for _, fn := range Functions {
+		_, p := s.function(t, fn)
+		role := strings.TrimSuffix(strings.TrimPrefix(flat(p["Role"]), "${"), ".Arn}")
+		var seal, read bool
+		for _, r := range s.resources("AWS::IAM::Policy") {
+			for _, rr := range asAnyList(props(r)["Roles"]) {
+				if flat(rr) != "${"+role+"}" {
+					continue
+				}
+				for _, st := range props(r)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+					m := st.(map[string]any)
+					switch m["Sid"] {
+					case "SealAgentEnrollments":
+						seal = true
+						want := map[string]any{"Null": map[string]any{"kms:EncryptionContext:shadowscale-instance": "false"}}
+						if flat(m["Action"]) != "kms:Encrypt" || flat(m["Resource"]) != key || compact(m["Condition"]) != compact(want) {
+							t.Errorf("%s: SealAgentEnrollments is %v", fn, m)
+						}
+					case "ReadAgentKey":
+						read = true
+					}
+				}
+			}
+		}
+		inVpc := fn == FnFanout || fn == FnReconciler
+		if seal != inVpc || read != inVpc {
+			t.Errorf("%s: seals %v, reads the master %v; want both %v", fn, seal, read, inVpc)
+		}
 	}
 }
 
@@ -385,14 +502,14 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
 		launch:     {"RunShadowInstancesTagged", "RunShadowInstancesResources", "TagShadowsAtCreation", "PassShadowRole", "TerminateOwnShadowsOnly"},
 		terminate:  {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "PassShadowRole", "TagShadowsAtCreation"},
-		reconciler: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey"},
+		reconciler: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey", "SealAgentEnrollments"},
 		forecaster: {"ScaleEnrolledGroupsOnly"},
-		fanout:     {"ReadAgentKey"},
+		fanout:     {"ReadAgentKey", "SealAgentEnrollments"},
 	}
 	notWant := map[string][]string{
-		launch:     {"ScaleEnrolledGroupsOnly", "ReadAgentKey"},
+		launch:     {"ScaleEnrolledGroupsOnly", "ReadAgentKey", "SealAgentEnrollments"},
 		fanout:     {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ScaleEnrolledGroupsOnly"},
-		forecaster: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey"},
+		forecaster: {"RunShadowInstancesTagged", "TerminateOwnShadowsOnly", "ReadAgentKey", "SealAgentEnrollments"},
 	}
 	for fn, list := range want {
 		for _, sid := range list {
@@ -472,7 +589,9 @@ func asAnyList(v any) []any {
 
 // TestIAMCheckCatchesBadStatements proves the IAM test can fail: the same
 // stack with an untagged terminate, a wildcard action, an untagged
-// RunInstances and an Auto Scaling write on any group must be reported.
+// RunInstances, an Auto Scaling write on any group, the shadow role
+// reading the agents' master key and the live policy decrypting any
+// enrollment must be reported.
 func TestIAMCheckCatchesBadStatements(t *testing.T) {
 	bad := synth(t, testConfig(), func(p *ShadowScaling) {
 		fn := p.Functions[FnReconciler]
@@ -488,6 +607,13 @@ func TestIAMCheckCatchesBadStatements(t *testing.T) {
 		p.Functions[FnForecaster].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("autoscaling:SetDesiredCapacity"), Resources: jsii.Strings("*"),
 		}))
+		// What the shadows and live instances had before per-instance
+		// keys: the fleet-wide master key; and an enrollment key any
+		// instance could open.
+		p.ShadowRole.AddToPolicy(p.readSecret())
+		p.LiveAgentPolicy.AddStatements(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("kms:Decrypt"), Resources: jsii.Strings(*p.AgentEnrollmentKey.KeyArn()),
+		}))
 	})
 	vs, err := policycheck.CheckTemplate(bad.json, "ShadowScaleTest")
 	if err != nil {
@@ -497,13 +623,14 @@ func TestIAMCheckCatchesBadStatements(t *testing.T) {
 	for _, v := range vs {
 		got[v.Rule]++
 	}
-	for _, rule := range []string{policycheck.RuleUntaggedStop, policycheck.RuleWildcardAction, policycheck.RuleUntaggedRun, policycheck.RuleUnenrolledScale} {
+	for _, rule := range []string{policycheck.RuleUntaggedStop, policycheck.RuleWildcardAction, policycheck.RuleUntaggedRun, policycheck.RuleUnenrolledScale,
+		policycheck.RuleInstanceSecret, policycheck.RuleInstanceKMS} {
 		if got[rule] == 0 {
 			t.Errorf("the check did not report %s (reported %v)", rule, vs)
 		}
 	}
-	if len(vs) != 4 {
-		t.Errorf("want exactly the 4 planted violations, got %d: %v", len(vs), vs)
+	if len(vs) != 6 {
+		t.Errorf("want exactly the 6 planted violations, got %d: %v", len(vs), vs)
 	}
 }
 

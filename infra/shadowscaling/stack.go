@@ -40,13 +40,14 @@ func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.S
 	out("TableName", "SHADOWSCALE_TABLE", plane.Table.TableName())
 	out("StreamName", "SHADOWSCALE_STREAM: the mutation stream producers put to (partition key = live instance id)", plane.Stream.StreamName())
 	out("DeadLetterQueueUrl", "SHADOWSCALE_DLQ_URL", plane.DeadLetters.QueueUrl())
-	out("AgentSecretName", "SHADOWSCALE_AGENT_SECRET_ARN (a name is accepted): the agent HMAC key", jsii.String(plane.AgentSecretName))
+	out("AgentSecretName", "SHADOWSCALE_AGENT_SECRET_ARN (a name is accepted): the agents' master key, read by the fanout and reconciler only", jsii.String(plane.AgentSecretName))
+	out("AgentEnrollmentKeyArn", "SHADOWSCALE_AGENT_KMS_KEY and the agents' --kms-key: seals each instance's agent key for that instance", plane.AgentEnrollmentKey.KeyArn())
 	out("ShadowLaunchTemplateId", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", plane.LaunchTemplate.LaunchTemplateId())
 	out("ShadowSecurityGroupId", "security group of the shadows", plane.ShadowSG.SecurityGroupId())
 	out("PlaneSecurityGroupId", "allow this group on the agent port of your live instances", plane.PlaneSG.SecurityGroupId())
 	out("ShadowPools", "SHADOWSCALE_POOLS", plane.PoolsJSON)
 	out("DashboardName", "CloudWatch dashboard", plane.Dashboard.DashboardName())
-	out("LiveAgentPolicyArn", "attach to your live instances' role (agent binary and key, read only)", plane.LiveAgentPolicy.ManagedPolicyArn())
+	out("LiveAgentPolicyArn", "attach to your live instances' role (read the agent binary, open the instance's own agent enrollment)", plane.LiveAgentPolicy.ManagedPolicyArn())
 	out("LiveAgentUserData", "add to your live launch template's user data (bash) to run the agent on live instances", plane.LiveUserData)
 	for _, fn := range Functions {
 		id := strings.ToUpper(fn[:1]) + fn[1:]

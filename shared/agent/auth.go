@@ -20,35 +20,41 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-// Request authentication (docs/AGENT.md, "Authentication").
+// Request authentication (docs/AGENT.md, "Authentication"), version 2.
 //
-// Every request carries four headers:
+// Every request carries five headers:
 //
+//	X-Shadow-Instance: i-0abc                          (the instance the request is for)
 //	X-Shadow-Timestamp: 1764331200                      (unix seconds)
 //	X-Shadow-Nonce: 9f86d081884c7d659a2feaa0c55ad015   (16 random bytes, hex)
 //	X-Shadow-Content-Sha256: <hex SHA-256 of the body> (or StreamingPayload)
-//	Authorization: SHADOW-HMAC-SHA256 Signature=<hex HMAC-SHA256>
+//	Authorization: SHADOW2-HMAC-SHA256 Signature=<hex HMAC-SHA256>
 //
-// The signature is HMAC-SHA256 with the shared key over the string to sign:
+// The signature is HMAC-SHA256 with the target instance's own key (see
+// DeriveKey) over the string to sign:
 //
-//	SHADOW-HMAC-SHA256 "\n" METHOD "\n" escaped-path ["?" raw-query] "\n" timestamp "\n" nonce "\n" content-sha256
+//	SHADOW2-HMAC-SHA256 "\n" instance "\n" METHOD "\n" escaped-path ["?" raw-query] "\n" timestamp "\n" nonce "\n" content-sha256
 //
-// A body too large to hash before sending (a snapshot) is sent with
-// content-sha256 = StreamingPayload and framed in signed chunks (see
-// ChunkWriter).
+// The agent refuses a request for an instance it is not (and one that
+// arrived on a TLS connection for another instance), so a request signed
+// for one agent cannot be replayed to another. A body too large to hash
+// before sending (a snapshot) is sent with content-sha256 =
+// StreamingPayload and framed in signed chunks (see chunkWriter).
 const (
+	HeaderInstance      = "X-Shadow-Instance"
 	HeaderTimestamp     = "X-Shadow-Timestamp"
 	HeaderNonce         = "X-Shadow-Nonce"
 	HeaderContentSHA256 = "X-Shadow-Content-Sha256"
 	HeaderAuthorization = "Authorization"
 	// AuthScheme names the scheme in the Authorization header and starts
-	// the string to sign.
-	AuthScheme = "SHADOW-HMAC-SHA256"
+	// the string to sign. Version 1 (SHADOW-HMAC-SHA256: one fleet-wide
+	// key, no target instance) is refused.
+	AuthScheme = "SHADOW2-HMAC-SHA256"
 	// StreamingPayload replaces the body hash of a chunk-signed body.
-	StreamingPayload = "STREAMING-SHADOW-HMAC-SHA256-CHUNKS"
+	StreamingPayload = "STREAMING-SHADOW2-HMAC-SHA256-CHUNKS"
 	// MaxChunkBytes bounds one chunk of a chunk-signed body.
 	MaxChunkBytes = 1 << 20
-	// MinKeyBytes is the shortest key accepted.
+	// MinKeyBytes is the shortest master key accepted.
 	MinKeyBytes = 16
 )
 
@@ -59,9 +65,9 @@ var ErrUnauthorized = errors.New("unauthorized")
 // more nonce: the request is refused (503) rather than risking a replay.
 var errReplayCacheFull = errors.New("replay cache full")
 
-// KeyFromSecret turns the secret's text (a file's content, a Secrets
-// Manager SecretString) into the HMAC key: its bytes with surrounding
-// whitespace removed. Both the agent and its callers use it, so they agree.
+// KeyFromSecret turns the secret's text (a Secrets Manager SecretString,
+// a file's content) into the master key the plane derives the agents'
+// keys from: its bytes with surrounding whitespace removed.
 func KeyFromSecret(secret []byte) ([]byte, error) {
 	k := []byte(strings.TrimSpace(string(secret)))
 	if len(k) < MinKeyBytes {
@@ -83,10 +89,12 @@ func canonicalURI(u *url.URL) string {
 	return p
 }
 
-func stringToSign(method, uri, ts, nonce, contentHash string) []byte {
+func stringToSign(instance, method, uri, ts, nonce, contentHash string) []byte {
 	var b strings.Builder
-	b.Grow(len(AuthScheme) + len(method) + len(uri) + len(ts) + len(nonce) + len(contentHash) + 5)
+	b.Grow(len(AuthScheme) + len(instance) + len(method) + len(uri) + len(ts) + len(nonce) + len(contentHash) + 6)
 	b.WriteString(AuthScheme)
+	b.WriteByte('\n')
+	b.WriteString(instance)
 	b.WriteByte('\n')
 	b.WriteString(method)
 	b.WriteByte('\n')
@@ -106,13 +114,15 @@ func sign(key []byte, msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// signRequest sets the authentication headers of req for a body with the
-// given content hash (hex SHA-256, or StreamingPayload) and returns the raw
-// signature (the seed of a chunk-signed body).
-func signRequest(key []byte, req *http.Request, now time.Time, nonce [16]byte, contentHash string) []byte {
+// signRequest sets the authentication headers of req, a request for the
+// identity's instance, for a body with the given content hash (hex
+// SHA-256, or StreamingPayload) and returns the raw signature (the seed of
+// a chunk-signed body).
+func signRequest(id Identity, req *http.Request, now time.Time, nonce [16]byte, contentHash string) []byte {
 	ts := strconv.FormatInt(now.Unix(), 10)
 	n := hex.EncodeToString(nonce[:])
-	sig := sign(key, stringToSign(req.Method, canonicalURI(req.URL), ts, n, contentHash))
+	sig := sign(id.Key, stringToSign(id.InstanceID, req.Method, canonicalURI(req.URL), ts, n, contentHash))
+	req.Header.Set(HeaderInstance, id.InstanceID)
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderNonce, n)
 	req.Header.Set(HeaderContentSHA256, contentHash)
@@ -127,7 +137,8 @@ func bodyHash(body []byte) string {
 
 // verifier checks request signatures and remembers nonces.
 type verifier struct {
-	key    []byte
+	// key returns the key of an identity the agent answers for.
+	key    func(instance string) ([]byte, bool)
 	clock  clock.Clock
 	skew   time.Duration
 	replay *replayCache
@@ -135,20 +146,32 @@ type verifier struct {
 
 // signedRequest is what verifyHeaders learned from a request.
 type signedRequest struct {
+	instance    string
+	key         []byte // the instance's
 	contentHash string // hex SHA-256 or StreamingPayload
 	signature   []byte
 }
 
-// verifyHeaders authenticates the request line and headers: presence,
-// timestamp within the skew window, the signature, and a nonce not seen
-// before. The body is checked afterwards against contentHash.
+// verifyHeaders authenticates the request line and headers: presence, a
+// target instance the agent answers for (and, over TLS, the one the
+// connection was opened for), timestamp within the skew window, the
+// signature with that instance's key, and a nonce not seen before. The
+// body is checked afterwards against contentHash.
 func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
+	instance := r.Header.Get(HeaderInstance)
 	ts := r.Header.Get(HeaderTimestamp)
 	nonceHex := r.Header.Get(HeaderNonce)
 	ch := r.Header.Get(HeaderContentSHA256)
 	auth := r.Header.Get(HeaderAuthorization)
-	if ts == "" || nonceHex == "" || ch == "" || auth == "" {
+	if instance == "" || ts == "" || nonceHex == "" || ch == "" || auth == "" {
 		return signedRequest{}, fmt.Errorf("%w: missing authentication headers", ErrUnauthorized)
+	}
+	key, ok := v.key(instance)
+	if !ok {
+		return signedRequest{}, fmt.Errorf("%w: the request is for instance %.64q, which this agent is not", ErrUnauthorized, instance)
+	}
+	if r.TLS != nil && r.TLS.ServerName != instance {
+		return signedRequest{}, fmt.Errorf("%w: the request for %s came on a connection opened for %.64q", ErrUnauthorized, instance, r.TLS.ServerName)
 	}
 	sigHex, ok := strings.CutPrefix(auth, AuthScheme+" Signature=")
 	if !ok {
@@ -177,7 +200,7 @@ func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
 	if d := now.Sub(at); d > v.skew || d < -v.skew {
 		return signedRequest{}, fmt.Errorf("%w: timestamp outside the %s skew window", ErrUnauthorized, v.skew)
 	}
-	want := sign(v.key, stringToSign(r.Method, canonicalURI(r.URL), ts, nonceHex, ch))
+	want := sign(key, stringToSign(instance, r.Method, canonicalURI(r.URL), ts, nonceHex, ch))
 	if !hmac.Equal(sig, want) {
 		return signedRequest{}, fmt.Errorf("%w: bad signature", ErrUnauthorized)
 	}
@@ -186,7 +209,7 @@ func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
 	if err := v.replay.add(nonce, at.Add(v.skew), now); err != nil {
 		return signedRequest{}, err
 	}
-	return signedRequest{contentHash: ch, signature: sig}, nil
+	return signedRequest{instance: instance, key: key, contentHash: ch, signature: sig}, nil
 }
 
 func isLowerHex(s string) bool {
@@ -260,11 +283,11 @@ func (h *expiryHeap) Pop() any {
 //
 //	uint32 big-endian length n (0..MaxChunkBytes) | n bytes of data | 32 bytes signature
 //
-// where signature_i = HMAC-SHA256(key, "SHADOW-CHUNK\n" || signature_{i-1} || data_i)
+// where signature_i = HMAC-SHA256(key, "SHADOW2-CHUNK\n" || signature_{i-1} || data_i)
 // and signature_0's predecessor is the request's signature. The body ends
 // with one chunk of length 0 (signed the same way); nothing may follow it.
 // A truncated, reordered or altered stream fails verification.
-const chunkDomain = "SHADOW-CHUNK\n"
+const chunkDomain = "SHADOW2-CHUNK\n"
 
 func chunkSignature(key, prev, data []byte) []byte {
 	m := hmac.New(sha256.New, key)

@@ -23,23 +23,36 @@ func applyBody(t testing.TB, res string, muts ...mutation.Mutation) []byte {
 	return b
 }
 
-// signedReq builds a request signed like the client signs it; tweak may
-// alter it after signing.
-func signedReq(t testing.TB, base, method, path string, body []byte, key []byte, at time.Time, nonce [16]byte) *http.Request {
+// signedReq builds a request to the agent signed like the client signs it
+// with the identity id; the caller may alter it after signing.
+func signedReq(t testing.TB, a *testAgent, method, path string, body []byte, id Identity, at time.Time, nonce [16]byte) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, a.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	signRequest(key, req, at, nonce, bodyHash(body))
+	signRequest(id, req, at, nonce, bodyHash(body))
 	return req
 }
 
-func do(t testing.TB, req *http.Request) (int, string) {
+// do sends a request to a test agent over TLS opened for the agent's own
+// instance.
+func do(t testing.TB, a *testAgent, req *http.Request) (int, string) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	status, text := doSNI(t, a.ep.InstanceID, req)
+	if status == 0 {
+		t.Fatalf("%s %s: %s", req.Method, req.URL, text)
+	}
+	return status, text
+}
+
+// doSNI sends a request over TLS opened for the instance sni; the status
+// is 0 (and the text the error) when no answer came.
+func doSNI(t testing.TB, sni string, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := rawClient(sni).Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -50,7 +63,8 @@ func TestAuth(t *testing.T) {
 	const res = "i-0abc"
 	clk := clock.NewFake(t0)
 	a := startAgent(t, "i-live", agentOpts{clock: clk, maxBody: 64 << 10})
-	base := a.srv.URL
+	key := a.id
+	other := DeriveIdentity(testKey, "i-shadow") // another agent's identity
 	body := applyBody(t, res, mut(res, 1, mutation.OpPut, "k", "v"))
 	big := applyBody(t, res, mut(res, 1, mutation.OpPut, "k", strings.Repeat("x", 70<<10)))
 	n := byte(0)
@@ -60,97 +74,124 @@ func TestAuth(t *testing.T) {
 		name   string
 		req    func() *http.Request
 		status int
+		sni    string // the instance the TLS connection is opened for ("": the agent's)
 	}{
 		{"valid", func() *http.Request {
-			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
-		}, 200},
+			return signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
+		}, 200, ""},
 		{"missing headers", func() *http.Request {
-			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(body))
+			req, _ := http.NewRequest("POST", a.srv.URL+PathApply, bytes.NewReader(body))
 			return req
-		}, 401},
+		}, 401, ""},
 		{"missing signature only", func() *http.Request {
-			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
 			req.Header.Del(HeaderAuthorization)
 			return req
-		}, 401},
+		}, 401, ""},
 		{"wrong key", func() *http.Request {
-			return signedReq(t, base, "POST", PathApply, body, []byte("another-key-0123456789abcdef"), clk.Now(), nonce())
-		}, 401},
+			return signedReq(t, a, "POST", PathApply, body, Identity{InstanceID: "i-live", Key: DeriveKey([]byte("another-master-0123456789abcdef"), "i-live")}, clk.Now(), nonce())
+		}, 401, ""},
 		{"malformed signature", func() *http.Request {
-			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
 			req.Header.Set(HeaderAuthorization, AuthScheme+" Signature=zz")
 			return req
-		}, 401},
+		}, 401, ""},
 		{"body altered after signing", func() *http.Request {
-			req := signedReq(t, base, "POST", PathApply, body, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
 			alt := bytes.Replace(body, []byte(`"k"`), []byte(`"j"`), 1)
 			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(alt)), int64(len(alt))
 			return req
-		}, 401},
+		}, 401, ""},
 		{"query altered after signing", func() *http.Request {
-			req := signedReq(t, base, "GET", PathDigest+"?resource="+res, nil, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "GET", PathDigest+"?resource="+res, nil, key, clk.Now(), nonce())
 			req.URL.RawQuery = "resource=i-other"
 			return req
-		}, 401},
+		}, 401, ""},
 		{"method altered after signing", func() *http.Request {
-			req := signedReq(t, base, "GET", PathSnapshot+"?resource="+res, nil, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "GET", PathSnapshot+"?resource="+res, nil, key, clk.Now(), nonce())
 			req.Method = "POST"
 			return req
-		}, 401},
+		}, 401, ""},
+		{"signed for another instance with its key", func() *http.Request {
+			return signedReq(t, a, "POST", PathApply, body, other, clk.Now(), nonce())
+		}, 401, ""},
+		{"signed for another instance, sent over its connection name", func() *http.Request {
+			return signedReq(t, a, "POST", PathApply, body, other, clk.Now(), nonce())
+		}, 0, "i-shadow"}, // the handshake fails: the agent has no certificate for i-shadow
+		{"target instance altered after signing", func() *http.Request {
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
+			req.Header.Set(HeaderInstance, "i-shadow")
+			return req
+		}, 401, ""},
+		{"target instance header missing", func() *http.Request {
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
+			req.Header.Del(HeaderInstance)
+			return req
+		}, 401, ""},
+		{"a version 1 signature (fleet-wide key, no target)", func() *http.Request {
+			req := signedReq(t, a, "POST", PathApply, body, key, clk.Now(), nonce())
+			req.Header.Del(HeaderInstance)
+			req.Header.Set(HeaderAuthorization, "SHADOW-HMAC-SHA256 Signature="+strings.Repeat("0", 64))
+			return req
+		}, 401, ""},
 		{"stale timestamp", func() *http.Request {
-			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now().Add(-DefaultSkew-time.Second), nonce())
-		}, 401},
+			return signedReq(t, a, "POST", PathApply, body, key, clk.Now().Add(-DefaultSkew-time.Second), nonce())
+		}, 401, ""},
 		{"future timestamp", func() *http.Request {
-			return signedReq(t, base, "POST", PathApply, body, testKey, clk.Now().Add(DefaultSkew+time.Second), nonce())
-		}, 401},
+			return signedReq(t, a, "POST", PathApply, body, key, clk.Now().Add(DefaultSkew+time.Second), nonce())
+		}, 401, ""},
 		{"timestamp at the edge of the window", func() *http.Request {
-			return signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now().Add(-DefaultSkew+time.Second), nonce())
-		}, 200},
+			return signedReq(t, a, "GET", PathStatus, nil, key, clk.Now().Add(-DefaultSkew+time.Second), nonce())
+		}, 200, ""},
 		{"replayed", func() *http.Request {
 			// same nonce and signature as a request already served
 			fixed := [16]byte{0xee}
-			first := signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), fixed)
-			if st, _ := do(t, first); st != 200 {
+			first := signedReq(t, a, "GET", PathStatus, nil, key, clk.Now(), fixed)
+			if st, _ := do(t, a, first); st != 200 {
 				t.Fatalf("first send got %d", st)
 			}
-			return signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), fixed)
-		}, 401},
+			return signedReq(t, a, "GET", PathStatus, nil, key, clk.Now(), fixed)
+		}, 401, ""},
 		{"short nonce", func() *http.Request {
-			req := signedReq(t, base, "GET", PathStatus, nil, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "GET", PathStatus, nil, key, clk.Now(), nonce())
 			req.Header.Set(HeaderNonce, "abcd")
 			return req
-		}, 401},
+		}, 401, ""},
 		{"oversized with content length", func() *http.Request {
-			return signedReq(t, base, "POST", PathApply, big, testKey, clk.Now(), nonce())
-		}, 413},
+			return signedReq(t, a, "POST", PathApply, big, key, clk.Now(), nonce())
+		}, 413, ""},
 		{"oversized without content length (chunked)", func() *http.Request {
-			req := signedReq(t, base, "POST", PathApply, big, testKey, clk.Now(), nonce())
+			req := signedReq(t, a, "POST", PathApply, big, key, clk.Now(), nonce())
 			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(big)), -1
 			return req
-		}, 413},
+		}, 413, ""},
 		{"oversized and unsigned is 401 first", func() *http.Request {
-			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(big))
+			req, _ := http.NewRequest("POST", a.srv.URL+PathApply, bytes.NewReader(big))
 			return req
-		}, 401},
+		}, 401, ""},
 		{"streaming body outside snapshot import", func() *http.Request {
-			req, _ := http.NewRequest("POST", base+PathApply, bytes.NewReader(body))
-			signRequest(testKey, req, clk.Now(), nonce(), StreamingPayload)
+			req, _ := http.NewRequest("POST", a.srv.URL+PathApply, bytes.NewReader(body))
+			signRequest(key, req, clk.Now(), nonce(), StreamingPayload)
 			return req
-		}, 400},
+		}, 400, ""},
 		{"signed but unknown path", func() *http.Request {
-			return signedReq(t, base, "GET", "/v1/nope", nil, testKey, clk.Now(), nonce())
-		}, 404},
+			return signedReq(t, a, "GET", "/v1/nope", nil, key, clk.Now(), nonce())
+		}, 404, ""},
 		{"signed but wrong method", func() *http.Request {
-			return signedReq(t, base, "DELETE", PathStatus, nil, testKey, clk.Now(), nonce())
-		}, 405},
+			return signedReq(t, a, "DELETE", PathStatus, nil, key, clk.Now(), nonce())
+		}, 405, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, text := do(t, c.req())
+			req, sni := c.req(), a.ep.InstanceID
+			if c.sni != "" {
+				sni = c.sni
+			}
+			status, text := doSNI(t, sni, req)
 			if status != c.status {
 				t.Fatalf("status %d (%s), want %d", status, text, c.status)
 			}
-			if status != 200 && status != 404 && status != 405 {
+			if status != 200 && status != 404 && status != 405 && status != 0 {
 				var er ErrorResponse
 				if err := json.Unmarshal([]byte(text), &er); err != nil || er.Error == "" {
 					t.Errorf("error body %q is not {\"error\": ...}", text)
@@ -196,14 +237,14 @@ func TestReplayCacheBoundedAndExpires(t *testing.T) {
 func TestServerAnswers503WhenReplayCacheFull(t *testing.T) {
 	clk := clock.NewFake(t0)
 	a := startAgent(t, "i-live", agentOpts{clock: clk, replay: 1})
-	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{1})); st != 200 {
+	if st, _ := do(t, a, signedReq(t, a, "GET", PathStatus, nil, a.id, clk.Now(), [16]byte{1})); st != 200 {
 		t.Fatalf("first: %d", st)
 	}
-	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{2})); st != 503 {
+	if st, _ := do(t, a, signedReq(t, a, "GET", PathStatus, nil, a.id, clk.Now(), [16]byte{2})); st != 503 {
 		t.Fatalf("second with a full cache: %d, want 503", st)
 	}
 	clk.Advance(DefaultSkew + time.Second)
-	if st, _ := do(t, signedReq(t, a.srv.URL, "GET", PathStatus, nil, testKey, clk.Now(), [16]byte{2})); st != 200 {
+	if st, _ := do(t, a, signedReq(t, a, "GET", PathStatus, nil, a.id, clk.Now(), [16]byte{2})); st != 200 {
 		t.Fatalf("after expiry: %d, want 200", st)
 	}
 }
@@ -295,7 +336,7 @@ func TestApplyEndpoint(t *testing.T) {
 	n := byte(0)
 	send := func(body []byte) (int, string) {
 		n++
-		return do(t, signedReq(t, a.srv.URL, "POST", PathApply, body, testKey, clk.Now(), [16]byte{0xa0, n}))
+		return do(t, a, signedReq(t, a, "POST", PathApply, body, a.id, clk.Now(), [16]byte{0xa0, n}))
 	}
 	m := func(seq uint64) mutation.Mutation { return mut(res, seq, mutation.OpPut, "k", "v") }
 	cases := []struct {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,41 +15,71 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-// Client calls agents over HTTP, signing every request. It implements
+// Client calls agents over TLS, signing every request with the target
+// instance's own key, derived from the master key it holds. It implements
 // mutation.Applier for the fan-out and offers Status, Digest and Resync to
 // the reconciler. Timeouts come from the caller's context.
+//
+// Each connection is opened for one instance: the TLS server name is the
+// instance id and the agent's certificate must carry the public key
+// derived from that instance's key (the pin), or the connection is closed
+// before a request is sent on it (*PinError). With a Sealer, a pin
+// mismatch makes the client enroll the agent (seal the instance's key for
+// it, POST /v1/enroll) and try once more: a new instance's agent learns its
+// key from its first request.
 type Client struct {
-	key     []byte
-	clock   clock.Clock
-	hc      *http.Client
-	maxBody int64
-	scheme  string
+	master      []byte
+	clock       clock.Clock
+	hc          *http.Client // pinned connections, pooled per instance and address
+	enrollHC    *http.Client // unpinned, never reused: enrollment only
+	dialer      *net.Dialer
+	maxBody     int64
+	sealer      Sealer
+	enrollEvery time.Duration
+	peers       sync.Map // instance id -> *peer
 }
 
 var _ mutation.Applier = (*Client)(nil)
 
+// peer is what the client knows of one instance's agent.
+type peer struct {
+	id  Identity
+	pin Pin
+	mu  sync.Mutex // one enrollment at a time
+	// lastEnroll is when the last enrollment was attempted, lastErr how it
+	// ended.
+	lastEnroll time.Time
+	lastErr    error
+}
+
 // ClientOptions tune a Client; zero values take the defaults.
 type ClientOptions struct {
-	// HTTPClient carries the requests (default: a pooled transport without
-	// proxy, dial timeout 5s, no overall timeout: use contexts).
-	HTTPClient *http.Client
 	// MaxBody is the agents' body limit (default DefaultMaxBody): Apply
 	// splits a batch so that no request exceeds it.
 	MaxBody int64
-	// Scheme is "http" (default) or "https".
-	Scheme string
+	// Sealer seals an instance's enrollment (the plane's KMS key); nil: the
+	// client never enrolls an agent (agents started with their keys).
+	Sealer Sealer
+	// EnrollEvery is the least time between two enrollments of one
+	// instance (default 30 s): a pin mismatch within it is returned as is.
+	EnrollEvery time.Duration
+	// DialTimeout bounds connecting and the TLS handshake (default 5 s).
+	DialTimeout time.Duration
+	// MaxIdleConnsPerAgent is kept open per agent instance (default 8).
+	MaxIdleConnsPerAgent int
 }
 
-// NewClient returns a client signing with key, its timestamps from c.
-func NewClient(key []byte, c clock.Clock, opts ClientOptions) (*Client, error) {
-	if len(key) < MinKeyBytes {
-		return nil, fmt.Errorf("agent key is %d bytes, need at least %d", len(key), MinKeyBytes)
+// NewClient returns a client holding the master key, its timestamps from c.
+func NewClient(master []byte, c clock.Clock, opts ClientOptions) (*Client, error) {
+	if len(master) < MinKeyBytes {
+		return nil, fmt.Errorf("agent master key is %d bytes, need at least %d", len(master), MinKeyBytes)
 	}
 	if c == nil {
 		return nil, errors.New("agent client needs a clock")
@@ -55,22 +87,120 @@ func NewClient(key []byte, c clock.Clock, opts ClientOptions) (*Client, error) {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
-	switch opts.Scheme {
-	case "":
-		opts.Scheme = "http"
-	case "http", "https":
-	default:
-		return nil, fmt.Errorf("agent client scheme %q is not http or https", opts.Scheme)
+	if opts.EnrollEvery <= 0 {
+		opts.EnrollEvery = 30 * time.Second
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 8,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
 	}
-	return &Client{key: slices.Clone(key), clock: c, hc: opts.HTTPClient, maxBody: opts.MaxBody, scheme: opts.Scheme}, nil
+	if opts.MaxIdleConnsPerAgent <= 0 {
+		opts.MaxIdleConnsPerAgent = 8
+	}
+	cl := &Client{
+		master: slices.Clone(master), clock: c, maxBody: opts.MaxBody, sealer: opts.Sealer, enrollEvery: opts.EnrollEvery,
+		dialer: &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
+	}
+	cl.hc = &http.Client{Transport: &http.Transport{
+		DialTLSContext:      cl.dialTLS(true, opts.DialTimeout),
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: opts.MaxIdleConnsPerAgent,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	cl.enrollHC = &http.Client{Transport: &http.Transport{
+		DialTLSContext:    cl.dialTLS(false, opts.DialTimeout),
+		DisableKeepAlives: true,
+	}}
+	return cl, nil
+}
+
+// peer returns what the client knows of an instance's agent.
+func (c *Client) peer(instance string) *peer {
+	if p, ok := c.peers.Load(instance); ok {
+		return p.(*peer)
+	}
+	id := DeriveIdentity(c.master, instance)
+	p, _ := c.peers.LoadOrStore(instance, &peer{id: id, pin: id.Pin()})
+	return p.(*peer)
+}
+
+// PinError is a connection to an agent that presented a certificate other
+// than its instance's: an agent not enrolled yet, one enrolled with
+// another master key, or not that instance at all. Retryable.
+type PinError struct {
+	Instance string
+	Got      Pin // zero when it presented none
+	Want     Pin
+}
+
+func (e *PinError) Error() string {
+	return fmt.Sprintf("agent %s presented a certificate with pin %.16s…, want %.16s… (not enrolled yet, enrolled with another key, or not that instance)", e.Instance, e.Got, e.Want)
+}
+
+// dialHost is the host of the URLs of an endpoint: the instance id and the
+// hex of its address, so that connections are pooled per instance and
+// address (one agent process may answer for several instances on one
+// address, each connection being opened for one). It is never resolved:
+// dialTLS decodes it.
+func dialHost(ep mutation.Endpoint) string {
+	return ep.InstanceID + "." + hex.EncodeToString([]byte(ep.Address))
+}
+
+func parseDialHost(addr string) (instance, address string, err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("agent dial address %q: %w", addr, err)
+	}
+	instance, enc, ok := strings.Cut(host, ".")
+	raw, herr := hex.DecodeString(enc)
+	if !ok || herr != nil || len(raw) == 0 {
+		return "", "", fmt.Errorf("agent dial address %q is not one the client made", addr)
+	}
+	return instance, string(raw), nil
+}
+
+// dialTLS connects to the agent and completes a TLS 1.3 handshake for the
+// instance; with pin, the agent's certificate must carry the instance's
+// derived key (checked before any request is sent).
+func (c *Client) dialTLS(pin bool, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		instance, address, err := parseDialHost(addr)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := c.dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		conf := &tls.Config{
+			ServerName: instance,
+			MinVersion: tls.VersionTLS13,
+			// No CA chain: the certificate is self-signed, and its key is
+			// checked against the pin in VerifyConnection (or, to enroll,
+			// not at all: what is sent then is sealed for the instance).
+			InsecureSkipVerify: true, //nolint:gosec // pinned below
+		}
+		if pin {
+			want := c.peer(instance).pin
+			conf.VerifyConnection = func(cs tls.ConnectionState) error {
+				var got Pin
+				if len(cs.PeerCertificates) > 0 {
+					got = pinOf(cs.PeerCertificates[0])
+				}
+				if got != want {
+					return &PinError{Instance: instance, Got: got, Want: want}
+				}
+				return nil
+			}
+		}
+		tc := tls.Client(raw, conf)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 // StatusError is an agent's answer with a status other than 200. It wraps
@@ -235,6 +365,12 @@ func (c *Client) Resync(ctx context.Context, from, to mutation.Endpoint, resourc
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q := url.Values{"resource": {resource}}.Encode()
+	// The import's body is the export streaming through: it cannot be sent
+	// twice. A status call first opens (and, if need be, enrolls) the
+	// receiver's connection, which the import then reuses.
+	if _, err := c.Status(ctx, to, resource); err != nil {
+		return ImportResult{}, fmt.Errorf("importing %s into agent %s: %w", resource, to.InstanceID, err)
+	}
 	exp, err := c.send(ctx, from, http.MethodGet, PathSnapshot, q, nil)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("exporting %s from agent %s: %w", resource, from.InstanceID, err)
@@ -247,10 +383,11 @@ func (c *Client) Resync(ctx context.Context, from, to mutation.Endpoint, resourc
 		return ImportResult{}, fmt.Errorf("importing %s into agent %s: %w", resource, to.InstanceID, err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	seed := signRequest(c.key, req, c.clock.Now(), newNonce(), StreamingPayload)
+	id := c.peer(to.InstanceID).id
+	seed := signRequest(id, req, c.clock.Now(), newNonce(), StreamingPayload)
 	copied := make(chan error, 1)
 	go func() {
-		cw := newChunkWriter(pw, c.key, seed, 256<<10)
+		cw := newChunkWriter(pw, id.Key, seed, 256<<10)
 		_, err := io.Copy(cw, exp.Body)
 		if err == nil {
 			err = cw.Close()
@@ -259,6 +396,7 @@ func (c *Client) Resync(ctx context.Context, from, to mutation.Endpoint, resourc
 		copied <- err
 	}()
 	resp, err := c.hc.Do(req)
+	err = plainURLError(err)
 	pr.CloseWithError(errImportDone) // the writer must not block if the agent stopped reading
 	copyErr := <-copied
 	if copyErr != nil && errors.Is(copyErr, errImportDone) {
@@ -294,25 +432,60 @@ func newNonce() [16]byte {
 }
 
 func (c *Client) url(ep mutation.Endpoint, path, query string) string {
-	u := url.URL{Scheme: c.scheme, Host: ep.Address, Path: path, RawQuery: query}
+	u := url.URL{Scheme: "https", Host: dialHost(ep), Path: path, RawQuery: query}
 	return u.String()
 }
 
-// send signs and sends a request and returns the response when its status
-// is 200; otherwise the error (a *StatusError for an error status).
-func (c *Client) send(ctx context.Context, ep mutation.Endpoint, method, path, query string, body []byte) (*http.Response, error) {
+// plainURLError drops the *url.Error around a transport error: its URL is
+// the client's internal host (dialHost), noise in a message that names
+// the agent already.
+func plainURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// checkEndpoint refuses an endpoint no request can be made for.
+func checkEndpoint(ep mutation.Endpoint) error {
 	if ep.Address == "" {
-		return nil, fmt.Errorf("agent %s has no address: %w", ep.InstanceID, mutation.ErrPermanent)
+		return fmt.Errorf("agent %s has no address: %w", ep.InstanceID, mutation.ErrPermanent)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url(ep, path, query), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("building request: %v: %w", err, mutation.ErrPermanent)
+	if err := CheckInstanceID(ep.InstanceID); err != nil {
+		return fmt.Errorf("agent at %s: %w: %w", ep.Address, err, mutation.ErrPermanent)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return nil
+}
+
+// send signs and sends a request and returns the response when its status
+// is 200; otherwise the error (a *StatusError for an error status). When
+// the agent presents another certificate than its instance's and the
+// client can enroll, it enrolls the agent and sends the request once more.
+func (c *Client) send(ctx context.Context, ep mutation.Endpoint, method, path, query string, body []byte) (*http.Response, error) {
+	if err := checkEndpoint(ep); err != nil {
+		return nil, err
 	}
-	signRequest(c.key, req, c.clock.Now(), newNonce(), bodyHash(body))
-	resp, err := c.hc.Do(req)
+	p := c.peer(ep.InstanceID)
+	do := func() (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, c.url(ep, path, query), bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("building request: %v: %w", err, mutation.ErrPermanent)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		signRequest(p.id, req, c.clock.Now(), newNonce(), bodyHash(body))
+		resp, err := c.hc.Do(req)
+		return resp, plainURLError(err)
+	}
+	resp, err := do()
+	if pe := (*PinError)(nil); errors.As(err, &pe) && c.sealer != nil {
+		if eerr := c.enrollPeer(ctx, ep, p); eerr != nil {
+			return nil, fmt.Errorf("%w; enrolling it: %w", err, eerr)
+		}
+		resp, err = do()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -351,4 +524,99 @@ func statusError(resp *http.Response) *StatusError {
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
+}
+
+// Enroll delivers the instance's key to its agent (see Sealer): sealed for
+// that instance, so only the agent running there can open it. Send
+// enrolls by itself when an agent presents the wrong certificate; this is
+// for callers that want to do it ahead.
+func (c *Client) Enroll(ctx context.Context, ep mutation.Endpoint) error {
+	if err := checkEndpoint(ep); err != nil {
+		return err
+	}
+	if c.sealer == nil {
+		return fmt.Errorf("enrolling agent %s: the client has no sealer: %w", ep.InstanceID, mutation.ErrPermanent)
+	}
+	p := c.peer(ep.InstanceID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastEnroll, p.lastErr = c.clock.Now(), c.enroll(ctx, ep, p)
+	return p.lastErr
+}
+
+// enrollPeer enrolls the agent unless that was attempted within
+// enrollEvery: then it reports how that attempt ended (a concurrent caller
+// that just enrolled it makes this one retry its request at once).
+func (c *Client) enrollPeer(ctx context.Context, ep mutation.Endpoint, p *peer) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := c.clock.Now()
+	if !p.lastEnroll.IsZero() && now.Sub(p.lastEnroll) < c.enrollEvery {
+		if p.lastErr != nil {
+			return fmt.Errorf("the last enrollment, %s ago, failed (next try after %s): %w", now.Sub(p.lastEnroll).Round(time.Millisecond), c.enrollEvery, p.lastErr)
+		}
+		return nil
+	}
+	p.lastEnroll, p.lastErr = now, c.enroll(ctx, ep, p)
+	return p.lastErr
+}
+
+// enroll seals the instance's enrollment and posts it. An agent busy
+// enrolling (429: another function of the plane got there first, as every
+// fanout environment meets a new agent at about the same time) is looked
+// at again a second later: if it now presents the pinned certificate, the
+// other enrollment did it; else it is asked once more.
+func (c *Client) enroll(ctx context.Context, ep mutation.Endpoint, p *peer) error {
+	err := c.enrollOnce(ctx, ep, p)
+	if se := (*StatusError)(nil); errors.As(err, &se) && se.Code == http.StatusTooManyRequests {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(enrollInterval + 100*time.Millisecond):
+		}
+		if c.pinned(ctx, ep) {
+			return nil
+		}
+		err = c.enrollOnce(ctx, ep, p)
+	}
+	return err
+}
+
+// pinned reports whether the agent now completes a pinned handshake.
+func (c *Client) pinned(ctx context.Context, ep mutation.Endpoint) bool {
+	conn, err := c.dialTLS(true, c.dialer.Timeout)(ctx, "tcp", net.JoinHostPort(dialHost(ep), "443"))
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func (c *Client) enrollOnce(ctx context.Context, ep mutation.Endpoint, p *peer) error {
+	plain, err := json.Marshal(Enrollment{V: EnrollmentVersion, Instance: p.id.InstanceID, Key: p.id.Key, IssuedAt: c.clock.Now().Unix()})
+	if err != nil {
+		return fmt.Errorf("encoding the enrollment: %w", err)
+	}
+	sealed, err := c.sealer.Seal(ctx, p.id.InstanceID, plain)
+	if err != nil {
+		return fmt.Errorf("sealing the enrollment of %s: %w", p.id.InstanceID, err)
+	}
+	body, err := json.Marshal(EnrollRequest{Instance: p.id.InstanceID, Sealed: sealed})
+	if err != nil {
+		return fmt.Errorf("encoding the enrollment request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(ep, PathEnroll, ""), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building the enrollment request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.enrollHC.Do(req)
+	if err != nil {
+		return plainURLError(err)
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp)
+	}
+	return nil
 }

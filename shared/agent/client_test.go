@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -30,11 +31,9 @@ func TestClientErrorClassification(t *testing.T) {
 	cl := newTestClient(t, nil, ClientOptions{})
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.status), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ep := fakeAgent(t, "i-x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				writeJSON(w, c.status, ErrorResponse{Error: "because"})
 			}))
-			defer srv.Close()
-			ep := mutation.Endpoint{InstanceID: "i-x", Address: strings.TrimPrefix(srv.URL, "http://")}
 			ack, err := cl.Apply(t.Context(), ep, res, batch)
 			if err == nil {
 				t.Fatal("no error")
@@ -65,17 +64,16 @@ func TestClientErrorClassification(t *testing.T) {
 	})
 	t.Run("timeout from the context", func(t *testing.T) {
 		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ep := fakeAgent(t, "i-x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-release:
 			case <-r.Context().Done():
 			}
 		}))
-		defer srv.Close()
 		defer close(release)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		_, err := cl.Apply(ctx, mutation.Endpoint{InstanceID: "i-x", Address: strings.TrimPrefix(srv.URL, "http://")}, res, batch)
+		_, err := cl.Apply(ctx, ep, res, batch)
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mutation.ErrPermanent) {
 			t.Fatalf("err = %v, want a retryable deadline error", err)
 		}
@@ -86,6 +84,21 @@ func TestClientErrorClassification(t *testing.T) {
 			t.Fatalf("err = %v, want permanent", err)
 		}
 	})
+}
+
+// fakeAgent serves handler over TLS with the certificate of instance's
+// identity (derived from testKey): what the client pins.
+func fakeAgent(t *testing.T, instance string, handler http.Handler) mutation.Endpoint {
+	t.Helper()
+	cert, err := DeriveIdentity(testKey, instance).Certificate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return mutation.Endpoint{InstanceID: instance, Address: strings.TrimPrefix(srv.URL, "https://")}
 }
 
 // countingHandler counts apply requests and can fail the nth.
@@ -206,7 +219,6 @@ func TestNewClientValidates(t *testing.T) {
 	}{
 		{"short key", []byte("short"), clock.System{}, ClientOptions{}},
 		{"no clock", testKey, nil, ClientOptions{}},
-		{"bad scheme", testKey, clock.System{}, ClientOptions{Scheme: "ftp"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
@@ -18,7 +19,8 @@ import (
 
 // FuzzAgentRequest sends arbitrary requests to the agent's whole API (any
 // method, path, query, body, and authentication headers either signed
-// correctly over them or taken from the fuzzer as they are): the agent
+// correctly over them for the agent's instance or taken from the fuzzer as
+// they are): the agent
 // never panics; a request that is not correctly signed is refused with
 // 401 whatever its path, method or size, before anything else is looked
 // at; a correctly signed one gets one of the statuses its endpoint
@@ -39,7 +41,8 @@ func FuzzAgentRequest(f *testing.F) {
 	clk := clock.NewFake(t0)
 	st := openTestStore(f, f.TempDir(), clk, StoreOptions{})
 	f.Cleanup(func() { st.Close() })
-	srv, err := NewServer(st, ServerConfig{Key: testKey, Clock: clk, MaxBody: 64 << 10, ReplayCache: 1 << 20})
+	id := DeriveIdentity(testKey, "i-0agent")
+	srv, err := NewServer(st, ServerConfig{Identities: []Identity{id}, Clock: clk, MaxBody: 64 << 10, ReplayCache: 1 << 20})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -56,12 +59,13 @@ func FuzzAgentRequest(f *testing.F) {
 			return // not a request a client can send (the fuzzer's URI)
 		}
 		req.RemoteAddr = "192.0.2.1:1234"
+		req.TLS = &tls.ConnectionState{ServerName: id.InstanceID}
 		if signed {
 			var nb [16]byte
 			binary.BigEndian.PutUint64(nb[:], n.Add(1))
-			signRequest(testKey, req, clk.Now().Add(time.Duration(skew)*time.Second), nb, bodyHash(body))
+			signRequest(id, req, clk.Now().Add(time.Duration(skew)*time.Second), nb, bodyHash(body))
 		} else {
-			for k, v := range map[string]string{HeaderTimestamp: ts, HeaderNonce: nonce, HeaderContentSHA256: sha, HeaderAuthorization: authz} {
+			for k, v := range map[string]string{HeaderInstance: id.InstanceID, HeaderTimestamp: ts, HeaderNonce: nonce, HeaderContentSHA256: sha, HeaderAuthorization: authz} {
 				if v != "" {
 					req.Header.Set(k, v)
 				}
@@ -69,6 +73,14 @@ func FuzzAgentRequest(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
+		if req.URL.Path == PathEnroll {
+			// Enrollment is not signed (its body is sealed); an agent
+			// started with its keys has none.
+			if rec.Code != http.StatusNotFound {
+				t.Fatalf("%s %s to an agent started with its keys answered %d", req.Method, PathEnroll, rec.Code)
+			}
+			return
+		}
 		fresh := skew > -300 && skew < 300 // within the default 5-minute skew
 		if !signed || !fresh {
 			if rec.Code != http.StatusUnauthorized {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,8 @@ func FuzzApplyAPI(f *testing.F) {
 	clk := clock.NewFake(t0)
 	st := openTestStore(f, f.TempDir(), clk, StoreOptions{})
 	f.Cleanup(func() { st.Close() })
-	srv, err := NewServer(st, ServerConfig{Key: testKey, Clock: clk, MaxBody: 64 << 10, ReplayCache: 1 << 22})
+	id := DeriveIdentity(testKey, "i-0agent")
+	srv, err := NewServer(st, ServerConfig{Identities: []Identity{id}, Clock: clk, MaxBody: 64 << 10, ReplayCache: 1 << 22})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -46,7 +48,8 @@ func FuzzApplyAPI(f *testing.F) {
 		req := httptest.NewRequest("POST", PathApply, bytes.NewReader(body))
 		var nonce [16]byte
 		binary.BigEndian.PutUint64(nonce[:], n.Add(1))
-		signRequest(testKey, req, clk.Now(), nonce, bodyHash(body))
+		req.TLS = &tls.ConnectionState{ServerName: id.InstanceID}
+		signRequest(id, req, clk.Now(), nonce, bodyHash(body))
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		switch rec.Code {

@@ -3,10 +3,12 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
+// testKey is the master key of the tests: a test agent named X holds
+// DeriveIdentity(testKey, X).
 var testKey = []byte("test-key-0123456789abcdef-0123456789")
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -127,12 +131,14 @@ func drainStore(t testing.TB, s *Store) {
 	t.Fatal("store never drained")
 }
 
-// testAgent is an agent behind a real loopback HTTP server, its worker
+// testAgent is an agent behind a real loopback TLS server, its worker
 // running.
 type testAgent struct {
 	store *Store
+	api   *Server
 	srv   *httptest.Server
 	ep    mutation.Endpoint
+	id    Identity // the agent's (its name's key derived from testKey)
 	logs  *syncBuffer
 }
 
@@ -154,6 +160,7 @@ func (b *syncBuffer) String() string {
 }
 
 type agentOpts struct {
+	enroll    *EnrollConfig // instead of the name's identity
 	clock     clock.Clock
 	rate      float64
 	noWorker  bool
@@ -170,11 +177,18 @@ func startAgent(t testing.TB, name string, o agentOpts) *testAgent {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st := openTestStore(t, t.TempDir(), o.clock, o.storeOpts)
-	srv, err := NewServer(st, ServerConfig{Key: testKey, Clock: o.clock, Logger: log, MaxBody: o.maxBody, ReplayCache: o.replay})
+	id := DeriveIdentity(testKey, name)
+	cfg := ServerConfig{Identities: []Identity{id}, Clock: o.clock, Logger: log, MaxBody: o.maxBody, ReplayCache: o.replay}
+	if o.enroll != nil {
+		cfg.Identities, cfg.Enroll = nil, o.enroll
+	}
+	srv, err := NewServer(st, cfg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	hs.TLS = srv.TLSConfig()
+	hs.StartTLS()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	if !o.noWorker {
@@ -190,7 +204,16 @@ func startAgent(t testing.TB, name string, o agentOpts) *testAgent {
 		<-done
 		st.Close()
 	})
-	return &testAgent{store: st, srv: hs, ep: mutation.Endpoint{InstanceID: name, Address: strings.TrimPrefix(hs.URL, "http://")}, logs: logs}
+	return &testAgent{store: st, api: srv, srv: hs, id: id, ep: mutation.Endpoint{InstanceID: name, Address: strings.TrimPrefix(hs.URL, "https://")}, logs: logs}
+}
+
+// rawClient speaks TLS to a test agent for the instance sni without
+// checking its certificate: for requests built by hand.
+func rawClient(sni string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{ServerName: sni, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, //nolint:gosec // test
+		DisableKeepAlives: true,
+	}}
 }
 
 func newTestClient(t testing.TB, c clock.Clock, o ClientOptions) *Client {

@@ -1,5 +1,7 @@
 // Package agent is the shadow agent that runs on every live and shadow
-// instance (docs/AGENT.md): an authenticated HTTP API that accepts batches
+// instance (docs/AGENT.md): an authenticated API over TLS, each agent
+// holding only its own instance's key (derived from the plane's master
+// key, delivered sealed for that instance), that accepts batches
 // of mutations idempotently by seq into a durable log (bbolt, synced before
 // the ack), a worker that applies them to a key/value state, status, a
 // state digest, and snapshot export/import for resync; and the Client the
@@ -12,6 +14,7 @@ package agent
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,7 +22,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
@@ -80,9 +85,16 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-// ServerConfig configures a Server. Key and Clock are required.
+// ServerConfig configures a Server. Clock is required, and at least one
+// identity or Enroll.
 type ServerConfig struct {
-	Key    []byte
+	// Identities are the instances the agent answers for, with their keys
+	// (a key file): normally one, the instance it runs on.
+	Identities []Identity
+	// Enroll, when set, lets the plane deliver this instance's key
+	// (POST /v1/enroll); the agent answers for no instance until then
+	// (unless Enroll.Current holds one from before).
+	Enroll *EnrollConfig
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// MaxBody bounds a request body (default DefaultMaxBody); larger ones
@@ -99,25 +111,39 @@ type ServerConfig struct {
 	MaxInflight int
 }
 
-// Server is the agent's HTTP API over a Store.
+// Server is the agent's HTTP API over a Store. It must be served over TLS
+// with the configuration TLSConfig returns.
 type Server struct {
-	store *Store
-	cfg   ServerConfig
-	log   *slog.Logger
-	ver   *verifier
-	mux   *http.ServeMux
-	sem   chan struct{}
+	store  *Store
+	cfg    ServerConfig
+	log    *slog.Logger
+	ids    *identitySet
+	enroll *enroller // nil: started with its keys
+	ver    *verifier
+	mux    *http.ServeMux
+	sem    chan struct{}
 }
 
 var _ http.Handler = (*Server)(nil)
 
 // NewServer returns the API handler for st.
 func NewServer(st *Store, cfg ServerConfig) (*Server, error) {
-	if len(cfg.Key) < MinKeyBytes {
-		return nil, fmt.Errorf("agent key is %d bytes, need at least %d", len(cfg.Key), MinKeyBytes)
-	}
 	if cfg.Clock == nil {
 		return nil, errors.New("agent server needs a clock")
+	}
+	if len(cfg.Identities) == 0 && cfg.Enroll == nil {
+		return nil, errors.New("agent server needs its identities (a key file) or enrollment")
+	}
+	ids := &identitySet{byID: map[string]*tls.Certificate{}, keys: map[string][]byte{}}
+	for _, id := range cfg.Identities {
+		cert, err := id.Certificate(cfg.Clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := ids.keys[id.InstanceID]; dup {
+			return nil, fmt.Errorf("identity %s given twice", id.InstanceID)
+		}
+		ids.set(id, &cert)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -135,10 +161,30 @@ func NewServer(st *Store, cfg ServerConfig) (*Server, error) {
 		cfg.MaxInflight = DefaultInflight
 	}
 	s := &Server{
-		store: st, cfg: cfg, log: cfg.Logger,
-		ver: &verifier{key: cfg.Key, clock: cfg.Clock, skew: cfg.Skew, replay: newReplayCache(cfg.ReplayCache)},
+		store: st, cfg: cfg, log: cfg.Logger, ids: ids,
+		ver: &verifier{key: ids.key, clock: cfg.Clock, skew: cfg.Skew, replay: newReplayCache(cfg.ReplayCache)},
 		mux: http.NewServeMux(),
 		sem: make(chan struct{}, cfg.MaxInflight),
+	}
+	if cfg.Enroll != nil {
+		if len(cfg.Identities) > 0 {
+			return nil, errors.New("agent server takes its identities from a key file or from enrollment, not both")
+		}
+		e, err := newEnroller(*cfg.Enroll, cfg.Clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.enroll = e
+		if cur := cfg.Enroll.Current; cur != nil {
+			if err := cur.Check(); err != nil {
+				return nil, fmt.Errorf("the saved enrollment: %w", err)
+			}
+			cert, err := cur.Identity().Certificate(cfg.Clock.Now())
+			if err != nil {
+				return nil, err
+			}
+			ids.set(cur.Identity(), &cert)
+		}
 	}
 	s.mux.HandleFunc("POST "+PathApply, s.apply)
 	s.mux.HandleFunc("GET "+PathStatus, s.status)
@@ -148,9 +194,108 @@ func NewServer(st *Store, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// SetIdentities replaces the identities of an agent started with its keys
+// (its key file read again): requests for an instance no longer listed are
+// refused from now on, on connections already open too.
+func (s *Server) SetIdentities(ids []Identity) error {
+	if s.enroll != nil {
+		return errors.New("an agent that is enrolled takes its identity from enrollment, not a key file")
+	}
+	if len(ids) == 0 {
+		return errors.New("no identity")
+	}
+	certs := make(map[string]*tls.Certificate, len(ids))
+	keys := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		if _, dup := keys[id.InstanceID]; dup {
+			return fmt.Errorf("identity %s given twice", id.InstanceID)
+		}
+		c, err := id.Certificate(s.cfg.Clock.Now())
+		if err != nil {
+			return err
+		}
+		certs[id.InstanceID], keys[id.InstanceID] = &c, slices.Clone(id.Key)
+	}
+	s.ids.mu.Lock()
+	defer s.ids.mu.Unlock()
+	s.ids.byID, s.ids.keys = certs, keys
+	return nil
+}
+
+// Identities returns the instances the agent answers for now, sorted.
+func (s *Server) Identities() []string { return s.ids.names() }
+
+// TLSConfig is the agent's TLS configuration: TLS 1.3, and for each
+// connection the certificate of the instance it names (the server name
+// the client sends), derived from that instance's key, which the client
+// pins. An agent waiting for its enrollment presents a placeholder
+// certificate for its own instance; a connection for an instance the agent
+// is not fails.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: s.certificate}
+}
+
+func (s *Server) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c, ok := s.ids.cert(hello.ServerName); ok {
+		return c, nil
+	}
+	if s.enroll != nil && hello.ServerName == s.enroll.cfg.InstanceID {
+		return s.enroll.unenrolled, nil
+	}
+	return nil, fmt.Errorf("no identity for server name %.64q", hello.ServerName)
+}
+
+// identitySet holds the identities the agent answers for; enrollment
+// replaces one while requests are served.
+type identitySet struct {
+	mu   sync.RWMutex
+	byID map[string]*tls.Certificate
+	keys map[string][]byte
+}
+
+func (s *identitySet) set(id Identity, cert *tls.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byID[id.InstanceID] = cert
+	s.keys[id.InstanceID] = slices.Clone(id.Key)
+}
+
+func (s *identitySet) key(instance string) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.keys[instance]
+	return k, ok
+}
+
+func (s *identitySet) cert(instance string) (*tls.Certificate, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.byID[instance]
+	return c, ok
+}
+
+func (s *identitySet) names() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.keys))
+	for k := range s.keys {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ServeHTTP authenticates the request, bounds and checks its body, then
-// routes it.
+// routes it. Enrollment is authenticated by its sealed body instead.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == PathEnroll {
+		s.enrollHTTP(w, r)
+		return
+	}
+	if r.TLS == nil {
+		s.reject(w, r, http.StatusForbidden, errors.New("the agent API is served over TLS only"))
+		return
+	}
 	sr, err := s.ver.verifyHeaders(r)
 	if err != nil {
 		if errors.Is(err, errReplayCacheFull) {
@@ -166,7 +311,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.reject(w, r, http.StatusBadRequest, errors.New("a chunk-signed body is only accepted by POST "+PathSnapshot))
 			return
 		}
-		r.Body = io.NopCloser(newChunkReader(r.Body, s.cfg.Key, sr.signature))
+		r.Body = io.NopCloser(newChunkReader(r.Body, sr.key, sr.signature))
 		s.mux.ServeHTTP(w, r)
 		return
 	}

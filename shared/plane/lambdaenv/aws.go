@@ -10,11 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
-	"github.com/shadowscale/shadowscale/shared/agent"
-	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 // Retry policy of every AWS client the functions build: the SDK's standard
@@ -56,18 +53,4 @@ func AWSConfig(ctx context.Context, optFns ...func(*config.LoadOptions) error) (
 // (awssdk.CloudWatchJSON: moto does not serve the SDK's default CBOR).
 func CloudWatch(cfg aws.Config, optFns ...func(*cloudwatch.Options)) *cloudwatch.Client {
 	return cloudwatch.NewFromConfig(cfg, append([]func(*cloudwatch.Options){awssdk.CloudWatchJSON}, optFns...)...)
-}
-
-// AgentClient reads the agents' HMAC key from Secrets Manager (once, at a
-// function's init) and returns the agent client signing with it.
-func AgentClient(ctx context.Context, cfg aws.Config, secretARN string) (*agent.Client, error) {
-	key, err := awssdk.ReadSecret(ctx, secretsmanager.NewFromConfig(cfg), secretARN)
-	if err != nil {
-		return nil, fmt.Errorf("reading the agent key: %w", err)
-	}
-	client, err := agent.NewClient(key, clock.System{}, agent.ClientOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("building the agent client: %w", err)
-	}
-	return client, nil
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +35,12 @@ const (
 	EnvLaunchTemplate = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
 	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
 	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
-	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
+	// EnvAgentKMSKey is the ARN of the KMS key the functions seal an
+	// instance's agent key with to enroll its agent (docs/AGENT.md,
+	// "Enrollment"). Unset: they enroll no agent (agents started with
+	// their keys, as in the tests).
+	EnvAgentKMSKey = "SHADOWSCALE_AGENT_KMS_KEY"
+	EnvDLQURL      = "SHADOWSCALE_DLQ_URL"
 	// EnvDLQBucket is the bucket of the dead letters too large for an SQS
 	// message (optional: without it they are cut).
 	EnvDLQBucket = "SHADOWSCALE_DLQ_BUCKET"
@@ -219,14 +225,25 @@ func (r *reader) shadows() Shadows {
 // Agent is what the functions that talk to agents read.
 type Agent struct {
 	Port int
-	// SecretARN names the Secrets Manager secret holding the agent HMAC key.
+	// SecretARN names the Secrets Manager secret holding the master key
+	// the agents' keys are derived from.
 	SecretARN string
+	// KMSKey is the ARN of the KMS key enrollments are sealed with ("":
+	// no enrollment).
+	KMSKey string
 }
 
+// kmsKeyARN: a KMS key or alias ARN (the instances' ARNs are built from
+// its partition, region and account).
+var kmsKeyARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$`)
+
 func (r *reader) agent() Agent {
-	a := Agent{Port: r.int(EnvAgentPort, shadow.DefaultAgentPort), SecretARN: r.required(EnvAgentSecret)}
+	a := Agent{Port: r.int(EnvAgentPort, shadow.DefaultAgentPort), SecretARN: r.required(EnvAgentSecret), KMSKey: r.str(EnvAgentKMSKey)}
 	if a.Port < 1 || a.Port > 65535 {
 		r.errs = append(r.errs, fmt.Errorf("%s=%d is not a TCP port", EnvAgentPort, a.Port))
+	}
+	if a.KMSKey != "" && !kmsKeyARN.MatchString(a.KMSKey) {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)", EnvAgentKMSKey, a.KMSKey))
 	}
 	return a
 }

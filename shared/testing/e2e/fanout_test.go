@@ -114,7 +114,7 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 	bin := agentBinary(t)
 	dir := t.TempDir()
 	for name, insts := range place(p.lives, p.shadows) {
-		a, err := harness.StartAgent(ctx, bin, harness.AgentOptions{Name: name, DataDir: filepath.Join(dir, name), Key: p.w.AgentKey})
+		a, err := harness.StartAgent(ctx, bin, harness.AgentOptions{Name: name, DataDir: filepath.Join(dir, name), Key: p.w.AgentKey, Instances: insts})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -197,9 +197,9 @@ func TestLifecycleUnderFaults(t *testing.T) {
 		}
 		_, f := retried(t, r.launch.Handle, harness.StateChange(id, "running", time.Now()))
 		eventFailures += f
-		r.agents.set(id, r.endpoint("live").Address)
+		r.serve(t, "live", id)
 		if rec, err := r.table.Records().Get(ctx, id); err == nil && rec.ShadowID != "" {
-			r.agents.set(rec.ShadowID, r.endpoint("shadow").Address)
+			r.serve(t, "shadow", rec.ShadowID)
 		}
 	}
 

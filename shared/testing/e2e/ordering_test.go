@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,7 +309,7 @@ func TestAgentKilledMidBatch(t *testing.T) {
 	sh := r.startAgent(t, "shadow", shadows[lives[0]], shadows[lives[1]])
 	kills := map[*harness.Agent]*killer{}
 	for a, insts := range map[*harness.Agent][]string{live: lives, sh: {shadows[lives[0]], shadows[lives[1]]}} {
-		k := startKiller(t, a)
+		k := startKiller(t, a, []byte(r.w.AgentKey), insts...)
 		kills[a] = k
 		for _, id := range insts {
 			r.agents.set(id, k.addr) // the fanout reaches the agent through it
@@ -362,10 +361,12 @@ func TestAgentKilledMidBatch(t *testing.T) {
 	assertNoPanic(t, r.logs.String(), live.Logs(), sh.Logs())
 }
 
-// killer is a loopback HTTP proxy in front of an agent process. Armed, it
-// forwards the next apply request to the agent, and while the request is
-// at the agent runs its kill; it answers that request 502 (the agent died
-// before answering). Everything else passes through.
+// killer is a loopback proxy in front of an agent process, ending the
+// plane's TLS with the certificates of the agent's instances
+// (harness.AgentFront). Armed, it forwards the next apply request to the
+// agent, and while the request is at the agent runs its kill; it answers
+// that request 502 (the agent died before answering). Everything else
+// passes through.
 type killer struct {
 	addr  string
 	agent *harness.Agent
@@ -373,16 +374,20 @@ type killer struct {
 	armed atomic.Pointer[func()]
 }
 
-func startKiller(t *testing.T, a *harness.Agent) *killer {
+func startKiller(t *testing.T, a *harness.Agent, master []byte, instances ...string) *killer {
 	t.Helper()
-	k := &killer{agent: a, rp: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: a.Addr})}
+	front, forward, err := harness.AgentFront(master, a.Addr, instances...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &killer{agent: a, rp: &httputil.ReverseProxy{Rewrite: func(*httputil.ProxyRequest) {}, Transport: forward}}
 	k.rp.ErrorLog = log.New(io.Discard, "", 0)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	srv := &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second, TLSConfig: front, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
 	k.addr = ln.Addr().String()
 	return k

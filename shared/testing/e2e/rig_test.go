@@ -560,7 +560,7 @@ func (r *rig) forecaster(t *testing.T, extra map[string]string) (*handlers.Forec
 // (its own data dir and port), known to the reconciler's agents port.
 func (r *rig) startAgent(t *testing.T, name string, instances ...string) *harness.Agent {
 	t.Helper()
-	a, err := harness.StartAgent(context.Background(), agentBinary(t), harness.AgentOptions{Name: name, DataDir: filepath.Join(r.dir(t), name), Key: r.w.AgentKey, LogLevel: r.agentLogLevel})
+	a, err := harness.StartAgent(context.Background(), agentBinary(t), harness.AgentOptions{Name: name, DataDir: filepath.Join(r.dir(t), name), Key: r.w.AgentKey, Instances: instances, LogLevel: r.agentLogLevel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,6 +575,19 @@ func (r *rig) startAgent(t *testing.T, name string, instances ...string) *harnes
 	}
 	r.byName.Store(name, a)
 	return a
+}
+
+// serve makes the agent of that name stand in for more instances: it
+// answers for them (their keys added to its key file) and the reconciler's
+// agents port sends them to it.
+func (r *rig) serve(t *testing.T, name string, instances ...string) {
+	t.Helper()
+	if err := r.agent(t, name).Serve(context.Background(), instances...); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range instances {
+		r.agents.set(id, r.agent(t, name).Addr)
+	}
 }
 
 // agent returns the agent process of that name.

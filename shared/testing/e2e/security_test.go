@@ -3,15 +3,7 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/shadowscale/shadowscale/shared/agent"
-	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
@@ -134,98 +124,4 @@ func TestPlaneRefusesWhatItDoesNotOwn(t *testing.T) {
 	if strings.Count(logs, "refused to terminate") < 2 {
 		t.Errorf("refusals not logged:\n%s", logs)
 	}
-}
-
-// TestAgentProcessRefusesUnsignedReplayedOversized: the real agent binary,
-// spoken to with the protocol of docs/AGENT.md signed by hand (not with
-// the project's client): an unsigned request, a wrong key, a stale
-// timestamp and a replayed request are 401 on every path, before the body
-// or the path is looked at; a signed body over --max-body is 413; a signed
-// request to an unknown path is 404; the signed original is 200. The
-// agent logs each refusal. (The same rules are unit-tested in
-// shared/agent: TestAuth, TestReplayCacheBoundedAndExpires,
-// TestServerAnswers503WhenReplayCacheFull, TestChunkSignedStream, and
-// fuzzed by FuzzAgentRequest.)
-func TestAgentProcessRefusesUnsignedReplayedOversized(t *testing.T) {
-	ctx := context.Background()
-	a, err := harness.StartAgent(ctx, agentBinary(t), harness.AgentOptions{Name: "agent", DataDir: t.TempDir() + "/agent", Key: "process-key-0123456789abcdef", LogLevel: "info"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Stop() })
-	key := []byte("process-key-0123456789abcdef")
-	const res = "i-0abc"
-	m := mutation.Mutation{V: 1, Resource: res, Seq: 1, Op: mutation.OpPut, Key: "k", Value: []byte("v"), ProducedAt: time.Now().UTC()}
-	body, _ := json.Marshal(agent.ApplyRequest{Resource: res, Mutations: []mutation.Mutation{m}})
-	big, _ := json.Marshal(agent.ApplyRequest{Resource: res, Mutations: []mutation.Mutation{{V: 1, Resource: res, Seq: 2, Op: mutation.OpPut, Key: "k", Value: bytes.Repeat([]byte("x"), 7<<20), ProducedAt: time.Now().UTC()}}})
-	type req struct {
-		name         string
-		method, path string
-		body         []byte
-		key          []byte
-		at           time.Time
-		nonce        string // "" for a fresh one
-		sign         bool
-		status       int
-	}
-	fixed := newNonceHex()
-	for _, tc := range []req{
-		{"unsigned apply", "POST", agent.PathApply, body, nil, time.Now(), "", false, 401},
-		{"unsigned status", "GET", agent.PathStatus, nil, nil, time.Now(), "", false, 401},
-		{"unsigned unknown path", "GET", "/v1/secrets", nil, nil, time.Now(), "", false, 401},
-		{"wrong key", "POST", agent.PathApply, body, []byte("another-key-0123456789abcdef"), time.Now(), "", true, 401},
-		{"stale timestamp", "POST", agent.PathApply, body, key, time.Now().Add(-10 * time.Minute), "", true, 401},
-		{"signed", "POST", agent.PathApply, body, key, time.Now(), fixed, true, 200},
-		{"the same request replayed", "POST", agent.PathApply, body, key, time.Now(), fixed, true, 401},
-		{"signed, over --max-body (8 MiB)", "POST", agent.PathApply, big, key, time.Now(), "", true, 413},
-		{"signed, unknown path", "GET", "/v1/secrets", nil, key, time.Now(), "", true, 404},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			hr, err := http.NewRequestWithContext(ctx, tc.method, "http://"+a.Addr+tc.path, bytes.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.sign {
-				nonce := tc.nonce
-				if nonce == "" {
-					nonce = newNonceHex()
-				}
-				signByHand(hr, tc.key, tc.at, nonce, tc.body)
-			}
-			resp, err := http.DefaultClient.Do(hr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.status)
-			}
-		})
-	}
-	if n := strings.Count(a.Logs(), "request rejected"); n < 6 {
-		t.Errorf("%d refusals logged, want one per refused request:\n%s", n, a.Logs())
-	}
-}
-
-// signByHand signs a request as docs/AGENT.md specifies.
-func signByHand(r *http.Request, key []byte, at time.Time, nonce string, body []byte) {
-	sum := sha256.Sum256(body)
-	sha := hex.EncodeToString(sum[:])
-	ts := strconv.FormatInt(at.Unix(), 10)
-	uri := r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		uri += "?" + r.URL.RawQuery
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(strings.Join([]string{"SHADOW-HMAC-SHA256", r.Method, uri, ts, nonce, sha}, "\n")))
-	r.Header.Set("X-Shadow-Timestamp", ts)
-	r.Header.Set("X-Shadow-Nonce", nonce)
-	r.Header.Set("X-Shadow-Content-Sha256", sha)
-	r.Header.Set("Authorization", "SHADOW-HMAC-SHA256 Signature="+hex.EncodeToString(mac.Sum(nil)))
-}
-
-func newNonceHex() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -200,7 +200,7 @@ func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResu
 		insts []string
 		rate  float64
 	}{{"live", lives, 0}, {"shadow", shadows, opt.ShadowApplyRate}} {
-		a, err := StartAgent(ctx, bin, AgentOptions{Name: spec.name, DataDir: filepath.Join(tmp, spec.name), Key: w.AgentKey, ApplyRate: spec.rate})
+		a, err := StartAgent(ctx, bin, AgentOptions{Name: spec.name, DataDir: filepath.Join(tmp, spec.name), Key: w.AgentKey, Instances: spec.insts, ApplyRate: spec.rate})
 		if err != nil {
 			return res, err
 		}

@@ -64,7 +64,7 @@ func prepareFanout(ctx context.Context, env *harness.Env, w *harness.World, live
 	}
 	addrs := map[string]string{}
 	for name, insts := range map[string][]string{"live": lives, "shadow": shadows} {
-		a, err := harness.StartAgent(ctx, bin, harness.AgentOptions{Name: name, DataDir: filepath.Join(tmp, "agent-"+name), Key: w.AgentKey})
+		a, err := harness.StartAgent(ctx, bin, harness.AgentOptions{Name: name, DataDir: filepath.Join(tmp, "agent-"+name), Key: w.AgentKey, Instances: insts})
 		if err != nil {
 			stop()
 			return nil, nil, err
