@@ -73,7 +73,7 @@ func world(t *testing.T, opt harness.WorldOptions) *harness.World {
 
 func newFleet(t *testing.T, w *harness.World, rec *metrics.Recorder) *awssdk.Fleet {
 	t.Helper()
-	f, err := awssdk.NewFleet(env.EC2, awssdk.FleetConfig{Stack: w.Stack, LaunchTemplateID: w.ShadowTemplate}, rec, nil)
+	f, err := awssdk.NewFleet(env.EC2, awssdk.FleetConfig{Stack: w.Stack, LaunchTemplates: w.ShadowTemplates()}, rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFleetLaunchTagsAndPlacement(t *testing.T) {
 	tags := shadowTags(w.Stack, "i-0123456789abcdef0", w.Group, 1)
 	inst, err := f.Launch(ctx, shadow.LaunchSpec{
 		LiveID: "i-0123456789abcdef0", Group: w.Group, AZ: "us-east-1b", SubnetID: w.PoolSubnets["us-east-1b"],
-		InstanceType: "m7g.medium", Generation: 1, ClientToken: "tok-1", Tags: tags,
+		InstanceType: "m7g.medium", Arch: "arm64", Generation: 1, ClientToken: "tok-1", Tags: tags,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ const LaunchTimeout = 5 * time.Minute
 func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, agentPort int, agents shadow.Agents, sink metrics.Sink, log *slog.Logger) (Deps, error) {
 	sys := clock.System{}
 	ec2c := ec2.NewFromConfig(awsCfg)
-	fleet, err := awssdk.NewFleet(ec2c, awssdk.FleetConfig{Stack: c.Stack, LaunchTemplateID: s.LaunchTemplate}, sink, log)
+	fleet, err := awssdk.NewFleet(ec2c, awssdk.FleetConfig{Stack: c.Stack, LaunchTemplates: s.LaunchTemplates}, sink, log)
 	if err != nil {
 		return Deps{}, err
 	}
@@ -64,7 +64,7 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 		agentPort = shadow.DefaultAgentPort
 	}
 	mgr, err := shadow.NewManager(
-		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort},
+		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort, ReplacementsPerHour: s.ReplacementsPerHour},
 		shadow.Deps{Fleet: fleet, Records: table.Records(), Agents: agents, Catalog: cat, Clock: sys, Metrics: sink, Log: log},
 	)
 	if err != nil {

@@ -23,17 +23,24 @@ import (
 
 // Environment variable names (docs/CONTRACTS.md).
 const (
-	EnvStack          = "SHADOWSCALE_STACK"
-	EnvTable          = "SHADOWSCALE_TABLE"
-	EnvGroups         = "SHADOWSCALE_GROUPS"
-	EnvMode           = "SHADOWSCALE_MODE"
-	EnvPools          = "SHADOWSCALE_POOLS"
-	EnvCPUFraction    = "SHADOWSCALE_SHADOW_CPU_FRACTION"
-	EnvMemFraction    = "SHADOWSCALE_SHADOW_MEMORY_FRACTION"
-	EnvLaunchTemplate = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
-	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
-	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
-	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
+	EnvStack       = "SHADOWSCALE_STACK"
+	EnvTable       = "SHADOWSCALE_TABLE"
+	EnvGroups      = "SHADOWSCALE_GROUPS"
+	EnvMode        = "SHADOWSCALE_MODE"
+	EnvPools       = "SHADOWSCALE_POOLS"
+	EnvCPUFraction = "SHADOWSCALE_SHADOW_CPU_FRACTION"
+	EnvMemFraction = "SHADOWSCALE_SHADOW_MEMORY_FRACTION"
+	// EnvLaunchTemplates is a JSON object of architecture (arm64,
+	// x86_64) to the shadow launch template of that architecture.
+	EnvLaunchTemplates = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"
+	// EnvLaunchTemplate (one template for every architecture) is refused:
+	// a shadow of an x86 live instance cannot boot an arm64 AMI.
+	EnvLaunchTemplate   = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
+	EnvExcludeBurstable = "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"
+	EnvReplacementsHour = "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"
+	EnvAgentPort        = "SHADOWSCALE_AGENT_PORT"
+	EnvAgentSecret      = "SHADOWSCALE_AGENT_SECRET_ARN"
+	EnvDLQURL           = "SHADOWSCALE_DLQ_URL"
 	// EnvAgentAddresses is for tests and local runs only: a JSON object
 	// from instance id to the host:port of its agent, overriding
 	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
@@ -181,18 +188,28 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // Shadows is what the functions that launch and terminate shadows read.
 type Shadows struct {
-	Pools          shadow.Pools
-	Fractions      catalog.Fractions
-	LaunchTemplate string
+	Pools     shadow.Pools
+	Fractions catalog.Fractions
+	// LaunchTemplates maps an architecture (arm64, x86_64) to the shadow
+	// launch template whose AMI is of that architecture.
+	LaunchTemplates map[string]string
+	// ReplacementsPerHour caps a group's shadow replacements per hour
+	// (shadow.DefaultReplacementsPerHour when unset).
+	ReplacementsPerHour int
 }
 
 func (r *reader) shadows() Shadows {
 	s := Shadows{
-		LaunchTemplate: r.required(EnvLaunchTemplate),
+		LaunchTemplates: r.launchTemplates(),
 		Fractions: catalog.Fractions{
-			CPU:    r.float(EnvCPUFraction, catalog.DefaultFractions().CPU),
-			Memory: r.float(EnvMemFraction, catalog.DefaultFractions().Memory),
+			CPU:              r.float(EnvCPUFraction, catalog.DefaultFractions().CPU),
+			Memory:           r.float(EnvMemFraction, catalog.DefaultFractions().Memory),
+			ExcludeBurstable: r.boolean(EnvExcludeBurstable),
 		},
+		ReplacementsPerHour: r.int(EnvReplacementsHour, shadow.DefaultReplacementsPerHour),
+	}
+	if s.ReplacementsPerHour < 1 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%d: want at least 1", EnvReplacementsHour, s.ReplacementsPerHour))
 	}
 	if err := s.Fractions.Validate(); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s/%s: %w", EnvCPUFraction, EnvMemFraction, err))
@@ -205,6 +222,52 @@ func (r *reader) shadows() Shadows {
 		s.Pools = p
 	}
 	return s
+}
+
+// launchTemplates reads SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES.
+func (r *reader) launchTemplates() map[string]string {
+	if r.str(EnvLaunchTemplate) != "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is replaced by %s (a JSON object of architecture to template id: a shadow of an x86_64 instance needs an x86_64 AMI)", EnvLaunchTemplate, EnvLaunchTemplates))
+	}
+	raw := r.required(EnvLaunchTemplates)
+	if raw == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object of architecture to launch template id: %w", EnvLaunchTemplates, err))
+		return nil
+	}
+	if len(m) == 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s names no launch template", EnvLaunchTemplates))
+	}
+	archs := make([]string, 0, len(m))
+	for a := range m {
+		archs = append(archs, a)
+	}
+	sort.Strings(archs)
+	for _, a := range archs {
+		if a != "arm64" && a != "x86_64" {
+			r.errs = append(r.errs, fmt.Errorf("%s: architecture %q: want arm64 or x86_64", EnvLaunchTemplates, a))
+		}
+		if strings.TrimSpace(m[a]) == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s: the %s launch template id is empty", EnvLaunchTemplates, a))
+		}
+	}
+	return m
+}
+
+// boolean reads true/false (unset: false).
+func (r *reader) boolean(name string) bool {
+	v := r.str(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not true or false", name, v))
+	}
+	return b
 }
 
 // Agent is what the functions that talk to agents read.

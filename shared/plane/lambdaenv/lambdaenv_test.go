@@ -15,15 +15,15 @@ import (
 
 func good() map[string]string {
 	return map[string]string{
-		"SHADOWSCALE_STACK":                  "prod",
-		"SHADOWSCALE_TABLE":                  "prod-table",
-		"SHADOWSCALE_GROUPS":                 " web, api ,,",
-		"SHADOWSCALE_POOLS":                  `{"us-east-1a":{"subnets":["subnet-1"],"capacity":50}}`,
-		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE": "lt-0123",
-		"SHADOWSCALE_SHADOW_CPU_FRACTION":    "0.5",
-		"SHADOWSCALE_AGENT_SECRET_ARN":       "arn:aws:secretsmanager:us-east-1:1:secret:k",
-		"SHADOWSCALE_DLQ_URL":                "https://sqs.us-east-1.amazonaws.com/1/dlq",
-		"LOG_LEVEL":                          "debug",
+		"SHADOWSCALE_STACK":                   "prod",
+		"SHADOWSCALE_TABLE":                   "prod-table",
+		"SHADOWSCALE_GROUPS":                  " web, api ,,",
+		"SHADOWSCALE_POOLS":                   `{"us-east-1a":{"subnets":["subnet-1"],"capacity":50}}`,
+		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES": `{"arm64":"lt-0123","x86_64":"lt-0456"}`,
+		"SHADOWSCALE_SHADOW_CPU_FRACTION":     "0.5",
+		"SHADOWSCALE_AGENT_SECRET_ARN":        "arn:aws:secretsmanager:us-east-1:1:secret:k",
+		"SHADOWSCALE_DLQ_URL":                 "https://sqs.us-east-1.amazonaws.com/1/dlq",
+		"LOG_LEVEL":                           "debug",
 	}
 }
 
@@ -46,7 +46,7 @@ func TestLoadGood(t *testing.T) {
 	if r.Stack != "prod" || strings.Join(r.Groups, "|") != "web|api" || r.Namespace != "ShadowScale" || r.LogLevel != slog.LevelDebug {
 		t.Errorf("common: %+v", r.Common)
 	}
-	if r.Fractions.CPU != 0.5 || r.Fractions.Memory != 0.10 || r.LaunchTemplate != "lt-0123" || r.Pools["us-east-1a"].Capacity != 50 {
+	if r.Fractions.CPU != 0.5 || r.Fractions.Memory != 0.10 || r.LaunchTemplates["arm64"] != "lt-0123" || r.LaunchTemplates["x86_64"] != "lt-0456" || r.Fractions.ExcludeBurstable || r.ReplacementsPerHour != 20 || r.Pools["us-east-1a"].Capacity != 50 {
 		t.Errorf("shadows: %+v", r.Shadows)
 	}
 	if r.Agent.Port != 8470 {
@@ -73,7 +73,11 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		want []string
 	}{
 		{"launch with nothing", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadLaunch(g); return err }, map[string]string{},
-			[]string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", "SHADOWSCALE_POOLS"}},
+			[]string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES is required", "SHADOWSCALE_POOLS"}},
+		{"launch with the lifecycle's settings wrong", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadLaunch(g); return err },
+			with(good(), "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", "lt-1", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES", `{"arm64":"lt-1","sparc":"lt-2","x86_64":""}`,
+				"SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "maybe", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "0"),
+			[]string{"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE is replaced", `architecture "sparc"`, "x86_64 launch template id is empty", "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR=0"}},
 		{"terminate with bad values", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadTerminate(g); return err },
 			with(good(), "SHADOWSCALE_SHADOW_CPU_FRACTION", "lots", "SHADOWSCALE_SHADOW_MEMORY_FRACTION", "2", "SHADOWSCALE_POOLS", `{"us-east-1a":{"subnets":[],"capacity":0}}`, "LOG_LEVEL", "loud"),
 			[]string{"SHADOWSCALE_SHADOW_CPU_FRACTION", "memory fraction 2", "no subnets", "capacity 0", "LOG_LEVEL"}},
@@ -134,5 +138,15 @@ func TestParseLevel(t *testing.T) {
 		if got, err := lambdaenv.ParseLevel(in); err != nil || got != want {
 			t.Errorf("ParseLevel(%q) = %v, %v", in, got, err)
 		}
+	}
+}
+
+func TestLoadShadowSettings(t *testing.T) {
+	l, err := lambdaenv.LoadLaunch(lambdaenv.Map(with(good(), "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "true", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "5")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Fractions.ExcludeBurstable || l.ReplacementsPerHour != 5 {
+		t.Errorf("exclude burstable %v, replacements per hour %d: want true, 5", l.Fractions.ExcludeBurstable, l.ReplacementsPerHour)
 	}
 }
