@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
@@ -38,6 +39,9 @@ const (
 	EnvLaunchTemplate   = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
 	EnvExcludeBurstable = "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"
 	EnvReplacementsHour = "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"
+	// EnvUnknownGrace: how long the fanout retries the mutations of an
+	// instance EC2 does not show (yet) before dead-lettering them.
+	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
 	EnvAgentPort        = "SHADOWSCALE_AGENT_PORT"
 	EnvAgentSecret      = "SHADOWSCALE_AGENT_SECRET_ARN"
 	EnvDLQURL           = "SHADOWSCALE_DLQ_URL"
@@ -257,6 +261,20 @@ func (r *reader) launchTemplates() map[string]string {
 	return m
 }
 
+// duration reads a Go duration in [0, most] (unset: def).
+func (r *reader) duration(name string, def, most time.Duration) time.Duration {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > most {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a duration between 0s and %s", name, v, most))
+		return def
+	}
+	return d
+}
+
 // boolean reads true/false (unset: false).
 func (r *reader) boolean(name string) bool {
 	v := r.str(name)
@@ -312,6 +330,11 @@ type Fanout struct {
 	// AgentAddresses is SHADOWSCALE_AGENT_ADDRESSES (tests and local runs
 	// only): instance id -> host:port of its agent; nil when unset.
 	AgentAddresses map[string]string
+	// UnknownGrace is SHADOWSCALE_UNKNOWN_INSTANCE_GRACE (a Go duration,
+	// default 2m, 0s at most 15m): how long the mutations of an instance
+	// EC2 does not show are retried (it may have just launched) before
+	// they are dead-lettered.
+	UnknownGrace time.Duration
 }
 
 // Forecaster is the forecaster function's configuration.
@@ -349,7 +372,8 @@ func LoadReconciler(get Getenv) (Reconciler, error) {
 // LoadFanout reads the fanout function's configuration.
 func LoadFanout(get Getenv) (Fanout, error) {
 	r := &reader{get: get}
-	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), AgentAddresses: r.addresses(EnvAgentAddresses)}
+	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), AgentAddresses: r.addresses(EnvAgentAddresses),
+		UnknownGrace: r.duration(EnvUnknownGrace, 2*time.Minute, 15*time.Minute)}
 	return c, wrap("fanout", r.err())
 }
 

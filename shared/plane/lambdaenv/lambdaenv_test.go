@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -56,7 +57,7 @@ func TestLoadGood(t *testing.T) {
 	if err != nil || f.Mode != "forecast-only" || string(f.Policy) != `{"max_step":3}` {
 		t.Errorf("forecaster: %+v, %v", f, err)
 	}
-	if fo, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil || fo.AgentAddresses != nil || fo.DLQURL == "" {
+	if fo, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil || fo.AgentAddresses != nil || fo.DLQURL == "" || fo.UnknownGrace != 2*time.Minute {
 		t.Errorf("fanout: %+v, %v", fo, err)
 	}
 	fo, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_AGENT_ADDRESSES", `{"i-0a":"127.0.0.1:9001","i-0b":"[::1]:9002"}`)))
@@ -148,5 +149,20 @@ func TestLoadShadowSettings(t *testing.T) {
 	}
 	if !l.Fractions.ExcludeBurstable || l.ReplacementsPerHour != 5 {
 		t.Errorf("exclude burstable %v, replacements per hour %d: want true, 5", l.Fractions.ExcludeBurstable, l.ReplacementsPerHour)
+	}
+}
+
+func TestLoadUnknownGrace(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"0s", 0, false}, {"45s", 45 * time.Second, false}, {"16m", 0, true}, {"-1s", 0, true}, {"soon", 0, true},
+	} {
+		f, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE", tc.value)))
+		if tc.bad != (err != nil) || (!tc.bad && f.UnknownGrace != tc.want) {
+			t.Errorf("%q: %v, %v", tc.value, f.UnknownGrace, err)
+		}
 	}
 }
