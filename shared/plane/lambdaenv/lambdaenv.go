@@ -42,9 +42,9 @@ const (
 	// EnvUnknownGrace: how long the fanout retries the mutations of an
 	// instance EC2 does not show (yet) before dead-lettering them.
 	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
-	EnvAgentPort        = "SHADOWSCALE_AGENT_PORT"
-	EnvAgentSecret      = "SHADOWSCALE_AGENT_SECRET_ARN"
-	EnvDLQURL           = "SHADOWSCALE_DLQ_URL"
+	EnvAgentPort    = "SHADOWSCALE_AGENT_PORT"
+	EnvAgentSecret  = "SHADOWSCALE_AGENT_SECRET_ARN"
+	EnvDLQURL       = "SHADOWSCALE_DLQ_URL"
 	// EnvAgentAddresses is for tests and local runs only: a JSON object
 	// from instance id to the host:port of its agent, overriding
 	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
