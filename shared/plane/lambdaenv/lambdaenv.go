@@ -24,27 +24,17 @@ import (
 
 // Environment variable names (docs/CONTRACTS.md).
 const (
-	EnvStack       = "SHADOWSCALE_STACK"
-	EnvTable       = "SHADOWSCALE_TABLE"
-	EnvGroups      = "SHADOWSCALE_GROUPS"
-	EnvMode        = "SHADOWSCALE_MODE"
-	EnvPools       = "SHADOWSCALE_POOLS"
-	EnvCPUFraction = "SHADOWSCALE_SHADOW_CPU_FRACTION"
-	EnvMemFraction = "SHADOWSCALE_SHADOW_MEMORY_FRACTION"
-	// EnvLaunchTemplates is a JSON object of architecture (arm64,
-	// x86_64) to the shadow launch template of that architecture.
-	EnvLaunchTemplates = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"
-	// EnvLaunchTemplate (one template for every architecture) is refused:
-	// a shadow of an x86 live instance cannot boot an arm64 AMI.
-	EnvLaunchTemplate   = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
-	EnvExcludeBurstable = "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"
-	EnvReplacementsHour = "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"
-	// EnvUnknownGrace: how long the fanout retries the mutations of an
-	// instance EC2 does not show (yet) before dead-lettering them.
-	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
-	EnvAgentPort    = "SHADOWSCALE_AGENT_PORT"
-	EnvAgentSecret  = "SHADOWSCALE_AGENT_SECRET_ARN"
-	EnvDLQURL       = "SHADOWSCALE_DLQ_URL"
+	EnvStack          = "SHADOWSCALE_STACK"
+	EnvTable          = "SHADOWSCALE_TABLE"
+	EnvGroups         = "SHADOWSCALE_GROUPS"
+	EnvMode           = "SHADOWSCALE_MODE"
+	EnvPools          = "SHADOWSCALE_POOLS"
+	EnvCPUFraction    = "SHADOWSCALE_SHADOW_CPU_FRACTION"
+	EnvMemFraction    = "SHADOWSCALE_SHADOW_MEMORY_FRACTION"
+	EnvLaunchTemplate = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"
+	EnvAgentPort      = "SHADOWSCALE_AGENT_PORT"
+	EnvAgentSecret    = "SHADOWSCALE_AGENT_SECRET_ARN"
+	EnvDLQURL         = "SHADOWSCALE_DLQ_URL"
 	// EnvAgentAddresses is for tests and local runs only: a JSON object
 	// from instance id to the host:port of its agent, overriding
 	// <private ip>:SHADOWSCALE_AGENT_PORT (e.g. instances an emulator
@@ -56,6 +46,20 @@ const (
 	EnvNamespace      = "SHADOWSCALE_NAMESPACE"
 	EnvLogLevel       = "LOG_LEVEL"
 	EnvEndpoint       = "AWS_ENDPOINT_URL"
+)
+
+// The shadow lifecycle's variables (docs/CONTRACTS.md).
+const (
+	// EnvLaunchTemplates is a JSON object of architecture (arm64,
+	// x86_64) to the shadow launch template of that architecture. It
+	// replaces EnvLaunchTemplate (one template for every architecture),
+	// now refused: a shadow of an x86 instance cannot boot an arm64 AMI.
+	EnvLaunchTemplates  = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"
+	EnvExcludeBurstable = "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"
+	EnvReplacementsHour = "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"
+	// EnvUnknownGrace: how long the fanout retries the mutations of an
+	// instance EC2 does not show (yet) before dead-lettering them.
+	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
 )
 
 // Getenv looks a variable up (os.Getenv in main, a map in tests).
