@@ -72,11 +72,29 @@ type Config struct {
 	// LiveSecurityGroupIDs may reach the agent port of the shadows.
 	LiveSecurityGroupIDs []string
 
-	// ShadowArchitecture of the shadow AMI: arm64 (Graviton, default) or x86_64.
-	ShadowArchitecture string
-	// ShadowImageID pins the shadow AMI; empty resolves the latest Amazon
-	// Linux 2023 from its public SSM parameter at deploy time.
-	ShadowImageID string
+	// ShadowImageIDArm64 and ShadowImageIDX86 pin the AMIs of the two
+	// shadow launch templates (one per architecture: a shadow's type is of
+	// its live instance's architecture, and its AMI must be too); empty
+	// resolves the latest Amazon Linux 2023 of that architecture from its
+	// public SSM parameter at deploy time.
+	ShadowImageIDArm64 string
+	ShadowImageIDX86   string
+	// ShadowExcludeBurstable leaves T-family types out of shadow sizing
+	// (SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE). Burstable shadows launch
+	// with standard CPU credits: cheaper, but a shadow past its credit
+	// baseline is throttled to it, so its lag reflects its credits as well
+	// as its size. Excluding them sizes shadows on M/C types: steadier,
+	// and dearer (an m7g.medium rather than a t4g.small for an m7g.xlarge).
+	ShadowExcludeBurstable bool
+	// ShadowReplacementsPerHour caps a group's shadow replacements per
+	// hour (SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR); past it replacement
+	// stops until the next hour and the replacement alarm fires.
+	ShadowReplacementsPerHour int
+	// AsgEventsAllGroups makes the Auto Scaling event rules match every
+	// group of the account. By default, with groups named, they match
+	// only the named groups; a group enrolled by tag alone then gets its
+	// shadows from the reconciler (within 5 minutes), not at launch.
+	AsgEventsAllGroups bool
 
 	// DeletionProtection of the DynamoDB table (and RETAIN on stack deletion).
 	DeletionProtection bool
@@ -103,7 +121,7 @@ type Config struct {
 
 // DefaultConfig is the configuration with nothing chosen.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		StackName:               "ShadowScale",
 		Mode:                    "forecast-only",
 		CPUFraction:             0.25,
@@ -111,13 +129,15 @@ func DefaultConfig() Config {
 		AgentPort:               8470,
 		LogLevel:                "info",
 		PoolCapacity:            50,
-		ShadowArchitecture:      "arm64",
 		DeletionProtection:      true,
 		ShadowGapAlarmPercent:   10,
 		IteratorAgeAlarmSeconds: 60,
 		StreamRetentionHours:    168,
 		AssetDir:                "../build",
 	}
+	// The shadow lifecycle's defaults.
+	c.ShadowReplacementsPerHour = 20 // shadow.DefaultReplacementsPerHour
+	return c
 }
 
 // ContextGetter returns the raw context value of key, or nil when unset
@@ -130,7 +150,8 @@ var contextKeys = []string{
 	"policy", "perInstance", "allowResize", "resizeInstanceRoleArns",
 	"agentPort", "logLevel", "vpcId", "availabilityZones",
 	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
-	"shadowArchitecture", "shadowImageId", "deletionProtection",
+	"shadowImageIdArm64", "shadowImageIdX86", "shadowExcludeBurstable",
+	"shadowReplacementsPerHour", "asgEventsAllGroups", "deletionProtection",
 	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
 	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
 }
@@ -141,6 +162,9 @@ var contextKeys = []string{
 var removedKeys = map[string]string{
 	"syncLagAlarmSeconds": "no function emits ShadowSyncLagSeconds, so its alarms could never fire; " +
 		"the shadows are watched by the per-group shadow gap alarm (shadowGapAlarmPercent) and the shadow breaker alarm",
+	"shadowArchitecture": "shadows get a launch template per architecture, chosen by the shadow type's (a live m5 gets an x86_64 shadow); " +
+		"pin their AMIs with shadowImageIdArm64 and shadowImageIdX86",
+	"shadowImageId": "an AMI is of one architecture: use shadowImageIdArm64 and shadowImageIdX86",
 }
 
 // ContextKeys lists the context keys the app reads, for documentation and tests.
@@ -237,8 +261,11 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	}
 	integer("poolCapacity", &c.PoolCapacity)
 	list("liveSecurityGroupIds", &c.LiveSecurityGroupIDs)
-	str("shadowArchitecture", &c.ShadowArchitecture)
-	str("shadowImageId", &c.ShadowImageID)
+	str("shadowImageIdArm64", &c.ShadowImageIDArm64)
+	str("shadowImageIdX86", &c.ShadowImageIDX86)
+	boolean("shadowExcludeBurstable", &c.ShadowExcludeBurstable)
+	integer("shadowReplacementsPerHour", &c.ShadowReplacementsPerHour)
+	boolean("asgEventsAllGroups", &c.AsgEventsAllGroups)
 	boolean("deletionProtection", &c.DeletionProtection)
 	boolean("alarmTopic", &c.AlarmTopic)
 	list("alarmEmails", &c.AlarmEmails)
@@ -306,11 +333,14 @@ func (c Config) Validate() error {
 	default:
 		bad("logLevel %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.ShadowArchitecture != "arm64" && c.ShadowArchitecture != "x86_64" {
-		bad("shadowArchitecture %q: want arm64 or x86_64", c.ShadowArchitecture)
+	if c.ShadowImageIDArm64 != "" && !amiRE.MatchString(c.ShadowImageIDArm64) {
+		bad("shadowImageIdArm64 %q: want ami-...", c.ShadowImageIDArm64)
 	}
-	if c.ShadowImageID != "" && !amiRE.MatchString(c.ShadowImageID) {
-		bad("shadowImageId %q: want ami-...", c.ShadowImageID)
+	if c.ShadowImageIDX86 != "" && !amiRE.MatchString(c.ShadowImageIDX86) {
+		bad("shadowImageIdX86 %q: want ami-...", c.ShadowImageIDX86)
+	}
+	if c.ShadowReplacementsPerHour < 1 || c.ShadowReplacementsPerHour > 10000 {
+		bad("shadowReplacementsPerHour %d: want 1-10000", c.ShadowReplacementsPerHour)
 	}
 	for _, sg := range c.LiveSecurityGroupIDs {
 		if !sgRE.MatchString(sg) {
