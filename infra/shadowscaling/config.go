@@ -84,7 +84,8 @@ type Config struct {
 	// with standard CPU credits: cheaper, but a shadow past its credit
 	// baseline is throttled to it, so its lag reflects its credits as well
 	// as its size. Excluding them sizes shadows on M/C types: steadier,
-	// and dearer (an m7g.medium rather than a t4g.small for an m7g.xlarge).
+	// and dearer (a c6g.medium rather than a t4g.small for an m7g.xlarge:
+	// twice the price).
 	ShadowExcludeBurstable bool
 	// ShadowReplacementsPerHour caps a group's shadow replacements per
 	// hour (SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR); past it replacement
