@@ -289,6 +289,10 @@ func (w *World) FunctionEnv(e *Env) map[string]string {
 		lambdaenv.EnvStream:          w.Stream,
 		lambdaenv.EnvAgentPort:       strconv.Itoa(shadow.DefaultAgentPort),
 		lambdaenv.EnvLogLevel:        "debug",
+		// The suite's fan-out tests expect an instance EC2 does not know
+		// to be dead-lettered at once (moto is consistent); the grace
+		// itself is proven by TestResolverRetriesAnInstanceEC2DoesNotShowYet.
+		lambdaenv.EnvUnknownGrace: "0s",
 	} {
 		env[k] = v
 	}
