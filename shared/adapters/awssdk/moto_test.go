@@ -192,11 +192,11 @@ func TestFleetTerminateRefusesWhatIsNotOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags("another-stack", lives[0], w.Group, 1)})
+	other, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Arch: "arm64", Tags: shadowTags("another-stack", lives[0], w.Group, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags(w.Stack, lives[0], w.Group, 1)})
+	ours, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Arch: "arm64", Tags: shadowTags(w.Stack, lives[0], w.Group, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
