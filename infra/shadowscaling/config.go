@@ -96,6 +96,12 @@ type Config struct {
 	// only the named groups; a group enrolled by tag alone then gets its
 	// shadows from the reconciler (within 5 minutes), not at launch.
 	AsgEventsAllGroups bool
+	// LaunchLifecycleHook names a launch lifecycle hook the operator put
+	// on enrolled groups (SHADOWSCALE_LAUNCH_HOOK): its actions go to the
+	// launch function, which ensures the shadow while the instance waits
+	// in Pending:Wait and then continues it, so the shadow exists before
+	// the instance is in service. Empty: no hook.
+	LaunchLifecycleHook string
 
 	// DeletionProtection of the DynamoDB table (and RETAIN on stack deletion).
 	DeletionProtection bool
@@ -152,7 +158,7 @@ var contextKeys = []string{
 	"agentPort", "logLevel", "vpcId", "availabilityZones",
 	"planeSubnetIds", "shadowPools", "poolCapacity", "liveSecurityGroupIds",
 	"shadowImageIdArm64", "shadowImageIdX86", "shadowExcludeBurstable",
-	"shadowReplacementsPerHour", "asgEventsAllGroups", "deletionProtection",
+	"shadowReplacementsPerHour", "asgEventsAllGroups", "launchLifecycleHook", "deletionProtection",
 	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
 	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
 }
@@ -267,6 +273,7 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	boolean("shadowExcludeBurstable", &c.ShadowExcludeBurstable)
 	integer("shadowReplacementsPerHour", &c.ShadowReplacementsPerHour)
 	boolean("asgEventsAllGroups", &c.AsgEventsAllGroups)
+	str("launchLifecycleHook", &c.LaunchLifecycleHook)
 	boolean("deletionProtection", &c.DeletionProtection)
 	boolean("alarmTopic", &c.AlarmTopic)
 	list("alarmEmails", &c.AlarmEmails)
@@ -293,6 +300,7 @@ var (
 	sgRE        = regexp.MustCompile(`^sg-[0-9a-f]{1,17}$`)
 	vpcRE       = regexp.MustCompile(`^vpc-[0-9a-f]{1,17}$`)
 	amiRE       = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
+	hookRE      = regexp.MustCompile(`^[A-Za-z0-9_/-]{1,255}$`)
 	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
 	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	// roleArnRE: an IAM role ARN, no wildcard (the path may hold slashes).
@@ -342,6 +350,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShadowReplacementsPerHour < 1 || c.ShadowReplacementsPerHour > 10000 {
 		bad("shadowReplacementsPerHour %d: want 1-10000", c.ShadowReplacementsPerHour)
+	}
+	if c.LaunchLifecycleHook != "" && !hookRE.MatchString(c.LaunchLifecycleHook) {
+		bad("launchLifecycleHook %q: want a lifecycle hook name (1-255 letters, digits, -, _ or /)", c.LaunchLifecycleHook)
 	}
 	for _, sg := range c.LiveSecurityGroupIDs {
 		if !sgRE.MatchString(sg) {

@@ -510,6 +510,9 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 	shadowing["SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"] = jsii.String(c.launchTemplatesJSON())
 	shadowing["SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"] = jsii.String(strconv.FormatBool(cfg.ShadowExcludeBurstable))
 	shadowing["SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"] = jsii.String(strconv.Itoa(cfg.ShadowReplacementsPerHour))
+	if cfg.LaunchLifecycleHook != "" {
+		shadowing["SHADOWSCALE_LAUNCH_HOOK"] = jsii.String(cfg.LaunchLifecycleHook)
+	}
 	agent := map[string]*string{
 		"SHADOWSCALE_AGENT_PORT":       jsii.String(strconv.Itoa(cfg.AgentPort)),
 		"SHADOWSCALE_AGENT_SECRET_ARN": jsii.String(c.AgentSecretName),
@@ -706,6 +709,19 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 		add(fn, terminate)
 	}
 
+	if cfg.LaunchLifecycleHook != "" {
+		// Completing the launch hook's actions (always CONTINUE: the
+		// adapter cannot ABANDON), only on enrolled-by-tag groups.
+		add(FnLaunch, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(SidCompleteLaunchHook),
+			Actions:   jsii.Strings("autoscaling:CompleteLifecycleAction"),
+			Resources: jsii.Strings(arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")),
+			Conditions: &map[string]any{"StringEquals": map[string]any{
+				"aws:ResourceTag/" + TagEnrolled: "true",
+			}},
+		}))
+	}
+
 	// Capacity changes: only on groups tagged shadowscale:enrolled=true
 	// (an operator enrolls a group for acting by tagging it).
 	add(FnForecaster, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -722,6 +738,10 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 		}
 	}
 }
+
+// SidCompleteLaunchHook is the launch function's grant to complete the
+// launch hook's actions (Config.LaunchLifecycleHook).
+const SidCompleteLaunchHook = "CompleteLaunchHookOnEnrolledGroups"
 
 // Statement ids of the resize grant (Config.AllowResize).
 const (
@@ -836,6 +856,11 @@ func (c *ShadowScaling) triggers(cfg Config) {
 	}
 	asgRule("GroupInstanceLaunched", FnLaunch, "EC2 Instance Launch Successful", map[string]any{"Destination": []string{"AutoScalingGroup"}})
 	asgRule("GroupInstanceTerminated", FnTerminate, "EC2 Instance Terminate Successful", nil)
+	if cfg.LaunchLifecycleHook != "" {
+		// The operator's launch hook: the instance waits in Pending:Wait
+		// until the launch function has ensured its shadow.
+		asgRule("GroupInstanceLaunchAction", FnLaunch, "EC2 Instance-launch Lifecycle Action", map[string]any{"LifecycleHookName": []string{cfg.LaunchLifecycleHook}})
+	}
 	// EC2 state changes still go to terminate: shadows are in no group,
 	// and a shadow's death (replaced) is only told by EC2. This rule
 	// matches every instance of the account: an event does not say

@@ -338,6 +338,48 @@ func TestSchedulesDoNotOverlap(t *testing.T) {
 	}
 }
 
+// The operator's launch hook (launchLifecycleHook): its actions go to the
+// launch function, which may complete them on enrolled-by-tag groups only,
+// and knows the hook's name; without it, no such rule, grant or variable.
+func TestLaunchLifecycleHook(t *testing.T) {
+	cfg := testConfig()
+	cfg.LaunchLifecycleHook = "shadowscale-shadow"
+	s := synth(t, cfg, nil)
+	launch, p := s.function(t, FnLaunch)
+	try(t, "lifecycle action rule", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+			"EventPattern": map[string]any{"source": []any{"aws.autoscaling"}, "detail-type": []any{"EC2 Instance-launch Lifecycle Action"},
+				"detail": map[string]any{"AutoScalingGroupName": []any{"api", "web"}, "LifecycleHookName": []any{"shadowscale-shadow"}}},
+			"Targets": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{launch, "Arn"}}})}),
+		})
+	})
+	if v := p["Environment"].(map[string]any)["Variables"].(map[string]any)["SHADOWSCALE_LAUNCH_HOOK"]; v != "shadowscale-shadow" {
+		t.Errorf("SHADOWSCALE_LAUNCH_HOOK = %v", v)
+	}
+	try(t, "complete only on enrolled groups", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]any{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+				"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Sid":       SidCompleteLaunchHook,
+					"Action":    "autoscaling:CompleteLifecycleAction",
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/shadowscale:enrolled": "true"}},
+				})}),
+			}),
+		})
+	})
+	vs, err := policycheck.CheckTemplate(s.json, "ShadowScaleTest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Errorf("policy violation: %v", v)
+	}
+	d := demo(t)
+	if strings.Contains(string(d.json), "Lifecycle Action") || strings.Contains(string(d.json), SidCompleteLaunchHook) {
+		t.Error("the stack without a hook has a lifecycle rule or grant")
+	}
+}
+
 // With asgEventsAllGroups (groups enrolled by tag besides the named ones)
 // or no named group, the Auto Scaling rules match every group.
 func TestAutoScalingRulesForTagEnrolledGroups(t *testing.T) {

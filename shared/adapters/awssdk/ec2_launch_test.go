@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -90,6 +91,41 @@ func TestNewFleetRefusesUnknownArchitectures(t *testing.T) {
 	for _, want := range []string{`"ppc64"`, "arm64 is empty"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// lifecycleStub records CompleteLifecycleAction requests.
+type lifecycleStub struct {
+	got *autoscaling.CompleteLifecycleActionInput
+	err error
+}
+
+func (s *lifecycleStub) CompleteLifecycleAction(_ context.Context, in *autoscaling.CompleteLifecycleActionInput, _ ...func(*autoscaling.Options)) (*autoscaling.CompleteLifecycleActionOutput, error) {
+	s.got = in
+	return &autoscaling.CompleteLifecycleActionOutput{}, s.err
+}
+
+// The launch hook's action is completed with CONTINUE, never ABANDON
+// (which would terminate the operator's instance); a denial is "not ours".
+func TestLifecycleActionsContinue(t *testing.T) {
+	stub := &lifecycleStub{}
+	l, err := awssdk.NewLifecycleActions(stub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Continue(context.Background(), "web", "hook", "i-0a", "tok"); err != nil {
+		t.Fatal(err)
+	}
+	in := stub.got
+	if aws.ToString(in.AutoScalingGroupName) != "web" || aws.ToString(in.LifecycleHookName) != "hook" || aws.ToString(in.InstanceId) != "i-0a" ||
+		aws.ToString(in.LifecycleActionToken) != "tok" || aws.ToString(in.LifecycleActionResult) != "CONTINUE" {
+		t.Errorf("request %+v", in)
+	}
+	for code, want := range map[string]error{"AccessDenied": shadow.ErrNotOwned, "ValidationError": shadow.ErrInvalid, "Throttling": awssdk.ErrThrottled} {
+		stub.err = apiErr(code)
+		if err := l.Continue(context.Background(), "web", "hook", "i-0a", "tok"); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", code, err, want)
 		}
 	}
 }

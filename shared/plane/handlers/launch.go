@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/catalog"
@@ -112,9 +113,53 @@ func (h *Launch) Handle(ctx context.Context, payload []byte) (Response, error) {
 			return h.ignore(ctx, "warm-pool", "the instance went to "+e.Destination+", not into service", "instance", e.InstanceID, "group", e.Group), nil
 		}
 		id, eventID, at, eventGroup, fromGroup = e.InstanceID, e.EventID, e.Time, e.Group, true
+	case LaunchAction:
+		return h.launchAction(ctx, e)
 	default:
 		return h.ignore(ctx, "unexpected-event", fmt.Sprintf("launch handles instance launches, not %T", ev)), nil
 	}
+	return h.ensure(ctx, id, eventID, at, eventGroup, fromGroup)
+}
+
+// launchAction handles the plane's launch lifecycle hook: the instance
+// waits in Pending:Wait until its shadow is ensured, then goes on
+// (CompleteLifecycleAction CONTINUE), so the shadow exists before the
+// instance is in service. The plane never holds a launch for its own
+// sake: whatever Ensure answers (ensured, pool full, not enrolled...) the
+// action is continued; only a transient error leaves it waiting, for
+// Lambda's retry, bounded by the hook's own timeout (whose default result
+// must be CONTINUE). Another hook's actions are not the plane's.
+func (h *Launch) launchAction(ctx context.Context, e LaunchAction) (Response, error) {
+	if h.d.Lifecycle == nil || h.d.LaunchHook == "" || e.Hook != h.d.LaunchHook {
+		return h.ignore(ctx, "other-hook", "the plane completes only its own launch hook ("+h.d.LaunchHook+"), not "+clip(e.Hook), "instance", e.InstanceID, "group", e.Group), nil
+	}
+	resp := Response{Outcome: OutcomeNoop, Instance: e.InstanceID, Reason: "launched into the warm pool: no shadow"}
+	if e.Destination == "" || e.Destination == PlaceGroup {
+		var err error
+		if resp, err = h.ensure(ctx, e.InstanceID, e.EventID, e.Time, e.Group, true); err != nil {
+			return Response{}, err // retried; the hook waits (at most its timeout)
+		}
+	}
+	err := h.d.Lifecycle.Continue(ctx, e.Group, e.Hook, e.InstanceID, e.Token)
+	switch {
+	case err == nil:
+		resp.Reason = strings.TrimPrefix(resp.Reason+"; lifecycle action continued", "; ")
+		h.log.InfoContext(ctx, "lifecycle action continued", "instance", e.InstanceID, "group", e.Group, "hook", e.Hook, "outcome", resp.Outcome)
+	case errors.Is(err, shadow.ErrNotOwned), errors.Is(err, shadow.ErrNotFound), errors.Is(err, shadow.ErrInvalid):
+		// Not ours to change (a group not tagged enrolled), or the action
+		// is gone (completed, timed out): the hook's timeout or its
+		// completion stands.
+		h.log.WarnContext(ctx, "lifecycle action not completed", "instance", e.InstanceID, "group", e.Group, "hook", e.Hook, "err", err)
+		resp.Reason = strings.TrimPrefix(resp.Reason+"; lifecycle action not completed: "+err.Error(), "; ")
+	default:
+		return Response{}, fmt.Errorf("continuing the launch of %s: %w", e.InstanceID, err)
+	}
+	return resp, nil
+}
+
+// ensure gives the instance an event names its shadow, after checking it
+// against EC2 and Auto Scaling.
+func (h *Launch) ensure(ctx context.Context, id, eventID string, at time.Time, eventGroup string, fromGroup bool) (Response, error) {
 	inst, refused, err := h.observe(ctx, id, eventID, at, fromGroup)
 	if err != nil || refused != nil {
 		if refused != nil {

@@ -1,7 +1,10 @@
 package handlers_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -169,4 +172,99 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// lifecycleFake records the lifecycle actions completed.
+type lifecycleFake struct {
+	calls []string
+	err   error
+}
+
+func (f *lifecycleFake) Continue(_ context.Context, group, hook, instanceID, token string) error {
+	f.calls = append(f.calls, group+"/"+hook+"/"+instanceID+"/"+token)
+	return f.err
+}
+
+// The plane's launch hook: the shadow is ensured while the instance waits
+// in Pending:Wait, then the action is continued; whatever Ensure answers
+// for good, the launch is never held; a transient failure leaves it to
+// Lambda's retry (the hook's timeout bounds the wait); another hook's
+// actions are not the plane's.
+func TestLaunchLifecycleHook(t *testing.T) {
+	const hook = "shadowscale-test-shadow"
+	action := "web/" + hook + "/" + liveID + "/71514b9d-6a40-4b26-8523-05e7ee35fa40"
+	for _, tc := range []struct {
+		name       string
+		hook       string
+		setup      func(e *env, f *lifecycleFake)
+		event      []byte
+		outcome    string
+		wantErr    bool
+		continued  bool
+		wantLaunch int
+	}{
+		{name: "our hook: ensured, then continued", hook: hook, outcome: handlers.OutcomeEnsured, continued: true, wantLaunch: 1},
+		{name: "another hook: not ours", hook: "someone-elses-hook", outcome: handlers.OutcomeIgnored},
+		{name: "no hook configured", outcome: handlers.OutcomeIgnored},
+		{name: "pool full: deferred, still continued", hook: hook, setup: func(e *env, _ *lifecycleFake) {
+			if _, err := e.manager.Ensure(invocation(), e.addLive("i-0other", "web", "us-east-1a")); err != nil {
+				t.Fatal(err)
+			}
+		}, outcome: handlers.OutcomeDeferred, continued: true},
+		{name: "group not enrolled: ignored, still continued", hook: hook, setup: func(e *env, _ *lifecycleFake) { e.enroll("web", false) },
+			outcome: handlers.OutcomeIgnored, continued: true},
+		{name: "EC2 failing: retried, not continued", hook: hook, setup: func(e *env, _ *lifecycleFake) {
+			e.fleet.FailDescribe = func([]string) error { return errors.New("RequestLimitExceeded") }
+		}, wantErr: true},
+		{name: "not ours to complete: ensured, the hook's timeout continues", hook: hook, setup: func(_ *env, f *lifecycleFake) {
+			f.err = fmt.Errorf("denied: %w", shadow.ErrNotOwned)
+		}, outcome: handlers.OutcomeEnsured, continued: true, wantLaunch: 1},
+		{name: "completing throttled: retried", hook: hook, setup: func(_ *env, f *lifecycleFake) { f.err = errors.New("Throttling") },
+			wantErr: true, continued: true, wantLaunch: 1},
+		{name: "into the warm pool: no shadow, continued", hook: hook,
+			event:   bytes.Replace(fixture(t, "asg-launch-lifecycle-action.json"), []byte(`"Destination": "AutoScalingGroup"`), []byte(`"Destination": "WarmPool"`), 1),
+			outcome: handlers.OutcomeNoop, continued: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			f := &lifecycleFake{}
+			e.addLive(liveID, "web", "us-east-1a")
+			e.fleet.SetState(liveID, shadow.Pending) // Pending:Wait
+			if tc.setup != nil {
+				tc.setup(e, f)
+			}
+			before := e.fleet.Launches
+			e.deps.Lifecycle, e.deps.LaunchHook = f, tc.hook
+			ev := tc.event
+			if ev == nil {
+				ev = fixture(t, "asg-launch-lifecycle-action.json")
+			}
+			resp, err := launch(t, e).Handle(invocation(), ev)
+			if tc.wantErr != (err != nil) || (!tc.wantErr && resp.Outcome != tc.outcome) {
+				t.Fatalf("answer %+v, %v; want %s (error %v)", resp, err, tc.outcome, tc.wantErr)
+			}
+			if got := len(f.calls) == 1 && f.calls[0] == action; got != tc.continued || len(f.calls) > 1 {
+				t.Errorf("continued %v, want %v", f.calls, tc.continued)
+			}
+			if n := e.fleet.Launches - before; n != tc.wantLaunch {
+				t.Errorf("%d shadows launched, want %d", n, tc.wantLaunch)
+			}
+		})
+	}
+}
+
+func TestRegistryParsesLaunchAction(t *testing.T) {
+	ev, err := handlers.DefaultRegistry().Parse(fixture(t, "asg-launch-lifecycle-action.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := ev.(handlers.LaunchAction)
+	if !ok || a.InstanceID != liveID || a.Group != "web" || a.Hook != "shadowscale-test-shadow" || a.Token != "71514b9d-6a40-4b26-8523-05e7ee35fa40" ||
+		a.Transition != handlers.TransitionLaunching || a.Destination != "AutoScalingGroup" {
+		t.Fatalf("parsed %T %+v", ev, ev)
+	}
+	bad := bytes.Replace(fixture(t, "asg-launch-lifecycle-action.json"), []byte("EC2_INSTANCE_LAUNCHING"), []byte("EC2_INSTANCE_TERMINATING"), 1)
+	if _, err := handlers.DefaultRegistry().Parse(bad); !errors.Is(err, handlers.ErrMalformed) {
+		t.Errorf("a terminating transition under the launch detail-type: %v, want ErrMalformed", err)
+	}
 }

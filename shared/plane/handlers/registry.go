@@ -34,6 +34,9 @@ const (
 	SourceAutoScaling      = "aws.autoscaling"
 	DetailLaunchSuccessful = "EC2 Instance Launch Successful"
 	DetailTermSuccessful   = "EC2 Instance Terminate Successful"
+	DetailLaunchAction     = "EC2 Instance-launch Lifecycle Action"
+	TransitionLaunching    = "autoscaling:EC2_INSTANCE_LAUNCHING"
+	maxTokenLen            = 36 // a lifecycle action token is a UUID
 	maxGroupNameLen        = 255
 	maxEventBytes          = 256 << 10 // EventBridge's event size limit
 	maxInstanceIDLen       = 64
@@ -64,12 +67,14 @@ type Registry struct{ parsers map[Key]Parser }
 func NewRegistry() *Registry { return &Registry{parsers: map[Key]Parser{}} }
 
 // DefaultRegistry knows the EC2 state-change notification, Auto Scaling's
-// launch and terminate successful events and the scheduled event.
+// launch and terminate successful events and launch lifecycle action, and
+// the scheduled event.
 func DefaultRegistry() *Registry {
 	r := NewRegistry()
 	r.Register(SourceEC2, DetailInstanceState, ParseInstanceStateChange)
 	r.Register(SourceAutoScaling, DetailLaunchSuccessful, ParseGroupInstanceEvent)
 	r.Register(SourceAutoScaling, DetailTermSuccessful, ParseGroupInstanceEvent)
+	r.Register(SourceAutoScaling, DetailLaunchAction, ParseLaunchAction)
 	r.Register(SourceEvents, DetailScheduled, ParseScheduled)
 	return r
 }
@@ -206,6 +211,55 @@ func ParseGroupInstanceEvent(e events.EventBridgeEvent) (any, error) {
 		Origin: d.Origin, Destination: d.Destination, AZ: d.Details.AZ, SubnetID: d.Details.Subnet,
 		StatusCode: d.StatusCode, Time: e.Time, Region: e.Region, Account: e.AccountID,
 	}, nil
+}
+
+// LaunchAction is Auto Scaling's "EC2 Instance-launch Lifecycle Action":
+// an instance of Group waits in Pending:Wait for its launch lifecycle hook
+// Hook to be completed (with Token) or to time out.
+type LaunchAction struct {
+	EventID             string
+	InstanceID          string
+	Group               string
+	Hook                string
+	Token               string
+	Transition          string
+	Origin, Destination string
+	Time                time.Time
+}
+
+// ParseLaunchAction parses the detail of a launch lifecycle action:
+// EC2InstanceId, AutoScalingGroupName, LifecycleHookName,
+// LifecycleActionToken, LifecycleTransition, Origin, Destination.
+func ParseLaunchAction(e events.EventBridgeEvent) (any, error) {
+	var d struct {
+		InstanceID  string `json:"EC2InstanceId"`
+		Group       string `json:"AutoScalingGroupName"`
+		Hook        string `json:"LifecycleHookName"`
+		Token       string `json:"LifecycleActionToken"`
+		Transition  string `json:"LifecycleTransition"`
+		Origin      string `json:"Origin"`
+		Destination string `json:"Destination"`
+	}
+	if len(e.Detail) == 0 {
+		return nil, fmt.Errorf("%w: lifecycle action without detail", ErrMalformed)
+	}
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return nil, fmt.Errorf("%w: lifecycle action detail: %v", ErrMalformed, err)
+	}
+	switch {
+	case !validInstanceID(d.InstanceID):
+		return nil, fmt.Errorf("%w: EC2InstanceId %q is not an EC2 instance id", ErrMalformed, clip(d.InstanceID))
+	case d.Group == "" || len(d.Group) > maxGroupNameLen:
+		return nil, fmt.Errorf("%w: AutoScalingGroupName %q is not a group name", ErrMalformed, clip(d.Group))
+	case d.Hook == "" || len(d.Hook) > maxGroupNameLen:
+		return nil, fmt.Errorf("%w: LifecycleHookName %q is not a hook name", ErrMalformed, clip(d.Hook))
+	case d.Token == "" || len(d.Token) > maxTokenLen:
+		return nil, fmt.Errorf("%w: LifecycleActionToken %q is not a token", ErrMalformed, clip(d.Token))
+	case d.Transition != TransitionLaunching:
+		return nil, fmt.Errorf("%w: LifecycleTransition %q is not %s", ErrMalformed, clip(d.Transition), TransitionLaunching)
+	}
+	return LaunchAction{EventID: e.ID, InstanceID: d.InstanceID, Group: d.Group, Hook: d.Hook, Token: d.Token,
+		Transition: d.Transition, Origin: d.Origin, Destination: d.Destination, Time: e.Time}, nil
 }
 
 // Scheduled is an EventBridge scheduled event.

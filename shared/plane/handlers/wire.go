@@ -31,6 +31,7 @@ var (
 	_ ForecastHistory  = (*awssdk.History)(nil)
 	_ ForecastStates   = (*awssdk.States)(nil)
 	_ AuditWriter      = (*awssdk.Audit)(nil)
+	_ LifecycleActions = (*awssdk.LifecycleActions)(nil)
 )
 
 // LaunchTimeout is how long a launching shadow record may stay so before
@@ -52,7 +53,12 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 	if err != nil {
 		return Deps{}, err
 	}
-	groups, err := awssdk.NewGroups(autoscaling.NewFromConfig(awsCfg), ec2c, awssdk.GroupsConfig{Names: c.Groups}, sink, log)
+	asc := autoscaling.NewFromConfig(awsCfg)
+	groups, err := awssdk.NewGroups(asc, ec2c, awssdk.GroupsConfig{Names: c.Groups}, sink, log)
+	if err != nil {
+		return Deps{}, err
+	}
+	lifecycle, err := awssdk.NewLifecycleActions(asc)
 	if err != nil {
 		return Deps{}, err
 	}
@@ -70,5 +76,6 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 	if err != nil {
 		return Deps{}, err
 	}
-	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log}, nil
+	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log,
+		Lifecycle: lifecycle, LaunchHook: s.LaunchHook}, nil
 }

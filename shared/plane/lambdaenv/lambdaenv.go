@@ -60,6 +60,9 @@ const (
 	// EnvUnknownGrace: how long the fanout retries the mutations of an
 	// instance EC2 does not show (yet) before dead-lettering them.
 	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
+	// EnvLaunchHook names the launch lifecycle hook whose actions the
+	// launch function completes once the shadow is ensured (optional).
+	EnvLaunchHook = "SHADOWSCALE_LAUNCH_HOOK"
 )
 
 // Getenv looks a variable up (os.Getenv in main, a map in tests).
@@ -204,6 +207,9 @@ type Shadows struct {
 	// ReplacementsPerHour caps a group's shadow replacements per hour
 	// (shadow.DefaultReplacementsPerHour when unset).
 	ReplacementsPerHour int
+	// LaunchHook is SHADOWSCALE_LAUNCH_HOOK: the launch lifecycle hook the
+	// launch function completes ("" for none).
+	LaunchHook string
 }
 
 func (r *reader) shadows() Shadows {
@@ -215,6 +221,10 @@ func (r *reader) shadows() Shadows {
 			ExcludeBurstable: r.boolean(EnvExcludeBurstable),
 		},
 		ReplacementsPerHour: r.int(EnvReplacementsHour, shadow.DefaultReplacementsPerHour),
+		LaunchHook:          r.str(EnvLaunchHook),
+	}
+	if len(s.LaunchHook) > 255 {
+		r.errs = append(r.errs, fmt.Errorf("%s: a hook name is at most 255 characters", EnvLaunchHook))
 	}
 	if s.ReplacementsPerHour < 1 {
 		r.errs = append(r.errs, fmt.Errorf("%s=%d: want at least 1", EnvReplacementsHour, s.ReplacementsPerHour))

@@ -143,11 +143,12 @@ func TestParseLevel(t *testing.T) {
 }
 
 func TestLoadShadowSettings(t *testing.T) {
-	l, err := lambdaenv.LoadLaunch(lambdaenv.Map(with(good(), "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "true", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "5")))
+	l, err := lambdaenv.LoadLaunch(lambdaenv.Map(with(good(), "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "true", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "5",
+		"SHADOWSCALE_LAUNCH_HOOK", "prod-shadow")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l.Fractions.ExcludeBurstable || l.ReplacementsPerHour != 5 {
+	if !l.Fractions.ExcludeBurstable || l.ReplacementsPerHour != 5 || l.LaunchHook != "prod-shadow" {
 		t.Errorf("exclude burstable %v, replacements per hour %d: want true, 5", l.Fractions.ExcludeBurstable, l.ReplacementsPerHour)
 	}
 }
