@@ -61,16 +61,16 @@ type World struct {
 	LiveSubnets    map[string]string // AZ -> subnet
 	PoolSubnets    map[string]string // AZ -> shadow pool subnet
 	ShadowTemplate string            // the arm64 shadow launch template's id
+	LiveTemplate   string
+	Table          string
+	Stream         string
+	StreamARN      string
+	QueueURL       string
+	SecretARN      string
+	AgentKey       string
+	Pools          shadow.Pools
 	// ShadowTemplateX86 is the x86_64 shadow launch template's id (image AMIx86).
 	ShadowTemplateX86 string
-	LiveTemplate      string
-	Table             string
-	Stream            string
-	StreamARN         string
-	QueueURL          string
-	SecretARN         string
-	AgentKey          string
-	Pools             shadow.Pools
 }
 
 // Setup creates the world and waits for the group's instances to run.
