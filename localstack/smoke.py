@@ -52,7 +52,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # docs/CONTRACTS.md: which variables each function gets.
 COMMON = {"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_GROUPS", "SHADOWSCALE_NAMESPACE", "LOG_LEVEL"}
 SHADOWING = {"SHADOWSCALE_POOLS", "SHADOWSCALE_SHADOW_CPU_FRACTION", "SHADOWSCALE_SHADOW_MEMORY_FRACTION",
-             "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"}
+             "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES", "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE",
+             "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"}
 AGENT = {"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN", "SHADOWSCALE_AGENT_KMS_KEY"}
 EXPECTED_ENV = {
     "launch": COMMON | SHADOWING,
@@ -61,7 +62,7 @@ EXPECTED_ENV = {
     "forecaster": COMMON | {"SHADOWSCALE_MODE"},  # SHADOWSCALE_POLICY only when set
     "reconciler": COMMON | SHADOWING | AGENT,
 }
-OUTPUTS = ["TableName", "StreamName", "DeadLetterQueueUrl", "AgentSecretName", "ShadowLaunchTemplateId",
+OUTPUTS = ["TableName", "StreamName", "DeadLetterQueueUrl", "AgentSecretName", "ShadowLaunchTemplateId", "ShadowLaunchTemplateX86Id",
            "ShadowSecurityGroupId", "PlaneSecurityGroupId", "ShadowPools", "LiveAgentUserData",
            "LaunchFunctionName", "TerminateFunctionName", "FanoutFunctionName", "ForecasterFunctionName",
            "ReconcilerFunctionName"]
@@ -332,8 +333,11 @@ def main():
             schedules.append(r["ScheduleExpression"])
     states = sorted(tuple(sorted(p.get("detail", {}).get("state", []))) for p in patterns
                     if p.get("source") == ["aws.ec2"] and p.get("detail-type") == ["EC2 Instance State-change Notification"])
-    t.check("EC2 state-change rules (running; shutting-down, terminated)",
-            states == [("running",), ("shutting-down", "terminated")], states)
+    t.check("EC2 state-change rule (shutting-down, terminated)",
+            states == [("shutting-down", "terminated")], states)
+    asg = sorted(p.get("detail-type", [""])[0] for p in patterns if p.get("source") == ["aws.autoscaling"])
+    t.check("Auto Scaling rules (launch and terminate successful)",
+            asg == ["EC2 Instance Launch Successful", "EC2 Instance Terminate Successful"], asg)
     t.check("schedules rate(1 minute), rate(5 minutes)", sorted(schedules) == ["rate(1 minute)", "rate(5 minutes)"], schedules)
 
     # The shadow launch template.
@@ -441,12 +445,16 @@ def live_path_localstack(t, out, ec2, events, kin, ddb, args, account, region):
                                  {"Key": "Name", "Value": "shadowscale-smoke-live"},
                                  {"Key": "aws:autoscaling:groupName", "Value": group}]}])["Instances"][0]["InstanceId"]
     print(f"smoke: live instance {live} in {az} (group {group})")
+    # Auto Scaling's launch event (the stack's launch rule; the EC2
+    # "running" rule is gone).
     res = events.put_events(Entries=[{
-        "Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
+        "Source": "aws.autoscaling", "DetailType": "EC2 Instance Launch Successful",
         "Resources": [f"arn:aws:ec2:{region}:{account}:instance/{live}"],
-        "Detail": json.dumps({"instance-id": live, "state": "running"}),
+        "Detail": json.dumps({"EC2InstanceId": live, "AutoScalingGroupName": group, "StatusCode": "InProgress",
+                              "Origin": "EC2", "Destination": "AutoScalingGroup",
+                              "Details": {"Availability Zone": az, "Subnet ID": subnet}}),
     }])
-    t.check("PutEvents (running)", res.get("FailedEntryCount", 0) == 0, res)
+    t.check("PutEvents (launch successful)", res.get("FailedEntryCount", 0) == 0, res)
     deadline = time.time() + args.timeout
     while time.time() < deadline and not shadows_of(ec2, live):
         time.sleep(2)

@@ -84,11 +84,36 @@ type Config struct {
 	Pools map[string]Pool
 	// PoolCapacity is the shadow capacity of each demo pool.
 	PoolCapacity int
-	// ShadowArchitecture of the shadow AMI: arm64 (Graviton, default) or x86_64.
-	ShadowArchitecture string
-	// ShadowImageID pins the shadow AMI; empty resolves the latest Amazon
-	// Linux 2023 from its public SSM parameter at deploy time.
-	ShadowImageID string
+	// ShadowImageIDArm64 and ShadowImageIDX86 pin the AMIs of the two
+	// shadow launch templates (one per architecture: a shadow's type is of
+	// its live instance's architecture, and its AMI must be too); empty
+	// resolves the latest Amazon Linux 2023 of that architecture from its
+	// public SSM parameter at deploy time.
+	ShadowImageIDArm64 string
+	ShadowImageIDX86   string
+	// ShadowExcludeBurstable leaves T-family types out of shadow sizing
+	// (SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE). Burstable shadows launch
+	// with standard CPU credits: cheaper, but a shadow past its credit
+	// baseline is throttled to it, so its lag reflects its credits as well
+	// as its size. Excluding them sizes shadows on M/C types: steadier,
+	// and dearer (a c6g.medium rather than a t4g.small for an m7g.xlarge:
+	// twice the price).
+	ShadowExcludeBurstable bool
+	// ShadowReplacementsPerHour caps a group's shadow replacements per
+	// hour (SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR); past it replacement
+	// stops until the next hour and the replacement alarm fires.
+	ShadowReplacementsPerHour int
+	// AsgEventsAllGroups makes the Auto Scaling event rules match every
+	// group of the account. By default, with groups named, they match
+	// only the named groups; a group enrolled by tag alone then gets its
+	// shadows from the reconciler (within 5 minutes), not at launch.
+	AsgEventsAllGroups bool
+	// LaunchLifecycleHook names a launch lifecycle hook the operator put
+	// on enrolled groups (SHADOWSCALE_LAUNCH_HOOK): its actions go to the
+	// launch function, which ensures the shadow while the instance waits
+	// in Pending:Wait and then continues it, so the shadow exists before
+	// the instance is in service. Empty: no hook.
+	LaunchLifecycleHook string
 
 	// DeletionProtection of the DynamoDB table (and RETAIN on stack deletion).
 	DeletionProtection bool
@@ -115,7 +140,7 @@ type Config struct {
 
 // DefaultConfig is the configuration with nothing chosen.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		StackName:               "ShadowScale",
 		Mode:                    "forecast-only",
 		CPUFraction:             0.25,
@@ -125,13 +150,15 @@ func DefaultConfig() Config {
 		MaxSizeLimit:            100,
 		LogLevel:                "info",
 		PoolCapacity:            50,
-		ShadowArchitecture:      "arm64",
 		DeletionProtection:      true,
 		ShadowGapAlarmPercent:   10,
 		IteratorAgeAlarmSeconds: 60,
 		StreamRetentionHours:    168,
 		AssetDir:                "../build",
 	}
+	// The shadow lifecycle's defaults.
+	c.ShadowReplacementsPerHour = 20 // shadow.DefaultReplacementsPerHour
+	return c
 }
 
 // ContextGetter returns the raw context value of key, or nil when unset
@@ -145,7 +172,8 @@ var contextKeys = []string{
 	"forecasterReservedConcurrency", "forecasterMemoryMb", "forecasterConcurrency", "maxSizeLimit",
 	"agentPort", "logLevel", "vpcId", "availabilityZones",
 	"planeSubnetIds", "shadowPools", "poolCapacity",
-	"shadowArchitecture", "shadowImageId", "deletionProtection",
+	"shadowImageIdArm64", "shadowImageIdX86", "shadowExcludeBurstable",
+	"shadowReplacementsPerHour", "asgEventsAllGroups", "launchLifecycleHook", "deletionProtection",
 	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
 	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
 }
@@ -158,6 +186,9 @@ var removedKeys = map[string]string{
 		"(a resync goes from the live's agent through the reconciler); drop the key",
 	"syncLagAlarmSeconds": "no function emits ShadowSyncLagSeconds, so its alarms could never fire; " +
 		"the shadows are watched by the per-group shadow gap alarm (shadowGapAlarmPercent) and the shadow breaker alarm",
+	"shadowArchitecture": "shadows get a launch template per architecture, chosen by the shadow type's (a live m5 gets an x86_64 shadow); " +
+		"pin their AMIs with shadowImageIdArm64 and shadowImageIdX86",
+	"shadowImageId": "an AMI is of one architecture: use shadowImageIdArm64 and shadowImageIdX86",
 }
 
 // ContextKeys lists the context keys the app reads, for documentation and tests.
@@ -257,8 +288,12 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 		}
 	}
 	integer("poolCapacity", &c.PoolCapacity)
-	str("shadowArchitecture", &c.ShadowArchitecture)
-	str("shadowImageId", &c.ShadowImageID)
+	str("shadowImageIdArm64", &c.ShadowImageIDArm64)
+	str("shadowImageIdX86", &c.ShadowImageIDX86)
+	boolean("shadowExcludeBurstable", &c.ShadowExcludeBurstable)
+	integer("shadowReplacementsPerHour", &c.ShadowReplacementsPerHour)
+	boolean("asgEventsAllGroups", &c.AsgEventsAllGroups)
+	str("launchLifecycleHook", &c.LaunchLifecycleHook)
 	boolean("deletionProtection", &c.DeletionProtection)
 	boolean("alarmTopic", &c.AlarmTopic)
 	list("alarmEmails", &c.AlarmEmails)
@@ -284,6 +319,7 @@ var (
 	subnetRE    = regexp.MustCompile(`^subnet-[0-9a-f]{1,17}$`)
 	vpcRE       = regexp.MustCompile(`^vpc-[0-9a-f]{1,17}$`)
 	amiRE       = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
+	hookRE      = regexp.MustCompile(`^[A-Za-z0-9_/-]{1,255}$`)
 	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
 	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	// roleArnRE: an IAM role ARN, no wildcard (the path may hold slashes).
@@ -325,11 +361,17 @@ func (c Config) Validate() error {
 	default:
 		bad("logLevel %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.ShadowArchitecture != "arm64" && c.ShadowArchitecture != "x86_64" {
-		bad("shadowArchitecture %q: want arm64 or x86_64", c.ShadowArchitecture)
+	if c.ShadowImageIDArm64 != "" && !amiRE.MatchString(c.ShadowImageIDArm64) {
+		bad("shadowImageIdArm64 %q: want ami-...", c.ShadowImageIDArm64)
 	}
-	if c.ShadowImageID != "" && !amiRE.MatchString(c.ShadowImageID) {
-		bad("shadowImageId %q: want ami-...", c.ShadowImageID)
+	if c.ShadowImageIDX86 != "" && !amiRE.MatchString(c.ShadowImageIDX86) {
+		bad("shadowImageIdX86 %q: want ami-...", c.ShadowImageIDX86)
+	}
+	if c.ShadowReplacementsPerHour < 1 || c.ShadowReplacementsPerHour > 10000 {
+		bad("shadowReplacementsPerHour %d: want 1-10000", c.ShadowReplacementsPerHour)
+	}
+	if c.LaunchLifecycleHook != "" && !hookRE.MatchString(c.LaunchLifecycleHook) {
+		bad("launchLifecycleHook %q: want a lifecycle hook name (1-255 letters, digits, -, _ or /)", c.LaunchLifecycleHook)
 	}
 	for _, e := range c.AlarmEmails {
 		if !emailRE.MatchString(e) {

@@ -22,7 +22,8 @@ func TestConfigFromContext(t *testing.T) {
 	}{
 		{"defaults", map[string]any{}, func(t *testing.T, c Config) {
 			if c.StackName != "ShadowScale" || c.Mode != "forecast-only" || c.CPUFraction != 0.25 || c.MemoryFraction != 0.10 ||
-				c.AgentPort != 8470 || !c.DeletionProtection || c.VpcID != "" || c.AssetDir != "../build" {
+				c.AgentPort != 8470 || !c.DeletionProtection || c.VpcID != "" || c.AssetDir != "../build" ||
+				c.ShadowReplacementsPerHour != 20 || c.ShadowExcludeBurstable || c.AsgEventsAllGroups {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -51,6 +52,14 @@ func TestConfigFromContext(t *testing.T) {
 		}, func(t *testing.T, c Config) {
 			if c.PerInstance != 600 || !c.AllowResize || len(c.ResizeInstanceRoleARNs) != 2 || c.StreamRetentionHours != 48 ||
 				c.ShadowGapAlarmPercent != 25.5 {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"lifecycle settings", map[string]any{
+			"shadowImageIdArm64": "ami-0a", "shadowImageIdX86": "ami-0b", "shadowExcludeBurstable": "true",
+			"shadowReplacementsPerHour": "5", "asgEventsAllGroups": true,
+		}, func(t *testing.T, c Config) {
+			if c.ShadowImageIDArm64 != "ami-0a" || c.ShadowImageIDX86 != "ami-0b" || !c.ShadowExcludeBurstable || c.ShadowReplacementsPerHour != 5 || !c.AsgEventsAllGroups {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -117,6 +126,10 @@ func TestConfigErrors(t *testing.T) {
 		{"removed key", map[string]any{"syncLagAlarmSeconds": 300}, []string{"context syncLagAlarmSeconds: removed: no function emits ShadowSyncLagSeconds"}},
 		{"live security groups on the shadows' agent port", map[string]any{"liveSecurityGroupIds": []any{"sg-0123456789abcdef0"}},
 			[]string{"context liveSecurityGroupIds: removed: live instances no longer reach the shadows' agent port"}},
+		{"one shadow AMI for every architecture", map[string]any{"shadowArchitecture": "x86_64", "shadowImageId": "ami-0123"},
+			[]string{"context shadowArchitecture: removed: shadows get a launch template per architecture", "context shadowImageId: removed: an AMI is of one architecture"}},
+		{"lifecycle settings out of range", map[string]any{"shadowReplacementsPerHour": 0, "shadowImageIdX86": "img-1", "shadowExcludeBurstable": "perhaps"},
+			[]string{"shadowReplacementsPerHour 0", `shadowImageIdX86 "img-1"`, "context shadowExcludeBurstable"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -264,6 +264,33 @@ func (c *ShadowScaling) observability(cfg Config) {
 	if c.AlarmTopic != nil {
 		failures.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
 	}
+	c.replacementAlarm()
+}
+
+// replacementAlarm fires when a group's shadow replacements stopped at its
+// hourly cap (shadowReplacementsPerHour): shadows that die at boot (a bad
+// AMI, an EBS default KMS key the shadow role cannot use, an instance
+// profile it cannot pass). Every halt also writes an audit record saying
+// why (docs/DYNAMODB.md, LIFECYCLE#<group>).
+func (c *ShadowScaling) replacementAlarm() {
+	halted := awscloudwatch.NewCfnAlarm(c.Construct, jsii.String("ReplacementsHaltedAlarm"), &awscloudwatch.CfnAlarmProps{
+		AlarmDescription:   jsii.String("shadowscale: shadow replacement stopped in a group (its replacements per hour reached their cap: shadows die at boot; check the shadow AMI, the EBS default KMS key and the shadow role; the halt audit records under LIFECYCLE#<group> say which)"),
+		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		DatapointsToAlarm:  jsii.Number(1),
+		TreatMissingData:   jsii.String("notBreaching"),
+		Metrics: &[]any{&awscloudwatch.CfnAlarm_MetricDataQueryProperty{
+			Id:         jsii.String("halted"),
+			Expression: jsii.String(fmt.Sprintf(`SELECT SUM(ReplacementsHalted) FROM SCHEMA("%s", "Group")`, Namespace)),
+			Period:     jsii.Number(300),
+			ReturnData: jsii.Bool(true),
+			Label:      jsii.String("replacements halted, over every group"),
+		}},
+	})
+	if c.AlarmTopic != nil {
+		halted.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
+	}
 }
 
 // shadowGap is a group's shadow gap in percent: how much fewer mutations

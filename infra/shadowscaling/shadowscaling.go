@@ -75,8 +75,10 @@ func specs() map[string]funcSpec {
 		// launch and terminate make a handful of EC2 and DynamoDB calls per
 		// event (describe, run or terminate, a conditional write): I/O bound,
 		// 256 MB is plenty for a Go binary; 30 s covers a throttled
-		// RunInstances with SDK retries.
-		FnLaunch:    {memoryMB: 256, timeout: awscdk.Duration_Seconds(jsii.Number(30))},
+		// RunInstances with SDK retries. launch also waits up to 10 s for
+		// EC2 to show the instance the event names (eventual consistency):
+		// 60 s.
+		FnLaunch:    {memoryMB: 256, timeout: awscdk.Duration_Seconds(jsii.Number(60))},
 		FnTerminate: {memoryMB: 256, timeout: awscdk.Duration_Seconds(jsii.Number(30))},
 		// fanout decodes up to 500 records per batch and sends them to two
 		// agents each: 512 MB buys twice the CPU share of 256 MB for the
@@ -91,7 +93,8 @@ func specs() map[string]funcSpec {
 		FnForecaster: {memoryMB: DefaultForecasterMemoryMB, timeout: awscdk.Duration_Seconds(jsii.Number(55))},
 		// reconciler compares every live instance with its shadow and may
 		// stream a snapshot to a stale shadow: 512 MB, and up to 4 minutes so
-		// one run ends before the next 5-minute schedule.
+		// one run ends before the next 5-minute schedule (it starts no
+		// action in its last 30 s: the rest is the next run's).
 		FnReconciler: {memoryMB: 512, timeout: awscdk.Duration_Minutes(jsii.Number(4)), inVpc: true},
 	}
 }
@@ -140,6 +143,9 @@ type ShadowScaling struct {
 	AlarmTopic         awssns.Topic // nil unless configured
 	// PolicyJSON is the forecaster's SHADOWSCALE_POLICY (Config.PolicyJSON).
 	PolicyJSON string
+	// LaunchTemplates are the shadow launch templates by architecture
+	// (LaunchTemplate is the arm64 one).
+	LaunchTemplates map[string]awsec2.LaunchTemplate
 }
 
 // NewShadowScaling adds the control plane to scope. The configuration is
@@ -492,31 +498,57 @@ func (c *ShadowScaling) shadowTemplate(cfg Config, stackName string) {
 	ud.AddCommands(*jsii.Strings(lines...)...)
 	c.LiveUserData = jsii.String("#!/bin/bash\n" + strings.Join(lines, "\n") + "\n")
 
-	cpu := awsec2.AmazonLinuxCpuType_ARM_64
-	defaultType := "t4g.nano"
-	if cfg.ShadowArchitecture == "x86_64" {
-		cpu = awsec2.AmazonLinuxCpuType_X86_64
-		defaultType = "t3.nano"
+	// One launch template per architecture: the launch function picks the
+	// one of the shadow type's architecture (the catalog sizes a shadow
+	// within its live instance's architecture: an m5.xlarge gets a
+	// t3a.small, which cannot boot an arm64 AMI). The latest Amazon Linux
+	// 2023 of each resolves at deploy time from its public SSM parameter
+	// (a template parameter, no lookup, no custom resource); moto ships
+	// those parameters too.
+	c.LaunchTemplates = map[string]awsec2.LaunchTemplate{}
+	profile := awsiam.NewInstanceProfile(s, jsii.String("ShadowInstanceProfile"), &awsiam.InstanceProfileProps{Role: c.ShadowRole})
+	for _, t := range []struct {
+		arch, id, fallback, image string
+		cpu                       awsec2.AmazonLinuxCpuType
+	}{
+		{"arm64", "ShadowTemplate", "t4g.nano", cfg.ShadowImageIDArm64, awsec2.AmazonLinuxCpuType_ARM_64},
+		{"x86_64", "ShadowTemplateX86", "t3.nano", cfg.ShadowImageIDX86, awsec2.AmazonLinuxCpuType_X86_64},
+	} {
+		lt := awsec2.NewLaunchTemplate(s, jsii.String(t.id), &awsec2.LaunchTemplateProps{
+			// The launch function overrides the type per shadow (a fraction
+			// of the live type); this is only the fallback. CPU credits are
+			// set per launch (standard, for burstable types only): set here
+			// they would apply to non-burstable types too.
+			InstanceType:            awsec2.NewInstanceType(jsii.String(t.fallback)),
+			MachineImage:            awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: t.cpu}),
+			UserData:                ud,
+			SecurityGroup:           c.ShadowSG,
+			InstanceProfile:         profile, // one for both templates
+			RequireImdsv2:           jsii.Bool(true),
+			HttpPutResponseHopLimit: jsii.Number(1),
+			VersionDescription:      jsii.String("shadowscale " + t.arch + " shadow for stack " + stackName),
+		})
+		if t.image != "" {
+			cfn := lt.Node().DefaultChild().(awsec2.CfnLaunchTemplate)
+			cfn.AddPropertyOverride(jsii.String("LaunchTemplateData.ImageId"), jsii.String(t.image))
+		}
+		c.LaunchTemplates[t.arch] = lt
 	}
-	// The latest Amazon Linux 2023 resolves at deploy time from its public
-	// SSM parameter (a template parameter, no lookup, no custom resource);
-	// moto ships those parameters too.
-	c.LaunchTemplate = awsec2.NewLaunchTemplate(s, jsii.String("ShadowTemplate"), &awsec2.LaunchTemplateProps{
-		// The launch function overrides the type per shadow (a fraction of
-		// the live type); this is only the fallback.
-		InstanceType:            awsec2.NewInstanceType(jsii.String(defaultType)),
-		MachineImage:            awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
-		UserData:                ud,
-		SecurityGroup:           c.ShadowSG,
-		Role:                    c.ShadowRole,
-		RequireImdsv2:           jsii.Bool(true),
-		HttpPutResponseHopLimit: jsii.Number(1),
-		VersionDescription:      jsii.String("shadowscale shadow for stack " + stackName),
-	})
-	if cfg.ShadowImageID != "" {
-		cfn := c.LaunchTemplate.Node().DefaultChild().(awsec2.CfnLaunchTemplate)
-		cfn.AddPropertyOverride(jsii.String("LaunchTemplateData.ImageId"), jsii.String(cfg.ShadowImageID))
+	c.LaunchTemplate = c.LaunchTemplates["arm64"]
+}
+
+// launchTemplatesJSON is SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES: architecture
+// to template id (tokens the template resolves).
+func (c *ShadowScaling) launchTemplatesJSON() string {
+	ids := map[string]string{}
+	for arch, lt := range c.LaunchTemplates {
+		ids[arch] = *lt.LaunchTemplateId()
 	}
+	b, err := json.Marshal(ids)
+	if err != nil { // a map of strings always marshals
+		panic(fmt.Sprintf("marshaling the shadow launch templates: %v", err))
+	}
+	return string(b)
 }
 
 func (c *ShadowScaling) functions(cfg Config, stackName string) {
@@ -532,7 +564,13 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 		"SHADOWSCALE_POOLS":                  c.PoolsJSON,
 		"SHADOWSCALE_SHADOW_CPU_FRACTION":    jsii.String(strconv.FormatFloat(cfg.CPUFraction, 'f', -1, 64)),
 		"SHADOWSCALE_SHADOW_MEMORY_FRACTION": jsii.String(strconv.FormatFloat(cfg.MemoryFraction, 'f', -1, 64)),
-		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE": c.LaunchTemplate.LaunchTemplateId(),
+	}
+	// The lifecycle's own (docs/CONTRACTS.md).
+	shadowing["SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"] = jsii.String(c.launchTemplatesJSON())
+	shadowing["SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"] = jsii.String(strconv.FormatBool(cfg.ShadowExcludeBurstable))
+	shadowing["SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"] = jsii.String(strconv.Itoa(cfg.ShadowReplacementsPerHour))
+	if cfg.LaunchLifecycleHook != "" {
+		shadowing["SHADOWSCALE_LAUNCH_HOOK"] = jsii.String(cfg.LaunchLifecycleHook)
 	}
 	agent := map[string]*string{
 		"SHADOWSCALE_AGENT_PORT":       jsii.String(strconv.Itoa(cfg.AgentPort)),
@@ -607,6 +645,18 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 			// drop; the reconciler repairs a missed event within 5 minutes.
 			props.RetryAttempts = jsii.Number(2)
 		}
+		if fn == FnForecaster || fn == FnReconciler {
+			// Scheduled: a failed or timed-out run is not retried (the
+			// next tick supersedes it) and a run held back (throttled)
+			// for more than a minute is dropped, so runs never overlap.
+			props.RetryAttempts = jsii.Number(0)
+			props.MaxEventAge = awscdk.Duration_Seconds(jsii.Number(60))
+		}
+		// The reconciler reserves no concurrency either: its runs cannot
+		// overlap (no retries, a held event dropped after a minute, and it
+		// starts no action in the last 30 s of its 240 s against a 5-minute
+		// schedule), and a reservation fails to deploy on accounts with
+		// fewer than 101 concurrent executions (docs/INFRA.md).
 		c.Functions[fn] = awslambda.NewFunction(s, jsii.String(id), props)
 	}
 }
@@ -644,7 +694,10 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 	// Launching a shadow: RunInstances creates the instance only when the
 	// request applies our shadow tags (role=shadow, this stack, and the live
 	// instance, group and generation present) and uses our launch template.
-	ltArn := arn("ec2", "launch-template/"+*c.LaunchTemplate.LaunchTemplateId())
+	var ltArns []string // the shadow launch templates, one per architecture
+	for _, arch := range sortedKeys(c.LaunchTemplates) {
+		ltArns = append(ltArns, arn("ec2", "launch-template/"+*c.LaunchTemplates[arch].LaunchTemplateId()))
+	}
 	runInstance := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("RunShadowInstancesTagged"),
 		Actions:   jsii.Strings("ec2:RunInstances"),
@@ -659,19 +712,18 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 				"aws:RequestTag/" + TagGroup:      "false",
 				"aws:RequestTag/" + TagGeneration: "false",
 			},
-			"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArn},
+			"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArns},
 		},
 	})
 	// The other resources RunInstances touches: only our launch template,
 	// our pool subnets and our security group; the image, the volumes and
 	// the network interfaces it creates along with the instance.
-	other := []string{
-		ltArn,
+	other := append(append([]string(nil), ltArns...),
 		arn("ec2", "security-group/"+*c.ShadowSG.SecurityGroupId()),
 		arn("ec2", "volume/*"),
 		arn("ec2", "network-interface/*"),
 		fmt.Sprintf("arn:%s:ec2:%s::image/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION()),
-	}
+	)
 	for _, sn := range c.PoolSubnetIDs {
 		other = append(other, arn("ec2", "subnet/"+*sn))
 	}
@@ -679,7 +731,7 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 		Sid:        jsii.String("RunShadowInstancesResources"),
 		Actions:    jsii.Strings("ec2:RunInstances"),
 		Resources:  jsii.Strings(other...),
-		Conditions: &map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArn}},
+		Conditions: &map[string]any{"ArnLike": map[string]any{"ec2:LaunchTemplate": ltArns}},
 	})
 	// Tags only as part of RunInstances (no tagging of existing resources).
 	createTags := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -719,6 +771,19 @@ func (c *ShadowScaling) permissions(cfg Config, stackName string) {
 	// everywhere).
 	for _, fn := range []string{FnLaunch, FnTerminate, FnReconciler} {
 		add(fn, terminate)
+	}
+
+	if cfg.LaunchLifecycleHook != "" {
+		// Completing the launch hook's actions (always CONTINUE: the
+		// adapter cannot ABANDON), only on enrolled-by-tag groups.
+		add(FnLaunch, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(SidCompleteLaunchHook),
+			Actions:   jsii.Strings("autoscaling:CompleteLifecycleAction"),
+			Resources: jsii.Strings(arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")),
+			Conditions: &map[string]any{"StringEquals": map[string]any{
+				"aws:ResourceTag/" + TagEnrolled: "true",
+			}},
+		}))
 	}
 
 	c.forecasterPermissions(cfg)
@@ -791,6 +856,10 @@ func (c *ShadowScaling) forecasterPermissions(cfg Config) {
 		}
 	}
 }
+
+// SidCompleteLaunchHook is the launch function's grant to complete the
+// launch hook's actions (Config.LaunchLifecycleHook).
+const SidCompleteLaunchHook = "CompleteLaunchHookOnEnrolledGroups"
 
 // Statement ids of the resize grant (Config.AllowResize).
 const (
@@ -871,35 +940,68 @@ func resizeStatements(cfg Config) []awsiam.PolicyStatement {
 
 func (c *ShadowScaling) triggers(cfg Config) {
 	s := c.Construct
-	// EC2 state changes, as tight as a pattern can be: the source, the
-	// detail type and the states each function handles. (Whether the
-	// instance belongs to an enrolled group is not in the event: the
-	// function checks.)
-	stateRule := func(id, fn string, states ...string) {
+	target := func(fn string, retries float64, age awscdk.Duration) awsevents.IRuleTarget {
+		return awseventstargets.NewLambdaFunction(c.Functions[fn], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(retries), MaxEventAge: age})
+	}
+	// Auto Scaling's own events: an instance entered (launch) or left
+	// (terminate) a group, with the group's name, so the rules can match
+	// the enrolled groups only (the named ones; every group when some are
+	// enrolled by tag alone, AsgEventsAllGroups, or none is named). A
+	// launch into the warm pool is not a live instance: only Destination
+	// AutoScalingGroup.
+	groupDetail := func(extra map[string]any) *map[string]any {
+		d := map[string]any{}
+		for k, v := range extra {
+			d[k] = v
+		}
+		if len(cfg.Groups) > 0 && !cfg.AsgEventsAllGroups {
+			d["AutoScalingGroupName"] = orderedGroups(cfg.Groups)
+		}
+		if len(d) == 0 {
+			return nil // a pattern's detail must not be empty
+		}
+		return &d
+	}
+	asgRule := func(id, fn, detailType string, extra map[string]any) {
 		awsevents.NewRule(s, jsii.String(id), &awsevents.RuleProps{
-			Description: jsii.String("EC2 instance " + strings.Join(states, "/") + " to shadowscale " + fn),
+			Description: jsii.String("Auto Scaling " + detailType + " to shadowscale " + fn),
 			EventPattern: &awsevents.EventPattern{
-				Source:     jsii.Strings("aws.ec2"),
-				DetailType: jsii.Strings("EC2 Instance State-change Notification"),
-				Detail:     &map[string]any{"state": states},
+				Source:     jsii.Strings("aws.autoscaling"),
+				DetailType: jsii.Strings(detailType),
+				Detail:     groupDetail(extra),
 			},
-			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(c.Functions[fn], &awseventstargets.LambdaFunctionProps{
-				RetryAttempts: jsii.Number(8),
-				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
-			})},
+			Targets: &[]awsevents.IRuleTarget{target(fn, 8, awscdk.Duration_Hours(jsii.Number(1)))},
 		})
 	}
-	stateRule("InstanceRunning", FnLaunch, "running")
-	stateRule("InstanceStopping", FnTerminate, "shutting-down", "terminated")
+	asgRule("GroupInstanceLaunched", FnLaunch, "EC2 Instance Launch Successful", map[string]any{"Destination": []string{"AutoScalingGroup"}})
+	asgRule("GroupInstanceTerminated", FnTerminate, "EC2 Instance Terminate Successful", nil)
+	if cfg.LaunchLifecycleHook != "" {
+		// The operator's launch hook: the instance waits in Pending:Wait
+		// until the launch function has ensured its shadow.
+		asgRule("GroupInstanceLaunchAction", FnLaunch, "EC2 Instance-launch Lifecycle Action", map[string]any{"LifecycleHookName": []string{cfg.LaunchLifecycleHook}})
+	}
+	// EC2 state changes still go to terminate: shadows are in no group,
+	// and a shadow's death (replaced) is only told by EC2. This rule
+	// matches every instance of the account: an event does not say
+	// whose it is (the function checks). The EC2 "running" rule is gone:
+	// Auto Scaling's launch event replaces it, the reconciler backs up.
+	awsevents.NewRule(s, jsii.String("InstanceStopping"), &awsevents.RuleProps{
+		Description: jsii.String("EC2 instance shutting-down/terminated to shadowscale " + FnTerminate),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.ec2"),
+			DetailType: jsii.Strings("EC2 Instance State-change Notification"),
+			Detail:     &map[string]any{"state": []string{"shutting-down", "terminated"}},
+		},
+		Targets: &[]awsevents.IRuleTarget{target(FnTerminate, 8, awscdk.Duration_Hours(jsii.Number(1)))},
+	})
 
 	schedule := func(id, fn string, every awscdk.Duration) {
 		awsevents.NewRule(s, jsii.String(id), &awsevents.RuleProps{
 			Description: jsii.String("shadowscale " + fn + " schedule"),
 			Schedule:    awsevents.Schedule_Rate(every),
-			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(c.Functions[fn], &awseventstargets.LambdaFunctionProps{
-				// A missed tick is superseded by the next one.
-				RetryAttempts: jsii.Number(0),
-			})},
+			// A missed tick is superseded by the next one: no retry, and
+			// an event older than a minute (EventBridge's least) dropped.
+			Targets: &[]awsevents.IRuleTarget{target(fn, 0, awscdk.Duration_Seconds(jsii.Number(60)))},
 		})
 	}
 	schedule("ForecasterSchedule", FnForecaster, awscdk.Duration_Minutes(jsii.Number(1)))

@@ -2,6 +2,7 @@ package shadowscaling
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -42,15 +43,19 @@ func TestResourceCounts(t *testing.T) {
 		{"AWS::SQS::Queue", 1},
 		{"AWS::SecretsManager::Secret", 1},
 		{"AWS::KMS::Key", 1}, // the agents' enrollment key
-		{"AWS::Events::Rule", 4},
+		// Auto Scaling launch and terminate successful, EC2 shutting-down
+		// and terminated, the two schedules.
+		{"AWS::Events::Rule", 5},
 		{"AWS::Lambda::EventSourceMapping", 1},
-		{"AWS::EC2::LaunchTemplate", 1},
+		{"AWS::EC2::LaunchTemplate", 2}, // arm64 and x86_64
 		{"AWS::IAM::InstanceProfile", 1},
+		// launch and terminate: 2 retries; forecaster and reconciler: none.
+		{"AWS::Lambda::EventInvokeConfig", 4},
 		{"AWS::CloudWatch::Dashboard", 1},
 		// iterator age, DLQ, 5 function errors, 2 per named group (count,
-		// gap); plus the shadow breaker and the forecaster failures (a
-		// Metrics Insights alarm) over every group.
-		{"AWS::CloudWatch::Alarm", 2 + 5 + 2*2 + 2},
+		// gap); plus the shadow breaker, the forecaster failures and the
+		// replacements halted (Metrics Insights alarms) over every group.
+		{"AWS::CloudWatch::Alarm", 2 + 5 + 2*2 + 3},
 		{"AWS::SNS::Topic", 1},
 		{"AWS::SNS::Subscription", 1},
 		{"AWS::Logs::LogGroup", 5},
@@ -144,7 +149,7 @@ func TestFunctions(t *testing.T) {
 		inVpc    bool
 		reserved any
 	}{
-		{FnLaunch, 256, 30, false, nil},
+		{FnLaunch, 256, 60, false, nil},
 		{FnTerminate, 256, 30, false, nil},
 		{FnFanout, 512, 60, true, nil},
 		{FnForecaster, DefaultForecasterMemoryMB, 55, false, nil},
@@ -178,7 +183,8 @@ func TestFunctions(t *testing.T) {
 func TestFunctionEnvironment(t *testing.T) {
 	s := demo(t)
 	common := []string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_GROUPS", "SHADOWSCALE_NAMESPACE", "LOG_LEVEL"}
-	shadowing := []string{"SHADOWSCALE_POOLS", "SHADOWSCALE_SHADOW_CPU_FRACTION", "SHADOWSCALE_SHADOW_MEMORY_FRACTION", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE"}
+	shadowing := []string{"SHADOWSCALE_POOLS", "SHADOWSCALE_SHADOW_CPU_FRACTION", "SHADOWSCALE_SHADOW_MEMORY_FRACTION", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES",
+		"SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"}
 	agent := []string{"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN", "SHADOWSCALE_AGENT_KMS_KEY"}
 	want := map[string][]string{
 		FnLaunch:     append(append([]string{}, common...), shadowing...),
@@ -212,6 +218,9 @@ func TestFunctionEnvironment(t *testing.T) {
 				"SHADOWSCALE_AGENT_SECRET_ARN":       "ShadowScaleTest/agent-key",
 				"SHADOWSCALE_MODE":                   "forecast-only",
 				"SHADOWSCALE_POLICY":                 `{"thresholds":{"delta":0.2}}`,
+				// The lifecycle's.
+				"SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE":     "false",
+				"SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR": "20",
 			}
 			for k, v := range literal {
 				if got, ok := vars[k]; ok && got != v {
@@ -273,10 +282,14 @@ func TestRules(t *testing.T) {
 		name  string
 		props map[string]any
 	}{
-		{"running to launch", map[string]any{
-			"EventPattern": map[string]any{"source": []any{"aws.ec2"}, "detail-type": []any{"EC2 Instance State-change Notification"},
-				"detail": map[string]any{"state": []any{"running"}}},
+		{"Auto Scaling launch successful of the named groups, into service, to launch", map[string]any{
+			"EventPattern": map[string]any{"source": []any{"aws.autoscaling"}, "detail-type": []any{"EC2 Instance Launch Successful"},
+				"detail": map[string]any{"AutoScalingGroupName": []any{"api", "web"}, "Destination": []any{"AutoScalingGroup"}}},
 			"Targets": target(launch)}},
+		{"Auto Scaling terminate successful of the named groups to terminate", map[string]any{
+			"EventPattern": map[string]any{"source": []any{"aws.autoscaling"}, "detail-type": []any{"EC2 Instance Terminate Successful"},
+				"detail": map[string]any{"AutoScalingGroupName": []any{"api", "web"}}},
+			"Targets": target(terminate)}},
 		{"shutting-down and terminated to terminate", map[string]any{
 			"EventPattern": map[string]any{"source": []any{"aws.ec2"}, "detail-type": []any{"EC2 Instance State-change Notification"},
 				"detail": map[string]any{"state": []any{"shutting-down", "terminated"}}},
@@ -289,14 +302,160 @@ func TestRules(t *testing.T) {
 			try(t, c.name, func() { s.tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), c.props) })
 		})
 	}
-	// The EC2 patterns have nothing looser than source, detail-type and state.
+	// No rule sends every EC2 "running" to launch any more (it matched
+	// every instance of the account); the EC2 rule left has nothing looser
+	// than source, detail-type and state.
 	for id, r := range s.resources("AWS::Events::Rule") {
 		p, ok := props(r)["EventPattern"].(map[string]any)
 		if !ok {
 			continue
 		}
-		if len(p) != 3 || len(p["detail"].(map[string]any)) != 1 {
-			t.Errorf("rule %s pattern %v: want exactly source, detail-type and detail.state", id, p)
+		if fmt.Sprint(p["source"]) == "[aws.ec2]" && (len(p) != 3 || len(p["detail"].(map[string]any)) != 1 || fmt.Sprint(p["detail"].(map[string]any)["state"]) != "[shutting-down terminated]") {
+			t.Errorf("rule %s pattern %v: want only shutting-down and terminated, by source, detail-type and state", id, p)
+		}
+	}
+}
+
+// The scheduled functions never overlap: no retry of a failed run, by
+// EventBridge or by Lambda, and an event held back more than a minute is
+// dropped; the reconciler runs one at a time.
+func TestSchedulesDoNotOverlap(t *testing.T) {
+	s := demo(t)
+	for _, fn := range []string{FnForecaster, FnReconciler} {
+		id, _ := s.function(t, fn)
+		try(t, fn+" rule target", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+				"ScheduleExpression": assertions.Match_AnyValue(),
+				"Targets": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Arn":         map[string]any{"Fn::GetAtt": []any{id, "Arn"}},
+					"RetryPolicy": map[string]any{"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+				})}),
+			})
+		})
+		try(t, fn+" asynchronous invocation", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":             map[string]any{"Ref": id},
+				"MaximumRetryAttempts":     0,
+				"MaximumEventAgeInSeconds": 60,
+			})
+		})
+	}
+}
+
+// The operator's launch hook (launchLifecycleHook): its actions go to the
+// launch function, which may complete them on enrolled-by-tag groups only,
+// and knows the hook's name; without it, no such rule, grant or variable.
+func TestLaunchLifecycleHook(t *testing.T) {
+	cfg := testConfig()
+	cfg.LaunchLifecycleHook = "shadowscale-shadow"
+	s := synth(t, cfg, nil)
+	launch, p := s.function(t, FnLaunch)
+	try(t, "lifecycle action rule", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+			"EventPattern": map[string]any{"source": []any{"aws.autoscaling"}, "detail-type": []any{"EC2 Instance-launch Lifecycle Action"},
+				"detail": map[string]any{"AutoScalingGroupName": []any{"api", "web"}, "LifecycleHookName": []any{"shadowscale-shadow"}}},
+			"Targets": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{launch, "Arn"}}})}),
+		})
+	})
+	if v := p["Environment"].(map[string]any)["Variables"].(map[string]any)["SHADOWSCALE_LAUNCH_HOOK"]; v != "shadowscale-shadow" {
+		t.Errorf("SHADOWSCALE_LAUNCH_HOOK = %v", v)
+	}
+	try(t, "complete only on enrolled groups", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]any{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+				"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Sid":       SidCompleteLaunchHook,
+					"Action":    "autoscaling:CompleteLifecycleAction",
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/shadowscale:enrolled": "true"}},
+				})}),
+			}),
+		})
+	})
+	vs, err := policycheck.CheckTemplate(s.json, "ShadowScaleTest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Errorf("policy violation: %v", v)
+	}
+	d := demo(t)
+	if strings.Contains(string(d.json), "Lifecycle Action") || strings.Contains(string(d.json), SidCompleteLaunchHook) {
+		t.Error("the stack without a hook has a lifecycle rule or grant")
+	}
+}
+
+// With asgEventsAllGroups (groups enrolled by tag besides the named ones)
+// or no named group, the Auto Scaling rules match every group.
+func TestAutoScalingRulesForTagEnrolledGroups(t *testing.T) {
+	cfg := testConfig()
+	cfg.AsgEventsAllGroups = true
+	s := synth(t, cfg, nil)
+	for id, r := range s.resources("AWS::Events::Rule") {
+		p, ok := props(r)["EventPattern"].(map[string]any)
+		if !ok || fmt.Sprint(p["source"]) != "[aws.autoscaling]" {
+			continue
+		}
+		detail, _ := p["detail"].(map[string]any)
+		if _, named := detail["AutoScalingGroupName"]; named {
+			t.Errorf("rule %s still filters on group names: %v", id, p)
+		}
+	}
+}
+
+// One shadow launch template per architecture, each with an Amazon Linux
+// 2023 AMI of its architecture (or the pinned one), both named in
+// SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES; neither sets CPU credits (they are
+// per launch, for burstable types only).
+func TestShadowLaunchTemplatePerArchitecture(t *testing.T) {
+	cfg := testConfig()
+	cfg.ShadowImageIDX86 = "ami-0123456789abcdef0"
+	s := synth(t, cfg, nil)
+	ids := map[string]string{} // architecture -> logical id
+	params := s.doc["Parameters"].(map[string]any)
+	for id, r := range s.resources("AWS::EC2::LaunchTemplate") {
+		data := props(r)["LaunchTemplateData"].(map[string]any)
+		if _, ok := data["CreditSpecification"]; ok {
+			t.Errorf("template %s sets CPU credits: %v", id, data["CreditSpecification"])
+		}
+		image := flat(data["ImageId"])
+		switch {
+		case image == "ami-0123456789abcdef0":
+			ids["x86_64"] = id
+		case strings.HasPrefix(image, "${"):
+			param := strings.TrimSuffix(strings.TrimPrefix(image, "${"), "}")
+			def := flat(params[param].(map[string]any)["Default"])
+			if !strings.Contains(def, "/al2023-ami-") || !strings.HasSuffix(def, "-arm64") {
+				t.Errorf("template %s image parameter %s = %s, want the arm64 Amazon Linux 2023", id, param, def)
+			}
+			ids["arm64"] = id
+		default:
+			t.Errorf("template %s image %s", id, image)
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("templates by architecture %v, want arm64 and x86_64", ids)
+	}
+	_, p := s.function(t, FnLaunch)
+	env := flat(p["Environment"].(map[string]any)["Variables"].(map[string]any)["SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"])
+	want := `{"arm64":"${` + ids["arm64"] + `}","x86_64":"${` + ids["x86_64"] + `}"}`
+	if env != want {
+		t.Errorf("SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES = %s, want %s", env, want)
+	}
+	// RunInstances is allowed from both templates, and only from them.
+	doc := string(s.json)
+	for _, id := range ids {
+		if !strings.Contains(doc, `launch-template/\",{\"Ref\":\"`+id) && !strings.Contains(doc, id) {
+			t.Errorf("template %s is in no policy", id)
+		}
+	}
+	defCfg := testConfig()
+	d := synth(t, defCfg, nil)
+	for id, r := range d.resources("AWS::EC2::LaunchTemplate") {
+		image := flat(props(r)["LaunchTemplateData"].(map[string]any)["ImageId"])
+		param := strings.TrimSuffix(strings.TrimPrefix(image, "${"), "}")
+		def := flat(d.doc["Parameters"].(map[string]any)[param].(map[string]any)["Default"])
+		if !strings.Contains(def, "/al2023-ami-") || !(strings.HasSuffix(def, "-arm64") || strings.HasSuffix(def, "-x86_64")) {
+			t.Errorf("template %s image parameter %s", id, def)
 		}
 	}
 }

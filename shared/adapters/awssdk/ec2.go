@@ -31,6 +31,9 @@ var _ EC2API = (*ec2.Client)(nil)
 // (the aws: prefix is reserved: no user can set it).
 const TagASGName = "aws:autoscaling:groupName"
 
+// CPUCreditsStandard is the credit option of burstable shadows.
+const CPUCreditsStandard = "standard"
+
 // Page and filter limits of the EC2 API.
 const (
 	// filterValuesMax bounds the values of one filter in a
@@ -45,11 +48,13 @@ type FleetConfig struct {
 	// Stack is the owning stack: written into shadowscale:stack by the
 	// Manager, required here on every instance we terminate.
 	Stack string
-	// LaunchTemplateID is the shadow launch template
-	// (SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE): AMI, user data, security group,
-	// instance profile. It must not define network interfaces: the Fleet
-	// passes SubnetId.
-	LaunchTemplateID string
+	// LaunchTemplates are the shadow launch templates by architecture
+	// (arm64, x86_64: SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES): AMI of that
+	// architecture, user data, security group, instance profile. A shadow
+	// launches from the one of its type's architecture (LaunchSpec.Arch):
+	// an AMI of the other would fail RunInstances. They must not define
+	// network interfaces: the Fleet passes SubnetId.
+	LaunchTemplates map[string]string
 	// LaunchTemplateVersion defaults to "$Default".
 	LaunchTemplateVersion string
 }
@@ -73,8 +78,16 @@ func NewFleet(api EC2API, cfg FleetConfig, sink metrics.Sink, log *slog.Logger) 
 	if cfg.Stack == "" {
 		errs = append(errs, errors.New("stack is empty"))
 	}
-	if cfg.LaunchTemplateID == "" {
-		errs = append(errs, errors.New("shadow launch template id is empty"))
+	if len(cfg.LaunchTemplates) == 0 {
+		errs = append(errs, errors.New("no shadow launch template"))
+	}
+	for _, arch := range slices.Sorted(maps.Keys(cfg.LaunchTemplates)) {
+		if arch != "arm64" && arch != "x86_64" {
+			errs = append(errs, fmt.Errorf("shadow launch template for %q: want arm64 or x86_64", arch))
+		}
+		if cfg.LaunchTemplates[arch] == "" {
+			errs = append(errs, fmt.Errorf("shadow launch template id for %s is empty", arch))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: ec2 fleet: %w", shadow.ErrInvalid, err)
@@ -92,18 +105,26 @@ func NewFleet(api EC2API, cfg FleetConfig, sink metrics.Sink, log *slog.Logger) 
 }
 
 // Launch implements shadow.Fleet: one RunInstances with the shadow launch
-// template, the spec's type, subnet (hence AZ) and ClientToken, and every
-// tag on the instance and its volumes at creation.
+// template of the spec's architecture, the spec's type, subnet (hence AZ)
+// and ClientToken, every tag on the instance and its volumes at creation,
+// and, for a burstable type, standard CPU credits (T3, T3a and T4g launch
+// unlimited by default: a shadow's lag would then follow its credit
+// balance, and its bill the surplus credits).
 func (f *Fleet) Launch(ctx context.Context, spec shadow.LaunchSpec) (shadow.Instance, error) {
 	if spec.SubnetID == "" || spec.InstanceType == "" || len(spec.Tags) == 0 {
 		return shadow.Instance{}, fmt.Errorf("%w: launching a shadow of %s: subnet, type and tags are required", shadow.ErrInvalid, spec.LiveID)
+	}
+	lt, ok := f.cfg.LaunchTemplates[spec.Arch]
+	if !ok {
+		return shadow.Instance{}, fmt.Errorf("%w: launching a %s shadow of %s: no shadow launch template for architecture %q (have %v)",
+			shadow.ErrInvalid, spec.InstanceType, spec.LiveID, spec.Arch, slices.Sorted(maps.Keys(f.cfg.LaunchTemplates)))
 	}
 	tags := toEC2Tags(spec.Tags)
 	in := &ec2.RunInstancesInput{
 		MinCount: aws.Int32(1),
 		MaxCount: aws.Int32(1),
 		LaunchTemplate: &ec2types.LaunchTemplateSpecification{
-			LaunchTemplateId: aws.String(f.cfg.LaunchTemplateID),
+			LaunchTemplateId: aws.String(lt),
 			Version:          aws.String(f.cfg.LaunchTemplateVersion),
 		},
 		InstanceType: ec2types.InstanceType(spec.InstanceType),
@@ -115,6 +136,9 @@ func (f *Fleet) Launch(ctx context.Context, spec shadow.LaunchSpec) (shadow.Inst
 	}
 	if spec.ClientToken != "" {
 		in.ClientToken = aws.String(spec.ClientToken)
+	}
+	if spec.Burstable {
+		in.CreditSpecification = &ec2types.CreditSpecificationRequest{CpuCredits: aws.String(CPUCreditsStandard)}
 	}
 	out, err := f.api.RunInstances(ctx, in)
 	if err != nil {

@@ -76,7 +76,7 @@ func world(t *testing.T, opt harness.WorldOptions) *harness.World {
 
 func newFleet(t *testing.T, w *harness.World, rec *metrics.Recorder) *awssdk.Fleet {
 	t.Helper()
-	f, err := awssdk.NewFleet(env.EC2, awssdk.FleetConfig{Stack: w.Stack, LaunchTemplateID: w.ShadowTemplate}, rec, nil)
+	f, err := awssdk.NewFleet(env.EC2, awssdk.FleetConfig{Stack: w.Stack, LaunchTemplates: w.ShadowTemplates()}, rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestFleetLaunchTagsAndPlacement(t *testing.T) {
 	tags := shadowTags(w.Stack, "i-0123456789abcdef0", w.Group, 1)
 	inst, err := f.Launch(ctx, shadow.LaunchSpec{
 		LiveID: "i-0123456789abcdef0", Group: w.Group, AZ: "us-east-1b", SubnetID: w.PoolSubnets["us-east-1b"],
-		InstanceType: "m7g.medium", Generation: 1, ClientToken: "tok-1", Tags: tags,
+		InstanceType: "m7g.medium", Arch: "arm64", Generation: 1, ClientToken: "tok-1", Tags: tags,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +195,11 @@ func TestFleetTerminateRefusesWhatIsNotOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags("another-stack", lives[0], w.Group, 1)})
+	other, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Arch: "arm64", Tags: shadowTags("another-stack", lives[0], w.Group, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Tags: shadowTags(w.Stack, lives[0], w.Group, 1)})
+	ours, err := f.Launch(ctx, shadow.LaunchSpec{LiveID: lives[0], SubnetID: w.PoolSubnets["us-east-1a"], InstanceType: "m7g.medium", Arch: "arm64", Tags: shadowTags(w.Stack, lives[0], w.Group, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

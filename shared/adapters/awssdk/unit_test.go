@@ -256,7 +256,7 @@ func TestFleetShadowsPagesAndImpairment(t *testing.T) {
 		pages:    [][]ec2types.Instance{{inst("i-2", "running"), inst("i-1", "running")}, {inst("i-3", "stopped")}},
 		impaired: map[string]bool{"i-2": true},
 	}
-	f, err := awssdk.NewFleet(stub, awssdk.FleetConfig{Stack: "st", LaunchTemplateID: "lt-1"}, nil, nil)
+	f, err := awssdk.NewFleet(stub, awssdk.FleetConfig{Stack: "st", LaunchTemplates: map[string]string{"arm64": "lt-1"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

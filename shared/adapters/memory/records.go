@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
@@ -14,22 +15,124 @@ import (
 type Records struct {
 	mu   sync.Mutex
 	recs map[string]shadow.Record
+	// The ledger (shadow.Ledger): slots per AZ, replacements per group and
+	// hour, and the audit of halted replacements.
+	slots    map[string]int
+	replaced map[string]int // group + "#" + hour
+	halts    []shadow.Halt
 	// Fail, when set, is consulted before each call with the call's name
 	// ("get", "create", "update", "delete", "list").
 	Fail func(op string) error
 }
 
-var _ shadow.Records = (*Records)(nil)
+var (
+	_ shadow.Records = (*Records)(nil)
+	_ shadow.Ledger  = (*Records)(nil)
+)
 
 // NewRecords returns an empty store.
-func NewRecords() *Records { return &Records{recs: map[string]shadow.Record{}} }
+func NewRecords() *Records {
+	return &Records{recs: map[string]shadow.Record{}, slots: map[string]int{}, replaced: map[string]int{}}
+}
 
-// Reset removes every record and hook.
+// Reset removes every record, counter and hook.
 func (r *Records) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs = map[string]shadow.Record{}
+	r.slots, r.replaced, r.halts = map[string]int{}, map[string]int{}, nil
 	r.Fail = nil
+}
+
+// AcquireSlot implements shadow.Ledger ("acquire-slot" for Fail).
+func (r *Records) AcquireSlot(_ context.Context, az string, capacity int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("acquire-slot"); err != nil {
+		return err
+	}
+	if r.slots[az] >= capacity {
+		return fmt.Errorf("pool %s: %d of %d slots used: %w", az, r.slots[az], capacity, shadow.ErrPoolFull)
+	}
+	r.slots[az]++
+	return nil
+}
+
+// ReleaseSlot implements shadow.Ledger ("release-slot" for Fail).
+func (r *Records) ReleaseSlot(_ context.Context, az string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("release-slot"); err != nil {
+		return err
+	}
+	if r.slots[az] > 0 {
+		r.slots[az]--
+	}
+	return nil
+}
+
+// SlotsUsed implements shadow.Ledger.
+func (r *Records) SlotsUsed(_ context.Context, az string) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("slots-used"); err != nil {
+		return 0, err
+	}
+	return r.slots[az], nil
+}
+
+// CorrectSlots implements shadow.Ledger.
+func (r *Records) CorrectSlots(_ context.Context, az string, old, n int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("correct-slots"); err != nil {
+		return err
+	}
+	if r.slots[az] != old {
+		return fmt.Errorf("pool %s count is %d, not %d: %w", az, r.slots[az], old, shadow.ErrConflict)
+	}
+	r.slots[az] = n
+	return nil
+}
+
+// TakeReplacement implements shadow.Ledger ("take-replacement" for Fail).
+func (r *Records) TakeReplacement(_ context.Context, group string, at time.Time, limit int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("take-replacement"); err != nil {
+		return err
+	}
+	k := group + "#" + at.UTC().Format("2006-01-02T15")
+	if r.replaced[k] >= limit {
+		return fmt.Errorf("group %s: %d replacements this hour: %w", group, r.replaced[k], shadow.ErrReplaceLimit)
+	}
+	r.replaced[k]++
+	return nil
+}
+
+// RecordHalt implements shadow.Ledger: one record per live instance and
+// hour, a repeat replaces it.
+func (r *Records) RecordHalt(_ context.Context, h shadow.Halt) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail("record-halt"); err != nil {
+		return err
+	}
+	for i, o := range r.halts {
+		if o.Group == h.Group && o.LiveID == h.LiveID && o.At.Truncate(time.Hour).Equal(h.At.Truncate(time.Hour)) {
+			r.halts[i] = h
+			return nil
+		}
+	}
+	r.halts = append(r.halts, h)
+	return nil
+}
+
+// Halts returns the audit records of halted replacements.
+func (r *Records) Halts() []shadow.Halt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]shadow.Halt(nil), r.halts...)
 }
 
 func (r *Records) fail(op string) error {

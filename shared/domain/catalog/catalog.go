@@ -158,7 +158,12 @@ type Fractions struct {
 	CPU    float64 // fraction of the live type's vCPUs, (0, 1]
 	Memory float64 // fraction of the live type's memory, (0, 1]
 	// ExcludeBurstable leaves T-family types out: their sustained CPU is a
-	// credit baseline, not their vCPU count.
+	// credit baseline, not their vCPU count. The stack exposes it
+	// (shadowExcludeBurstable, SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE). With
+	// T types in (the default) shadows are cheapest and launch with
+	// standard credits: past their credits they run at the baseline, so
+	// their lag reflects the credit balance too. Without them a shadow is
+	// an M/C type: a lag that follows size only, at a higher price.
 	ExcludeBurstable bool
 }
 

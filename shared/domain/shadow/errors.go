@@ -22,7 +22,24 @@ var (
 	ErrRetiring = errors.New("shadow is retiring")
 	// ErrInvalid: an argument is malformed.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrBackoff: the shadow was replaced recently; its next replacement
+	// waits for its backoff (Config.ReplaceBackoff, doubling per
+	// replacement). The reconciler replaces it once the backoff is over.
+	ErrBackoff = errors.New("shadow replacement backing off")
+	// ErrReplaceLimit: the group reached its replacements for the hour
+	// (Config.ReplacementsPerHour); replacement stops until the next hour,
+	// with an audit record saying why.
+	ErrReplaceLimit = errors.New("shadow replacements per hour reached")
+	// ErrDeadline: an action was not started because the invocation's
+	// deadline was near; the next run does it.
+	ErrDeadline = errors.New("left for the next run: deadline near")
 )
+
+// Deferred reports whether err only postpones the work (a full pool, a
+// replacement backing off or capped, a deadline): not a failure to alarm on.
+func Deferred(err error) bool {
+	return errors.Is(err, ErrPoolFull) || errors.Is(err, ErrBackoff) || errors.Is(err, ErrReplaceLimit) || errors.Is(err, ErrDeadline)
+}
 
 // IgnoreNotFound returns nil for ErrNotFound and err otherwise.
 func IgnoreNotFound(err error) error {

@@ -29,6 +29,45 @@ type Config struct {
 	// AgentPort is the shadow agent's port on every instance
 	// (DefaultAgentPort unless the stack says otherwise).
 	AgentPort int
+	// ReplaceBackoff is how long a shadow's second replacement waits after
+	// its first; each further one waits twice as long, at most
+	// ReplaceBackoffMax (defaults 1 minute and 1 hour). A shadow that dies
+	// at boot (a bad AMI, a KMS key the role cannot use) is then retried
+	// 1, 2, 4, ... minutes apart, not in a loop.
+	ReplaceBackoff    time.Duration
+	ReplaceBackoffMax time.Duration
+	// HealthyAfter ends a replacement streak: a shadow whose last
+	// replacement is this old proved healthy, and its next replacement
+	// has no backoff (default 2 hours, above ReplaceBackoffMax).
+	HealthyAfter time.Duration
+	// ReplacementsPerHour caps a group's replacements per UTC hour
+	// (default 20); past it replacement stops until the next hour, with a
+	// ReplacementsHalted metric and an audit record (Ledger.RecordHalt).
+	ReplacementsPerHour int
+}
+
+// Defaults of the replacement limits.
+const (
+	DefaultReplaceBackoff      = time.Minute
+	DefaultReplaceBackoffMax   = time.Hour
+	DefaultHealthyAfter        = 2 * time.Hour
+	DefaultReplacementsPerHour = 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.ReplaceBackoff == 0 {
+		c.ReplaceBackoff = DefaultReplaceBackoff
+	}
+	if c.ReplaceBackoffMax == 0 {
+		c.ReplaceBackoffMax = DefaultReplaceBackoffMax
+	}
+	if c.HealthyAfter == 0 {
+		c.HealthyAfter = DefaultHealthyAfter
+	}
+	if c.ReplacementsPerHour == 0 {
+		c.ReplacementsPerHour = DefaultReplacementsPerHour
+	}
+	return c
 }
 
 // Validate reports every problem at once.
@@ -49,6 +88,12 @@ func (c Config) Validate() error {
 	if c.AgentPort < 1 || c.AgentPort > 65535 {
 		errs = append(errs, fmt.Errorf("%w: agent port %d out of range", ErrInvalid, c.AgentPort))
 	}
+	if c.ReplaceBackoff < 0 || c.ReplaceBackoffMax < 0 || c.HealthyAfter < 0 {
+		errs = append(errs, fmt.Errorf("%w: replace backoff %v, its maximum %v and healthy-after %v must not be negative", ErrInvalid, c.ReplaceBackoff, c.ReplaceBackoffMax, c.HealthyAfter))
+	}
+	if c.ReplacementsPerHour < 0 {
+		errs = append(errs, fmt.Errorf("%w: replacements per hour %d must not be negative", ErrInvalid, c.ReplacementsPerHour))
+	}
 	return errors.Join(errs...)
 }
 
@@ -57,6 +102,9 @@ type Deps struct {
 	Fleet   Fleet
 	Records Records
 	Agents  Agents // may be nil where no resync happens (launch, terminate)
+	// Ledger holds the pools' slots and the replacement budget; nil takes
+	// Records when it implements Ledger (both adapters do).
+	Ledger  Ledger
 	Catalog *catalog.Catalog
 	Clock   clock.Clock
 	Metrics metrics.Sink
@@ -74,8 +122,14 @@ func NewManager(cfg Config, d Deps) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("shadow manager config: %w", err)
 	}
-	if d.Fleet == nil || d.Records == nil || d.Catalog == nil || d.Clock == nil {
-		return nil, fmt.Errorf("%w: shadow manager needs a fleet, records, a catalog and a clock", ErrInvalid)
+	cfg = cfg.withDefaults()
+	if d.Ledger == nil {
+		if l, ok := d.Records.(Ledger); ok {
+			d.Ledger = l
+		}
+	}
+	if d.Fleet == nil || d.Records == nil || d.Catalog == nil || d.Clock == nil || d.Ledger == nil {
+		return nil, fmt.Errorf("%w: shadow manager needs a fleet, records, a ledger, a catalog and a clock", ErrInvalid)
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.Discard{}
@@ -151,12 +205,13 @@ func (m *Manager) Ensure(ctx context.Context, live Instance) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("ensuring a shadow for %s: %w", live.ID, err)
 	}
-	all, err := m.Records.List(ctx)
+	subnet, err := m.cfg.Pools.Place(live.AZ, live.ID)
 	if err != nil {
-		return Record{}, fmt.Errorf("listing shadow records: %w", err)
+		return Record{}, fmt.Errorf("ensuring a shadow for %s: %w", live.ID, err)
 	}
-	subnet, err := m.cfg.Pools.Place(live.AZ, all)
-	if err != nil {
+	// A slot of the AZ's pool, taken atomically (no read of every record):
+	// held by the record from its claim to its deletion.
+	if err := m.Ledger.AcquireSlot(ctx, live.AZ, m.cfg.Pools[live.AZ].Capacity); err != nil {
 		if errors.Is(err, ErrPoolFull) {
 			m.Metrics.Add("PoolFull", metrics.Count, 1, metrics.Dim{Name: "AZ", Value: live.AZ})
 		}
@@ -168,6 +223,13 @@ func (m *Manager) Ensure(ctx context.Context, live Instance) (Record, error) {
 		ShadowType: st.Name, SubnetID: subnet, Status: Launching, Generation: 1,
 		CreatedAt: now, UpdatedAt: now,
 	})
+	if err != nil {
+		// No record holds the slot: give it back (a failure here leaves
+		// the count one high until the reconciler corrects it).
+		if rerr := m.Ledger.ReleaseSlot(ctx, live.AZ); rerr != nil {
+			m.Log.WarnContext(ctx, "could not release a pool slot; the reconciler corrects the count", "az", live.AZ, "err", rerr)
+		}
+	}
 	if errors.Is(err, ErrConflict) {
 		// Another caller claimed this live instance first.
 		cur, gerr := m.Records.Get(ctx, live.ID)
@@ -229,9 +291,13 @@ func (m *Manager) launch(ctx context.Context, live Instance, rec Record) (Record
 		}
 	}
 	if inst.ID == "" {
+		st, err := m.Catalog.Lookup(rec.ShadowType)
+		if err != nil {
+			return rec, fmt.Errorf("launching shadow of %s: %w", live.ID, err)
+		}
 		spec := LaunchSpec{
 			LiveID: live.ID, Group: live.Group, AZ: rec.AZ, SubnetID: rec.SubnetID,
-			InstanceType: rec.ShadowType, Generation: rec.Generation,
+			InstanceType: rec.ShadowType, Arch: st.Arch, Burstable: st.Burstable, Generation: rec.Generation,
 			ClientToken: ClientToken(m.cfg.Stack, live.ID, rec.Generation),
 			Tags:        m.Tags(live.ID, live.Group, rec.Generation),
 		}
@@ -308,8 +374,16 @@ func (m *Manager) Retire(ctx context.Context, liveID string) error {
 		}
 	}
 	if hasRecord {
-		if err := m.Records.Delete(ctx, liveID, rec.Version); err != nil && !errors.Is(err, ErrNotFound) {
+		err := m.Records.Delete(ctx, liveID, rec.Version)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// Deleted by another caller, who released its slot.
+		case err != nil:
 			return fmt.Errorf("deleting shadow record of %s: %w", liveID, err)
+		default:
+			if err := m.Ledger.ReleaseSlot(ctx, rec.AZ); err != nil {
+				m.Log.WarnContext(ctx, "could not release a pool slot; the reconciler corrects the count", "az", rec.AZ, "err", err)
+			}
 		}
 		m.Log.InfoContext(ctx, "shadow retired", "live", liveID, "shadow", rec.ShadowID)
 	}
@@ -336,12 +410,32 @@ func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, e
 	}
 	live := lives[0]
 	live.Group = rec.Group
+	now := m.Clock.Now()
+	streak := rec.Replacements
+	if rec.ReplacedAt.IsZero() || now.Sub(rec.ReplacedAt) >= m.cfg.HealthyAfter {
+		streak = 0 // the last replacement proved healthy
+	}
+	if streak > 0 {
+		if next := rec.ReplacedAt.Add(m.Backoff(streak)); now.Before(next) {
+			m.Metrics.Add("ReplacementsDeferred", metrics.Count, 1, metrics.Dim{Name: "Group", Value: rec.Group})
+			m.Log.InfoContext(ctx, "shadow replacement backing off", "live", liveID, "shadow", rec.ShadowID, "replacements", streak, "next", next, "reason", reason)
+			return rec, fmt.Errorf("replacing shadow of %s (%d replacements in a row, next at %s): %w", liveID, streak, next.Format(time.RFC3339), ErrBackoff)
+		}
+	}
+	if err := m.Ledger.TakeReplacement(ctx, rec.Group, now, m.cfg.ReplacementsPerHour); err != nil {
+		if errors.Is(err, ErrReplaceLimit) {
+			m.halt(ctx, rec, now, reason, streak)
+		}
+		return rec, fmt.Errorf("replacing shadow of %s: %w", liveID, err)
+	}
 	old := rec.ShadowID
 	rec.Status = Launching
 	rec.Generation++
 	rec.ShadowID = ""
 	rec.SyncedAt = time.Time{}
-	rec.UpdatedAt = m.Clock.Now()
+	rec.Replacements = streak + 1
+	rec.ReplacedAt = now
+	rec.UpdatedAt = now
 	claimed, err := m.Records.Update(ctx, rec)
 	if err != nil {
 		return rec, fmt.Errorf("claiming replacement of the shadow of %s: %w", liveID, err)
@@ -354,6 +448,30 @@ func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, e
 	m.Metrics.Add("ShadowsReplaced", metrics.Count, 1, metrics.Dim{Name: "Group", Value: rec.Group})
 	m.Log.InfoContext(ctx, "replacing shadow", "live", liveID, "old", old, "generation", claimed.Generation, "reason", reason)
 	return m.launch(ctx, live, claimed)
+}
+
+// Backoff is how long a shadow waits, after its n-th replacement in a row,
+// before its next: ReplaceBackoff doubled n-1 times, at most
+// ReplaceBackoffMax.
+func (m *Manager) Backoff(n int) time.Duration {
+	d := m.cfg.ReplaceBackoff
+	for i := 1; i < n && d < m.cfg.ReplaceBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, m.cfg.ReplaceBackoffMax)
+}
+
+// halt reports a replacement stopped by the group's hourly cap: a metric
+// (the stack's alarm watches it), a log line, and an audit record.
+func (m *Manager) halt(ctx context.Context, rec Record, now time.Time, reason string, streak int) {
+	m.Metrics.Add("ReplacementsHalted", metrics.Count, 1, metrics.Dim{Name: "Group", Value: rec.Group})
+	cause := fmt.Sprintf("group %s reached its %d shadow replacements in the hour from %s; replacement stops until the next hour (a shadow that dies at boot: check the shadow AMI, the EBS default KMS key and the instance role)",
+		rec.Group, m.cfg.ReplacementsPerHour, now.UTC().Truncate(time.Hour).Format(time.RFC3339))
+	m.Log.WarnContext(ctx, "shadow replacement halted", "live", rec.LiveID, "shadow", rec.ShadowID, "group", rec.Group, "limit", m.cfg.ReplacementsPerHour, "reason", reason)
+	h := Halt{Group: rec.Group, LiveID: rec.LiveID, ShadowID: rec.ShadowID, At: now, Wanted: reason, Cause: cause, Replacements: streak, Limit: m.cfg.ReplacementsPerHour}
+	if err := m.Ledger.RecordHalt(ctx, h); err != nil {
+		m.Log.WarnContext(ctx, "could not write the audit record of a halted replacement", "live", rec.LiveID, "err", err)
+	}
 }
 
 // Resync copies the live agent's state of the resource to the shadow's and

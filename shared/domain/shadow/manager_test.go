@@ -46,6 +46,11 @@ func pools(capacity int) shadow.Pools {
 
 func newEnv(t testing.TB, capacity int) *env {
 	t.Helper()
+	return newEnvFractions(t, capacity, catalog.DefaultFractions())
+}
+
+func newEnvFractions(t testing.TB, capacity int, fr catalog.Fractions) *env {
+	t.Helper()
 	cat, err := catalog.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +58,7 @@ func newEnv(t testing.TB, capacity int) *env {
 	e := &env{clock: clock.NewFake(t0), records: memory.NewRecords(), agents: memory.NewAgents(), metrics: metrics.NewRecorder()}
 	e.fleet = memory.NewFleet(stack, e.clock, subnets)
 	e.m, err = shadow.NewManager(shadow.Config{
-		Stack: stack, Pools: pools(capacity), Fractions: catalog.DefaultFractions(),
+		Stack: stack, Pools: pools(capacity), Fractions: fr,
 		LaunchTimeout: 5 * time.Minute, AgentPort: 8470,
 	}, shadow.Deps{Fleet: e.fleet, Records: e.records, Agents: e.agents, Catalog: cat, Clock: e.clock, Metrics: e.metrics})
 	if err != nil {

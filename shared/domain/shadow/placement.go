@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 )
@@ -66,31 +67,17 @@ func (p Pools) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Place picks the subnet for a new shadow in az, given the records that
-// exist: the pool's least-used subnet. It never returns a subnet of another
-// AZ: a missing pool is ErrNoPool, a full one ErrPoolFull.
-func (p Pools) Place(az string, records []Record) (string, error) {
+// Place picks the subnet for a new shadow of liveID in az: one of the AZ
+// pool's subnets by a hash of the live instance id, so shadows spread
+// evenly over the pool's subnets without reading any record. It never
+// returns a subnet of another AZ: a missing pool is ErrNoPool. Capacity is
+// not its business: the Ledger's per-AZ slots bound it atomically.
+func (p Pools) Place(az, liveID string) (string, error) {
 	pool, ok := p[az]
 	if !ok || len(pool.Subnets) == 0 {
 		return "", fmt.Errorf("placing a shadow in %s: %w", az, ErrNoPool)
 	}
-	used := map[string]int{}
-	inAZ := 0
-	for _, r := range records {
-		if r.AZ != az {
-			continue
-		}
-		inAZ++
-		used[r.SubnetID]++
-	}
-	if inAZ >= pool.Capacity {
-		return "", fmt.Errorf("placing a shadow in %s: %d of %d slots used: %w", az, inAZ, pool.Capacity, ErrPoolFull)
-	}
-	best := pool.Subnets[0]
-	for _, s := range pool.Subnets[1:] {
-		if used[s] < used[best] {
-			best = s
-		}
-	}
-	return best, nil
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(liveID)) // a hash.Hash never fails to write
+	return pool.Subnets[h.Sum32()%uint32(len(pool.Subnets))], nil
 }

@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 )
@@ -38,6 +39,48 @@ type Records interface {
 	Delete(ctx context.Context, liveID string, version int64) error
 	// List returns every record, ordered by live instance id.
 	List(ctx context.Context) ([]Record, error)
+}
+
+// Ledger holds the atomic counters that bound the lifecycle without reading
+// every record (docs/DYNAMODB.md): the shadow pools' slots per AZ and the
+// replacements per group and hour; and the audit of a halted replacement.
+// The DynamoDB and in-memory Records implement it; Deps.Ledger defaults to
+// Deps.Records when it does.
+type Ledger interface {
+	// AcquireSlot takes one of the AZ pool's capacity slots atomically, or
+	// returns an error wrapping ErrPoolFull when all are taken.
+	AcquireSlot(ctx context.Context, az string, capacity int) error
+	// ReleaseSlot gives one back (the count never goes below zero).
+	ReleaseSlot(ctx context.Context, az string) error
+	// SlotsUsed returns the AZ pool's count (0 before the first slot).
+	SlotsUsed(ctx context.Context, az string) (int, error)
+	// CorrectSlots sets the AZ pool's count to n if it still is old
+	// (ErrConflict otherwise): the reconciler's repair of a count that a
+	// crash between a slot and its record left wrong.
+	CorrectSlots(ctx context.Context, az string, old, n int) error
+	// TakeReplacement counts one replacement of the group in the UTC hour
+	// holding at, unless limit were exceeded (an error wrapping
+	// ErrReplaceLimit, and nothing counted).
+	TakeReplacement(ctx context.Context, group string, at time.Time, limit int) error
+	// RecordHalt stores the audit record of a replacement that stopped
+	// (one per live instance and hour: a repeat overwrites it).
+	RecordHalt(ctx context.Context, h Halt) error
+}
+
+// Halt is the audit record of a replacement that did not happen, and why.
+type Halt struct {
+	Group    string
+	LiveID   string
+	ShadowID string // the shadow that failed ("" when none was recorded)
+	At       time.Time
+	// Wanted is why a replacement was wanted (e.g. "shadow instance is terminated").
+	Wanted string
+	// Cause is why it stopped, in words.
+	Cause string
+	// Replacements of this live instance in its current streak, and the
+	// group's limit per hour.
+	Replacements int
+	Limit        int
 }
 
 // AgentState is what an agent reports for one resource.

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"sync"
 	"time"
+
+	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 )
 
 // ActionKind is what the reconciler decided for one live instance or shadow.
@@ -189,50 +194,145 @@ type Result struct {
 	Err    error
 }
 
-// Execute carries out the actions, continuing past failures, and returns one
-// Result per action. lives gives the live instances for Create.
+// ExecuteOptions bound an Execute.
+type ExecuteOptions struct {
+	// Concurrency is how many actions run at once (1 when 0). Actions on
+	// different live instances are independent: the records' conditional
+	// writes and the pools' atomic slots keep them consistent.
+	Concurrency int
+	// StopAt, when set, is when no further action starts (the invocation's
+	// deadline less a reserve for the actions in flight): the rest are
+	// reported with ErrDeadline and left for the next run.
+	StopAt time.Time
+}
+
+// Execute carries out the actions one after another, continuing past
+// failures, and returns one Result per action. lives gives the live
+// instances for Create.
 func (m *Manager) Execute(ctx context.Context, acts []Action, lives []Instance) []Result {
+	return m.ExecuteWith(ctx, acts, lives, ExecuteOptions{Concurrency: 1})
+}
+
+// ExecuteWith is Execute with bounded concurrency and a stop time; the
+// results are in the actions' order.
+func (m *Manager) ExecuteWith(ctx context.Context, acts []Action, lives []Instance, opt ExecuteOptions) []Result {
 	byID := make(map[string]Instance, len(lives))
 	for _, l := range lives {
 		byID[l.ID] = l
 	}
-	out := make([]Result, 0, len(acts))
-	for _, a := range acts {
-		var err error
-		switch a.Kind {
-		case Create:
-			l, ok := byID[a.LiveID]
-			if !ok {
-				err = fmt.Errorf("live instance %s: %w", a.LiveID, ErrNotFound)
-				break
-			}
-			_, err = m.Ensure(ctx, l)
-		case Retire:
-			err = m.Retire(ctx, a.LiveID)
-		case Replace:
-			_, err = m.Replace(ctx, a.LiveID, a.Reason)
-		case DeleteOrphan:
-			err = m.TerminateOrphan(ctx, a.ShadowID)
-		case Resync:
-			_, err = m.Resync(ctx, a.LiveID)
-		default:
-			err = fmt.Errorf("%w: unknown action %q", ErrInvalid, a.Kind)
+	out := make([]Result, len(acts))
+	// A slot is taken before the stop time is checked (not errgroup's Go,
+	// which checks after waiting): an action never starts after StopAt.
+	slots := make(chan struct{}, max(opt.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, a := range acts {
+		out[i].Action = a
+		slots <- struct{}{}
+		if ctx.Err() != nil || (!opt.StopAt.IsZero() && !m.Clock.Now().Before(opt.StopAt)) {
+			<-slots
+			out[i].Err = ErrDeadline
+			continue
 		}
-		if err != nil {
-			m.Log.WarnContext(ctx, "reconcile action failed", "kind", a.Kind, "live", a.LiveID, "shadow", a.ShadowID, "reason", a.Reason, "err", err)
-		} else {
-			m.Log.InfoContext(ctx, "reconcile action done", "kind", a.Kind, "live", a.LiveID, "shadow", a.ShadowID, "reason", a.Reason)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			out[i].Err = m.execute(ctx, a, byID)
+		}()
+	}
+	wg.Wait()
+	skipped := 0
+	for _, r := range out {
+		if errors.Is(r.Err, ErrDeadline) {
+			skipped++
 		}
-		out = append(out, Result{Action: a, Err: err})
+	}
+	if skipped > 0 {
+		m.Log.WarnContext(ctx, "reconcile stopped before the deadline; the rest is left for the next run", "skipped", skipped, "actions", len(acts))
 	}
 	return out
 }
 
-// Failed returns the failed results joined into one error (nil if none).
+func (m *Manager) execute(ctx context.Context, a Action, byID map[string]Instance) error {
+	var err error
+	switch a.Kind {
+	case Create:
+		l, ok := byID[a.LiveID]
+		if !ok {
+			err = fmt.Errorf("live instance %s: %w", a.LiveID, ErrNotFound)
+			break
+		}
+		_, err = m.Ensure(ctx, l)
+	case Retire:
+		err = m.Retire(ctx, a.LiveID)
+	case Replace:
+		_, err = m.Replace(ctx, a.LiveID, a.Reason)
+	case DeleteOrphan:
+		err = m.TerminateOrphan(ctx, a.ShadowID)
+	case Resync:
+		_, err = m.Resync(ctx, a.LiveID)
+	default:
+		err = fmt.Errorf("%w: unknown action %q", ErrInvalid, a.Kind)
+	}
+	switch {
+	case err == nil:
+		m.Log.InfoContext(ctx, "reconcile action done", "kind", a.Kind, "live", a.LiveID, "shadow", a.ShadowID, "reason", a.Reason)
+	case Deferred(err):
+		m.Log.InfoContext(ctx, "reconcile action deferred", "kind", a.Kind, "live", a.LiveID, "shadow", a.ShadowID, "reason", a.Reason, "err", err)
+	default:
+		m.Log.WarnContext(ctx, "reconcile action failed", "kind", a.Kind, "live", a.LiveID, "shadow", a.ShadowID, "reason", a.Reason, "err", err)
+	}
+	return err
+}
+
+// SlotCounts reads the pools' slot counts, per AZ of the configuration.
+func (m *Manager) SlotCounts(ctx context.Context) (map[string]int, error) {
+	out := make(map[string]int, len(m.cfg.Pools))
+	for az := range m.cfg.Pools {
+		n, err := m.Ledger.SlotsUsed(ctx, az)
+		if err != nil {
+			return nil, fmt.Errorf("reading the pool slots of %s: %w", az, err)
+		}
+		out[az] = n
+	}
+	return out, nil
+}
+
+// CorrectSlots sets each pool's slot count to the records that hold one,
+// where it differs from what SlotCounts read before the records were
+// listed (before); a count that moved since (a claim or retirement under
+// way) is left for the next run. It returns the AZs corrected.
+func (m *Manager) CorrectSlots(ctx context.Context, before map[string]int, records []Record) []string {
+	held := map[string]int{}
+	for _, r := range records {
+		held[r.AZ]++
+	}
+	var fixed []string
+	for _, az := range slices.Sorted(maps.Keys(before)) {
+		if before[az] == held[az] {
+			continue
+		}
+		err := m.Ledger.CorrectSlots(ctx, az, before[az], held[az])
+		switch {
+		case err == nil:
+			m.Log.WarnContext(ctx, "pool slot count corrected", "az", az, "count", before[az], "records", held[az])
+			m.Metrics.Add("PoolSlotsCorrected", metrics.Count, 1, metrics.Dim{Name: "AZ", Value: az})
+			fixed = append(fixed, az)
+		case errors.Is(err, ErrConflict):
+			// moved meanwhile: the next run looks again
+		default:
+			m.Log.WarnContext(ctx, "could not correct a pool slot count", "az", az, "err", err)
+		}
+	}
+	return fixed
+}
+
+// Failed returns the failed results joined into one error (nil if none);
+// deferred ones (Deferred) are not failures.
 func Failed(rs []Result) error {
 	var errs []error
 	for _, r := range rs {
-		if r.Err != nil {
+		if r.Err != nil && !Deferred(r.Err) {
 			errs = append(errs, fmt.Errorf("%s %s: %w", r.Action.Kind, r.Action.LiveID, r.Err))
 		}
 	}

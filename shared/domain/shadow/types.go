@@ -116,6 +116,11 @@ type Record struct {
 	// SyncedAt is when the shadow was last resynced from a live snapshot
 	// (zero: never).
 	SyncedAt time.Time
+	// Replacements counts the replacements since the shadow last proved
+	// healthy (Config.HealthyAfter active): the per-instance backoff's
+	// exponent. ReplacedAt is when the last one was claimed.
+	Replacements int
+	ReplacedAt   time.Time
 }
 
 // LaunchSpec is one shadow to launch.
@@ -125,7 +130,14 @@ type LaunchSpec struct {
 	AZ           string
 	SubnetID     string
 	InstanceType string
-	Generation   int
+	// Arch is the instance type's architecture (arm64 or x86_64): it picks
+	// the shadow launch template, whose AMI must be of that architecture.
+	Arch string
+	// Burstable is true for a T-family type: the launch sets its CPU
+	// credits to standard (never unlimited: a shadow's lag must follow its
+	// size, not a credit balance, and its bill must not grow with it).
+	Burstable  bool
+	Generation int
 	// ClientToken is a deterministic idempotency token (EC2 ClientToken).
 	// EC2 honours it; emulators may not, so the Manager does not rely on it.
 	ClientToken string

@@ -55,7 +55,17 @@ type ResolverConfig struct {
 	// Breaker, when set, takes a shadow out of its route while its
 	// breaker is open (see ShadowBreaker).
 	Breaker *ShadowBreaker
+	// UnknownGrace is how long an instance id EC2 does not show is taken
+	// for EC2 lagging behind (a just-launched instance: DescribeInstances
+	// is eventually consistent) rather than for an unknown resource: its
+	// mutations are retried, counted from the first time it was asked,
+	// and dead-lettered only after it (0: at once).
+	// SHADOWSCALE_UNKNOWN_INSTANCE_GRACE, 2 minutes by default.
+	UnknownGrace time.Duration
 }
+
+// unseenMax bounds the ids remembered as not yet shown by EC2.
+const unseenMax = 10_000
 
 // Resolver is the fan-out's mutation.Resolver: a resource is a live
 // instance id, routed to the agent on that instance and, when its shadow
@@ -63,7 +73,8 @@ type ResolverConfig struct {
 //
 // A resource is unknown (mutation.ErrUnknownResource: its mutations can
 // never succeed and are dead-lettered) when it is not an EC2 instance id,
-// EC2 does not know it, it is a shadow, it is not running (pending excepted,
+// EC2 does not know it (past UnknownGrace: a just-launched instance EC2
+// does not show yet is retried meanwhile), it is a shadow, it is not running (pending excepted,
 // see below), it belongs to no Auto Scaling group, or its group is not
 // enrolled. A pending live instance, a failed AWS call and a running
 // instance without an address are transient errors: the records are
@@ -83,6 +94,8 @@ type Resolver struct {
 	mu       sync.Mutex
 	routes   map[string]cachedRoute
 	enrolled map[string]cachedGroup
+	// unseen: ids EC2 did not show, with when it first did not.
+	unseen map[string]time.Time
 }
 
 type cachedRoute struct {
@@ -128,8 +141,11 @@ func NewResolver(fleet ResolverFleet, records ResolverRecords, groups ResolverGr
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
+	if cfg.UnknownGrace < 0 {
+		cfg.UnknownGrace = 0
+	}
 	return &Resolver{fleet: fleet, records: records, groups: groups, clock: c, cfg: cfg,
-		routes: map[string]cachedRoute{}, enrolled: map[string]cachedGroup{}}, nil
+		routes: map[string]cachedRoute{}, enrolled: map[string]cachedGroup{}, unseen: map[string]time.Time{}}, nil
 }
 
 // Resolve implements mutation.Resolver.
@@ -267,8 +283,15 @@ func (r *Resolver) readRecords(ctx context.Context, ids []string) (map[string]sh
 
 func (r *Resolver) route(ctx context.Context, res string, insts map[string]shadow.Instance, rec shadow.Record, hasRec bool) (mutation.Route, error) {
 	live, ok := insts[res]
+	if ok {
+		r.seen(res)
+	}
 	switch {
 	case !ok:
+		if first, now := r.notSeen(res); now.Sub(first) < r.cfg.UnknownGrace {
+			return mutation.Route{}, fmt.Errorf("EC2 does not show instance %s yet (first asked %s ago; retried for %s): %w",
+				res, now.Sub(first).Round(time.Millisecond), r.cfg.UnknownGrace, ErrNotYetVisible)
+		}
 		return mutation.Route{}, unknown("EC2 does not know instance %s", res)
 	case live.LooksLikeShadow():
 		return mutation.Route{}, unknown("instance %s is a shadow, not a live instance", res)
@@ -305,6 +328,36 @@ func (r *Resolver) route(ctx context.Context, res string, insts map[string]shado
 		}
 	}
 	return route, nil
+}
+
+// notSeen remembers when EC2 first did not show res, and returns that and
+// now.
+func (r *Resolver) notSeen(res string) (first, now time.Time) {
+	now = r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first, ok := r.unseen[res]
+	if !ok {
+		if len(r.unseen) >= unseenMax {
+			for id, at := range r.unseen { // forget those past their grace
+				if now.Sub(at) >= r.cfg.UnknownGrace {
+					delete(r.unseen, id)
+				}
+			}
+		}
+		if len(r.unseen) < unseenMax {
+			r.unseen[res] = now
+		}
+		first = now
+	}
+	return first, now
+}
+
+// seen forgets that EC2 did not show res.
+func (r *Resolver) seen(res string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.unseen, res)
 }
 
 // groupEnrolled answers from the cache or asks Auto Scaling; a group that

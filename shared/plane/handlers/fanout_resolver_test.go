@@ -176,3 +176,34 @@ func TestResolverAddressOverride(t *testing.T) {
 		t.Errorf("NewResolver with nothing: %v", err)
 	}
 }
+
+// An instance EC2 does not show may have just launched (DescribeInstances
+// is eventually consistent): within the grace its mutations are retried,
+// not dead-lettered; once EC2 shows it, it routes; an id EC2 never shows
+// is unknown after the grace.
+func TestResolverRetriesAnInstanceEC2DoesNotShowYet(t *testing.T) {
+	e := newFanoutEnv(t)
+	res, err := handlers.NewResolver(e.fleet, e.records, e.groups, e.clock, handlers.ResolverConfig{UnknownGrace: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const late, never = "i-0late00000000001", "i-0never0000000001"
+	for _, id := range []string{late, never} {
+		if _, err := res.Resolve(ctx, id); !errors.Is(err, handlers.ErrNotYetVisible) || errors.Is(err, mutation.ErrUnknownResource) {
+			t.Fatalf("Resolve(%s) at first = %v, want a transient ErrNotYetVisible", id, err)
+		}
+	}
+	e.clock.Advance(90 * time.Second)
+	e.pair(late, "web", 1) // EC2 shows it now
+	if r, err := res.Resolve(ctx, late); err != nil || r.Live.InstanceID != late {
+		t.Fatalf("Resolve(%s) once EC2 shows it = %+v, %v", late, r, err)
+	}
+	if _, err := res.Resolve(ctx, never); !errors.Is(err, handlers.ErrNotYetVisible) {
+		t.Fatalf("Resolve(%s) within the grace = %v", never, err)
+	}
+	e.clock.Advance(31 * time.Second)
+	if _, err := res.Resolve(ctx, never); !errors.Is(err, mutation.ErrUnknownResource) {
+		t.Fatalf("Resolve(%s) after the grace = %v, want ErrUnknownResource", never, err)
+	}
+}

@@ -39,6 +39,14 @@ func FuzzParse(f *testing.F) {
 			if len(e.InstanceID) < 3 || len(e.InstanceID) > 64 || e.InstanceID[:2] != "i-" || e.State == "" {
 				t.Fatalf("accepted %+v", e)
 			}
+		case handlers.GroupInstanceEvent:
+			if len(e.InstanceID) < 3 || len(e.InstanceID) > 64 || e.InstanceID[:2] != "i-" || e.Group == "" || len(e.Group) > 255 {
+				t.Fatalf("accepted %+v", e)
+			}
+		case handlers.LaunchAction:
+			if len(e.InstanceID) < 3 || e.InstanceID[:2] != "i-" || e.Group == "" || e.Hook == "" || e.Token == "" || e.Transition != handlers.TransitionLaunching {
+				t.Fatalf("accepted %+v", e)
+			}
 		case handlers.Scheduled:
 		default:
 			t.Fatalf("parsed into %T", ev)

@@ -55,6 +55,8 @@ type env struct {
 	logs    *bytes.Buffer
 	deps    handlers.Deps
 	manager *shadow.Manager
+	slept   int
+	onSleep func(n int)
 }
 
 var subnets = map[string]string{
@@ -62,7 +64,7 @@ var subnets = map[string]string{
 	"subnet-live-a": "us-east-1a", "subnet-live-b": "us-east-1b",
 }
 
-func newEnv(t *testing.T, capacity int) *env {
+func newEnv(t testing.TB, capacity int) *env {
 	t.Helper()
 	cat, err := catalog.Default()
 	if err != nil {
@@ -87,6 +89,17 @@ func newEnv(t *testing.T, capacity int) *env {
 	e.deps = handlers.Deps{Manager: e.manager, Fleet: e.fleet, Records: e.records, Groups: e.groups, Clock: e.clock, Metrics: e.metrics, Log: log}
 	e.enroll("web", true)
 	return e
+}
+
+// sleep is the handlers' wait on the fake clock: it advances it, and runs
+// onSleep (a test's way to change the world meanwhile).
+func (e *env) sleep(_ context.Context, d time.Duration) error {
+	e.clock.Advance(d)
+	e.slept++
+	if e.onSleep != nil {
+		e.onSleep(e.slept)
+	}
+	return nil
 }
 
 func (e *env) enroll(group string, enrolled bool) {
@@ -186,7 +199,9 @@ func TestRegistry(t *testing.T) {
 
 func launch(t *testing.T, e *env) *handlers.Launch {
 	t.Helper()
-	h, err := handlers.NewLaunch(e.deps)
+	opt := handlers.DefaultLaunchOptions()
+	opt.Sleep = e.sleep
+	h, err := handlers.NewLaunchWith(e.deps, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +248,15 @@ func TestLaunchIgnoresAndRefuses(t *testing.T) {
 	}{
 		{"pending state", func(e *env) { e.addLive(liveID, "web", "us-east-1a") }, "ec2-pending.json", handlers.OutcomeIgnored, "EventsIgnored"},
 		{"a terminate state", func(e *env) { e.addLive(liveID, "web", "us-east-1a") }, "ec2-terminated.json", handlers.OutcomeIgnored, "EventsIgnored"},
-		{"unknown to EC2", func(*env) {}, "ec2-running.json", handlers.OutcomeIgnored, "EventsIgnored"},
+		{"unknown to EC2, long after the event", func(e *env) { e.clock.Advance(10 * time.Minute) }, "ec2-running.json", handlers.OutcomeIgnored, "EventsIgnored"},
+		{"pending long after a running event", func(e *env) {
+			e.addLive(liveID, "web", "us-east-1a")
+			e.fleet.SetState(liveID, shadow.Pending)
+			e.clock.Advance(10 * time.Minute)
+		}, "ec2-running.json", handlers.OutcomeRefused, "EventsRefused"},
+		{"launched into the warm pool", func(e *env) { e.addLive(liveID, "web", "us-east-1a") }, "asg-launch-warm-pool.json", handlers.OutcomeIgnored, "EventsIgnored"},
+		{"a terminate successful", func(e *env) { e.addLive(liveID, "web", "us-east-1a") }, "asg-terminate-successful.json", handlers.OutcomeIgnored, "EventsIgnored"},
+		{"event names another group", func(e *env) { e.enroll("api", true); e.addLive(liveID, "api", "us-east-1a") }, "asg-launch-successful.json", handlers.OutcomeRefused, "EventsRefused"},
 		{"EC2 says stopped", func(e *env) {
 			e.addLive(liveID, "web", "us-east-1a")
 			e.fleet.SetState(liveID, shadow.Stopped)

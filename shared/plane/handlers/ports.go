@@ -24,6 +24,16 @@ type Groups interface {
 	GroupOf(ctx context.Context, instanceID string) (string, error)
 }
 
+// LifecycleActions completes Auto Scaling lifecycle actions
+// (awssdk.LifecycleActions).
+type LifecycleActions interface {
+	// Continue completes the launch lifecycle action of an instance with
+	// CONTINUE: it goes on into service. An error wrapping
+	// shadow.ErrNotOwned means the group may not be changed by the plane
+	// (not tagged shadowscale:enrolled=true).
+	Continue(ctx context.Context, group, hook, instanceID, token string) error
+}
+
 // Deps are what the lifecycle handlers use. The agents port is the
 // Manager's (shadow.Deps.Agents): when it is nil (no agent client wired) the
 // reconciler neither reads agent states nor resyncs.
@@ -36,6 +46,11 @@ type Deps struct {
 	Clock    clock.Clock
 	Metrics  metrics.Sink
 	Log      *slog.Logger
+	// Lifecycle and LaunchHook: the launch lifecycle hook whose actions
+	// the launch handler completes once the shadow is ensured
+	// (SHADOWSCALE_LAUNCH_HOOK); none when either is unset.
+	Lifecycle  LifecycleActions
+	LaunchHook string
 }
 
 func (d *Deps) check(function string) error {

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,11 +23,21 @@ type ReconcilerOptions struct {
 	AgentTimeout time.Duration
 	// AgentConcurrency bounds the agent queries in flight.
 	AgentConcurrency int
+	// Concurrency bounds the actions in flight (creates, replaces,
+	// retires...): 16 keeps a 1,000-instance enrollment within one run
+	// and RunInstances well inside EC2's request rate.
+	Concurrency int
+	// Reserve is how long before the invocation's deadline no further
+	// action starts (one action's worst case, a throttled RunInstances
+	// with its retries and the record writes): the run then ends cleanly
+	// and the next one does the rest.
+	Reserve time.Duration
 }
 
 // DefaultReconcilerOptions are the 5-minute reconciler's.
 func DefaultReconcilerOptions() ReconcilerOptions {
-	return ReconcilerOptions{ReconcileOptions: shadow.DefaultReconcileOptions(), AgentTimeout: 2 * time.Second, AgentConcurrency: 8}
+	return ReconcilerOptions{ReconcileOptions: shadow.DefaultReconcileOptions(), AgentTimeout: 2 * time.Second, AgentConcurrency: 8,
+		Concurrency: 16, Reserve: 30 * time.Second}
 }
 
 // Reconciler handles the scheduled event: it observes the enrolled groups'
@@ -50,6 +62,12 @@ func NewReconciler(d Deps, opt ReconcilerOptions) (*Reconciler, error) {
 	if opt.AgentConcurrency <= 0 {
 		opt.AgentConcurrency = DefaultReconcilerOptions().AgentConcurrency
 	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultReconcilerOptions().Concurrency
+	}
+	if opt.Reserve <= 0 {
+		opt.Reserve = DefaultReconcilerOptions().Reserve
+	}
 	return &Reconciler{d: d, opt: opt, base: d.base("reconciler")}, nil
 }
 
@@ -62,9 +80,24 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	if _, ok := ev.(Scheduled); !ok {
 		return h.ignore(ctx, "unexpected-event", fmt.Sprintf("the reconciler runs on its schedule, not on %T", ev)), nil
 	}
+	// When no further action may start: the deadline Lambda gives the
+	// invocation (real time), less the reserve, on the handler's clock.
+	var stopAt time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		stopAt = h.d.Clock.Now().Add(time.Until(dl) - h.opt.Reserve)
+	}
+	// The pools' slot counts are read before the records are listed, so
+	// that a correction from them cannot undo a claim made in between.
+	slots, serr := h.d.Manager.SlotCounts(ctx)
+	if serr != nil {
+		h.log.WarnContext(ctx, "pool slot counts unreadable; not corrected this run", "err", serr)
+	}
 	obs, groups, err := h.Observe(ctx)
 	if err != nil {
 		return Response{}, err
+	}
+	if serr == nil {
+		h.d.Manager.CorrectSlots(ctx, slots, obs.Records)
 	}
 	acts := shadow.Reconcile(obs, h.opt.ReconcileOptions)
 	if h.d.Manager.Agents == nil {
@@ -82,7 +115,7 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 		}
 		acts = kept
 	}
-	results := h.d.Manager.Execute(ctx, acts, obs.Lives)
+	results := h.d.Manager.ExecuteWith(ctx, acts, obs.Lives, shadow.ExecuteOptions{Concurrency: h.opt.Concurrency, StopAt: stopAt})
 
 	resp := Response{Outcome: OutcomeReconciled, Counts: map[string]GroupCounts{}}
 	for _, g := range groups {
@@ -117,10 +150,19 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 		h.metrics.Add("LiveCount", metrics.Count, float64(c.Live), metrics.Dim{Name: "Group", Value: g})
 		h.metrics.Add("ShadowCount", metrics.Count, float64(c.Shadows), metrics.Dim{Name: "Group", Value: g})
 	}
-	failed := 0
+	failed, deferred, unstarted := 0, 0, 0
 	for _, r := range results {
 		ar := ActionResult{Kind: string(r.Action.Kind), Live: r.Action.LiveID, Shadow: r.Action.ShadowID, Reason: r.Action.Reason}
-		if r.Err != nil {
+		switch {
+		case errors.Is(r.Err, shadow.ErrDeadline):
+			ar.Deferred = r.Err.Error()
+			unstarted++
+			resp.Actions = append(resp.Actions, ar)
+			continue // not attempted: not counted as an action
+		case shadow.Deferred(r.Err):
+			ar.Deferred = r.Err.Error()
+			deferred++
+		case r.Err != nil:
 			ar.Error = r.Err.Error()
 			failed++
 		}
@@ -129,9 +171,22 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	}
 	if failed > 0 {
 		h.metrics.Add("ReconcileFailures", metrics.Count, float64(failed))
-		resp.Reason = fmt.Sprintf("%d of %d actions failed; the next run retries them", failed, len(results))
 	}
-	h.log.InfoContext(ctx, "reconciled", "lives", len(obs.Lives), "shadows", len(obs.Shadows), "records", len(obs.Records), "actions", len(results), "failed", failed)
+	if deferred+unstarted > 0 {
+		h.metrics.Add("ReconcileDeferred", metrics.Count, float64(deferred+unstarted))
+	}
+	var notes []string
+	if failed > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d actions failed; the next run retries them", failed, len(results)))
+	}
+	if deferred > 0 {
+		notes = append(notes, fmt.Sprintf("%d deferred (pool full, replacement backing off or capped)", deferred))
+	}
+	if unstarted > 0 {
+		notes = append(notes, fmt.Sprintf("%d not started: the deadline was near; the next run does them", unstarted))
+	}
+	resp.Reason = strings.Join(notes, "; ")
+	h.log.InfoContext(ctx, "reconciled", "lives", len(obs.Lives), "shadows", len(obs.Shadows), "records", len(obs.Records), "actions", len(results), "failed", failed, "deferred", deferred, "not_started", unstarted)
 	return resp, nil
 }
 
@@ -157,7 +212,9 @@ func (h *Reconciler) Observe(ctx context.Context) (shadow.Observed, []string, er
 			return shadow.Observed{}, nil, fmt.Errorf("describing live instances: %w", err)
 		}
 		for _, i := range insts {
-			if i.State != shadow.Running || i.LooksLikeShadow() {
+			// Pending members are live too: a launch-successful event may
+			// have given one its shadow already, which must not be retired.
+			if (i.State != shadow.Running && i.State != shadow.Pending) || i.LooksLikeShadow() {
 				continue
 			}
 			i.Group = member[i.ID]

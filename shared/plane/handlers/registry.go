@@ -29,9 +29,18 @@ const (
 	DetailInstanceState = "EC2 Instance State-change Notification"
 	SourceEvents        = "aws.events"
 	DetailScheduled     = "Scheduled Event"
-	maxEventBytes       = 256 << 10 // EventBridge's event size limit
-	maxInstanceIDLen    = 64
-	instanceIDPrefix    = "i-"
+	// Auto Scaling's own events (EC2 Auto Scaling user guide, "Amazon EC2
+	// Auto Scaling event reference"): they carry the group's name.
+	SourceAutoScaling      = "aws.autoscaling"
+	DetailLaunchSuccessful = "EC2 Instance Launch Successful"
+	DetailTermSuccessful   = "EC2 Instance Terminate Successful"
+	DetailLaunchAction     = "EC2 Instance-launch Lifecycle Action"
+	TransitionLaunching    = "autoscaling:EC2_INSTANCE_LAUNCHING"
+	maxTokenLen            = 36 // a lifecycle action token is a UUID
+	maxGroupNameLen        = 255
+	maxEventBytes          = 256 << 10 // EventBridge's event size limit
+	maxInstanceIDLen       = 64
+	instanceIDPrefix       = "i-"
 )
 
 // Errors of parsing. Both are logged no-ops, never Lambda errors.
@@ -57,11 +66,15 @@ type Registry struct{ parsers map[Key]Parser }
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{parsers: map[Key]Parser{}} }
 
-// DefaultRegistry knows the EC2 state-change notification and the
-// scheduled event.
+// DefaultRegistry knows the EC2 state-change notification, Auto Scaling's
+// launch and terminate successful events and launch lifecycle action, and
+// the scheduled event.
 func DefaultRegistry() *Registry {
 	r := NewRegistry()
 	r.Register(SourceEC2, DetailInstanceState, ParseInstanceStateChange)
+	r.Register(SourceAutoScaling, DetailLaunchSuccessful, ParseGroupInstanceEvent)
+	r.Register(SourceAutoScaling, DetailTermSuccessful, ParseGroupInstanceEvent)
+	r.Register(SourceAutoScaling, DetailLaunchAction, ParseLaunchAction)
 	r.Register(SourceEvents, DetailScheduled, ParseScheduled)
 	return r
 }
@@ -132,6 +145,121 @@ func ParseInstanceStateChange(e events.EventBridgeEvent) (any, error) {
 		return nil, fmt.Errorf("%w: state %q is not an EC2 instance state", ErrMalformed, clip(d.State))
 	}
 	return InstanceStateChange{EventID: e.ID, InstanceID: d.InstanceID, State: st, Time: e.Time, Region: e.Region, Account: e.AccountID}, nil
+}
+
+// Where an Auto Scaling event's instance comes from or goes to (its
+// Origin and Destination).
+const (
+	PlaceGroup    = "AutoScalingGroup"
+	PlaceEC2      = "EC2"
+	PlaceWarmPool = "WarmPool"
+)
+
+// GroupInstanceEvent is Auto Scaling's "EC2 Instance Launch Successful" or
+// "EC2 Instance Terminate Successful": an instance entered or left a
+// group (Origin -> Destination), named with its group.
+type GroupInstanceEvent struct {
+	EventID    string
+	Launch     bool // launch successful; false: terminate successful
+	InstanceID string
+	Group      string
+	// Origin and Destination: EC2, AutoScalingGroup or WarmPool. A launch
+	// into the warm pool is not a live instance (yet).
+	Origin, Destination string
+	AZ, SubnetID        string
+	StatusCode          string
+	Time                time.Time
+	Region, Account     string
+}
+
+// ParseGroupInstanceEvent parses the detail of Auto Scaling's launch and
+// terminate successful events: EC2InstanceId, AutoScalingGroupName,
+// Origin, Destination, StatusCode, Details{"Availability Zone","Subnet ID"}.
+func ParseGroupInstanceEvent(e events.EventBridgeEvent) (any, error) {
+	var d struct {
+		InstanceID  string `json:"EC2InstanceId"`
+		Group       string `json:"AutoScalingGroupName"`
+		StatusCode  string `json:"StatusCode"`
+		Origin      string `json:"Origin"`
+		Destination string `json:"Destination"`
+		Details     struct {
+			AZ     string `json:"Availability Zone"`
+			Subnet string `json:"Subnet ID"`
+		} `json:"Details"`
+	}
+	if len(e.Detail) == 0 {
+		return nil, fmt.Errorf("%w: auto scaling event without detail", ErrMalformed)
+	}
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return nil, fmt.Errorf("%w: auto scaling detail: %v", ErrMalformed, err)
+	}
+	if !validInstanceID(d.InstanceID) {
+		return nil, fmt.Errorf("%w: EC2InstanceId %q is not an EC2 instance id", ErrMalformed, clip(d.InstanceID))
+	}
+	if d.Group == "" || len(d.Group) > maxGroupNameLen {
+		return nil, fmt.Errorf("%w: AutoScalingGroupName %q is not a group name", ErrMalformed, clip(d.Group))
+	}
+	for _, p := range []string{d.Origin, d.Destination} {
+		switch p {
+		case "", PlaceGroup, PlaceEC2, PlaceWarmPool:
+		default:
+			return nil, fmt.Errorf("%w: origin or destination %q is not EC2, AutoScalingGroup or WarmPool", ErrMalformed, clip(p))
+		}
+	}
+	return GroupInstanceEvent{
+		EventID: e.ID, Launch: e.DetailType == DetailLaunchSuccessful, InstanceID: d.InstanceID, Group: d.Group,
+		Origin: d.Origin, Destination: d.Destination, AZ: d.Details.AZ, SubnetID: d.Details.Subnet,
+		StatusCode: d.StatusCode, Time: e.Time, Region: e.Region, Account: e.AccountID,
+	}, nil
+}
+
+// LaunchAction is Auto Scaling's "EC2 Instance-launch Lifecycle Action":
+// an instance of Group waits in Pending:Wait for its launch lifecycle hook
+// Hook to be completed (with Token) or to time out.
+type LaunchAction struct {
+	EventID             string
+	InstanceID          string
+	Group               string
+	Hook                string
+	Token               string
+	Transition          string
+	Origin, Destination string
+	Time                time.Time
+}
+
+// ParseLaunchAction parses the detail of a launch lifecycle action:
+// EC2InstanceId, AutoScalingGroupName, LifecycleHookName,
+// LifecycleActionToken, LifecycleTransition, Origin, Destination.
+func ParseLaunchAction(e events.EventBridgeEvent) (any, error) {
+	var d struct {
+		InstanceID  string `json:"EC2InstanceId"`
+		Group       string `json:"AutoScalingGroupName"`
+		Hook        string `json:"LifecycleHookName"`
+		Token       string `json:"LifecycleActionToken"`
+		Transition  string `json:"LifecycleTransition"`
+		Origin      string `json:"Origin"`
+		Destination string `json:"Destination"`
+	}
+	if len(e.Detail) == 0 {
+		return nil, fmt.Errorf("%w: lifecycle action without detail", ErrMalformed)
+	}
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return nil, fmt.Errorf("%w: lifecycle action detail: %v", ErrMalformed, err)
+	}
+	switch {
+	case !validInstanceID(d.InstanceID):
+		return nil, fmt.Errorf("%w: EC2InstanceId %q is not an EC2 instance id", ErrMalformed, clip(d.InstanceID))
+	case d.Group == "" || len(d.Group) > maxGroupNameLen:
+		return nil, fmt.Errorf("%w: AutoScalingGroupName %q is not a group name", ErrMalformed, clip(d.Group))
+	case d.Hook == "" || len(d.Hook) > maxGroupNameLen:
+		return nil, fmt.Errorf("%w: LifecycleHookName %q is not a hook name", ErrMalformed, clip(d.Hook))
+	case d.Token == "" || len(d.Token) > maxTokenLen:
+		return nil, fmt.Errorf("%w: LifecycleActionToken %q is not a token", ErrMalformed, clip(d.Token))
+	case d.Transition != TransitionLaunching:
+		return nil, fmt.Errorf("%w: LifecycleTransition %q is not %s", ErrMalformed, clip(d.Transition), TransitionLaunching)
+	}
+	return LaunchAction{EventID: e.ID, InstanceID: d.InstanceID, Group: d.Group, Hook: d.Hook, Token: d.Token,
+		Transition: d.Transition, Origin: d.Origin, Destination: d.Destination, Time: e.Time}, nil
 }
 
 // Scheduled is an EventBridge scheduled event.

@@ -47,6 +47,9 @@ type ActionResult struct {
 	Shadow string `json:"shadow,omitempty"`
 	Reason string `json:"reason"`
 	Error  string `json:"error,omitempty"`
+	// Deferred says why the action waits (not started before the deadline,
+	// pool full, replacement backing off or capped): not a failure.
+	Deferred string `json:"deferred,omitempty"`
 }
 
 // GroupCounts is what the reconciler saw of a group.

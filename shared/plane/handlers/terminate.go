@@ -40,12 +40,26 @@ func (h *Terminate) Handle(ctx context.Context, payload []byte) (Response, error
 	if err != nil {
 		return h.ignore(ctx, eventCode(err), err.Error()), nil
 	}
-	sc, ok := ev.(InstanceStateChange)
-	if !ok {
+	var sc InstanceStateChange
+	switch e := ev.(type) {
+	case InstanceStateChange:
+		if !e.State.Gone() {
+			return h.ignore(ctx, "state", "terminate acts on shutting-down and terminated, not "+string(e.State), "instance", e.InstanceID), nil
+		}
+		sc = e
+	case GroupInstanceEvent:
+		// Auto Scaling's terminate successful: the instance left its group
+		// for EC2 (terminated). Into the warm pool it is stopped, not
+		// gone: the reconciler retires its shadow (not in service).
+		if e.Launch {
+			return h.ignore(ctx, "unexpected-event", "terminate acts on terminate successful, not launch successful", "instance", e.InstanceID), nil
+		}
+		if e.Destination == PlaceWarmPool {
+			return h.ignore(ctx, "warm-pool", "the instance went to the warm pool; the reconciler retires its shadow", "instance", e.InstanceID, "group", e.Group), nil
+		}
+		sc = InstanceStateChange{EventID: e.EventID, InstanceID: e.InstanceID, State: shadow.Terminated, Time: e.Time, Region: e.Region, Account: e.Account}
+	default:
 		return h.ignore(ctx, "unexpected-event", fmt.Sprintf("terminate handles instance state changes, not %T", ev)), nil
-	}
-	if !sc.State.Gone() {
-		return h.ignore(ctx, "state", "terminate acts on shutting-down and terminated, not "+string(sc.State), "instance", sc.InstanceID), nil
 	}
 	id := sc.InstanceID
 	found, err := h.d.Fleet.Describe(ctx, []string{id})
@@ -142,6 +156,11 @@ func (h *Terminate) shadowGone(ctx context.Context, id, live string, state shado
 		// Another invocation (the other state's event) replaced it first.
 		return Response{Outcome: OutcomeNoop, Instance: id, Live: live, Reason: "replacement already under way"}, nil
 	case errors.Is(err, shadow.ErrPoolFull), errors.Is(err, shadow.ErrNoPool):
+		return Response{Outcome: OutcomeDeferred, Instance: id, Live: live, Reason: err.Error()}, nil
+	case errors.Is(err, shadow.ErrBackoff), errors.Is(err, shadow.ErrReplaceLimit):
+		// A shadow that keeps dying: the reconciler replaces it once its
+		// backoff is over (or, past the group's hourly cap, the next hour).
+		h.log.WarnContext(ctx, "shadow replacement deferred", "live", live, "shadow", id, "err", err)
 		return Response{Outcome: OutcomeDeferred, Instance: id, Live: live, Reason: err.Error()}, nil
 	}
 	return Response{}, fmt.Errorf("replacing the shadow of %s: %w", live, err)

@@ -31,6 +31,7 @@ var (
 	_ ForecastHistory  = (*awssdk.History)(nil)
 	_ ForecastStates   = (*awssdk.States)(nil)
 	_ AuditWriter      = (*awssdk.Audit)(nil)
+	_ LifecycleActions = (*awssdk.LifecycleActions)(nil)
 )
 
 // LaunchTimeout is how long a launching shadow record may stay so before
@@ -44,7 +45,7 @@ const LaunchTimeout = 5 * time.Minute
 func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, agentPort int, agents shadow.Agents, sink metrics.Sink, log *slog.Logger) (Deps, error) {
 	sys := clock.System{}
 	ec2c := ec2.NewFromConfig(awsCfg)
-	fleet, err := awssdk.NewFleet(ec2c, awssdk.FleetConfig{Stack: c.Stack, LaunchTemplateID: s.LaunchTemplate}, sink, log)
+	fleet, err := awssdk.NewFleet(ec2c, awssdk.FleetConfig{Stack: c.Stack, LaunchTemplates: s.LaunchTemplates}, sink, log)
 	if err != nil {
 		return Deps{}, err
 	}
@@ -52,7 +53,12 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 	if err != nil {
 		return Deps{}, err
 	}
-	groups, err := awssdk.NewGroups(autoscaling.NewFromConfig(awsCfg), ec2c, awssdk.GroupsConfig{Names: c.Groups}, sink, log)
+	asc := autoscaling.NewFromConfig(awsCfg)
+	groups, err := awssdk.NewGroups(asc, ec2c, awssdk.GroupsConfig{Names: c.Groups}, sink, log)
+	if err != nil {
+		return Deps{}, err
+	}
+	lifecycle, err := awssdk.NewLifecycleActions(asc)
 	if err != nil {
 		return Deps{}, err
 	}
@@ -64,11 +70,12 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 		agentPort = shadow.DefaultAgentPort
 	}
 	mgr, err := shadow.NewManager(
-		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort},
+		shadow.Config{Stack: c.Stack, Pools: s.Pools, Fractions: s.Fractions, LaunchTimeout: LaunchTimeout, AgentPort: agentPort, ReplacementsPerHour: s.ReplacementsPerHour},
 		shadow.Deps{Fleet: fleet, Records: table.Records(), Agents: agents, Catalog: cat, Clock: sys, Metrics: sink, Log: log},
 	)
 	if err != nil {
 		return Deps{}, err
 	}
-	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log}, nil
+	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log,
+		Lifecycle: lifecycle, LaunchHook: s.LaunchHook}, nil
 }

@@ -62,6 +62,23 @@ const (
 	EnvForecasterReserve     = "SHADOWSCALE_FORECASTER_RESERVE"
 )
 
+// The shadow lifecycle's variables (docs/CONTRACTS.md).
+const (
+	// EnvLaunchTemplates is a JSON object of architecture (arm64,
+	// x86_64) to the shadow launch template of that architecture. It
+	// replaces EnvLaunchTemplate (one template for every architecture),
+	// now refused: a shadow of an x86 instance cannot boot an arm64 AMI.
+	EnvLaunchTemplates  = "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES"
+	EnvExcludeBurstable = "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE"
+	EnvReplacementsHour = "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR"
+	// EnvUnknownGrace: how long the fanout retries the mutations of an
+	// instance EC2 does not show (yet) before dead-lettering them.
+	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
+	// EnvLaunchHook names the launch lifecycle hook whose actions the
+	// launch function completes once the shadow is ensured (optional).
+	EnvLaunchHook = "SHADOWSCALE_LAUNCH_HOOK"
+)
+
 // Getenv looks a variable up (os.Getenv in main, a map in tests).
 type Getenv func(string) string
 
@@ -196,18 +213,35 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // Shadows is what the functions that launch and terminate shadows read.
 type Shadows struct {
-	Pools          shadow.Pools
-	Fractions      catalog.Fractions
-	LaunchTemplate string
+	Pools     shadow.Pools
+	Fractions catalog.Fractions
+	// LaunchTemplates maps an architecture (arm64, x86_64) to the shadow
+	// launch template whose AMI is of that architecture.
+	LaunchTemplates map[string]string
+	// ReplacementsPerHour caps a group's shadow replacements per hour
+	// (shadow.DefaultReplacementsPerHour when unset).
+	ReplacementsPerHour int
+	// LaunchHook is SHADOWSCALE_LAUNCH_HOOK: the launch lifecycle hook the
+	// launch function completes ("" for none).
+	LaunchHook string
 }
 
 func (r *reader) shadows() Shadows {
 	s := Shadows{
-		LaunchTemplate: r.required(EnvLaunchTemplate),
+		LaunchTemplates: r.launchTemplates(),
 		Fractions: catalog.Fractions{
-			CPU:    r.float(EnvCPUFraction, catalog.DefaultFractions().CPU),
-			Memory: r.float(EnvMemFraction, catalog.DefaultFractions().Memory),
+			CPU:              r.float(EnvCPUFraction, catalog.DefaultFractions().CPU),
+			Memory:           r.float(EnvMemFraction, catalog.DefaultFractions().Memory),
+			ExcludeBurstable: r.boolean(EnvExcludeBurstable),
 		},
+		ReplacementsPerHour: r.int(EnvReplacementsHour, shadow.DefaultReplacementsPerHour),
+		LaunchHook:          r.str(EnvLaunchHook),
+	}
+	if len(s.LaunchHook) > 255 {
+		r.errs = append(r.errs, fmt.Errorf("%s: a hook name is at most 255 characters", EnvLaunchHook))
+	}
+	if s.ReplacementsPerHour < 1 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%d: want at least 1", EnvReplacementsHour, s.ReplacementsPerHour))
 	}
 	if err := s.Fractions.Validate(); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s/%s: %w", EnvCPUFraction, EnvMemFraction, err))
@@ -220,6 +254,66 @@ func (r *reader) shadows() Shadows {
 		s.Pools = p
 	}
 	return s
+}
+
+// launchTemplates reads SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES.
+func (r *reader) launchTemplates() map[string]string {
+	if r.str(EnvLaunchTemplate) != "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is replaced by %s (a JSON object of architecture to template id: a shadow of an x86_64 instance needs an x86_64 AMI)", EnvLaunchTemplate, EnvLaunchTemplates))
+	}
+	raw := r.required(EnvLaunchTemplates)
+	if raw == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s is not a JSON object of architecture to launch template id: %w", EnvLaunchTemplates, err))
+		return nil
+	}
+	if len(m) == 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s names no launch template", EnvLaunchTemplates))
+	}
+	archs := make([]string, 0, len(m))
+	for a := range m {
+		archs = append(archs, a)
+	}
+	sort.Strings(archs)
+	for _, a := range archs {
+		if a != "arm64" && a != "x86_64" {
+			r.errs = append(r.errs, fmt.Errorf("%s: architecture %q: want arm64 or x86_64", EnvLaunchTemplates, a))
+		}
+		if strings.TrimSpace(m[a]) == "" {
+			r.errs = append(r.errs, fmt.Errorf("%s: the %s launch template id is empty", EnvLaunchTemplates, a))
+		}
+	}
+	return m
+}
+
+// duration reads a Go duration in [0, most] (unset: def).
+func (r *reader) duration(name string, def, most time.Duration) time.Duration {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > most {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a duration between 0s and %s", name, v, most))
+		return def
+	}
+	return d
+}
+
+// boolean reads true/false (unset: false).
+func (r *reader) boolean(name string) bool {
+	v := r.str(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not true or false", name, v))
+	}
+	return b
 }
 
 // Agent is what the functions that talk to agents read.
@@ -277,6 +371,11 @@ type Fanout struct {
 	// AgentAddresses is SHADOWSCALE_AGENT_ADDRESSES (tests and local runs
 	// only): instance id -> host:port of its agent; nil when unset.
 	AgentAddresses map[string]string
+	// UnknownGrace is SHADOWSCALE_UNKNOWN_INSTANCE_GRACE (a Go duration,
+	// default 2m, 0s at most 15m): how long the mutations of an instance
+	// EC2 does not show are retried (it may have just launched) before
+	// they are dead-lettered.
+	UnknownGrace time.Duration
 }
 
 // Forecaster is the forecaster function's configuration.
@@ -319,7 +418,8 @@ func LoadReconciler(get Getenv) (Reconciler, error) {
 // LoadFanout reads the fanout function's configuration.
 func LoadFanout(get Getenv) (Fanout, error) {
 	r := &reader{get: get}
-	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), DLQBucket: r.str(EnvDLQBucket), AgentAddresses: r.addresses(EnvAgentAddresses)}
+	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), DLQBucket: r.str(EnvDLQBucket), AgentAddresses: r.addresses(EnvAgentAddresses),
+		UnknownGrace: r.duration(EnvUnknownGrace, 2*time.Minute, 15*time.Minute)}
 	return c, wrap("fanout", r.err())
 }
 

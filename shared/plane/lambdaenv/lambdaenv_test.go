@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -15,15 +16,15 @@ import (
 
 func good() map[string]string {
 	return map[string]string{
-		"SHADOWSCALE_STACK":                  "prod",
-		"SHADOWSCALE_TABLE":                  "prod-table",
-		"SHADOWSCALE_GROUPS":                 " web, api ,,",
-		"SHADOWSCALE_POOLS":                  `{"us-east-1a":{"subnets":["subnet-1"],"capacity":50}}`,
-		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE": "lt-0123",
-		"SHADOWSCALE_SHADOW_CPU_FRACTION":    "0.5",
-		"SHADOWSCALE_AGENT_SECRET_ARN":       "arn:aws:secretsmanager:us-east-1:1:secret:k",
-		"SHADOWSCALE_DLQ_URL":                "https://sqs.us-east-1.amazonaws.com/1/dlq",
-		"LOG_LEVEL":                          "debug",
+		"SHADOWSCALE_STACK":                   "prod",
+		"SHADOWSCALE_TABLE":                   "prod-table",
+		"SHADOWSCALE_GROUPS":                  " web, api ,,",
+		"SHADOWSCALE_POOLS":                   `{"us-east-1a":{"subnets":["subnet-1"],"capacity":50}}`,
+		"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES": `{"arm64":"lt-0123","x86_64":"lt-0456"}`,
+		"SHADOWSCALE_SHADOW_CPU_FRACTION":     "0.5",
+		"SHADOWSCALE_AGENT_SECRET_ARN":        "arn:aws:secretsmanager:us-east-1:1:secret:k",
+		"SHADOWSCALE_DLQ_URL":                 "https://sqs.us-east-1.amazonaws.com/1/dlq",
+		"LOG_LEVEL":                           "debug",
 	}
 }
 
@@ -46,7 +47,7 @@ func TestLoadGood(t *testing.T) {
 	if r.Stack != "prod" || strings.Join(r.Groups, "|") != "web|api" || r.Namespace != "ShadowScale" || r.LogLevel != slog.LevelDebug {
 		t.Errorf("common: %+v", r.Common)
 	}
-	if r.Fractions.CPU != 0.5 || r.Fractions.Memory != 0.10 || r.LaunchTemplate != "lt-0123" || r.Pools["us-east-1a"].Capacity != 50 {
+	if r.Fractions.CPU != 0.5 || r.Fractions.Memory != 0.10 || r.LaunchTemplates["arm64"] != "lt-0123" || r.LaunchTemplates["x86_64"] != "lt-0456" || r.Fractions.ExcludeBurstable || r.ReplacementsPerHour != 20 || r.Pools["us-east-1a"].Capacity != 50 {
 		t.Errorf("shadows: %+v", r.Shadows)
 	}
 	if r.Agent.Port != 8470 {
@@ -56,7 +57,7 @@ func TestLoadGood(t *testing.T) {
 	if err != nil || f.Mode != "forecast-only" || string(f.Policy) != `{"max_step":3}` {
 		t.Errorf("forecaster: %+v, %v", f, err)
 	}
-	if fo, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil || fo.AgentAddresses != nil || fo.DLQURL == "" {
+	if fo, err := lambdaenv.LoadFanout(lambdaenv.Map(good())); err != nil || fo.AgentAddresses != nil || fo.DLQURL == "" || fo.UnknownGrace != 2*time.Minute {
 		t.Errorf("fanout: %+v, %v", fo, err)
 	}
 	fo, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_AGENT_ADDRESSES", `{"i-0a":"127.0.0.1:9001","i-0b":"[::1]:9002"}`)))
@@ -73,7 +74,11 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		want []string
 	}{
 		{"launch with nothing", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadLaunch(g); return err }, map[string]string{},
-			[]string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", "SHADOWSCALE_POOLS"}},
+			[]string{"SHADOWSCALE_STACK", "SHADOWSCALE_TABLE", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES is required", "SHADOWSCALE_POOLS"}},
+		{"launch with the lifecycle's settings wrong", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadLaunch(g); return err },
+			with(good(), "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE", "lt-1", "SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES", `{"arm64":"lt-1","sparc":"lt-2","x86_64":""}`,
+				"SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "maybe", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "0"),
+			[]string{"SHADOWSCALE_SHADOW_LAUNCH_TEMPLATE is replaced", `architecture "sparc"`, "x86_64 launch template id is empty", "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR=0"}},
 		{"terminate with bad values", func(g lambdaenv.Getenv) error { _, err := lambdaenv.LoadTerminate(g); return err },
 			with(good(), "SHADOWSCALE_SHADOW_CPU_FRACTION", "lots", "SHADOWSCALE_SHADOW_MEMORY_FRACTION", "2", "SHADOWSCALE_POOLS", `{"us-east-1a":{"subnets":[],"capacity":0}}`, "LOG_LEVEL", "loud"),
 			[]string{"SHADOWSCALE_SHADOW_CPU_FRACTION", "memory fraction 2", "no subnets", "capacity 0", "LOG_LEVEL"}},
@@ -133,6 +138,32 @@ func TestParseLevel(t *testing.T) {
 	for in, want := range map[string]slog.Level{"": slog.LevelInfo, "DEBUG": slog.LevelDebug, "warn": slog.LevelWarn, "error": slog.LevelError} {
 		if got, err := lambdaenv.ParseLevel(in); err != nil || got != want {
 			t.Errorf("ParseLevel(%q) = %v, %v", in, got, err)
+		}
+	}
+}
+
+func TestLoadShadowSettings(t *testing.T) {
+	l, err := lambdaenv.LoadLaunch(lambdaenv.Map(with(good(), "SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE", "true", "SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR", "5",
+		"SHADOWSCALE_LAUNCH_HOOK", "prod-shadow")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Fractions.ExcludeBurstable || l.ReplacementsPerHour != 5 || l.LaunchHook != "prod-shadow" {
+		t.Errorf("exclude burstable %v, replacements per hour %d: want true, 5", l.Fractions.ExcludeBurstable, l.ReplacementsPerHour)
+	}
+}
+
+func TestLoadUnknownGrace(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"0s", 0, false}, {"45s", 45 * time.Second, false}, {"16m", 0, true}, {"-1s", 0, true}, {"soon", 0, true},
+	} {
+		f, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE", tc.value)))
+		if tc.bad != (err != nil) || (!tc.bad && f.UnknownGrace != tc.want) {
+			t.Errorf("%q: %v, %v", tc.value, f.UnknownGrace, err)
 		}
 	}
 }

@@ -28,8 +28,13 @@ import (
 // The two Availability Zones of the world.
 var AZs = []string{"us-east-1a", "us-east-1b"}
 
-// AMI is an image moto knows.
-const AMI = "ami-12c6146b"
+// AMI is an image moto knows: the live instances' and the arm64 shadow
+// template's. AMIx86 is another, the x86_64 shadow template's, so a test
+// can tell which template a shadow came from by its image.
+const (
+	AMI    = "ami-12c6146b"
+	AMIx86 = "ami-03cf127a"
+)
 
 // WorldOptions shape the world.
 type WorldOptions struct {
@@ -55,7 +60,7 @@ type World struct {
 	VPC            string
 	LiveSubnets    map[string]string // AZ -> subnet
 	PoolSubnets    map[string]string // AZ -> shadow pool subnet
-	ShadowTemplate string            // launch template id
+	ShadowTemplate string            // the arm64 shadow launch template's id
 	LiveTemplate   string
 	Table          string
 	Stream         string
@@ -64,6 +69,8 @@ type World struct {
 	SecretARN      string
 	AgentKey       string
 	Pools          shadow.Pools
+	// ShadowTemplateX86 is the x86_64 shadow launch template's id (image AMIx86).
+	ShadowTemplateX86 string
 }
 
 // Setup creates the world and waits for the group's instances to run.
@@ -109,10 +116,13 @@ func (e *Env) Setup(ctx context.Context, opt WorldOptions) (*World, error) {
 		w.LiveSubnets[az], w.PoolSubnets[az] = live, pool
 		w.Pools[az] = shadow.Pool{Subnets: []string{pool}, Capacity: opt.PoolCapacity}
 	}
-	if w.ShadowTemplate, err = e.template(ctx, e.unique(opt.Stack+"-shadow"), "t4g.nano"); err != nil {
+	if w.ShadowTemplate, err = e.template(ctx, e.unique(opt.Stack+"-shadow"), "t4g.nano", AMI); err != nil {
 		return nil, err
 	}
-	if w.LiveTemplate, err = e.template(ctx, e.unique(opt.Stack+"-live"), opt.LiveType); err != nil {
+	if w.ShadowTemplateX86, err = e.template(ctx, e.unique(opt.Stack+"-shadow-x86"), "t3.nano", AMIx86); err != nil {
+		return nil, err
+	}
+	if w.LiveTemplate, err = e.template(ctx, e.unique(opt.Stack+"-live"), opt.LiveType, AMI); err != nil {
 		return nil, err
 	}
 	var tags []asgtypes.Tag
@@ -176,10 +186,10 @@ func (e *Env) subnet(ctx context.Context, vpc, az, cidr, name string) (string, e
 	return aws.ToString(out.Subnet.SubnetId), nil
 }
 
-func (e *Env) template(ctx context.Context, name, itype string) (string, error) {
+func (e *Env) template(ctx context.Context, name, itype, ami string) (string, error) {
 	out, err := e.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(name),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(AMI), InstanceType: ec2types.InstanceType(itype)},
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceType(itype)},
 	})
 	if err != nil {
 		return "", fmt.Errorf("creating launch template %s: %w", name, err)
@@ -258,20 +268,31 @@ func Tags(ts []ec2types.Tag) map[string]string {
 	return m
 }
 
+// ShadowTemplates are the shadow launch templates by architecture
+// (SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES).
+func (w *World) ShadowTemplates() map[string]string {
+	return map[string]string{"arm64": w.ShadowTemplate, "x86_64": w.ShadowTemplateX86}
+}
+
 // FunctionEnv is the environment of a plane function in this world.
 func (w *World) FunctionEnv(e *Env) map[string]string {
 	pools, _ := json.Marshal(w.Pools)
+	templates, _ := json.Marshal(w.ShadowTemplates())
 	env := e.FunctionEnv()
 	for k, v := range map[string]string{
-		lambdaenv.EnvStack:          w.Stack,
-		lambdaenv.EnvTable:          w.Table,
-		lambdaenv.EnvPools:          string(pools),
-		lambdaenv.EnvLaunchTemplate: w.ShadowTemplate,
-		lambdaenv.EnvAgentSecret:    w.SecretARN,
-		lambdaenv.EnvDLQURL:         w.QueueURL,
-		lambdaenv.EnvStream:         w.Stream,
-		lambdaenv.EnvAgentPort:      strconv.Itoa(shadow.DefaultAgentPort),
-		lambdaenv.EnvLogLevel:       "debug",
+		lambdaenv.EnvStack:           w.Stack,
+		lambdaenv.EnvTable:           w.Table,
+		lambdaenv.EnvPools:           string(pools),
+		lambdaenv.EnvLaunchTemplates: string(templates),
+		lambdaenv.EnvAgentSecret:     w.SecretARN,
+		lambdaenv.EnvDLQURL:          w.QueueURL,
+		lambdaenv.EnvStream:          w.Stream,
+		lambdaenv.EnvAgentPort:       strconv.Itoa(shadow.DefaultAgentPort),
+		lambdaenv.EnvLogLevel:        "debug",
+		// The suite's fan-out tests expect an instance EC2 does not know
+		// to be dead-lettered at once (moto is consistent); the grace
+		// itself is proven by TestResolverRetriesAnInstanceEC2DoesNotShowYet.
+		lambdaenv.EnvUnknownGrace: "0s",
 	} {
 		env[k] = v
 	}
