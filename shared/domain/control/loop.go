@@ -432,6 +432,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 	if math.IsInf(demand, 0) || demand < 0 {
 		demand = math.NaN()
 	}
+	noData := math.IsNaN(demand)
 	l.cal.observe(demand)
 	l.pred.Observe(demand)
 	l.remember(demand)
@@ -467,6 +468,7 @@ func (l *Loop) Step(o Observation) (Result, error) {
 		Demand: demand, PerInstance: cp.PerInstance, Trend: l.trend(),
 		Desired: o.Desired, InService: o.InService, Warming: o.Warming, InstanceType: o.InstanceType,
 		Signal: scaling.Signal{Tripped: rd.Tripped, Delta: rd.Delta, LagMinutes: rd.LagMinutes, LiveUtil: cp.LiveUtil, SaturationIn: cp.SaturationIn},
+		NoData: noData,
 	}
 	var d scaling.Decision
 	if math.IsNaN(cp.PerInstance) {

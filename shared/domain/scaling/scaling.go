@@ -203,6 +203,10 @@ type Input struct {
 	Desired, InService, Warming int
 	InstanceType                string
 	Signal                      Signal
+	// NoData: the step's demand is unknown (the counters had an outage),
+	// not zero. The policy may still scale out on its forecast, but never
+	// scales in on a step it did not see.
+	NoData bool
 }
 
 // Decision is what the policy decided, and why.
@@ -313,6 +317,9 @@ func (p *Policy) Decide(in Input) (Decision, error) {
 	pl, ok := p.plan(in)
 	if !ok {
 		d.Reason = "no usable forecast and no usable demand: no change"
+		if in.NoData {
+			d.Reason = "no data for this step (a counter outage, not zero demand) and no usable forecast: no change"
+		}
 		p.remember(minute, in.Desired)
 		return p.finish(d, in, nil), nil
 	}
@@ -419,6 +426,10 @@ func (p *Policy) plan(in Input) (sizing, bool) {
 		pl.why = append(pl.why, msg)
 	}
 	pl.in = max(pl.in, pl.out)
+	if in.NoData {
+		pl.in = max(pl.in, in.Desired)
+		pl.why = append(pl.why, "no data for this step (a counter outage, not zero demand): no scale-in")
+	}
 	return pl, true
 }
 

@@ -376,3 +376,29 @@ func TestRobustness(t *testing.T) {
 		})
 	}
 }
+
+// TestNoDataNeverScalesIn: a step whose demand is unknown holds against a
+// scale-in the forecast alone would make, and does not start the scale-in
+// cooldown; the next step with data scales in at once.
+func TestNoDataNeverScalesIn(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Mode, cfg.ScaleInWindow, cfg.ScaleInCooldown = Act, 0, 10*time.Minute
+	p, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := forecast.Forecast{Mean: []float64{100, 100, 100, 100, 100, 100}, P90: []float64{110, 110, 110, 110, 110, 110}}
+	in := Input{Now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), Step: time.Minute, Lead: 5 * time.Minute, Forecast: low,
+		Demand: math.NaN(), NoData: true, PerInstance: 100, Desired: 6, InService: 6}
+	d, err := p.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != NoChange || !strings.Contains(d.Reason, "no data") {
+		t.Fatalf("no data: %+v", d)
+	}
+	in.Now, in.Demand, in.NoData = in.Now.Add(time.Minute), 100, false
+	if d, _ = p.Decide(in); d.Action != ScaleIn {
+		t.Fatalf("the next step with data: %+v, want a scale-in (no cooldown started)", d)
+	}
+}

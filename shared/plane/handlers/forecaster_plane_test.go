@@ -70,8 +70,8 @@ func TestForecasterOutageNeverScalesIn(t *testing.T) {
 				g.Instances = append(g.Instances, asg.Instance{ID: fmt.Sprintf("i-%d", i), Type: "m7g.xlarge", Lifecycle: "InService"})
 			}
 			e.groups.Put(g)
-			// Three hours of 3,000 a minute: five instances' worth, desired 5.
-			e.steady("web", minute("09:00"), minute("12:09"), 3000)
+			// Three hours of 2,400 a minute: 80% of five instances, desired 5.
+			e.steady("web", minute("09:00"), minute("12:09"), 2400)
 			e.run(t)
 			if w := e.groups.Writes(); len(w) != 0 {
 				t.Fatalf("steady demand changed the group: %v", w)
