@@ -27,11 +27,14 @@ NAME MODEL n=N step=300s origins=K MAE=x rel=x fit_ms=x
 with MODEL default the forecaster the Lambda and the simulator use, rel its
 MAE over persistence's, fit_ms the fit-and-forecast time per origin.
 
-Missing and duplicate timestamps are handled the same way for every model:
+Missing and repeated timestamps are handled the same way for every model:
 the rows are taken as they are, consecutive rows being consecutive points (a
-missing timestamp is not filled in; step is the median spacing). Duplicate or
-unsorted timestamps, non-numeric values and traces too short for one origin
-are errors that name the file and line.
+missing timestamp is not filled in; step is the median spacing), except that
+rows repeating a timestamp (a daylight-saving change in an export) are
+merged into one point, their mean, and said so on stderr. Unsorted
+timestamps, non-numeric values and traces too short for one origin are
+errors that name the file and line: that trace is skipped, the others run,
+and the command exits non-zero.
 
 Origins are t = window, window+h, ... while t+h < N (the reading of
 FORECAST.md that reproduces the reference figures; -inclusive-end adds the
@@ -92,19 +95,26 @@ func runBenchForecast(ctx context.Context, e *env, args []string) error {
 		}
 		models = slices.DeleteFunc(models, func(m forecastbench.Named) bool { return !slices.Contains(want, m.Name) })
 	}
-	// Load every trace first: a bad file fails before any work is done.
+	// Load every trace first: a bad one is reported and skipped before any
+	// work is done, and the others run.
 	traces := make([]trace.Trace, 0, fs.NArg())
+	var failed []string
 	for _, path := range fs.Args() {
 		tr, err := trace.Load(path)
-		if err != nil {
-			return fmt.Errorf("loading trace: %w", err)
+		if err == nil {
+			_, err = forecastbench.NewPlan(tr.Len(), tr.Step(), cfg)
+			err = fmtErr(path, err)
 		}
-		if _, err := forecastbench.NewPlan(tr.Len(), tr.Step(), cfg); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "shadowscale bench forecast: skipping %v\n", err)
+			failed = append(failed, path)
+			continue
+		}
+		if tr.Merged > 0 {
+			fmt.Fprintf(e.stderr, "shadowscale bench forecast: %s: %d rows repeating a timestamp merged into their point's mean\n", path, tr.Merged)
 		}
 		traces = append(traces, tr)
 	}
-	var failed []string
 	for _, tr := range traces {
 		res, errs, err := forecastbench.Run(ctx, clock.System{}, tr, models, cfg)
 		if err != nil {
@@ -127,7 +137,15 @@ func runBenchForecast(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d model runs failed: %s", len(failed), strings.Join(failed, ", "))
+		return fmt.Errorf("%d traces or model runs failed: %s", len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// fmtErr names path in err (nil stays nil).
+func fmtErr(path string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }

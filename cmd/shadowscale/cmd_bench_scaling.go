@@ -50,7 +50,8 @@ func runBenchScaling(ctx context.Context, e *env, args []string) error {
 			"(shadow vs shadow-blind), and per trace how the shadows' signal warned of the overloads of the shadow-blind run\n" +
 			"(open loop): NAME signal overloads=N preceded=N late=N missed=N lead_min=x trips=N false_alarms=N.\n" +
 			glossary +
-			"Gaps in a trace are filled by linear interpolation on its median-step grid; unsorted or duplicate timestamps are errors."}
+			"Gaps in a trace are filled by linear interpolation on its median-step grid; rows repeating a timestamp are merged into\n" +
+			"their mean; unsorted timestamps are an error (that trace is skipped, the others run, the exit code says so)."}
 	fs := newFlagSet(e, c)
 	var f scalingFlags
 	f.simFlags.register(fs)

@@ -34,7 +34,8 @@ func runForecast(ctx context.Context, e *env, args []string) error {
 	fs.Usage = func() {
 		usage()
 		fmt.Fprintf(e.stderr, "\nThe trace is put on its median-step grid: missing points stay missing (the\n"+
-			"models skip them; duplicate or unsorted timestamps are errors), and the\n"+
+			"models skip them; rows repeating a timestamp are merged into their mean;\n"+
+			"unsorted timestamps are errors), and the\n"+
 			"forecast starts one step after the last row.\n\n"+
 			"The backtest line scores the default model on the trace itself by the\n"+
 			"protocol of shared/bench/FORECAST.md (rolling origins, no look-ahead, the\n"+

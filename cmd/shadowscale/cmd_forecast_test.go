@@ -65,7 +65,7 @@ func TestForecastCommand(t *testing.T) {
 		{name: "unsorted", args: []string{"forecast", "--trace", writeFile(t, "unsorted.csv", "timestamp,value\n2024-01-01 00:10:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:15:00,3\n")},
 			wantCode: 1, wantErr: "out of order"},
 		{name: "duplicate", args: []string{"forecast", "--trace", writeFile(t, "dup.csv", "timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:15:00,3\n")},
-			wantCode: 1, wantErr: "duplicate timestamp"},
+			wantCode: 1, wantErr: "2 distinct timestamps"},
 		{name: "too short", args: []string{"forecast", "--trace", writeFile(t, "short.csv", "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:10:00,3\n")},
 			wantCode: 1, wantErr: "too short"},
 		{name: "empty", args: []string{"forecast", "--trace", writeFile(t, "empty.csv", "")}, wantCode: 1, wantErr: "0 data points"},

@@ -6,8 +6,9 @@
 // The series is the trace's rows as they are, in file order: consecutive rows
 // are consecutive points. A missing timestamp is not filled in (the point
 // after a gap is simply the next point), so every model sees exactly the same
-// values; duplicate or unsorted timestamps are rejected when the trace is
-// loaded (package trace). This is how the reference figures of
+// values; rows repeating a timestamp are merged into one point (their mean)
+// and unsorted timestamps rejected when the trace is loaded (package
+// trace). This is how the reference figures of
 // shared/bench/REFERENCE.md were computed: with these rules this package
 // reproduces their seasonal-naive rel on all sixteen NAB traces.
 //

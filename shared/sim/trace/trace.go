@@ -37,6 +37,10 @@ type Trace struct {
 	Values []float64   // finite
 	// Reordered: the file was newest-first and was put oldest-first.
 	Reordered bool
+	// Merged counts rows whose timestamp repeated the one before (real
+	// exports have them, e.g. around a daylight-saving change): each was
+	// merged into that point, whose value is the mean of the rows.
+	Merged int
 }
 
 // Len returns the number of points.
@@ -205,8 +209,9 @@ func Parse(r io.Reader, name string) (Trace, error) { return ParseWith(r, name, 
 // ParseWith reads a CSV trace from r (RFC 4180: quoted fields, as Excel,
 // Grafana and CloudWatch write them). The first row may be a header; blank
 // rows are skipped. Rows in newest-first order are put oldest-first, and
-// Trace.Reordered says so; any other order is an error, as are repeated
-// timestamps.
+// Trace.Reordered says so; any other order is an error. Rows repeating a
+// timestamp are merged into one point, the mean of their values
+// (Trace.Merged counts them).
 func ParseWith(r io.Reader, name string, opt Options) (Trace, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -268,14 +273,34 @@ func ParseWith(r io.Reader, name string, opt Options) (Trace, error) {
 		tr.Reordered = true
 	}
 	for i := 1; i < len(tr.Times); i++ {
-		switch prev, t := tr.Times[i-1], tr.Times[i]; {
-		case t.Equal(prev):
-			return Trace{}, fmt.Errorf("line %d: duplicate timestamp %s: %w", lines[i], t.Format(time.RFC3339), ErrInvalid)
-		case t.Before(prev):
+		if prev, t := tr.Times[i-1], tr.Times[i]; t.Before(prev) {
 			return Trace{}, fmt.Errorf("line %d: timestamp %s is out of order (timestamps must be sorted, oldest or newest first): %w", lines[i], t.Format(time.RFC3339), ErrInvalid)
 		}
 	}
+	tr = mergeRepeats(tr)
+	if len(tr.Values) < MinPoints {
+		return Trace{}, fmt.Errorf("%d distinct timestamps, need at least %d: %w", len(tr.Values), MinPoints, ErrInvalid)
+	}
 	return tr, nil
+}
+
+// mergeRepeats merges each run of rows with one timestamp into one point
+// holding their mean.
+func mergeRepeats(tr Trace) Trace {
+	n := 0
+	for i := 0; i < len(tr.Times); {
+		j, sum := i, 0.0
+		for j < len(tr.Times) && tr.Times[j].Equal(tr.Times[i]) {
+			sum += tr.Values[j]
+			j++
+		}
+		tr.Times[n], tr.Values[n] = tr.Times[i], sum/float64(j-i)
+		tr.Merged += j - i - 1
+		n++
+		i = j
+	}
+	tr.Times, tr.Values = tr.Times[:n], tr.Values[:n]
+	return tr
 }
 
 // columns are the 0-based positions of the time and value.

@@ -22,7 +22,8 @@ func TestParse(t *testing.T) {
 		{name: "non numeric value", in: "2014-04-10 00:04:00,1\n2014-04-10 00:09:00,abc\n2014-04-10 00:14:00,3\n", wantErr: `line 2: value "abc" is not a number`},
 		{name: "nan value", in: "2014-04-10 00:04:00,1\n2014-04-10 00:09:00,NaN\n2014-04-10 00:14:00,3\n", wantErr: "not finite"},
 		{name: "bad timestamp", in: "2014-04-10 00:04:00,1\nyesterday,2\n2014-04-10 00:14:00,3\n", wantErr: `line 2: timestamp "yesterday"`},
-		{name: "duplicate timestamp", in: "2014-04-10 00:04:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: duplicate timestamp"},
+		{name: "a repeated timestamp is merged", in: "2014-04-10 00:04:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n2014-04-10 00:19:00,3\n", wantN: 3},
+		{name: "too few distinct timestamps", in: "2014-04-10 00:04:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "2 distinct timestamps"},
 		{name: "unsorted", in: "2014-04-10 00:09:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: timestamp 2014-04-10T00:04:00Z is out of order"},
 		{name: "three fields", in: "2014-04-10 00:04:00,1,2\n", wantErr: "3 fields and no header"},
 		{name: "quoted fields", in: "\"timestamp\",\"value\"\n\"2014-04-10 00:04:00\",\"1,5\"\n", wantErr: `value "1,5" is not a number`},
@@ -156,5 +157,18 @@ func TestCut(t *testing.T) {
 	}
 	if got := tr.Cut(10).Len(); got != 3 {
 		t.Fatalf("Cut(10).Len() = %d", got)
+	}
+}
+
+// TestRepeatsAreMerged: a daylight-saving export repeats a timestamp; the
+// rows become one point with their mean, and the count is reported.
+func TestRepeatsAreMerged(t *testing.T) {
+	in := "timestamp,value\n2014-03-09 02:55:00,10\n2014-03-09 03:00:00,20\n2014-03-09 03:00:00,40\n2014-03-09 03:05:00,50\n"
+	tr, err := Parse(strings.NewReader(in), "dst.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Len() != 3 || tr.Values[1] != 30 || tr.Merged != 1 {
+		t.Fatalf("%+v", tr)
 	}
 }
