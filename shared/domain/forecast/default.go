@@ -77,6 +77,9 @@ type selection struct {
 	// nonNegative: the history has no negative value, so neither may the
 	// forecast's mean and P10.
 	nonNegative bool
+	// guarded is, per horizon, the share of the weight moved to persistence
+	// because the backtest could not show the combination beats it.
+	guarded []float64
 }
 
 // Backtest weighting (generic choices, not tuned to any trace): origins
@@ -221,9 +224,73 @@ func selectModels(h *history) (*selection, error) {
 			sel.weights[k][j] = (stacked[j] + sel.weights[k][j]) / 2
 		}
 	}
+	sel.guard(y, fc, ow, from, no)
 	sel.calibrate(y, fc, from, no, residualSpan(h.season))
 	sel.model, sel.why = sel.describe()
 	return sel, nil
+}
+
+// guardStrength is how many standard errors of evidence the combination
+// needs over persistence to be used in full: with less, its weights are
+// shrunk toward persistence in proportion (none at all below zero).
+const guardStrength = 1.0
+
+// guard shrinks each horizon's weights toward persistence by how sure the
+// backtest is that the combination beats it: the recency-weighted mean of
+// the per-origin differences |persistence error| - |combination error|
+// over its standard error (origins k+1 apart overlap at horizon k+1, so the
+// effective sample is divided by k+1), a Diebold-Mariano statistic t; the
+// weight left on the combination is t/guardStrength, clamped to [0, 1].
+// A forecaster that cannot show it beats the last value should not bet
+// against it: on a trace whose recent past flattered the smoothing models,
+// this is what keeps the default from losing to persistence.
+func (s *selection) guard(y, fc, ow []float64, from, no int) {
+	naive := slices.Index(s.names, naiveMethod{}.name())
+	if naive < 0 {
+		return
+	}
+	n, horizon, nc := len(y), s.horizon, len(s.steps)
+	s.guarded = make([]float64, horizon)
+	for k := range horizon {
+		var sw, sw2, sd, sd2 float64
+		for o := 0; o < no && from+o+k < n; o++ {
+			a := y[from+o+k]
+			if !finite(a) {
+				continue
+			}
+			row := fc[(o*horizon+k)*nc : (o*horizon+k+1)*nc]
+			d := math.Abs(a-row[naive]) - math.Abs(a-combine(s.weights[k], row))
+			if !finite(d) {
+				continue
+			}
+			w := ow[o]
+			sw += w
+			sw2 += w * w
+			sd += w * d
+			sd2 += w * d * d
+		}
+		lambda := 1.0
+		if sw > 0 && sw2 > 0 {
+			mean := sd / sw
+			variance := max(0, sd2/sw-mean*mean)
+			neff := sw * sw / sw2 / float64(k+1)
+			switch {
+			case variance == 0 && mean > 0:
+				lambda = 1
+			case variance == 0:
+				lambda = 0
+			default:
+				lambda = min(1, max(0, mean/math.Sqrt(variance/neff)/guardStrength))
+			}
+		}
+		s.guarded[k] = 1 - lambda
+		if lambda < 1 {
+			for j := range nc {
+				s.weights[k][j] *= lambda
+			}
+			s.weights[k][naive] += 1 - lambda
+		}
+	}
 }
 
 // calibrate sets the interval offsets (s.mid, lo, hi) from the
@@ -406,10 +473,18 @@ func (s *selection) describe() (model, why string) {
 	if pj := slices.Index(s.names, "persistence"); pj >= 0 && pj != best && mae[pj] > 0 {
 		lead += fmt.Sprintf(", %.0f%% below persistence's", 100*(1-mae[best]/mae[pj]))
 	}
-	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; %s; weights by horizon: half exp(-(MAE/least - 1)/%g) normalised, half the weights whose combination has the least backtest MAE; "+
+	guarded := 0.0
+	for _, g := range s.guarded {
+		guarded += g / float64(len(s.guarded))
+	}
+	guard := "the backtest shows the combination beats persistence at every horizon"
+	if guarded > 0.005 {
+		guard = fmt.Sprintf("the backtest does not show the combination beats persistence by %g standard errors everywhere: %.0f%% of the weight moved to persistence", guardStrength, 100*guarded)
+	}
+	why = fmt.Sprintf("recent backtest MAE (1..%d ahead): %s; %s; weights by horizon: half exp(-(MAE/least - 1)/%g) normalised, half the weights whose combination has the least backtest MAE; %s; "+
 		"forecast: the mean of the weighted mean and the weighted median, plus the median backtest error; "+
 		"interval on the backtest: %.0f%% of actuals below P10, %.0f%% at or below P90",
-		s.horizon, strings.Join(whys, ", "), lead, combineTemperature, 100*s.cover10, 100*s.cover90)
+		s.horizon, strings.Join(whys, ", "), lead, combineTemperature, guard, 100*s.cover10, 100*s.cover90)
 	return strings.Join(parts, " + "), why
 }
 

@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -235,5 +237,45 @@ func TestOnlineOneAbsurdValue(t *testing.T) {
 				t.Fatalf("%d points after the spike, step %d: mean %v, P90 %v; the load is 3000", i-spike, k+1, m, f.P90[k])
 			}
 		}
+	}
+}
+
+// TestGuardKeepsPersistenceWhereNothingBeatsIt: on a random walk nothing
+// beats the last value, and the backtest cannot show otherwise: most of
+// the weight goes to persistence, and the explanation says so. On a clean
+// daily wave the combination's advantage is plain and nothing is moved.
+func TestGuardKeepsPersistenceWhereNothingBeatsIt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	walk := make([]float64, 7*288)
+	v := 1000.0
+	for i := range walk {
+		v += 10 * rng.NormFloat64()
+		walk[i] = v
+	}
+	wave := make([]float64, 7*288)
+	for i := range wave {
+		wave[i] = 1000 + 500*math.Sin(2*math.Pi*float64(i)/288) + 5*rng.NormFloat64()
+	}
+	for _, tc := range []struct {
+		name    string
+		y       []float64
+		guarded bool
+	}{{"random walk", walk, true}, {"daily wave", wave, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sel, err := selectModels(newHistory(tc.y, 288, 12))
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := 0.0
+			for _, g := range sel.guarded {
+				moved += g / float64(len(sel.guarded))
+			}
+			if tc.guarded != (moved > 0.2) {
+				t.Fatalf("%.0f%% of the weight moved to persistence; %s", 100*moved, sel.why)
+			}
+			if tc.guarded && !strings.Contains(sel.why, "moved to persistence") {
+				t.Errorf("the explanation does not say so: %s", sel.why)
+			}
+		})
 	}
 }
