@@ -83,6 +83,14 @@ type CalibrationConfig struct {
 	HalfLife time.Duration `json:"half_life"`
 	// MinSamples before the calibrated value replaces the policy's Safety.
 	MinSamples int `json:"min_samples"`
+	// Warmup is how long the loop runs before the forecasts it makes count
+	// toward the calibration: a forecaster fitted on minutes or hours of
+	// history errs wildly, and those errors, standardized by a spread that
+	// is not yet known either, would set the margin to its maximum for the
+	// calibration's half-life (the group at its max on its first day).
+	// During the warm-up the plan uses the policy's Safety on the
+	// forecaster's own P90.
+	Warmup time.Duration `json:"warmup"`
 	// MinSpread floors the forecast's spread (P90 - mean), as a fraction of
 	// the per-instance capacity, where errors are standardized and where
 	// the plan adds its margin: a spread finer than a fraction of an
@@ -103,7 +111,7 @@ func DefaultConfig() Config {
 		MaxGap: 24 * time.Hour, KeepDecisions: 20,
 		TripUtilization: 0.9,
 		Signal:          signal.DefaultConfig(), Policy: scaling.DefaultConfig(), Capacity: DefaultCapacityConfig(),
-		Calibration: CalibrationConfig{Quantile: 0.975, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12, MinSpread: 0.05},
+		Calibration: CalibrationConfig{Quantile: 0.975, HalfLife: 3 * 24 * time.Hour, MinSamples: 60, MinSafety: 0.5, MaxSafety: 12, MinSpread: 0.05, Warmup: 24 * time.Hour},
 	}
 }
 
@@ -140,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if k.HalfLife < c.Step {
 		errs = append(errs, fmt.Errorf("calibration half-life %v: must be at least a step", k.HalfLife))
+	}
+	if k.Warmup < 0 {
+		errs = append(errs, fmt.Errorf("calibration warm-up %v: must not be negative", k.Warmup))
 	}
 	if !(k.MinSpread >= 0 && k.MinSpread <= 1) {
 		errs = append(errs, fmt.Errorf("calibration min spread %v: must be in [0, 1] (a fraction of the per-instance capacity)", k.MinSpread))
@@ -196,6 +207,9 @@ type Result struct {
 	// from (one of the Capacity* values).
 	PerInstance    float64
 	CapacitySource string
+	// Warm: the loop has run for its calibration warm-up (before it, the
+	// margin is the policy's Safety on the forecaster's P90).
+	Warm bool
 	// Capacity is the estimate in full (shadows saturated, the live
 	// utilization they show, when the live instances saturate).
 	Capacity Capacity
@@ -447,12 +461,16 @@ func (l *Loop) Step(o Observation) (Result, error) {
 		minSpread = l.cfg.Calibration.MinSpread * cp.PerInstance
 	}
 	f, ferr := l.pred.Forecast(l.h)
+	warm := time.Duration(l.steps)*l.cfg.Step >= l.cfg.Calibration.Warmup
 	if ferr == nil && len(f.Mean) >= l.lead && len(f.P90) >= l.lead {
 		res.Forecast = f
+	}
+	if warm && len(res.Forecast.Mean) >= l.lead {
 		l.cal.expect(f.Mean[l.lead-1], f.P90[l.lead-1], l.lead, minSpread)
 	} else {
 		l.cal.expect(math.NaN(), math.NaN(), l.lead, minSpread)
 	}
+	res.Warm = warm
 	safety := l.cfg.Policy.Safety
 	if s, ok := l.cal.safety(); ok {
 		safety = s
@@ -475,6 +493,10 @@ func (l *Loop) Step(o Observation) (Result, error) {
 		d = l.pol.Hold(in, "no per-instance capacity configured and no usable utilization reading yet: holding while it is learned")
 	} else if d, err = l.pol.Decide(in); err != nil {
 		return Result{}, fmt.Errorf("deciding at %s: %w", in.Now.Format(time.RFC3339), err)
+	}
+	if !warm {
+		d.Reason += fmt.Sprintf("; cold start: %v of the %v warm-up, the margin is the forecaster's P90 (not yet calibrated)",
+			time.Duration(l.steps)*l.cfg.Step, l.cfg.Calibration.Warmup)
 	}
 	res.Decision = d
 	if d.Changes() && l.cfg.KeepDecisions > 0 {

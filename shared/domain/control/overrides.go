@@ -50,6 +50,7 @@ type Overrides struct {
 	CalibrationQuantile *float64 `json:"calibration_quantile"`
 	CalibrationHalfLife *string  `json:"calibration_half_life"`
 	CalibrationSpread   *float64 `json:"calibration_min_spread"`
+	CalibrationWarmup   *string  `json:"calibration_warmup"`
 	TripUtilization     *float64 `json:"trip_utilization"`
 	ShadowCPU           *float64 `json:"shadow_cpu"`
 	WriteShare          *float64 `json:"write_share"`
@@ -124,6 +125,7 @@ func ApplyOverrides(cfg Config, raw []byte) (Config, error) {
 	setF(o.CalibrationQuantile, &c.Calibration.Quantile)
 	dur("calibration_half_life", o.CalibrationHalfLife, &c.Calibration.HalfLife)
 	setF(o.CalibrationSpread, &c.Calibration.MinSpread)
+	dur("calibration_warmup", o.CalibrationWarmup, &c.Calibration.Warmup)
 	setF(o.TripUtilization, &c.TripUtilization)
 	setF(o.ShadowCPU, &c.Capacity.Shadows.CPU)
 	setF(o.WriteShare, &c.Capacity.Shadows.WriteShare)

@@ -66,11 +66,18 @@ type Config struct {
 	// ScaleOutWindow: the plan must stay above the desired count this long
 	// before a scale-out (0: at once). ScaleInWindow: a scale-in goes no lower
 	// than the highest plan of this window, so it waits until the need has
-	// been lower for that long. Scale-in is meant to be the slower.
+	// been lower for that long; its default is the launch lead (5 minutes):
+	// no capacity is given back that the plan wanted within the time it
+	// takes to get it back. Scale-in is meant to be the slower.
 	ScaleOutWindow time.Duration `json:"scale_out_window"`
 	ScaleInWindow  time.Duration `json:"scale_in_window"`
 	// TargetUtilization is the utilization the plan sizes the group for at
-	// the forecast's upper bound.
+	// the forecast's upper bound. The default, 0.9, is the line above which
+	// a minute counts as at risk: the calibrated upper bound (the control
+	// loop's 97.5% quantile of the forecast's errors) lands on it, so that
+	// demand crosses it in about 1 minute in 40, and the typical minute runs
+	// well below it. (Planning the bound at 100%, as before, ran most
+	// minutes above 90%.)
 	TargetUtilization float64 `json:"target_utilization"`
 	// Safety sizes the upper bound from the forecast: mean + Safety·(P90 -
 	// mean); 1 plans for the P90 itself. An Input may carry a calibrated
@@ -99,8 +106,8 @@ func DefaultConfig() Config {
 	return Config{
 		Mode: ForecastOnly, Min: 1, Max: 20,
 		MaxStepOut: 10, MaxStepIn: 5,
-		ScaleOutWindow: 0, ScaleInWindow: 10 * time.Minute, ScaleInCooldown: 5 * time.Minute,
-		TargetUtilization: 1, Safety: 1, BackstopUtilization: 1,
+		ScaleOutWindow: 0, ScaleInWindow: 5 * time.Minute, ScaleInCooldown: 5 * time.Minute,
+		TargetUtilization: 0.9, Safety: 1, BackstopUtilization: 1,
 		OverMax: HonourMax, MaxBufferPct: 10,
 	}
 }

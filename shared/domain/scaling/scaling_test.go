@@ -34,10 +34,36 @@ func input() Input {
 	}
 }
 
+// actConfig is the default policy acting, planning to 100% with a 10-minute
+// scale-in window: the figures of these tests are worked out for those
+// (TestDefaultsDoNotRunHot covers the defaults themselves).
 func actConfig() Config {
 	c := DefaultConfig()
 	c.Mode = Act
+	c.TargetUtilization, c.ScaleInWindow = 1, 10*time.Minute
 	return c
+}
+
+// TestDefaultsDoNotRunHot: the defaults plan the forecast's upper bound at
+// the risk line (90%), and give back no capacity wanted within the launch
+// lead.
+func TestDefaultsDoNotRunHot(t *testing.T) {
+	c := DefaultConfig()
+	if c.TargetUtilization != 0.9 || c.ScaleInWindow != 5*time.Minute || c.Mode != ForecastOnly {
+		t.Fatalf("defaults %+v", c)
+	}
+	c.Mode = Act
+	p, err := New(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := input()
+	in.Forecast = flatForecast(6, 900, 900) // 900 a step at 100 an instance: 9 at 100%, 10 at 90%
+	in.Desired, in.InService = 9, 9
+	d, err := p.Decide(in)
+	if err != nil || d.To != 10 {
+		t.Fatalf("%+v, %v: want 10 instances for 900 at 90%%", d, err)
+	}
 }
 
 func TestDecide(t *testing.T) {
