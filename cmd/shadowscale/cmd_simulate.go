@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +18,6 @@ import (
 	"github.com/shadowscale/shadowscale/shared/domain/forecast"
 	"github.com/shadowscale/shadowscale/shared/sim"
 	"github.com/shadowscale/shadowscale/shared/sim/embedded"
-	"github.com/shadowscale/shadowscale/shared/sim/report"
 	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
@@ -291,145 +289,6 @@ func comparisons(rec sim.Recording) []string {
 	return out
 }
 
-// minutes returns the x values 0..n-1.
-func minutes(n int) []float64 {
-	x := make([]float64, n)
-	for i := range x {
-		x[i] = float64(i)
-	}
-	return x
-}
-
-// capacitySeries is a policy's in-service capacity over n ticks (NaN past
-// the end of a run that was stopped).
-func capacitySeries(s sim.Series, perInstance float64, n int) []float64 {
-	y := make([]float64, n)
-	for i := range y {
-		y[i] = math.NaN()
-		if i < len(s.InService) {
-			y[i] = float64(s.InService[i]) * perInstance
-		}
-	}
-	return y
-}
-
-func writeReport(dir, name string, rec sim.Recording, st embedded.Stats, ps sim.PolicySet, shadowType catalog.InstanceType) (string, error) {
-	d := rec.Demand
-	n := d.Len()
-	x := minutes(n)
-	cfg := rec.Config
-	page := report.Page{
-		Title: "shadowscale simulation: " + name,
-		Notes: []string{
-			fmt.Sprintf("%d minutes from %s, %s; instances take %s pending + %s warm-up; min %d, max %d.",
-				n, d.Start.Format("2006-01-02 15:04 UTC"), scaleText(cfg, d), cfg.Pending, cfg.WarmUp, cfg.Min, cfg.Max),
-			"Policies: reactive is AWS target tracking at 60%; predictive adds AWS-style hourly predictive scaling; shadow is shadowscale's control loop " +
-				"(forecast with a calibrated P90 margin, the live-vs-shadow delta as the fast trigger, a reactive backstop); oracle knows the demand and is the physical limit.",
-			"Under the shadow policy the control plane's domain code ran on in-memory adapters: shadow lifecycle, fan-out of a sample of the mutations, reconciler and resyncs.",
-		},
-		Tables: []report.Table{
-			{Caption: "Results (the fields of bench/SCALING.md)", Header: resultHeader, Rows: resultRows(rec)},
-			{Caption: "What the fields mean", Header: []string{"field", "meaning"}, Rows: glossaryRows()},
-			{Caption: "Embedded control plane", Header: []string{"", ""}, Rows: planeRows(st, shadowType)},
-		},
-	}
-	page.Notes = append(page.Notes, comparisons(rec)...)
-	if len(cfg.Drift) > 0 {
-		page.Notes = append(page.Notes, fmt.Sprintf("Scenario: the true per-instance capacity drifts (%s); every policy is told only the nominal capacity.", driftText(cfg.Drift)))
-	}
-	if cfg.UnknownCapacity {
-		page.Notes = append(page.Notes, "Scenario: the shadow policy is not told the per-instance capacity; it learns it from the group's utilization.")
-	}
-	for _, pol := range sim.PolicyNames {
-		r, s, ok := byPolicy(rec, pol)
-		if !ok {
-			continue
-		}
-		page.Figures = append(page.Figures, report.Figure{
-			File:    "capacity-" + pol + ".svg",
-			Caption: fmt.Sprintf("%s: demand vs in-service capacity. %d overloaded minutes, %d capacity changes, $%.2f.", pol, r.OverloadMin, r.Actions, r.CostUSD),
-			Chart: report.Chart{Title: "Demand vs capacity: " + pol, XLabel: "time (UTC)", YLabel: "requests/s", Start: d.Start,
-				Series: []report.Series{{Name: "demand", X: x, Y: d.Values}, {Name: "in-service capacity", X: x, Y: capacitySeries(s, cfg.Capacity, n), Step: true}}},
-		})
-	}
-	if lo, hi := busiestDay(d); hi > lo {
-		ch := report.Chart{Title: "Demand vs capacity on the busiest day, every policy", XLabel: "time (UTC)", YLabel: "requests/s", Start: d.Start,
-			Series: []report.Series{{Name: "demand", X: minutes(hi)[lo:], Y: d.Values[lo:hi], Color: "#222"}}}
-		for _, pol := range sim.PolicyNames {
-			if _, s, ok := byPolicy(rec, pol); ok {
-				ch.Series = append(ch.Series, report.Series{Name: pol, X: minutes(hi)[lo:], Y: capacitySeries(s, cfg.Capacity, n)[lo:hi], Step: true})
-			}
-		}
-		page.Figures = append(page.Figures, report.Figure{File: "capacity-busiest-day.svg",
-			Caption: "In-service capacity of every policy on the day of the highest demand.", Chart: ch})
-	}
-	if r, _, ran := byPolicy(rec, "shadow"); ran && r.Ticks > 0 && rec.Shadow != nil {
-		sh := rec.Shadow
-		trip := ps.ControlConfig(cfg).TrippingSignal()
-		page.Figures = append(page.Figures,
-			report.Figure{
-				File:    "shadow-rates.svg",
-				Caption: "Applied mutation rates over the signal window: live instances vs their shadows. The shadows (25% of the CPU) fall behind first.",
-				Chart: report.Chart{Title: "Live vs shadow applied rate", XLabel: "time (UTC)", YLabel: "mutations/min", Start: d.Start,
-					Series: []report.Series{{Name: "live applied", X: x, Y: sh.Live}, {Name: "shadow applied", X: x, Y: sh.Shadow}}},
-			},
-			report.Figure{
-				File:    "delta.svg",
-				Caption: fmt.Sprintf("Normalized delta (live - shadow) / live. The signal trips at %.3f (live instances at %.0f%%) and clears at %.3f.", trip.Trip, 100*ps.Control.TripUtilization, trip.Clear),
-				Chart: report.Chart{Title: "Shadow delta", XLabel: "time (UTC)", YLabel: "delta", Start: d.Start,
-					Series: []report.Series{{Name: "delta", X: x, Y: sh.Delta}, {Name: "trip", X: []float64{0, float64(n - 1)}, Y: []float64{trip.Trip, trip.Trip}, Dashed: true}}},
-			},
-			report.Figure{
-				File:    "capacity-estimate.svg",
-				Caption: "The per-instance capacity the shadow policy planned with (configured, learned from the group's utilization, or corrected by the shadows' saturation) against the true capacity.",
-				Chart: report.Chart{Title: "Per-instance capacity: estimate vs true", XLabel: "time (UTC)", YLabel: "requests/s an instance serves", Start: d.Start,
-					Series: []report.Series{{Name: "true", X: x, Y: trueCapacity(cfg, n), Step: true}, {Name: "estimate", X: x, Y: estimatedCapacity(sh, cfg), Dashed: true}}},
-			},
-			report.Figure{
-				File:    "forecast.svg",
-				Caption: "Forecast made one launch lead earlier vs what came, with the P10-P90 band and the calibrated bound the plan used.",
-				Chart:   forecastChart(sh, d.Start, 0, n),
-			},
-		)
-		if lo, hi := busiestDay(d); hi > lo {
-			page.Figures = append(page.Figures, report.Figure{
-				File:    "forecast-busiest-day.svg",
-				Caption: "The same, on the day of the highest demand.",
-				Chart:   forecastChart(sh, d.Start, lo, hi),
-			})
-		}
-	}
-	if len(st.LiveCount) == n {
-		live := make([]float64, n)
-		shadows := make([]float64, n)
-		for i := range live {
-			live[i], shadows[i] = float64(st.LiveCount[i]), float64(st.ShadowCount[i])
-		}
-		page.Figures = append(page.Figures, report.Figure{
-			File:    "shadows.svg",
-			Caption: "In-service live instances and running shadows under the shadow policy: shadows follow their live instances.",
-			Chart: report.Chart{Title: "Live instances and shadows", XLabel: "time (UTC)", YLabel: "instances", Start: d.Start,
-				Series: []report.Series{{Name: "live in service", X: x, Y: live, Step: true}, {Name: "shadows", X: x, Y: shadows, Step: true, Dashed: true}}},
-		})
-	}
-	if _, s, ok := byPolicy(rec, "shadow"); ok {
-		t := report.Table{Caption: "The shadow policy's last capacity changes, with its reasons", Header: []string{"time", "from", "to", "reason"}}
-		from := max(0, len(s.Decisions)-15)
-		for _, dec := range s.Decisions[from:] {
-			t.Rows = append(t.Rows, []string{d.Time(dec.Tick).Format("Jan 2 15:04"), strconv.Itoa(dec.From), strconv.Itoa(dec.To), dec.Reason})
-		}
-		page.Tables = append(page.Tables, t)
-	}
-	index, err := page.Write(dir)
-	if err != nil {
-		return "", fmt.Errorf("writing the report: %w", err)
-	}
-	if abs, err := filepath.Abs(index); err == nil {
-		index = abs
-	}
-	return index, nil
-}
-
 // scaleText says how the demand relates to the trace.
 func scaleText(cfg sim.Config, d sim.Demand) string {
 	if cfg.P99Instances == 0 {
@@ -438,55 +297,10 @@ func scaleText(cfg sim.Config, d sim.Demand) string {
 	return fmt.Sprintf("demand scaled x%.4g so its 99th percentile is %g instance capacities", d.Scale, cfg.P99Instances)
 }
 
-// trueCapacity is what an instance really served, tick by tick.
-func trueCapacity(cfg sim.Config, n int) []float64 {
-	y := make([]float64, n)
-	for i := range y {
-		y[i] = cfg.CapacityAt(i, n)
-	}
-	return y
-}
-
-// estimatedCapacity is the shadow loop's per-instance figure in requests/s
-// (it plans in mutations a tick: w·C·tick).
-func estimatedCapacity(sh *sim.ShadowTrace, cfg sim.Config) []float64 {
-	y := make([]float64, len(sh.PerInstance))
-	for i, v := range sh.PerInstance {
-		y[i] = v / (cfg.WriteShare * cfg.Tick.Seconds())
-	}
-	return y
-}
-
 func driftText(ds []sim.Drift) string {
 	var parts []string
 	for _, d := range ds {
 		parts = append(parts, fmt.Sprintf("from %.0f%% of the trace on, %.2f x C", 100*d.At, d.Factor))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func forecastChart(sh *sim.ShadowTrace, start time.Time, lo, hi int) report.Chart {
-	x := minutes(hi)[lo:]
-	return report.Chart{Title: "Forecast vs actual (mutations/min)", XLabel: "time (UTC)", YLabel: "mutations/min", Start: start,
-		Bands: []report.Band{{Name: "forecast P10-P90", X: x, Lo: sh.P10[lo:hi], Hi: sh.P90[lo:hi]}},
-		Series: []report.Series{
-			{Name: "actual", X: x, Y: sh.Actual[lo:hi]},
-			{Name: "forecast", X: x, Y: sh.Mean[lo:hi]},
-			{Name: "calibrated bound", X: x, Y: sh.Upper[lo:hi], Dashed: true},
-		}}
-}
-
-// busiestDay returns the tick range of the calendar day (UTC) holding the
-// demand's maximum.
-func busiestDay(d sim.Demand) (int, int) {
-	best := 0
-	for i, v := range d.Values {
-		if v > d.Values[best] {
-			best = i
-		}
-	}
-	day := d.Time(best).Truncate(24 * time.Hour)
-	lo := max(0, int(day.Sub(d.Start)/d.Tick))
-	hi := min(d.Len(), lo+int(24*time.Hour/d.Tick))
-	return lo, hi
 }

@@ -7,11 +7,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/shadowscale/shadowscale/shared/sim"
+	"github.com/shadowscale/shadowscale/shared/sim/report"
 	"github.com/shadowscale/shadowscale/shared/sim/trace"
 )
 
@@ -41,15 +45,201 @@ func TestSimulateWritesTheReport(t *testing.T) {
 	if !strings.Contains(stderr.String(), "shadow: ") {
 		t.Errorf("no progress on stderr:\n%s", stderr.String())
 	}
-	for _, f := range []string{"index.html", "capacity-reactive.svg", "capacity-shadow.svg", "capacity-busiest-day.svg", "shadow-rates.svg", "delta.svg", "forecast.svg", "forecast-busiest-day.svg", "shadows.svg", "capacity-estimate.svg", "capacity-shadow-blind.svg"} {
+	for _, f := range append([]string{"index.html"}, wantFigures...) {
 		st, err := os.Stat(filepath.Join(out, f))
 		if err != nil || st.Size() == 0 {
 			t.Errorf("report file %s: %v", f, err)
 		}
 	}
 	page, _ := os.ReadFile(filepath.Join(out, "index.html"))
-	if !strings.Contains(string(page), `<img src="forecast.svg"`) || !strings.Contains(string(page), "capacity changes, with its reasons") {
-		t.Error("index.html does not show the charts and the decisions")
+	for _, f := range wantFigures {
+		if !strings.Contains(string(page), `<img src="`+f+`"`) {
+			t.Errorf("index.html does not show %s", f)
+		}
+	}
+	// The results table carries the changes; the glossary explains the
+	// fields in full (lead_min's text runs over two lines in -h).
+	for _, want := range []string{"capacity changes, with its reasons", "in brackets, the change against reactive / shadow-blind",
+		"<td>overload_min</td>", "<td>risk_min</td>", "<td>unserved_pct</td>", "<td>lead_min</td>", "negative: the order came late", "<td>(a / b)</td>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	if got := regexp.MustCompile(`<td class="num">[0-9.]+ \((?:—|(?:&#43;|−)?[0-9.]+%|n/a) / (?:—|(?:&#43;|−)?[0-9.]+%|n/a)\)</td>`).FindAllString(string(page), -1); len(got) != 3*5 {
+		t.Errorf("%d result cells with their changes, want 15 (overload, risk and cost of five policies): %q", len(got), got)
+	}
+	// The burst chart tells the story in its panels and legend.
+	burst, _ := os.ReadFile(filepath.Join(out, "burst.svg"))
+	for _, want := range []string{">requests/s<", ">mutations/min<", ">backlog<", ">delta<", ">demand<", ">reactive<", ">predictive<", ">shadow<", ">oracle<", ">shadow-blind<",
+		">overloaded (shadow policy)<", ">shadows behind<", ">signal tripped<", ">trip at "} {
+		if !strings.Contains(string(burst), want) {
+			t.Errorf("burst.svg lacks %q", want)
+		}
+	}
+}
+
+// wantFigures are the charts of a report of a full run.
+var wantFigures = []string{"burst.svg", "capacity-reactive.svg", "capacity-predictive.svg", "capacity-shadow.svg", "capacity-oracle.svg", "capacity-shadow-blind.svg",
+	"capacity-busiest-day.svg", "shadow-rates.svg", "delta.svg", "shadows.svg", "forecast.svg", "forecast-busiest-day.svg", "capacity-estimate.svg"}
+
+// TestGlossary: the fields the table shows are explained in -h and on the
+// page, each in full.
+func TestGlossary(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"simulate", "-h"}, &stdout, &stderr)
+	help := stdout.String() + stderr.String()
+	rows := map[string]string{}
+	for _, r := range glossaryTable().Rows {
+		rows[r[0]] = r[1]
+	}
+	for _, field := range []string{"overload_min", "risk_min", "unserved_pct", "live_inst_h", "cost_usd", "actions", "lead_min"} {
+		if !strings.Contains(help, "  "+field+" ") {
+			t.Errorf("-h does not explain %s", field)
+		}
+		if rows[field] == "" {
+			t.Errorf("the page's glossary does not explain %s", field)
+		}
+	}
+	if !strings.HasSuffix(rows["lead_min"], "negative: the order came late") {
+		t.Errorf("lead_min's text is cut: %q", rows["lead_min"])
+	}
+	for _, h := range resultHeader[1:] {
+		found := false
+		for name, text := range rows {
+			found = found || name == h || strings.Contains(text, h)
+		}
+		if !found {
+			t.Errorf("result field %s is not in the glossary", h)
+		}
+	}
+}
+
+// TestResultTableChanges: each policy's overload, risk and cost carry the
+// change against reactive and against shadow-blind.
+func TestResultTableChanges(t *testing.T) {
+	rec := sim.Recording{Results: []sim.Result{
+		{Policy: "reactive", OverloadMin: 200, RiskMin: 100, CostUSD: 10, LeadMin: math.NaN()},
+		{Policy: "shadow", OverloadMin: 10, RiskMin: 156, CostUSD: 15.6, LeadMin: 1},
+		{Policy: "oracle", OverloadMin: 0, RiskMin: 0, CostUSD: 10, LeadMin: 3},
+		{Policy: "shadow-blind", OverloadMin: 0, RiskMin: 100, CostUSD: 12, LeadMin: 1},
+	}, Series: make([]sim.Series, 4)}
+	tab := resultTable(rec)
+	col := func(name string) int {
+		for i, h := range tab.Header {
+			if h == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return -1
+	}
+	tests := []struct {
+		row                  int
+		overload, risk, cost string
+	}{
+		{0, "200 (— / n/a)", "100 (— / 0%)", "10.00 (— / −17%)"},
+		{1, "10 (−95% / n/a)", "156 (+56% / +56%)", "15.60 (+56% / +30%)"},
+		{2, "0 (−100% / 0%)", "0 (−100% / −100%)", "10.00 (0% / −17%)"},
+		{3, "0 (−100% / —)", "100 (0% / —)", "12.00 (+20% / —)"},
+	}
+	for _, tc := range tests {
+		r := tab.Rows[tc.row]
+		t.Run(r[0], func(t *testing.T) {
+			if got := [3]string{r[col("overload_min")], r[col("risk_min")], r[col("cost_usd")]}; got != [3]string{tc.overload, tc.risk, tc.cost} {
+				t.Errorf("got %q, want %q", got, [3]string{tc.overload, tc.risk, tc.cost})
+			}
+		})
+	}
+	// Without shadow-blind (a stopped run), only the change against reactive.
+	rec.Results, rec.Series = rec.Results[:2], rec.Series[:2]
+	if got := resultTable(rec).Rows[1][col("overload_min")]; got != "10 (−95%)" {
+		t.Errorf("without shadow-blind: %q, want 10 (−95%%)", got)
+	}
+}
+
+// TestForecastBandNotBelowZero: the demand is never negative, nor is its
+// drawn forecast.
+func TestForecastBandNotBelowZero(t *testing.T) {
+	sh := &sim.ShadowTrace{
+		P10:    []float64{-50, 10, math.NaN(), -1},
+		P90:    []float64{40, 90, math.NaN(), 5},
+		Mean:   []float64{-5, 50, math.NaN(), 2},
+		Upper:  []float64{60, 120, math.NaN(), 8},
+		Actual: []float64{0, 55, 3, 1},
+	}
+	d := sim.Demand{Values: make([]float64, 4), Tick: time.Minute, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := forecastChart("f", sh, d, 0, 4)
+	for _, b := range c.Bands {
+		for i, v := range b.Lo {
+			if v < 0 || b.Hi[i] < 0 {
+				t.Errorf("band %s at %d: %v..%v below zero", b.Name, i, v, b.Hi[i])
+			}
+		}
+		if !math.IsNaN(b.Lo[2]) {
+			t.Errorf("a missing forecast became %v, want a gap", b.Lo[2])
+		}
+	}
+	for _, s := range c.Series {
+		for i, v := range s.Y {
+			if v < 0 {
+				t.Errorf("series %s at %d: %v below zero", s.Name, i, v)
+			}
+		}
+	}
+	if c.Bands[0].Lo[1] != 10 || c.Series[1].Y[1] != 50 {
+		t.Error("values above zero changed")
+	}
+}
+
+// TestOverloadSpans: the shaded minutes are the minutes overload_min
+// counts.
+func TestOverloadSpans(t *testing.T) {
+	cfg := sim.DefaultConfig()
+	d := sim.Demand{Values: []float64{50, 150, 250, 90, 310, 320, 100}, Tick: 5 * time.Minute}
+	s := sim.Series{InService: []int32{1, 1, 2, 1, 3, 3, 1}} // C = 100
+	got := overloadSpans(cfg, d, s, 0, d.Len())
+	want := []report.Span{{From: 5, To: 15}, {From: 20, To: 30}}
+	if !slices.Equal(got, want) {
+		t.Errorf("spans %v, want %v", got, want)
+	}
+	if got := overloadSpans(cfg, d, s, 2, 5); !slices.Equal(got, []report.Span{{From: 10, To: 15}, {From: 20, To: 25}}) {
+		t.Errorf("spans of ticks 2..4: %v", got)
+	}
+	cfg.Drift = []sim.Drift{{At: 0.5, Factor: 2}} // from tick 3.5 on an instance serves 200
+	if got := overloadSpans(cfg, d, s, 0, d.Len()); !slices.Equal(got, []report.Span{{From: 5, To: 15}}) {
+		t.Errorf("with drift: %v", got)
+	}
+}
+
+// TestSharpestRise: the busiest burst is the steepest climb, not the
+// highest but slow peak.
+func TestSharpestRise(t *testing.T) {
+	d := sim.Demand{Tick: 5 * time.Minute}
+	for i := range 200 {
+		d.Values = append(d.Values, 500+400*math.Sin(2*math.Pi*float64(i)/200)) // a slow peak of 900 at 50
+	}
+	d.Values[150], d.Values[151] = 700, 750 // from about 100: a burst of +650
+	top, from := sharpestRise(d, d.Len())
+	if top != 151 || from > 110 {
+		t.Errorf("burst at tick %d from %.0f, want tick 151 from about 100", top, from)
+	}
+	if top, _ := sharpestRise(d, 100); top == 151 {
+		t.Error("a rise past the ticks run was chosen")
+	}
+}
+
+// TestDrawOrder: the charts of every policy draw each policy once.
+func TestDrawOrder(t *testing.T) {
+	a, b := slices.Clone(drawOrder), slices.Clone(sim.PolicyNames)
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Fatalf("drawOrder %v is not a permutation of sim.PolicyNames %v", drawOrder, sim.PolicyNames)
+	}
+	for _, p := range sim.PolicyNames {
+		if policyColors[p] == "" {
+			t.Errorf("policy %s has no colour", p)
+		}
 	}
 }
 

@@ -185,16 +185,17 @@ const glossary = `Fields:
 func glossaryRows() [][]string {
 	var rows [][]string
 	for _, line := range strings.Split(strings.TrimSpace(glossary), "\n")[1:] {
+		indent := len(line) - len(strings.TrimLeft(line, " "))
 		line = strings.TrimSpace(line)
+		if indent > 2 && len(rows) > 0 { // the field's text, continued
+			rows[len(rows)-1][1] += " " + line
+			continue
+		}
 		name, text, ok := strings.Cut(line, " ")
-		if !ok {
+		if !ok || name == "" {
 			continue
 		}
-		text = strings.TrimSpace(text)
-		if strings.HasPrefix(line, "capacity was") || name == "" {
-			continue
-		}
-		rows = append(rows, []string{name, text})
+		rows = append(rows, []string{name, strings.TrimSpace(text)})
 	}
 	return rows
 }

@@ -1,6 +1,6 @@
 // Package report renders the simulation report: line charts as standalone
-// SVG files and one HTML page that shows them with a summary table. It has
-// no dependencies beyond the standard library.
+// SVG files and one HTML page that shows them with tables. It has no
+// dependencies beyond the standard library, and the page no JavaScript.
 package report
 
 import (
@@ -10,47 +10,139 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Series is one line of a chart. X values are minutes since the chart's
-// Start (or plain numbers when Start is zero).
+// Start (or plain numbers when Start is zero). NaN values leave a gap.
 type Series struct {
-	Name   string
-	Color  string // CSS colour; a palette colour when empty
-	X, Y   []float64
-	Dashed bool
-	// Step draws the line as a staircase (for capacities).
-	Step bool
+	Name  string
+	Color string // CSS colour; a palette colour when empty
+	X, Y  []float64
+	// Dashed draws the line dashed; Step draws it as a staircase (for
+	// capacities: a value holds until the next one).
+	Dashed, Step bool
+	// Width is the stroke width in pixels (default 1.4).
+	Width float64
+	// Opacity is the stroke's (default 1).
+	Opacity float64
 }
 
-// Band is a shaded interval between Lo and Hi (e.g. a P10-P90 band).
+// Band is a filled interval between Lo and Hi (e.g. a P10-P90 band).
 type Band struct {
 	Name   string
 	Color  string
 	X      []float64
 	Lo, Hi []float64
+	// Opacity is the fill's (default 0.2).
+	Opacity float64
 }
 
-// Marker is a vertical mark at X with a short label (e.g. a decision).
+// Span is a stretch [From, To) of the x axis.
+type Span struct{ From, To float64 }
+
+// Shade marks stretches of the x axis (e.g. overloaded minutes) with
+// full-height columns. A stretch narrower than a pixel is drawn a pixel
+// wide, so single minutes stay visible on a chart of weeks.
+type Shade struct {
+	Name  string
+	Color string
+	Spans []Span
+	// Opacity is the fill's (default 0.18).
+	Opacity float64
+}
+
+// HLine is a horizontal reference line across a panel (e.g. a threshold).
+// It is always inside the panel's y range.
+type HLine struct {
+	Name   string
+	Color  string
+	Y      float64
+	Dashed bool
+}
+
+// Marker is a vertical mark at X across every panel (e.g. a launch order),
+// with a short Label over the top panel and a Title shown on hover. Name is
+// its legend entry (markers of one name and colour share it).
 type Marker struct {
 	X     float64
 	Label string
+	Title string
 	Color string
+	Name  string
 }
 
-// Chart is a line chart.
+// Panel is one plot area with its own y axis.
+type Panel struct {
+	YLabel string
+	Series []Series
+	Bands  []Band
+	Shades []Shade
+	HLines []HLine
+	// Height is the plot area's height in pixels (default 250 for the top
+	// panel, 120 for the panels below it).
+	Height int
+	// Robust takes the y limits from the 0.5% and 99.5% quantiles of the
+	// panel's values (with a margin: RobustLimits), so that a few outliers
+	// do not rule the axis. Points beyond the limits are drawn at the edge
+	// and marked with a triangle, and the panel says how many there are
+	// and how far they go.
+	Robust bool
+	// Limits, when set, are the y limits (e.g. a zoomed chart's, taken
+	// from the whole series), with points beyond them marked as Robust's.
+	Limits *Limits
+}
+
+// Limits are a y axis' limits.
+type Limits struct{ Lo, Hi float64 }
+
+// RobustLimits returns the limits that hold the values but for outliers:
+// the 0.5% and 99.5% quantiles widened by 15% of the range between them,
+// or the values' own extremes where those are nearer. NaN and infinite
+// values are ignored; ok is false when no value is left.
+func RobustLimits(ys ...[]float64) (l Limits, ok bool) {
+	var vals []float64
+	for _, y := range ys {
+		for _, v := range y {
+			if finite(v) {
+				vals = append(vals, v)
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return l, false
+	}
+	slices.Sort(vals)
+	return robust(vals), true
+}
+
+// robust is RobustLimits of sorted values.
+func robust(vals []float64) Limits {
+	lo, hi := vals[0], vals[len(vals)-1]
+	if len(vals) < 20 {
+		return Limits{lo, hi}
+	}
+	qlo, qhi := quantile(vals, 0.005), quantile(vals, 0.995)
+	pad := 0.15 * (qhi - qlo)
+	if pad == 0 {
+		pad = 0.15 * math.Max(math.Abs(qhi), 1)
+	}
+	return Limits{math.Max(lo, qlo-pad), math.Min(hi, qhi+pad)}
+}
+
+// Chart is a line chart of one or more panels sharing an x axis.
 type Chart struct {
-	Title          string
-	XLabel, YLabel string
+	Title  string
+	XLabel string
 	// Start, when set, turns X (minutes) into dates on the axis.
-	Start   time.Time
-	Series  []Series
-	Bands   []Band
+	Start time.Time
+	// Panel is the top panel; Below are further panels under it.
+	Panel
+	Below   []Panel
 	Markers []Marker
 	Width   int // pixels; default 960
-	Height  int // pixels; default 360
 	// MaxPoints bounds the points drawn per series (min/max bucketing keeps
 	// the peaks); default 1600.
 	MaxPoints int
@@ -58,169 +150,569 @@ type Chart struct {
 
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"}
 
+// The one dash pattern of lines, reference lines and their legend swatches.
+const dashArray = "6 4"
+
+const clipColor = "#b00020"
+
 // ErrEmpty is returned for a chart with nothing to draw.
 var ErrEmpty = errors.New("chart has no data")
 
-type bounds struct{ x0, x1, y0, y1 float64 }
+// Layout, in pixels.
+const (
+	marginLeft, marginRight = 70, 20
+	titleHeight             = 40 // above the top panel (56 with marker labels)
+	panelGap                = 16
+	axisHeight              = 24 // x tick labels under the last panel
+	xLabelHeight            = 20
+	legendRow               = 18
+	legendCharWidth         = 7.0 // an estimate of the 12px font's advance
+)
 
-func (b *bounds) add(x, y float64) {
-	if math.IsNaN(x) || math.IsNaN(y) || math.IsInf(x, 0) || math.IsInf(y, 0) {
-		return
+type yScale struct {
+	y0, y1       float64
+	top, height  float64
+	clipLo       int     // points drawn at the bottom edge
+	clipHi       int     // points drawn at the top edge
+	lowest, high float64 // the most extreme clipped values
+}
+
+func (s *yScale) py(y float64) float64 {
+	return s.top + s.height - (y-s.y0)/(s.y1-s.y0)*s.height
+}
+
+// count counts the series' points beyond the scale.
+func (s *yScale) count(series []Series) {
+	for _, sr := range series {
+		for _, v := range sr.Y {
+			switch {
+			case !finite(v):
+			case v < s.y0:
+				s.clipLo++
+				s.lowest = math.Min(s.lowest, v)
+			case v > s.y1:
+				s.clipHi++
+				s.high = math.Max(s.high, v)
+			}
+		}
 	}
-	b.x0, b.x1 = math.Min(b.x0, x), math.Max(b.x1, x)
-	b.y0, b.y1 = math.Min(b.y0, y), math.Max(b.y1, y)
+}
+
+// clamp returns y within the scale and whether it was clipped.
+func (s *yScale) clamp(y float64) (float64, int) {
+	switch {
+	case y < s.y0:
+		return s.y0, -1
+	case y > s.y1:
+		return s.y1, 1
+	}
+	return y, 0
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// check validates the panel's lengths and widens [x0, x1] by its x values.
+func (p Panel) check(x0, x1 *float64) error {
+	for _, s := range p.Series {
+		if len(s.X) != len(s.Y) {
+			return fmt.Errorf("series %q: %d x values, %d y values", s.Name, len(s.X), len(s.Y))
+		}
+		for i, x := range s.X {
+			if finite(x) && finite(s.Y[i]) {
+				*x0, *x1 = math.Min(*x0, x), math.Max(*x1, x)
+			}
+		}
+	}
+	for _, b := range p.Bands {
+		if len(b.X) != len(b.Lo) || len(b.X) != len(b.Hi) {
+			return fmt.Errorf("band %q: lengths differ", b.Name)
+		}
+		for i, x := range b.X {
+			if finite(x) && (finite(b.Lo[i]) || finite(b.Hi[i])) {
+				*x0, *x1 = math.Min(*x0, x), math.Max(*x1, x)
+			}
+		}
+	}
+	return nil
+}
+
+// yRange returns the panel's y limits before rounding to ticks.
+func (p Panel) yRange() (float64, float64, bool) {
+	var vals []float64
+	for _, s := range p.Series {
+		for _, y := range s.Y {
+			if finite(y) {
+				vals = append(vals, y)
+			}
+		}
+	}
+	for _, b := range p.Bands {
+		for i := range b.X {
+			for _, y := range []float64{b.Lo[i], b.Hi[i]} {
+				if finite(y) {
+					vals = append(vals, y)
+				}
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(vals)
+	lo, hi := vals[0], vals[len(vals)-1]
+	switch {
+	case p.Limits != nil && p.Limits.Hi > p.Limits.Lo:
+		lo, hi = p.Limits.Lo, p.Limits.Hi
+	case p.Robust:
+		l := robust(vals)
+		lo, hi = l.Lo, l.Hi
+	}
+	for _, h := range p.HLines {
+		if finite(h.Y) {
+			lo, hi = math.Min(lo, h.Y), math.Max(hi, h.Y)
+		}
+	}
+	if lo > 0 {
+		lo = 0 // loads and capacities read best from zero
+	}
+	if p.Limits == nil {
+		hi += 0.03 * (hi - lo) // a line at the maximum stays off the frame
+	}
+	return lo, hi, true
+}
+
+// quantile of sorted values, linearly interpolated.
+func quantile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	i := int(pos)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
 }
 
 // SVG writes the chart as a standalone SVG document.
 func (c Chart) SVG(w io.Writer) error {
-	width, height := c.Width, c.Height
+	width := c.Width
 	if width <= 0 {
 		width = 960
-	}
-	if height <= 0 {
-		height = 360
 	}
 	maxPts := c.MaxPoints
 	if maxPts <= 0 {
 		maxPts = 1600
 	}
-	b := bounds{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
-	for _, s := range c.Series {
-		if len(s.X) != len(s.Y) {
-			return fmt.Errorf("series %q: %d x values, %d y values", s.Name, len(s.X), len(s.Y))
-		}
-		for i := range s.X {
-			b.add(s.X[i], s.Y[i])
+	panels := append([]Panel{c.Panel}, c.Below...)
+	x0, x1 := math.Inf(1), math.Inf(-1)
+	for _, p := range panels {
+		if err := p.check(&x0, &x1); err != nil {
+			return err
 		}
 	}
-	for _, bd := range c.Bands {
-		if len(bd.X) != len(bd.Lo) || len(bd.X) != len(bd.Hi) {
-			return fmt.Errorf("band %q: lengths differ", bd.Name)
-		}
-		for i := range bd.X {
-			b.add(bd.X[i], bd.Lo[i])
-			b.add(bd.X[i], bd.Hi[i])
-		}
-	}
-	if math.IsInf(b.x0, 0) {
+	if math.IsInf(x0, 0) {
 		return fmt.Errorf("chart %q: %w", c.Title, ErrEmpty)
 	}
-	if b.y0 > 0 {
-		b.y0 = 0 // loads and capacities read best from zero
+	if x1 == x0 {
+		x1 = x0 + 1
 	}
-	if b.x1 == b.x0 {
-		b.x1 = b.x0 + 1
-	}
-	yt := niceTicks(b.y0, b.y1, 6)
-	b.y0, b.y1 = math.Min(b.y0, yt[0]), math.Max(b.y1, yt[len(yt)-1])
-	if b.y1 == b.y0 {
-		b.y1 = b.y0 + 1
-	}
+	pw := float64(width - marginLeft - marginRight)
+	px := func(x float64) float64 { return marginLeft + (x-x0)/(x1-x0)*pw }
 
-	const ml, mr, mt, mb = 70, 20, 40, 70
-	pw, ph := float64(width-ml-mr), float64(height-mt-mb)
-	px := func(x float64) float64 { return ml + (x-b.x0)/(b.x1-b.x0)*pw }
-	py := func(y float64) float64 { return mt + ph - (y-b.y0)/(b.y1-b.y0)*ph }
+	top := float64(titleHeight)
+	if len(c.Markers) > 0 {
+		top += 16
+	}
+	scales := make([]*yScale, len(panels))
+	empty := make([]bool, len(panels))
+	yticks := make([][]float64, len(panels))
+	y := top
+	for i, p := range panels {
+		lo, hi, ok := p.yRange()
+		if !ok { // a panel with nothing to draw says so
+			lo, hi = 0, 1
+			empty[i] = true
+		}
+		n := 6
+		h := float64(p.Height)
+		if h <= 0 {
+			h = 250
+			if i > 0 {
+				h = 120
+			}
+		}
+		if h < 160 {
+			n = 4
+		}
+		yt := niceTicks(lo, hi, n)
+		lo, hi = math.Min(lo, yt[0]), math.Max(hi, yt[len(yt)-1])
+		if hi == lo {
+			hi = lo + 1
+		}
+		scales[i] = &yScale{y0: lo, y1: hi, top: y, height: h, lowest: math.Inf(1), high: math.Inf(-1)}
+		scales[i].count(p.Series)
+		yticks[i] = yt
+		y += h + panelGap
+	}
+	plotBottom := y - panelGap
+	legend := c.legend(panels, scales)
+	rows := layoutLegend(legend, pw)
+	height := plotBottom + axisHeight
+	if c.XLabel != "" {
+		height += xLabelHeight
+	}
+	legendTop := height + 4
+	height = legendTop + float64(len(rows))*legendRow + 6
 
 	bw := bufio.NewWriter(w)
-	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
-	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
-	p(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	p(`<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", ml, esc(c.Title))
-	// Grid and y axis.
-	for _, t := range yt {
-		y := py(t)
-		p(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>`+"\n", ml, y, width-mr, y)
-		p(`<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", ml-6, y, esc(fmtNum(t)))
-	}
-	// X axis ticks.
-	for _, t := range c.xTicks(b.x0, b.x1) {
-		if t < b.x0 || t > b.x1 {
-			continue
+	pr := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	pr(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	pr(`<title>%s</title>`+"\n", esc(c.Title))
+	pr(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
+	pr(`<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", marginLeft, esc(c.Title))
+	xt := c.xTicks(x0, x1)
+	for i, p := range panels {
+		s := scales[i]
+		c.drawPanel(pr, p, i, s, yticks[i], xt, px, pw, x0, x1, maxPts)
+		if empty[i] {
+			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#888">no data</text>`+"\n", marginLeft+pw/2, s.top+s.height/2)
 		}
+	}
+	// X axis under the last panel.
+	for _, t := range xt {
 		x := px(t)
-		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`+"\n", x, mt+ph, x, mt+ph+5)
-		p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, mt+ph+18, esc(c.xLabel(t)))
+		label := c.xLabel(t)
+		anchor := "middle" // "end" where a centred label would leave the image
+		if x+legendCharWidth*float64(len(label))/2 > float64(width) {
+			anchor = "end"
+		}
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`+"\n", x, plotBottom, x, plotBottom+5)
+		pr(`<text x="%.1f" y="%.1f" text-anchor="%s">%s</text>`+"\n", x, plotBottom+18, anchor, esc(label))
 	}
-	p(`<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", ml, mt, pw, ph)
 	if c.XLabel != "" {
-		p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#444">%s</text>`+"\n", ml+pw/2, height-30, esc(c.XLabel))
+		pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", marginLeft+pw/2, plotBottom+axisHeight+14, esc(c.XLabel))
 	}
-	if c.YLabel != "" {
-		p(`<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle" fill="#444">%s</text>`+"\n", mt+ph/2, esc(c.YLabel))
-	}
-	// Bands, then markers, then lines.
-	legend := []legendItem{}
-	for i, bd := range c.Bands {
-		col := pick(bd.Color, i+len(c.Series))
-		xs, lo := downsample(bd.X, bd.Lo, maxPts, false)
-		_, hi := downsample(bd.X, bd.Hi, maxPts, true)
-		var sb strings.Builder
-		for j := range xs {
-			fmt.Fprintf(&sb, "%.1f,%.1f ", px(xs[j]), py(hi[j]))
-		}
-		for j := len(xs) - 1; j >= 0; j-- {
-			fmt.Fprintf(&sb, "%.1f,%.1f ", px(xs[j]), py(lo[j]))
-		}
-		p(`<polygon points="%s" fill="%s" fill-opacity="0.18" stroke="none"/>`+"\n", strings.TrimSpace(sb.String()), col)
-		legend = append(legend, legendItem{bd.Name, col, "band"})
-	}
+	// Markers' heads and labels over the top panel (their lines are drawn
+	// in each panel, under the series).
+	lastLabel := math.Inf(-1)
 	for _, m := range c.Markers {
-		if m.X < b.x0 || m.X > b.x1 {
+		if m.X < x0 || m.X > x1 {
 			continue
 		}
 		col := pick(m.Color, 7)
-		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="%s" stroke-opacity="0.5"><title>%s</title></line>`+"\n", px(m.X), mt, px(m.X), mt+ph, col, esc(m.Label))
-	}
-	for i, s := range c.Series {
-		col := pick(s.Color, i)
-		xs, ys := downsampleMinMax(s.X, s.Y, maxPts)
-		var sb strings.Builder
-		pen := false
-		for j := range xs {
-			if math.IsNaN(ys[j]) || math.IsInf(ys[j], 0) {
-				pen = false
-				continue
-			}
-			if !pen {
-				fmt.Fprintf(&sb, "M%.1f %.1f", px(xs[j]), py(ys[j]))
-				pen = true
-				continue
-			}
-			if s.Step {
-				fmt.Fprintf(&sb, "H%.1f", px(xs[j]))
-			}
-			fmt.Fprintf(&sb, "L%.1f %.1f", px(xs[j]), py(ys[j]))
+		x := px(m.X)
+		pr(`<g><title>%s</title>`, esc(m.Title))
+		pr(`<path d="M%.1f %.1f l-4 -7 h8 z" fill="%s"/>`, x, top-1, col)
+		if m.Label != "" && x-lastLabel >= 7*float64(len(m.Label))+4 {
+			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="%s">%s</text>`, x, top-10, col, esc(m.Label))
+			lastLabel = x
 		}
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="5 4"`
-		}
-		p(`<path d="%s" fill="none" stroke="%s" stroke-width="1.4"%s/>`+"\n", sb.String(), col, dash)
-		legend = append(legend, legendItem{s.Name, col, "line"})
+		pr("</g>\n")
 	}
-	// Legend along the bottom.
-	x := float64(ml)
-	for _, li := range legend {
-		if li.kind == "band" {
-			p(`<rect x="%.1f" y="%d" width="18" height="10" fill="%s" fill-opacity="0.3"/>`+"\n", x, height-16, li.color)
-		} else {
-			p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", x, height-11, x+18, height-11, li.color)
+	// Legend along the bottom, wrapped.
+	for r, row := range rows {
+		ly := legendTop + float64(r)*legendRow + 10
+		x := float64(marginLeft)
+		for _, li := range row {
+			pr(`<g class="legend-item" data-kind="%s">`, li.kind)
+			li.swatch(pr, x, ly)
+			pr(`<text x="%.1f" y="%.1f">%s</text></g>`+"\n", x+24, ly+4, esc(li.name))
+			x += li.width()
 		}
-		p(`<text x="%.1f" y="%d">%s</text>`+"\n", x+24, height-7, esc(li.name))
-		x += 24 + 7.2*float64(len(li.name)) + 18
 	}
-	p("</svg>\n")
+	pr("</svg>\n")
 	return bw.Flush()
 }
 
-type legendItem struct{ name, color, kind string }
+func (c Chart) drawPanel(pr func(string, ...any), p Panel, idx int, s *yScale, yt, xt []float64, px func(float64) float64, pw, x0, x1 float64, maxPts int) {
+	right := marginLeft + pw
+	bottom := s.top + s.height
+	for _, t := range yt {
+		y := s.py(t)
+		pr(`<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", marginLeft, y, right, y)
+		pr(`<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginLeft-6, y, esc(fmtNum(t)))
+	}
+	for _, t := range xt {
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#f0f0f0"/>`+"\n", px(t), s.top, px(t), bottom)
+	}
+	if p.YLabel != "" {
+		pr(`<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle" fill="#444">%s</text>`+"\n", s.top+s.height/2, esc(p.YLabel))
+	}
+	clip := fmt.Sprintf("plot%d", idx)
+	pr(`<clipPath id="%s"><rect x="%d" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`+"\n", clip, marginLeft, s.top, pw, s.height)
+	pr(`<g clip-path="url(#%s)">`+"\n", clip)
+	// Shades, bands, reference lines, then lines.
+	for i, sh := range p.Shades {
+		col := pick(sh.Color, 1+i)
+		op := opacity(sh.Opacity, 0.18)
+		pr(`<g class="shade" fill="%s">`, col)
+		for _, r := range shadeRuns(sh.Spans, px, x0, x1, pw) {
+			pr(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill-opacity="%.3g"/>`, r.from, s.top, r.to-r.from, s.height, op*r.level)
+		}
+		pr("</g>\n")
+	}
+	for i, bd := range p.Bands {
+		col := pick(bd.Color, i+len(p.Series))
+		xs, lo := downsample(bd.X, bd.Lo, maxPts, false)
+		_, hi := downsample(bd.X, bd.Hi, maxPts, true)
+		// A band is drawn where both of its edges are known: one polygon
+		// per stretch without gaps.
+		var part []int
+		flush := func() {
+			if len(part) > 0 {
+				var sb strings.Builder
+				for _, j := range part {
+					v, _ := s.clamp(hi[j])
+					fmt.Fprintf(&sb, "%.1f,%.1f ", px(xs[j]), s.py(v))
+				}
+				for k := len(part) - 1; k >= 0; k-- {
+					v, _ := s.clamp(lo[part[k]])
+					fmt.Fprintf(&sb, "%.1f,%.1f ", px(xs[part[k]]), s.py(v))
+				}
+				pr(`<polygon points="%s" fill="%s" fill-opacity="%g" stroke="none"/>`+"\n", strings.TrimSpace(sb.String()), col, opacity(bd.Opacity, 0.2))
+			}
+			part = part[:0]
+		}
+		for j := range xs {
+			if !finite(lo[j]) || !finite(hi[j]) {
+				flush()
+				continue
+			}
+			part = append(part, j)
+		}
+		flush()
+	}
+	for _, m := range c.Markers {
+		if m.X >= x0 && m.X <= x1 {
+			pr(`<line class="marker" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" stroke-opacity="0.6"><title>%s</title></line>`+"\n",
+				px(m.X), s.top, px(m.X), bottom, pick(m.Color, 7), esc(m.Title))
+		}
+	}
+	for i, h := range p.HLines {
+		col := pick(h.Color, 7-i)
+		y := s.py(h.Y)
+		pr(`<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.2"%s/>`+"\n", marginLeft, y, right, y, col, dashAttr(h.Dashed))
+	}
+	type clipped struct {
+		x   float64
+		dir int
+		col string
+	}
+	var clips []clipped
+	for i, sr := range p.Series {
+		col := pick(sr.Color, i)
+		xs, ys := downsampleMinMax(sr.X, sr.Y, maxPts)
+		var sb strings.Builder
+		pen := false
+		for j := range xs {
+			if !finite(ys[j]) {
+				pen = false
+				continue
+			}
+			v, dir := s.clamp(ys[j])
+			if dir != 0 {
+				clips = append(clips, clipped{px(xs[j]), dir, col})
+			}
+			if !pen {
+				fmt.Fprintf(&sb, "M%.1f %.1f", px(xs[j]), s.py(v))
+				pen = true
+				continue
+			}
+			if sr.Step {
+				fmt.Fprintf(&sb, "H%.1f", px(xs[j]))
+			}
+			fmt.Fprintf(&sb, "L%.1f %.1f", px(xs[j]), s.py(v))
+		}
+		pr(`<path d="%s" fill="none" stroke="%s" stroke-width="%g"%s%s/>`+"\n", sb.String(), col, strokeWidth(sr.Width), dashAttr(sr.Dashed), opacityAttr("stroke-opacity", sr.Opacity))
+	}
+	pr("</g>\n")
+	// Points beyond the axis: a triangle at the edge, one per 3 pixels.
+	lastX := map[int]float64{-1: math.Inf(-1), 1: math.Inf(-1)}
+	for _, cp := range clips {
+		if cp.x-lastX[cp.dir] < 3 {
+			continue
+		}
+		lastX[cp.dir] = cp.x
+		if cp.dir < 0 {
+			pr(`<path d="M%.1f %.1f l-3.5 -6 h7 z" fill="%s"/>`+"\n", cp.x, bottom, clipColor)
+		} else {
+			pr(`<path d="M%.1f %.1f l-3.5 6 h7 z" fill="%s"/>`+"\n", cp.x, s.top, clipColor)
+		}
+	}
+	pr(`<rect x="%d" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", marginLeft, s.top, pw, s.height)
+	var notes []string
+	if s.clipHi > 0 {
+		notes = append(notes, fmt.Sprintf("▲ %d %s above %s (highest %s)", s.clipHi, plural(s.clipHi, "point"), fmtNum(s.y1), fmtNum(s.high)))
+	}
+	if s.clipLo > 0 {
+		notes = append(notes, fmt.Sprintf("▼ %d %s below %s (lowest %s)", s.clipLo, plural(s.clipLo, "point"), fmtNum(s.y0), fmtNum(s.lowest)))
+	}
+	if len(notes) > 0 {
+		// Over the panel's top edge, right-aligned, on a white halo.
+		pr(`<text class="clip-note" x="%.1f" y="%.1f" text-anchor="end" font-size="11" fill="%s" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
+			right, s.top-4, clipColor, esc(strings.Join(notes, "; ")))
+	}
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
+
+// shadeRun is a run of pixel columns shaded alike: level is the share of
+// each column the spans cover (at least shadeFloor, in tenths).
+type shadeRun struct{ from, to, level float64 }
+
+// shadeFloor is the least level of a shaded column: a minute on a chart
+// of weeks stays visible, yet lighter than a column overloaded throughout.
+const shadeFloor = 0.4
+
+// shadeRuns maps spans to the plot's pixel columns: each column is shaded
+// by the share of it the spans cover, so that a chart of weeks shows where
+// the shaded minutes are dense, not only where there are some.
+func shadeRuns(spans []Span, px func(float64) float64, x0, x1, pw float64) []shadeRun {
+	cols := make([]float64, int(math.Ceil(pw)))
+	for _, sp := range spans {
+		if !(sp.To > sp.From) || sp.To < x0 || sp.From > x1 {
+			continue
+		}
+		a, b := px(math.Max(sp.From, x0))-marginLeft, px(math.Min(sp.To, x1))-marginLeft
+		for c := max(0, int(a)); c < len(cols) && float64(c) < b; c++ {
+			cols[c] += math.Min(b, float64(c+1)) - math.Max(a, float64(c))
+		}
+	}
+	var out []shadeRun
+	for c, f := range cols {
+		if f <= 0 {
+			continue
+		}
+		level := math.Round(10*math.Max(shadeFloor, math.Min(1, f))) / 10
+		x := marginLeft + float64(c)
+		if n := len(out); n > 0 && out[n-1].to == x && out[n-1].level == level {
+			out[n-1].to = x + 1
+			continue
+		}
+		out = append(out, shadeRun{x, x + 1, level})
+	}
+	return out
+}
+
+func strokeWidth(w float64) float64 {
+	if w > 0 {
+		return w
+	}
+	return 1.4
+}
+
+func opacity(o, def float64) float64 {
+	if o > 0 {
+		return o
+	}
+	return def
+}
+
+func opacityAttr(name string, o float64) string {
+	if o > 0 && o < 1 {
+		return fmt.Sprintf(` %s="%g"`, name, o)
+	}
+	return ""
+}
+
+func dashAttr(dashed bool) string {
+	if dashed {
+		return ` stroke-dasharray="` + dashArray + `"`
+	}
+	return ""
+}
+
+// legendItem is one legend entry, drawn in the style of what it names.
+type legendItem struct {
+	name, color, kind string // kind: line, band, shade, hline, marker, clip
+	dashed, step      bool
+	stroke, opacity   float64
+}
+
+func (li legendItem) width() float64 { return 24 + legendCharWidth*float64(len([]rune(li.name))) + 18 }
+
+func (li legendItem) swatch(pr func(string, ...any), x, y float64) {
+	switch li.kind {
+	case "band":
+		pr(`<rect x="%.1f" y="%.1f" width="18" height="10" fill="%s" fill-opacity="%g"/>`+"\n", x, y-5, li.color, li.opacity)
+	case "shade":
+		pr(`<rect x="%.1f" y="%.1f" width="18" height="14" fill="%s" fill-opacity="%g"/>`+"\n", x, y-7, li.color, li.opacity)
+	case "marker":
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" stroke-opacity="0.6"/>`, x+9, y-3, x+9, y+7, li.color)
+		pr(`<path d="M%.1f %.1f l-4 -7 h8 z" fill="%s"/>`+"\n", x+9, y-1, li.color)
+	case "clip":
+		pr(`<path d="M%.1f %.1f l-3.5 -6 h7 z" fill="%s"/>`+"\n", x+9, y+3, li.color)
+	default: // line, hline
+		d := fmt.Sprintf("M%.1f %.1f H%.1f", x, y, x+18)
+		if li.step {
+			d = fmt.Sprintf("M%.1f %.1f H%.1f V%.1f H%.1f", x, y+4, x+8, y-4, x+18)
+		}
+		pr(`<path d="%s" fill="none" stroke="%s" stroke-width="%g"%s%s/>`+"\n", d, li.color, li.stroke, dashAttr(li.dashed), opacityAttr("stroke-opacity", li.opacity))
+	}
+}
+
+// legend lists what the chart draws, in drawing order, once per name and
+// style.
+func (c Chart) legend(panels []Panel, scales []*yScale) []legendItem {
+	var out []legendItem
+	seen := map[legendItem]bool{}
+	add := func(li legendItem) {
+		if li.name == "" || seen[li] {
+			return
+		}
+		seen[li] = true
+		out = append(out, li)
+	}
+	clips := false
+	for _, p := range panels {
+		for i, sh := range p.Shades {
+			add(legendItem{name: sh.Name, color: pick(sh.Color, 1+i), kind: "shade", opacity: opacity(sh.Opacity, 0.18)})
+		}
+		for i, bd := range p.Bands {
+			add(legendItem{name: bd.Name, color: pick(bd.Color, i+len(p.Series)), kind: "band", opacity: opacity(bd.Opacity, 0.2)})
+		}
+		for i, s := range p.Series {
+			add(legendItem{name: s.Name, color: pick(s.Color, i), kind: "line", dashed: s.Dashed, step: s.Step, stroke: strokeWidth(s.Width), opacity: s.Opacity})
+		}
+		for i, h := range p.HLines {
+			add(legendItem{name: h.Name, color: pick(h.Color, 7-i), kind: "hline", dashed: h.Dashed, stroke: 1.2})
+		}
+	}
+	for _, s := range scales {
+		clips = clips || s.clipLo+s.clipHi > 0
+	}
+	for _, m := range c.Markers {
+		add(legendItem{name: m.Name, color: pick(m.Color, 7), kind: "marker"})
+	}
+	if clips {
+		add(legendItem{name: "beyond the axis", color: clipColor, kind: "clip"})
+	}
+	return out
+}
+
+// layoutLegend wraps the legend into rows no wider than w.
+func layoutLegend(items []legendItem, w float64) [][]legendItem {
+	var rows [][]legendItem
+	x := w + 1
+	for _, li := range items {
+		if x+li.width() > w && x > 0 {
+			rows = append(rows, nil)
+			x = 0
+		}
+		rows[len(rows)-1] = append(rows[len(rows)-1], li)
+		x += li.width()
+	}
+	return rows
+}
 
 func pick(c string, i int) string {
 	if c != "" {
 		return c
 	}
-	return palette[i%len(palette)]
+	return palette[(i%len(palette)+len(palette))%len(palette)]
 }
 
 func esc(s string) string { return html.EscapeString(s) }
@@ -238,18 +730,23 @@ func (c Chart) xLabel(t float64) string {
 
 func fmtNum(v float64) string {
 	a := math.Abs(v)
+	s := ""
 	switch {
 	case a >= 1e9:
-		return trimZeros(fmt.Sprintf("%.2f", v/1e9)) + "G"
+		s = trimZeros(fmt.Sprintf("%.2f", v/1e9)) + "G"
 	case a >= 1e6:
-		return trimZeros(fmt.Sprintf("%.2f", v/1e6)) + "M"
+		s = trimZeros(fmt.Sprintf("%.2f", v/1e6)) + "M"
 	case a >= 1e4:
-		return trimZeros(fmt.Sprintf("%.1f", v/1e3)) + "k"
+		s = trimZeros(fmt.Sprintf("%.1f", v/1e3)) + "k"
 	case a >= 100 || v == math.Trunc(v):
-		return fmt.Sprintf("%.0f", v)
+		s = fmt.Sprintf("%.0f", v)
 	default:
-		return trimZeros(fmt.Sprintf("%.3f", v))
+		s = trimZeros(fmt.Sprintf("%.3f", v))
 	}
+	if s == "-0" {
+		return "0"
+	}
+	return strings.Replace(s, "-", "−", 1) // a real minus sign
 }
 
 func trimZeros(s string) string {
@@ -262,12 +759,18 @@ func trimZeros(s string) string {
 // xTicks returns the x tick positions: round numbers, or with a Start,
 // whole hours or days aligned to midnight UTC.
 func (c Chart) xTicks(x0, x1 float64) []float64 {
+	var out []float64
 	if c.Start.IsZero() {
-		return niceTicks(x0, x1, 8)
+		for _, t := range niceTicks(x0, x1, 8) {
+			if t >= x0 && t <= x1 {
+				out = append(out, t)
+			}
+		}
+		return out
 	}
 	span := x1 - x0
 	step := 0.0
-	for _, m := range []float64{15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 43200} {
+	for _, m := range []float64{5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 43200} {
 		if span/m <= 9 {
 			step = m
 			break
@@ -280,7 +783,6 @@ func (c Chart) xTicks(x0, x1 float64) []float64 {
 	mid := c.Start.UTC().Truncate(24 * time.Hour)
 	off := c.Start.Sub(mid).Minutes()
 	first := math.Ceil((x0+off)/step)*step - off
-	var out []float64
 	for t := first; t <= x1; t += step {
 		out = append(out, t)
 	}
@@ -361,7 +863,7 @@ func downsample(x, y []float64, maxPts int, upper bool) ([]float64, []float64) {
 		}
 		v := y[i0]
 		for i := i0; i < i1; i++ {
-			if (upper && y[i] > v) || (!upper && y[i] < v) {
+			if (upper && y[i] > v) || (!upper && y[i] < v) || math.IsNaN(v) {
 				v = y[i]
 			}
 		}
