@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -121,6 +122,9 @@ type Config struct {
 	AlarmTopic bool
 	// AlarmEmails subscribe to that topic (implies AlarmTopic).
 	AlarmEmails []string
+	// RunbookURL is where every alarm's description sends the operator:
+	// docs/RUNBOOK.md, one section (anchor) per alarm.
+	RunbookURL string
 	// ShadowGapAlarmPercent: a named group's shadows accepting this much
 	// less than its live instances (percent of the live count) for 15
 	// minutes raises its shadow gap alarm.
@@ -139,6 +143,9 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration with nothing chosen.
+// DefaultRunbookURL is docs/RUNBOOK.md on the project's main branch.
+const DefaultRunbookURL = "https://github.com/shadowscale/shadowscale/blob/main/docs/RUNBOOK.md"
+
 func DefaultConfig() Config {
 	c := Config{
 		StackName:               "ShadowScale",
@@ -151,6 +158,7 @@ func DefaultConfig() Config {
 		LogLevel:                "info",
 		PoolCapacity:            50,
 		DeletionProtection:      true,
+		RunbookURL:              DefaultRunbookURL,
 		ShadowGapAlarmPercent:   10,
 		IteratorAgeAlarmSeconds: 60,
 		StreamRetentionHours:    168,
@@ -174,7 +182,7 @@ var contextKeys = []string{
 	"planeSubnetIds", "shadowPools", "poolCapacity",
 	"shadowImageIdArm64", "shadowImageIdX86", "shadowExcludeBurstable",
 	"shadowReplacementsPerHour", "asgEventsAllGroups", "launchLifecycleHook", "deletionProtection",
-	"alarmTopic", "alarmEmails", "shadowGapAlarmPercent",
+	"alarmTopic", "alarmEmails", "runbookUrl", "shadowGapAlarmPercent",
 	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
 }
 
@@ -297,6 +305,7 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	boolean("deletionProtection", &c.DeletionProtection)
 	boolean("alarmTopic", &c.AlarmTopic)
 	list("alarmEmails", &c.AlarmEmails)
+	str("runbookUrl", &c.RunbookURL)
 	num("shadowGapAlarmPercent", &c.ShadowGapAlarmPercent)
 	integer("iteratorAgeAlarmSeconds", &c.IteratorAgeAlarmSeconds)
 	integer("streamRetentionHours", &c.StreamRetentionHours)
@@ -372,6 +381,9 @@ func (c Config) Validate() error {
 	}
 	if c.LaunchLifecycleHook != "" && !hookRE.MatchString(c.LaunchLifecycleHook) {
 		bad("launchLifecycleHook %q: want a lifecycle hook name (1-255 letters, digits, -, _ or /)", c.LaunchLifecycleHook)
+	}
+	if u, err := url.Parse(c.RunbookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+		bad("runbookUrl %q: want an http(s) address of docs/RUNBOOK.md, without a #section", c.RunbookURL)
 	}
 	for _, e := range c.AlarmEmails {
 		if !emailRE.MatchString(e) {

@@ -191,9 +191,9 @@ func (c *ShadowScaling) observability(cfg Config) {
 	)
 
 	// Alarms.
-	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, periods, datapoints float64) {
+	alarm := func(id, desc, section string, m awscloudwatch.IMetric, threshold float64, periods, datapoints float64) {
 		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String(desc),
+			AlarmDescription:   jsii.String(runbook(cfg, desc, section)),
 			Metric:             m,
 			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(periods),
@@ -207,15 +207,15 @@ func (c *ShadowScaling) observability(cfg Config) {
 	// stream's retention (7 days by default): this alarm, not a dead
 	// letter, is what tells an operator that a shard waits.
 	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes (a shard waits on a failing record: agents, DynamoDB or the function; it is retried until the record is %d hours old)",
-		cfg.IteratorAgeAlarmSeconds, cfg.StreamRetentionHours),
+		cfg.IteratorAgeAlarmSeconds, cfg.StreamRetentionHours), "iterator-age",
 		iterAge, float64(cfg.IteratorAgeAlarmSeconds*1000), 5, 5)
-	alarm("DeadLettersAlarm", "shadowscale dead-letter queue is not empty: mutations that were never applied",
+	alarm("DeadLettersAlarm", "shadowscale dead-letter queue is not empty: mutations that were never applied", "dead-letters",
 		dlqDepth, 1, 1, 1)
 	for _, fn := range Functions {
 		id := strings.ToUpper(fn[:1]) + fn[1:]
 		// Errors in 2 of the last 3 five-minute periods: one transient
 		// failure that a retry absorbed does not page.
-		alarm(id+"ErrorsAlarm", "shadowscale "+fn+" function errors in 2 of 15 minutes",
+		alarm(id+"ErrorsAlarm", "shadowscale "+fn+" function errors in 2 of 15 minutes", "function-errors",
 			c.Functions[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: minutes(5), Statistic: jsii.String("Sum")}), 1, 3, 2)
 	}
 	for i, g := range groups {
@@ -230,24 +230,24 @@ func (c *ShadowScaling) observability(cfg Config) {
 			Label:  jsii.String(g + " shadows - live"),
 			Period: minutes(5),
 		})
-		alarm(fmt.Sprintf("Group%dShadowCountAlarm", i), "shadowscale group "+g+": shadow count differs from live count for 15 minutes", diff, 1, 3, 3)
+		alarm(fmt.Sprintf("Group%dShadowCountAlarm", i), "shadowscale group "+g+": shadow count differs from live count for 15 minutes", "shadow-count", diff, 1, 3, 3)
 		// Shadows that do not get their live instances' mutations (not
 		// running, skipped by an open breaker, refusing them as late)
 		// are out of sync however many there are.
-		alarm(fmt.Sprintf("Group%dShadowGapAlarm", i), fmt.Sprintf("shadowscale group %s: its shadows accepted at least %v%% fewer mutations than its live instances for 15 minutes (shadows out of sync)", g, cfg.ShadowGapAlarmPercent),
+		alarm(fmt.Sprintf("Group%dShadowGapAlarm", i), fmt.Sprintf("shadowscale group %s: its shadows accepted at least %v%% fewer mutations than its live instances for 15 minutes (shadows out of sync)", g, cfg.ShadowGapAlarmPercent), "shadow-gap",
 			shadowGap(g, minutes(5)), cfg.ShadowGapAlarmPercent, 3, 3)
 	}
 	// Groups enrolled by tag are not known to the template: these watch
 	// every group. A shadow agent that keeps failing opens its breaker
 	// every 30 s while mutations flow; 15 minutes of that is a shadow the
 	// reconciler has not replaced.
-	alarm("ShadowBreakerAlarm", "shadowscale: a shadow agent kept failing for 15 minutes (its breaker reopened in each of 3 five-minute periods); the reconciler has not replaced it",
+	alarm("ShadowBreakerAlarm", "shadowscale: a shadow agent kept failing for 15 minutes (its breaker reopened in each of 3 five-minute periods); the reconciler has not replaced it", "shadow-breaker",
 		metric("ShadowBreakerOpen", "Sum", minutes(5), ""), 1, 3, 3)
 	// A group the forecaster cannot forecast (e.g. no per-instance
 	// capacity: neither the shadowscale:per-instance tag nor per_instance)
 	// fails every minute.
 	failures := awscloudwatch.NewCfnAlarm(s, jsii.String("ForecasterFailuresAlarm"), &awscloudwatch.CfnAlarmProps{
-		AlarmDescription:   jsii.String("shadowscale: the forecaster failed a group in each of 3 five-minute periods (e.g. no per-instance capacity: tag shadowscale:per-instance or set perInstance)"),
+		AlarmDescription:   jsii.String(runbook(cfg, "shadowscale: the forecaster failed a group in each of 3 five-minute periods (a history that cannot be read, a bad shadowscale:per-instance tag)", "forecaster-failures")),
 		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
 		Threshold:          jsii.Number(1),
 		EvaluationPeriods:  jsii.Number(3),
@@ -264,7 +264,13 @@ func (c *ShadowScaling) observability(cfg Config) {
 	if c.AlarmTopic != nil {
 		failures.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
 	}
-	c.replacementAlarm()
+	c.replacementAlarm(cfg)
+}
+
+// runbook ends an alarm's description with its runbook section
+// (docs/RUNBOOK.md#section, at cfg.RunbookURL).
+func runbook(cfg Config, desc, section string) string {
+	return desc + ". Runbook: " + cfg.RunbookURL + "#" + section
 }
 
 // replacementAlarm fires when a group's shadow replacements stopped at its
@@ -272,9 +278,9 @@ func (c *ShadowScaling) observability(cfg Config) {
 // AMI, an EBS default KMS key the shadow role cannot use, an instance
 // profile it cannot pass). Every halt also writes an audit record saying
 // why (docs/DYNAMODB.md, LIFECYCLE#<group>).
-func (c *ShadowScaling) replacementAlarm() {
+func (c *ShadowScaling) replacementAlarm(cfg Config) {
 	halted := awscloudwatch.NewCfnAlarm(c.Construct, jsii.String("ReplacementsHaltedAlarm"), &awscloudwatch.CfnAlarmProps{
-		AlarmDescription:   jsii.String("shadowscale: shadow replacement stopped in a group (its replacements per hour reached their cap: shadows die at boot; check the shadow AMI, the EBS default KMS key and the shadow role; the halt audit records under LIFECYCLE#<group> say which)"),
+		AlarmDescription:   jsii.String(runbook(cfg, "shadowscale: shadow replacement stopped in a group (its replacements per hour reached their cap: shadows die at boot; check the shadow AMI, the EBS default KMS key and the shadow role; the halt audit records under LIFECYCLE#<group> say which)", "replacements-halted")),
 		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
 		Threshold:          jsii.Number(1),
 		EvaluationPeriods:  jsii.Number(1),
