@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sort"
@@ -25,9 +26,9 @@ import (
 // TestWorldsAreNamespaces proves the harness's namespacing rule (its
 // package doc) on the server every e2e package shares: two worlds share
 // no name; the plane's clients of a world list only that world's enrolled
-// groups while the server holds the other's too; the scope refuses an
-// Auto Scaling call it could not scope; and Teardown removes a world and
-// may run twice.
+// groups while the server holds the other's too; a shared server is never
+// reset; the scope refuses an Auto Scaling call it could not scope; and
+// Teardown removes a world and may run twice.
 func TestWorldsAreNamespaces(t *testing.T) {
 	ctx := context.Background()
 	a := env.NewWorld(t, harness.WorldOptions{Desired: 1})
@@ -87,6 +88,17 @@ func TestWorldsAreNamespaces(t *testing.T) {
 		// The functions of a world get its scope, not the server.
 		if ep := a.FunctionEnv(env)["AWS_ENDPOINT_URL"]; ep != a.Endpoint {
 			t.Errorf("a function of world %s calls %s, want its scope %s", a.ID, ep, a.Endpoint)
+		}
+	})
+	t.Run("a shared server is never reset", func(t *testing.T) {
+		if !env.Server.External {
+			t.Skip("this package's own server (make e2e-own): Reset would clear it")
+		}
+		if err := env.Reset(ctx); !errors.Is(err, harness.ErrSharedServer) {
+			t.Errorf("Reset on %s = %v, want ErrSharedServer", env.Server.URL, err)
+		}
+		if got := enrolled(env.ASG); len(got) < 2 {
+			t.Errorf("the server's groups after the refused reset: %v", got)
 		}
 	})
 	t.Run("an Auto Scaling call the scope cannot read is refused", func(t *testing.T) {

@@ -31,7 +31,8 @@
 //     server through the world's scope, which narrows that listing to the
 //     world's groups (w.ScopeGroups adds more). env.Cfg is for the test's
 //     own checks.
-//   - Never call env.Reset: it would wipe the worlds of every test running.
+//   - Never call env.Reset: it would wipe the worlds of every test running
+//     (on a server given by AWS_ENDPOINT_URL it refuses: ErrSharedServer).
 //   - Keep each test's cleanup best-effort: log what it could not remove,
 //     never fail on it.
 //
@@ -40,6 +41,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -142,10 +144,18 @@ func Config(ctx context.Context, endpoint string, opts ...func(*config.LoadOptio
 	}, opts...)...)
 }
 
+// ErrSharedServer: Reset on a server this process did not start.
+var ErrSharedServer = errors.New("refusing to reset a server this process did not start (AWS_ENDPOINT_URL): other tests' worlds live there; use env.NewWorld (see the harness package doc)")
+
 // Reset clears the emulator's state (a no-op where it has no reset API).
 // Never call it from a test: the server is shared (see the package doc);
-// it is for a program that owns its server outright.
+// it is for a program that owns its server outright. On a server given by
+// AWS_ENDPOINT_URL (make e2e gives every package one) it refuses, with
+// ErrSharedServer, rather than wipe other tests' worlds under them.
 func (e *Env) Reset(ctx context.Context) error {
+	if e.Server.External {
+		return ErrSharedServer
+	}
 	err := e.Server.Reset(ctx)
 	if err == moto.ErrNoReset {
 		return nil
