@@ -2,15 +2,28 @@
 # functions under the Lambda Runtime Interface Emulator, against moto server.
 # Area: plane (mk/e2e.mk). Needs python3 with moto[server] (moto_server);
 # builds the emulator once into .cache/tools (go install, pinned version).
+#
+# Every e2e package runs at the same time against ONE server: the moto that
+# withmoto starts, or the endpoint in AWS_ENDPOINT_URL (a moto started
+# beforehand, LocalStack). No test depends on a server of its own: each
+# works in a namespace (its world) and never resets the server (see the
+# package doc of shared/testing/e2e/harness).
 
 E2E_PKGS := ./shared/adapters/awssdk/ ./shared/testing/e2e/...
+E2E_FLAGS := -tags e2e -count=1 -timeout 30m -v
+WITH_MOTO := $(GO) run -tags e2e ./shared/testing/e2e/cmd/withmoto -log .cache/e2e/moto.log --
 
-.PHONY: e2e lag lag-rie
+.PHONY: e2e e2e-own lag lag-rie
 
-e2e: ## End-to-end suite against a moto server it starts (or AWS_ENDPOINT_URL): AWS adapters, handlers, real agents and bootstraps under the Lambda RIE; prints its figures
+e2e: ## End-to-end suite, every package at once against one moto server it starts (or AWS_ENDPOINT_URL): AWS adapters, handlers, the CLI, real agents and bootstraps under the Lambda RIE; prints its figures
 	@start=$$(date +%s); \
-	$(GO) test -tags e2e -count=1 -timeout 30m -v $(E2E_PKGS) | awk '!/^=== (RUN|PAUSE|CONT)/'; \
+	$(WITH_MOTO) $(GO) test $(E2E_FLAGS) $(E2E_PKGS) | awk '!/^=== (RUN|PAUSE|CONT)/'; \
 	echo "e2e: $$(( $$(date +%s) - start )) s"
+
+e2e-own: ## The same with a moto server of its own per package (what `go test -tags e2e ./shared/testing/e2e/` does), AWS_ENDPOINT_URL ignored
+	@start=$$(date +%s); \
+	env -u AWS_ENDPOINT_URL $(GO) test $(E2E_FLAGS) $(E2E_PKGS) | awk '!/^=== (RUN|PAUSE|CONT)/'; \
+	echo "e2e-own: $$(( $$(date +%s) - start )) s"
 
 invoke-%: ## Run one function (invoke-launch, -terminate, -reconciler, -fanout, -forecaster) under the RIE with its sample event against a moto it starts; prints the answer and logs
 	$(GO) run -tags e2e ./shared/testing/e2e/cmd/invoke -fn $*

@@ -42,7 +42,9 @@ import (
 )
 
 // env is this package's moto server, started once (each test suite on its
-// own port) and reset before every test.
+// own port), or AWS_ENDPOINT_URL: a server other tests use at the same
+// time. Every test works in a world of its own (harness.Env.NewWorld) and
+// looks up only what is its own: see the harness's package doc.
 var env *harness.Env
 
 func TestMain(m *testing.M) {
@@ -60,18 +62,10 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-// world resets moto and sets up a fresh world.
+// world sets up a fresh world for the test (torn down at its cleanup).
 func world(t *testing.T, opt harness.WorldOptions) *harness.World {
 	t.Helper()
-	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return env.NewWorld(t, opt)
 }
 
 func newFleet(t *testing.T, w *harness.World, rec *metrics.Recorder) *awssdk.Fleet {
@@ -241,8 +235,10 @@ func TestGroups(t *testing.T) {
 	ctx := context.Background()
 	w := world(t, harness.WorldOptions{Mode: asg.ModeAct})
 	// A second group, enrolled only by name (SHADOWSCALE_GROUPS), and a
-	// third not enrolled at all.
-	for _, name := range []string{"by-name", "bystander"} {
+	// third not enrolled at all; both the world's (removed with it).
+	byName, bystander, missing := w.Name("by-name"), w.Name("bystander"), w.Name("missing")
+	w.ScopeGroups(byName, bystander)
+	for _, name := range []string{byName, bystander} {
 		if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(1),
 			LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
@@ -252,7 +248,7 @@ func TestGroups(t *testing.T) {
 		}
 	}
 	rec := metrics.NewRecorder()
-	g, err := awssdk.NewGroups(env.ASG, env.EC2, awssdk.GroupsConfig{Names: []string{"by-name", "missing"}}, rec, nil)
+	g, err := awssdk.NewGroups(env.ASG, env.EC2, awssdk.GroupsConfig{Names: []string{byName, missing}}, rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,13 +256,19 @@ func TestGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Other tests' enrolled groups may be there too: look at this world's.
 	var names []string
+	var ours []asg.Group
 	for _, gr := range enrolled {
-		names = append(names, gr.Name)
+		if gr.Name == w.Group || gr.Name == byName || gr.Name == bystander || gr.Name == missing {
+			names = append(names, gr.Name)
+			ours = append(ours, gr)
+		}
 	}
-	if fmt.Sprint(names) != fmt.Sprint([]string{"by-name", w.Group}) {
-		t.Fatalf("EnrolledGroups = %v, want [by-name %s]", names, w.Group)
+	if fmt.Sprint(names) != fmt.Sprint([]string{byName, w.Group}) {
+		t.Fatalf("EnrolledGroups (this world's) = %v, want [%s %s]", names, byName, w.Group)
 	}
+	enrolled = ours
 	web := enrolled[1]
 	if !web.EnrolledByTag || web.Mode != asg.ModeAct || web.Desired != 2 || len(web.InService()) != 2 || web.LaunchTemplate.ID != w.LiveTemplate {
 		t.Errorf("group %+v: want enrolled by tag, mode act, desired 2, two instances, template %s", web, w.LiveTemplate)
@@ -281,12 +283,12 @@ func TestGroups(t *testing.T) {
 	if of, err := g.GroupOf(ctx, "i-0000000000000dead"); err != nil || of != "" {
 		t.Errorf("GroupOf(unknown) = %q, %v; want none", of, err)
 	}
-	if _, err := g.Group(ctx, "missing"); !errors.Is(err, shadow.ErrNotFound) {
+	if _, err := g.Group(ctx, missing); !errors.Is(err, shadow.ErrNotFound) {
 		t.Errorf("Group(missing) = %v, want ErrNotFound", err)
 	}
 
 	t.Run("writes refused on groups without the tag", func(t *testing.T) {
-		for _, name := range []string{"by-name", "bystander"} {
+		for _, name := range []string{byName, bystander} {
 			if err := g.SetDesiredCapacity(ctx, name, 2); !errors.Is(err, asg.ErrNotEnrolled) {
 				t.Errorf("SetDesiredCapacity(%s) = %v, want ErrNotEnrolled", name, err)
 			}
@@ -625,15 +627,16 @@ func TestProducer(t *testing.T) {
 
 func TestPutMetrics(t *testing.T) {
 	ctx := context.Background()
-	world(t, harness.WorldOptions{Desired: 1})
-	pm := awssdk.NewPutMetrics(env.CW, "ShadowScaleTest", clock.NewFake(time.Now().UTC()))
+	w := world(t, harness.WorldOptions{Desired: 1})
+	ns := w.Name("ShadowScaleTest")
+	pm := awssdk.NewPutMetrics(env.CW, ns, clock.NewFake(time.Now().UTC()))
 	pm.Add("Delta", metrics.None, 0.25, metrics.Dim{Name: "Group", Value: "web"})
 	pm.Add("Delta", metrics.None, 0.5, metrics.Dim{Name: "Group", Value: "web"})
 	pm.Add("DeadLettered", metrics.Count, 3)
 	if err := pm.Flush(ctx); err != nil {
 		t.Fatalf("PutMetricData on the JSON protocol: %v", err)
 	}
-	out, err := env.CW.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("ShadowScaleTest")})
+	out, err := env.CW.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String(ns)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps, err := handlers.NewFanoutDeps(env.Cfg, cfg, p.client, p.fmet, lambdaenv.NewLogger(p.flogs, slog.LevelDebug, "fanout"))
+	deps, err := handlers.NewFanoutDeps(p.w.Scoped.Cfg, cfg, p.client, p.fmet, lambdaenv.NewLogger(p.flogs, slog.LevelDebug, "fanout"))
 	if err != nil {
 		t.Fatal(err)
 	}

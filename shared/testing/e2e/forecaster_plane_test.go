@@ -31,13 +31,7 @@ import (
 // scale-out only (DisableScaleIn), the policy coexists and the plane acts.
 func TestForecasterLeavesGroupsWithTheirOwnPolicies(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{Mode: "act"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{Mode: "act"})
 	lives, err := env.GroupInstances(ctx, w.Group, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +92,7 @@ func TestForecasterLeavesGroupsWithTheirOwnPolicies(t *testing.T) {
 // scale the group in, and its decision says the minute had no data.
 func TestForecasterOutageInTheTableHolds(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{Mode: "act", Desired: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{Mode: "act", Desired: 3})
 	lives, err := env.GroupInstances(ctx, w.Group, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -154,13 +142,7 @@ func TestForecasterScalesAGroupWithoutAFigure(t *testing.T) {
 		t.Skip("needs the control loop's capacity learning (control.Config with per_instance 0 is still refused on this branch)")
 	}
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{})
 	lives, err := env.GroupInstances(ctx, w.Group, 2)
 	if err != nil {
 		t.Fatal(err)

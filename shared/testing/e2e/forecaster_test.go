@@ -80,7 +80,7 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 		t.Fatal(err)
 	}
 	rec, logs := metrics.NewRecorder(), &bytes.Buffer{}
-	deps, err := handlers.NewForecasterDeps(env.Cfg, cfg, loops, rec, lambdaenv.NewLogger(logs, slog.LevelDebug, "forecaster"))
+	deps, err := handlers.NewForecasterDeps(w.Scoped.Cfg, cfg, loops, rec, lambdaenv.NewLogger(logs, slog.LevelDebug, "forecaster"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +152,7 @@ func TestForecasterScenarios(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			if err := env.Reset(ctx); err != nil {
-				t.Fatal(err)
-			}
-			w, err := env.Setup(ctx, tc.world)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w := env.NewWorld(t, tc.world)
 			lives, err := env.GroupInstances(ctx, w.Group, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -228,13 +222,7 @@ func TestForecasterScenarios(t *testing.T) {
 // group's desired capacity changes in moto and the decision is audited.
 func TestForecasterBinaryUnderRIE(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{})
 	lives, err := env.GroupInstances(ctx, w.Group, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -28,14 +28,7 @@ import (
 // lifecycle's settings).
 func newPlaneWith(t *testing.T, opt harness.WorldOptions, extra map[string]string) *plane {
 	t.Helper()
-	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, opt)
 	fenv := w.FunctionEnv(env)
 	maps.Copy(fenv, extra)
 	cfg, err := lambdaenv.LoadReconciler(lambdaenv.Map(fenv))
@@ -44,7 +37,7 @@ func newPlaneWith(t *testing.T, opt harness.WorldOptions, extra map[string]strin
 	}
 	p := &plane{w: w, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{}}
 	log := lambdaenv.NewLogger(p.logs, slog.LevelDebug, "e2e")
-	deps, err := handlers.LifecycleDeps(env.Cfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, p.metrics, log)
+	deps, err := handlers.LifecycleDeps(w.Scoped.Cfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, p.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
@@ -78,21 +77,14 @@ type plane struct {
 
 func newPlane(t *testing.T, opt harness.WorldOptions) *plane {
 	t.Helper()
-	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, opt)
 	cfg, err := lambdaenv.LoadReconciler(lambdaenv.Map(w.FunctionEnv(env)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &plane{w: w, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{}}
 	log := lambdaenv.NewLogger(p.logs, slog.LevelDebug, "e2e")
-	deps, err := handlers.LifecycleDeps(env.Cfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, p.metrics, log)
+	deps, err := handlers.LifecycleDeps(w.Scoped.Cfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, p.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,15 +338,13 @@ type snapshot struct {
 func (p *plane) snapshot(t *testing.T) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	out, err := env.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	insts, err := env.WorldInstances(ctx, p.w)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := snapshot{instances: map[string]string{}, records: map[string]int64{}}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			s.instances[aws.ToString(i.InstanceId)] = string(i.State.Name)
-		}
+	for _, i := range insts {
+		s.instances[aws.ToString(i.InstanceId)] = string(i.State.Name)
 	}
 	recs, err := p.table.Records().List(ctx)
 	if err != nil {
@@ -410,13 +400,7 @@ func TestForgedEventsChangeNothing(t *testing.T) {
 // environment pointed at moto, through a whole lifecycle.
 func TestBinariesUnderRIE(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{})
 	rie, err := harness.RIE(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -528,13 +512,7 @@ func TestBinariesUnderRIE(t *testing.T) {
 // times and reports the median and worst cold init (target: under 50 ms).
 func TestColdInitUnderRIE(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{Desired: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{Desired: 1})
 	names := []string{"launch", "terminate", "reconciler"}
 	bins, err := harness.BuildFunctions(ctx, t.TempDir(), names...)
 	if err != nil {
@@ -550,13 +528,7 @@ func TestColdInitUnderRIE(t *testing.T) {
 // scenarios will feed their handler.
 func TestStreamReadBack(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{Desired: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{Desired: 1})
 	prod, err := libproducer.New(env.Kinesis, clock.System{}, libproducer.Options{Stream: w.Stream, NoAggregation: true})
 	if err != nil {
 		t.Fatal(err)

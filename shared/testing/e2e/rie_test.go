@@ -57,13 +57,7 @@ func coldInit(t *testing.T, name, bin string, fenv map[string]string) {
 // includes reading the agent key from Secrets Manager.
 func TestColdInitFanoutForecasterUnderRIE(t *testing.T) {
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, harness.WorldOptions{Desired: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, harness.WorldOptions{Desired: 1})
 	names := []string{"fanout", "forecaster"}
 	bins, err := harness.BuildFunctions(ctx, t.TempDir(), names...)
 	if err != nil {

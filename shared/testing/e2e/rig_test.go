@@ -85,18 +85,15 @@ const (
 func newRig(t *testing.T, opt rigOptions) *rig {
 	t.Helper()
 	ctx := context.Background()
-	if err := env.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := env.Setup(ctx, opt.world)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := env.NewWorld(t, opt.world)
 	r := &rig{w: w, calls: harness.NewCalls(), metrics: metrics.NewRecorder(), fmetrics: metrics.NewRecorder(), logs: &syncBuffer{}}
 	if opt.seed == 0 {
 		opt.seed = 1
 	}
-	if r.proxy, err = faultproxy.New(env.Server.URL, opt.seed, opt.rules...); err != nil {
+	var err error
+	// The fault proxy sits in front of the world's scope (see the
+	// harness's package doc), not of the server itself.
+	if r.proxy, err = faultproxy.New(w.Endpoint, opt.seed, opt.rules...); err != nil {
 		t.Fatal(err)
 	}
 	url, stop, err := r.proxy.Start()

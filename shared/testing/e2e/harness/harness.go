@@ -8,21 +8,50 @@
 // send them, and runs the real bootstrap binaries under the Lambda Runtime
 // Interface Emulator.
 //
+// # Namespacing: the rule every e2e test follows
+//
+// The server is shared: `make e2e` runs every e2e package at once against
+// one moto server, and a developer points the suite at a server of their
+// own, or LocalStack, with AWS_ENDPOINT_URL. No test may depend on the
+// server being empty or on what another test leaves or removes:
+//
+//   - Get a world with env.NewWorld(t, opt): Setup, and a best-effort
+//     Teardown at the test's cleanup. Every name in it carries the world's
+//     ID (w.ID): the stack, the group, the table, the stream, the queue, the
+//     secret, the launch templates. Name anything else the test creates with
+//     w.Name("what").
+//   - Look things up by the world's own ids and tags, never "everything":
+//     the group (w.Group), the shadows by their stack tag (env.Shadows(ctx,
+//     w.Stack)), the world's instances by its VPC (env.WorldInstances), the
+//     records in the world's table. No unfiltered DescribeInstances, no
+//     listing of every group or queue.
+//   - The plane itself lists every enrolled group of the account (the
+//     reconciler, the forecaster). Build handlers in process on
+//     w.Scoped.Cfg, and give functions w.FunctionEnv(env): both reach the
+//     server through the world's scope, which narrows that listing to the
+//     world's groups (w.ScopeGroups adds more). env.Cfg is for the test's
+//     own checks.
+//   - Never call env.Reset: it would wipe the worlds of every test running
+//     (on a server given by AWS_ENDPOINT_URL it refuses: ErrSharedServer).
+//   - Keep each test's cleanup best-effort: log what it could not remove,
+//     never fail on it.
+//
 // It is behind the e2e build tag so plain `go test ./...` stays fast.
 package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -51,6 +80,7 @@ type Env struct {
 	SQS      *sqs.Client
 	CW       *cloudwatch.Client
 	Secrets  *secretsmanager.Client
+	CFN      *cloudformation.Client
 }
 
 // Start starts moto server on a free port (or uses AWS_ENDPOINT_URL) and
@@ -97,6 +127,7 @@ func clients(ctx context.Context, srv *moto.Server, endpoint string, opts ...fun
 		SQS:      sqs.NewFromConfig(cfg),
 		CW:       lambdaenv.CloudWatch(cfg),
 		Secrets:  secretsmanager.NewFromConfig(cfg),
+		CFN:      cloudformation.NewFromConfig(cfg),
 	}, nil
 }
 
@@ -113,9 +144,18 @@ func Config(ctx context.Context, endpoint string, opts ...func(*config.LoadOptio
 	}, opts...)...)
 }
 
-// Reset clears the emulator's state (a no-op where it has no reset API:
-// every world then uses fresh names).
+// ErrSharedServer: Reset on a server this process did not start.
+var ErrSharedServer = errors.New("refusing to reset a server this process did not start (AWS_ENDPOINT_URL): other tests' worlds live there; use env.NewWorld (see the harness package doc)")
+
+// Reset clears the emulator's state (a no-op where it has no reset API).
+// Never call it from a test: the server is shared (see the package doc);
+// it is for a program that owns its server outright. On a server given by
+// AWS_ENDPOINT_URL (make e2e gives every package one) it refuses, with
+// ErrSharedServer, rather than wipe other tests' worlds under them.
 func (e *Env) Reset(ctx context.Context) error {
+	if e.Server.External {
+		return ErrSharedServer
+	}
 	err := e.Server.Reset(ctx)
 	if err == moto.ErrNoReset {
 		return nil
@@ -165,12 +205,4 @@ func Eventually(ctx context.Context, timeout time.Duration, cond func() (bool, e
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// unique returns name, suffixed on an external endpoint (no reset there).
-func (e *Env) unique(name string) string {
-	if !e.Server.External {
-		return name
-	}
-	return name + "-" + strings.ToLower(fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff))
 }

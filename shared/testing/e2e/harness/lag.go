@@ -160,17 +160,16 @@ func (o *LagOptions) defaults() {
 // under the RIE) delivering to the agents. It measures, for every
 // mutation, the time from its producer timestamp to its application on
 // each agent (polling the agents' status every 10 ms), and checks the
-// accounting. Progress lines go to out.
+// accounting. Progress lines go to out. The world is its own (a fresh
+// namespace, torn down at the end): RunLag shares a server safely.
 func RunLag(ctx context.Context, e *Env, opt LagOptions, out io.Writer) (LagResult, error) {
 	opt.defaults()
 	var res LagResult
-	if err := e.Reset(ctx); err != nil {
-		return res, err
-	}
 	w, err := e.Setup(ctx, WorldOptions{Desired: opt.Lives, StreamShards: opt.Shards})
 	if err != nil {
 		return res, err
 	}
+	defer func() { _ = e.Teardown(context.WithoutCancel(ctx), w) }()
 	lives, err := e.GroupInstances(ctx, w.Group, opt.Lives)
 	if err != nil {
 		return res, err
@@ -428,7 +427,7 @@ func (e *Env) launchShadows(ctx context.Context, w *World, lives []string) ([]st
 	if err != nil {
 		return nil, err
 	}
-	deps, err := handlers.LifecycleDeps(e.Cfg, cfg.Common, cfg.Shadows, 0, nil, metrics.Discard{}, slog.New(slog.DiscardHandler))
+	deps, err := handlers.LifecycleDeps(w.Scoped.Cfg, cfg.Common, cfg.Shadows, 0, nil, metrics.Discard{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,7 @@ func run(fn, eventFile string, raw bool) error {
 	if err != nil {
 		return err
 	}
+	defer func() { _ = env.Teardown(context.WithoutCancel(ctx), w) }()
 	lives, err := env.GroupInstances(ctx, w.Group, 2)
 	if err != nil {
 		return err

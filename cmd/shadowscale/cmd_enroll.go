@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/scaling"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+)
+
+func init() {
+	register(&command{
+		name:    "enroll",
+		usage:   "enroll --group G [--stack NAME] [--json]",
+		summary: "enroll a group: tag it shadowscale:enrolled=true (shadows and forecasts; its capacity is not touched)",
+		run:     runEnroll,
+	})
+	register(&command{
+		name:    "mode",
+		usage:   "mode --group G forecast-only|act [--yes] [--stack NAME] [--json]",
+		summary: "set a group's mode (its shadowscale:mode tag); act shows what will happen and needs --yes",
+		run:     runMode,
+	})
+}
+
+// tagChange is what enroll and mode print with --json.
+type tagChange struct {
+	Group   string `json:"group"`
+	Tag     string `json:"tag"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Changed bool   `json:"changed"`
+	// NeedsYes: the change was not made because it needs --yes.
+	NeedsYes bool     `json:"needs_confirmation,omitempty"`
+	Desired  int      `json:"desired"`
+	Min      int      `json:"min"`
+	Max      int      `json:"max"`
+	Capacity capacity `json:"capacity"`
+	Lives    int      `json:"live_instances"`
+	Mode     string   `json:"mode"`
+	// Act is what switching to act means for the group (mode act only).
+	Act *actPlan `json:"act,omitempty"`
+}
+
+// actPlan is what an operator sees before switching a group to act.
+type actPlan struct {
+	// Min and Max bound the desired capacity the forecaster sets;
+	// MaxCeiling is how far it may raise the max (0: it may not).
+	Min        int `json:"min"`
+	Max        int `json:"max"`
+	MaxCeiling int `json:"max_ceiling,omitempty"`
+	// MayDo says, in words, what the forecaster may do to the group.
+	MayDo            []string                 `json:"may_do"`
+	Policies         []awssdk.ScalingPolicy   `json:"scaling_policies"`
+	ScheduledActions []awssdk.ScheduledAction `json:"scheduled_actions"`
+	LastDecisions    []decisionOut            `json:"last_decisions"`
+	DecisionsSince   time.Time                `json:"decisions_since"`
+	Warnings         []string                 `json:"warnings,omitempty"`
+	decisions        []control.AuditRecord
+}
+
+func runEnroll(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, commands["enroll"])
+	pf := addPlaneFlags(fs)
+	group := fs.String("group", "", "the Auto Scaling `group` (required)")
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
+	}
+	if err := requireGroup(fs, *group); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	p, err := openPlane(ctx, e, pf)
+	if err != nil {
+		return err
+	}
+	g, err := p.group(ctx, *group)
+	if err != nil {
+		return err
+	}
+	out := tagChange{Group: g.Name, Tag: shadow.TagEnrolled, From: g.Tags[shadow.TagEnrolled], To: "true",
+		Desired: g.Desired, Min: g.Min, Max: g.Max, Capacity: p.capacityOf(g), Lives: len(g.InService())}
+	out.Mode, _ = p.modeOf(g)
+	if !g.EnrolledByTag {
+		if err := awssdk.TagGroup(ctx, p.asg, g.Name, shadow.TagEnrolled, "true"); err != nil {
+			return err
+		}
+		after, err := p.group(ctx, g.Name)
+		if err != nil {
+			return err
+		}
+		if !after.EnrolledByTag {
+			return fmt.Errorf("group %s: the tag %s=true did not read back after it was set", g.Name, shadow.TagEnrolled)
+		}
+		if after.Desired != g.Desired || after.Min != g.Min || after.Max != g.Max {
+			return fmt.Errorf("group %s: its capacity changed while it was enrolled (desired %d -> %d, min %d -> %d, max %d -> %d): not by this command, which only tags", g.Name, g.Desired, after.Desired, g.Min, after.Min, g.Max, after.Max)
+		}
+		out.Changed = true
+	}
+	if pf.json {
+		return printJSON(e.stdout, out)
+	}
+	if !out.Changed {
+		fmt.Fprintf(e.stdout, "%s is already enrolled (%s=true): nothing changed\n", g.Name, shadow.TagEnrolled)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s enrolled: tagged %s=true. Its capacity is untouched (desired %d, min %d, max %d).\n", g.Name, shadow.TagEnrolled, g.Desired, g.Min, g.Max)
+	fmt.Fprintf(e.stdout, "What follows, from the plane (stack %s):\n", p.Stack)
+	fmt.Fprintf(e.stdout, "  - each of its %d live instances gets a shadow in its AZ's shadow pool: new instances at launch, the running ones at the next reconcile (within 5 minutes);\n", out.Lives)
+	fmt.Fprintf(e.stdout, "  - the forecaster forecasts it every minute, capacity %s, in mode %s;\n", out.Capacity, out.Mode)
+	fmt.Fprintf(e.stdout, "  - it changes the group's capacity only in act mode: see `shadowscale mode --group %s act`.\n", g.Name)
+	return nil
+}
+
+func runMode(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, commands["mode"])
+	pf := addPlaneFlags(fs)
+	group := fs.String("group", "", "the Auto Scaling `group` (required)")
+	yes := fs.Bool("yes", false, "make a change that needs confirmation (switching to act)")
+	since := fs.Duration("since", 6*time.Hour, "how far back the decisions shown before switching to act go")
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
+	}
+	// The mode is positional; flags may follow it.
+	target := fs.Arg(0)
+	if fs.NArg() > 1 {
+		if ok, err := parseFlags(fs, fs.Args()[1:]); !ok {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return usageErrorf("unexpected argument %q", fs.Arg(0))
+		}
+	}
+	if *group == "" {
+		return usageErrorf("--group G is required")
+	}
+	if target != asg.ModeAct && target != asg.ModeForecastOnly {
+		return usageErrorf("the mode %q: want %s or %s", target, asg.ModeForecastOnly, asg.ModeAct)
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	p, err := openPlane(ctx, e, pf)
+	if err != nil {
+		return err
+	}
+	g, err := p.group(ctx, *group)
+	if err != nil {
+		return err
+	}
+	cur, curSource := p.modeOf(g)
+	out := tagChange{Group: g.Name, Tag: shadow.TagMode, From: g.Tags[shadow.TagMode], To: target,
+		Desired: g.Desired, Min: g.Min, Max: g.Max, Capacity: p.capacityOf(g), Lives: len(g.InService()), Mode: cur}
+	switch {
+	case g.Tags[shadow.TagMode] == target:
+		// Already so: nothing to do, nothing to confirm.
+	case target == asg.ModeForecastOnly:
+		if err := setMode(ctx, p, g, target); err != nil {
+			return err
+		}
+		out.Changed, out.Mode = true, target
+	default: // act
+		if !g.EnrolledByTag {
+			return noGroupf("group %s is not enrolled by its tag: the plane acts only on groups tagged %s=true (its IAM policy allows no other); enroll it first: shadowscale enroll --group %s", g.Name, shadow.TagEnrolled, g.Name)
+		}
+		if out.Act, err = planAct(ctx, p, g, *since); err != nil {
+			return err
+		}
+		if cur != asg.ModeAct && !*yes {
+			out.NeedsYes = true
+			if pf.json {
+				if err := printJSON(e.stdout, out); err != nil {
+					return err
+				}
+			} else {
+				printActPlan(e, g, cur, curSource, out)
+			}
+			return needConfirmf("%s stays %s; run again with --yes to switch it to act", g.Name, cur)
+		}
+		if err := setMode(ctx, p, g, target); err != nil {
+			return err
+		}
+		out.Changed, out.Mode = true, target
+	}
+	if pf.json {
+		return printJSON(e.stdout, out)
+	}
+	switch {
+	case !out.Changed:
+		fmt.Fprintf(e.stdout, "%s is already tagged %s=%s: nothing changed\n", g.Name, shadow.TagMode, target)
+	case target == asg.ModeAct:
+		fmt.Fprintf(e.stdout, "%s: mode act (was %s, %s). The forecaster acts on it from its next run (within a minute); back with `shadowscale mode --group %s forecast-only`.\n", g.Name, cur, curSource, g.Name)
+	default:
+		fmt.Fprintf(e.stdout, "%s: mode forecast-only (was %s, %s). The forecaster stops changing it from its next run; what it did stays.\n", g.Name, cur, curSource)
+	}
+	return nil
+}
+
+// setMode tags the group and reads the tag back; the group's capacity is
+// not touched.
+func setMode(ctx context.Context, p *plane, g asg.Group, mode string) error {
+	if err := awssdk.TagGroup(ctx, p.asg, g.Name, shadow.TagMode, mode); err != nil {
+		return err
+	}
+	after, err := p.group(ctx, g.Name)
+	if err != nil {
+		return err
+	}
+	if after.Tags[shadow.TagMode] != mode {
+		return fmt.Errorf("group %s: the tag %s=%s did not read back after it was set", g.Name, shadow.TagMode, mode)
+	}
+	return nil
+}
+
+// planAct gathers what switching g to act means: the bounds the forecaster
+// works in, the group's own scaling policies and scheduled actions (they
+// keep running), and its recent decisions.
+func planAct(ctx context.Context, p *plane, g asg.Group, since time.Duration) (*actPlan, error) {
+	pl := &actPlan{DecisionsSince: time.Now().Add(-since).UTC()}
+	cfg := control.DefaultConfig()
+	cfg.PerInstance = 1 // validates before the group's own capacity is known, as the forecaster does
+	cfg, err := control.ApplyOverrides(cfg, p.Settings.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("the plane's policy: %w", err)
+	}
+	var o control.Overrides
+	if len(p.Settings.Policy) > 0 {
+		_ = json.Unmarshal(p.Settings.Policy, &o) // ApplyOverrides accepted it
+	}
+	pl.Min, pl.Max = g.Min, max(g.Max, 1)
+	if o.Min != nil {
+		pl.Min = *o.Min
+	}
+	if o.Max != nil {
+		pl.Max = *o.Max
+	}
+	pol := cfg.Policy
+	pl.MayDo = append(pl.MayDo, fmt.Sprintf("set the desired capacity between %d and %d (now %d), by at most %d instances up and %d down per decision", pl.Min, pl.Max, g.Desired, pol.MaxStepOut, pol.MaxStepIn))
+	if pol.OverMax == scaling.RaiseMax {
+		ceiling := pol.MaxCeiling
+		if ceiling == 0 {
+			ceiling = 2 * pl.Max
+		}
+		pl.MaxCeiling = ceiling
+		pl.MayDo = append(pl.MayDo, fmt.Sprintf("raise the group's max size above %d, up to %d (policy over_max=raise)", pl.Max, ceiling))
+	} else {
+		pl.MayDo = append(pl.MayDo, fmt.Sprintf("never raise the max size %d (policy over_max=honour)", pl.Max))
+	}
+	if pol.AllowResize {
+		pl.MayDo = append(pl.MayDo, "change the instance type of new instances to the next larger of the family, at the max (policy allow_resize): a new launch template version")
+	}
+	if p.capacityOf(g).PerInstance <= 0 {
+		pl.Warnings = append(pl.Warnings, "the group has no capacity figure, so the forecaster does not forecast it: in act mode it changes nothing until it has one ("+p.capacityOf(g).Source+")")
+	}
+	if pl.Policies, err = awssdk.GroupScalingPolicies(ctx, p.asg, g.Name); err != nil {
+		return nil, err
+	}
+	if pl.ScheduledActions, err = awssdk.GroupScheduledActions(ctx, p.asg, g.Name); err != nil {
+		return nil, err
+	}
+	if n := len(pl.Policies) + len(pl.ScheduledActions); n > 0 {
+		pl.Warnings = append(pl.Warnings, fmt.Sprintf("the group has %d scaling policies and scheduled actions of its own: they keep changing its capacity alongside the forecaster", n))
+	}
+	ds, err := p.lastDecisions(ctx, g.Name, since, 10)
+	if err != nil {
+		return nil, err
+	}
+	pl.decisions = ds
+	pl.LastDecisions = make([]decisionOut, 0, len(ds))
+	for _, d := range ds {
+		do := decisionOut{At: d.At, ID: d.ID, Action: d.Action, Mode: d.Mode}
+		if json.Valid(d.Body) {
+			do.Body = d.Body
+		}
+		pl.LastDecisions = append(pl.LastDecisions, do)
+	}
+	return pl, nil
+}
+
+func printActPlan(e *env, g asg.Group, cur, curSource string, out tagChange) {
+	pl := out.Act
+	w := e.stdout
+	fmt.Fprintf(w, "Switching %s from %s (%s) to act: from its next run (within a minute) the forecaster may change the group.\n", g.Name, cur, curSource)
+	fmt.Fprintf(w, "\nNow: desired %d, min %d, max %d, %d in service; capacity %s.\n", g.Desired, g.Min, g.Max, out.Lives, out.Capacity)
+	fmt.Fprintf(w, "\nIn act mode it may:\n")
+	for _, s := range pl.MayDo {
+		fmt.Fprintf(w, "  - %s\n", s)
+	}
+	fmt.Fprintf(w, "\nThe group's own scaling policies:")
+	if len(pl.Policies) == 0 {
+		fmt.Fprintf(w, " none\n")
+	} else {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, sp := range pl.Policies {
+			state := "enabled"
+			if !sp.Enabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", sp.Name, sp.Type, state, sp.Detail)
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(w, "Its scheduled actions:")
+	if len(pl.ScheduledActions) == 0 {
+		fmt.Fprintf(w, " none\n")
+	} else {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, a := range pl.ScheduledActions {
+			when := a.Recurrence
+			if when == "" {
+				when = "at " + hhmm(a.Start)
+			} else if a.TimeZone != "" {
+				when += " (" + a.TimeZone + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tmin %s max %s desired %s\n", a.Name, when, optInt(a.Min), optInt(a.Max), optInt(a.Desired))
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(w, "\nIts decisions since %s UTC (newest first; in act mode they are carried out):", hhmm(pl.DecisionsSince))
+	if len(pl.decisions) == 0 {
+		fmt.Fprintf(w, " none\n")
+	} else {
+		fmt.Fprintln(w)
+		for _, d := range pl.decisions {
+			b := readBody(d)
+			fmt.Fprintf(w, "  %s  %s: %s\n", hhmm(d.At), b.summary(), b.Reason)
+		}
+	}
+	for _, s := range pl.Warnings {
+		fmt.Fprintf(w, "\nWarning: %s.\n", s)
+	}
+	fmt.Fprintf(w, "\nNothing changed. To switch: shadowscale mode --group %s act --yes\n", g.Name)
+}
+
+func optInt(v *int) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}

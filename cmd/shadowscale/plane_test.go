@@ -1,0 +1,129 @@
+package main
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+)
+
+func TestReadSettings(t *testing.T) {
+	fn := map[string]string{"SHADOWSCALE_MODE": "act", "SHADOWSCALE_POLICY": `{"per_instance": 600, "max": 8}`, "SHADOWSCALE_GROUPS": " web , api,"}
+	for _, tc := range []struct {
+		name       string
+		fn         map[string]string
+		env        map[string]string
+		wantMode   string
+		wantPer    float64
+		wantGroups int
+		wantSource string
+		wantErr    bool
+	}{
+		{name: "the forecaster's", fn: fn, wantMode: "act", wantPer: 600, wantGroups: 2, wantSource: "forecaster function f"},
+		{name: "defaults", wantMode: "forecast-only", wantSource: "defaults"},
+		{name: "the environment over the forecaster's", fn: fn, env: map[string]string{"SHADOWSCALE_MODE": "forecast-only"}, wantMode: "forecast-only", wantPer: 600, wantGroups: 2, wantSource: "forecaster function f, overridden by the environment"},
+		{name: "the environment alone", env: map[string]string{"SHADOWSCALE_POLICY": `{"per_instance": 50}`}, wantMode: "forecast-only", wantPer: 50, wantSource: "environment"},
+		{name: "a policy that is not JSON", env: map[string]string{"SHADOWSCALE_POLICY": `per_instance=5`}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"SHADOWSCALE_MODE", "SHADOWSCALE_POLICY", "SHADOWSCALE_GROUPS"} {
+				t.Setenv(k, "")
+				unsetenv(t, k)
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			source := "defaults"
+			if tc.fn != nil {
+				source = "forecaster function f"
+			}
+			s, err := readSettings(tc.fn, source)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want an error: %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if s.Mode != tc.wantMode || s.PerInstance != tc.wantPer || len(s.Groups) != tc.wantGroups || s.Source != tc.wantSource {
+				t.Errorf("settings %+v, want mode %s, per instance %v, %d groups, source %q", s, tc.wantMode, tc.wantPer, tc.wantGroups, tc.wantSource)
+			}
+		})
+	}
+}
+
+func TestModeAndCapacityOf(t *testing.T) {
+	p := &plane{Settings: settings{Mode: "act", PerInstance: 600}}
+	none := &plane{Settings: settings{Mode: "forecast-only"}}
+	for _, tc := range []struct {
+		name       string
+		p          *plane
+		tags       map[string]string
+		mode, from string
+		per        float64
+		capSource  string
+	}{
+		{"the stack's", p, nil, "act", "stack", 600, "policy"},
+		{"the group's tags", p, map[string]string{"shadowscale:mode": "forecast-only", "shadowscale:per-instance": "250"}, "forecast-only", "tag", 250, "tag"},
+		{"a mode tag not understood", p, map[string]string{"shadowscale:mode": "yolo"}, "forecast-only", `tag "yolo" not understood`, 600, "policy"},
+		{"no capacity figure", none, nil, "forecast-only", "stack", 0, "none: not forecast (no per-instance capacity: set per_instance in SHADOWSCALE_POLICY or tag the group shadowscale:per-instance)"},
+		{"a bad capacity tag", p, map[string]string{"shadowscale:per-instance": "-3"}, "act", "stack", 0, `tag shadowscale:per-instance="-3" is not a positive number: not forecast`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := asg.Group{Name: "web", Tags: tc.tags, Mode: tc.tags["shadowscale:mode"]}
+			mode, from := tc.p.modeOf(g)
+			c := tc.p.capacityOf(g)
+			if mode != tc.mode || from != tc.from || c.PerInstance != tc.per || c.Source != tc.capSource {
+				t.Errorf("mode %s (%s), capacity %+v; want %s (%s), %v (%s)", mode, from, c, tc.mode, tc.from, tc.per, tc.capSource)
+			}
+		})
+	}
+}
+
+func TestShadowHealth(t *testing.T) {
+	running := &shadowRow{ID: "i-s", State: "running"}
+	active := &recordRow{Status: "active", ShadowID: "i-s"}
+	for _, tc := range []struct {
+		name     string
+		enrolled bool
+		l        liveRow
+		want     string
+	}{
+		{"ok", true, liveRow{Shadow: running, Record: active}, "ok"},
+		{"not enrolled", false, liveRow{}, "none (group not enrolled)"},
+		{"none yet", true, liveRow{}, "no shadow yet (the launch handler or the next reconcile makes it)"},
+		{"launching", true, liveRow{Record: &recordRow{Status: "launching"}}, "record launching"},
+		{"gone", true, liveRow{Record: active}, "shadow gone (the next reconcile replaces it)"},
+		{"another shadow than the record's", true, liveRow{Shadow: &shadowRow{ID: "i-other", State: "running"}, Record: active}, "shadow gone (the next reconcile replaces it)"},
+		{"stopped", true, liveRow{Shadow: &shadowRow{ID: "i-s", State: "stopped"}, Record: active}, "shadow stopped"},
+		{"impaired", true, liveRow{Shadow: &shadowRow{ID: "i-s", State: "running", Impaired: true}, Record: active}, "shadow impaired (status checks)"},
+		{"no record", true, liveRow{Shadow: running}, "no record (the reconciler adopts or retires the shadow)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := shadowHealth(tc.enrolled, tc.l); got != tc.want {
+				t.Errorf("shadowHealth = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewestMinutes(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	got := newestMinutes([]mutation.ResourceCount{
+		{Minute: t0.Add(time.Minute), Resource: "a", LiveApplied: 20},
+		{Minute: t0, Resource: "a", LiveApplied: 10},
+		{Minute: t0, Resource: "b", LiveApplied: 5},
+	})
+	if len(got) != 2 || got["a"].LiveApplied != 20 || got["b"].LiveApplied != 5 {
+		t.Errorf("newestMinutes = %+v", got)
+	}
+}
+
+// unsetenv removes k for the test (t.Setenv restores it after).
+func unsetenv(t *testing.T, k string) {
+	t.Helper()
+	if err := os.Unsetenv(k); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,534 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
+	"github.com/shadowscale/shadowscale/shared/domain/asg"
+	"github.com/shadowscale/shadowscale/shared/domain/control"
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
+	"github.com/shadowscale/shadowscale/shared/domain/shadow"
+	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
+	"github.com/shadowscale/shadowscale/shared/testing/e2e/harness"
+)
+
+var (
+	cliOnce sync.Once
+	cliBin  string
+	cliErr  error
+)
+
+// cliBinary builds cmd/shadowscale once per test process, into .cache/e2e
+// of the repository.
+func cliBinary(t *testing.T) string {
+	t.Helper()
+	cliOnce.Do(func() {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			cliErr = err
+			return
+		}
+		dir := filepath.Join(root, ".cache", "e2e")
+		if cliErr = os.MkdirAll(dir, 0o755); cliErr == nil {
+			cliBin, cliErr = harness.BuildCLI(context.Background(), dir)
+		}
+	})
+	if cliErr != nil {
+		t.Fatal(cliErr)
+	}
+	return cliBin
+}
+
+// cliResult is one run of the CLI process.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs the shadowscale binary with args against endpoint, with the
+// test credentials and extra in its environment.
+func cli(t *testing.T, endpoint string, extra map[string]string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd.Env = harness.CLIEnv(endpoint, extra)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := cliResult{stdout: out.String(), stderr: errb.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	default:
+		t.Fatalf("running shadowscale %v: %v", args, err)
+	}
+	return r
+}
+
+// want checks the exit code and that each of the strings is in stdout.
+func (r cliResult) want(t *testing.T, code int, stdout ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, s := range stdout {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+		}
+	}
+}
+
+// wantErr checks a failure: its exit code, nothing on stdout, and each
+// string in the message on stderr.
+func (r cliResult) wantErr(t *testing.T, code int, stderr ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("a failure printed on stdout:\n%s", r.stdout)
+	}
+	for _, s := range stderr {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+		}
+	}
+}
+
+func (r cliResult) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+		t.Fatalf("stdout is not the JSON expected: %v\n%s", err, r.stdout)
+	}
+}
+
+// writeHours writes, as the fanout would, the last n minutes of a group
+// of live instances: 900 mutations a minute climbing to 2,400 over the
+// last 20, the shadows keeping up except lagging's, which ends 7
+// mutations behind its live with 3 in its backlog.
+func writeHours(t *testing.T, table *awssdk.Table, group string, lives []string, n int, lagging string) time.Time {
+	t.Helper()
+	end := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
+	counts := map[mutation.CountKey]mutation.Count{}
+	applied := map[string]uint64{}
+	for i := n - 1; i >= 0; i-- {
+		m := end.Add(-time.Duration(i) * time.Minute)
+		d := 900.0
+		if i < 20 {
+			d = 900 + 1500*float64(20-i)/20
+		}
+		per := int(d) / len(lives)
+		for _, l := range lives {
+			applied[l] += uint64(per)
+			counts[mutation.CountKey{Group: group, Resource: l, Target: mutation.Live, Minute: m}] = mutation.Count{Accepted: per, Applied: applied[l]}
+			sc := mutation.Count{Accepted: per, Applied: applied[l]}
+			if l == lagging {
+				sc = mutation.Count{Accepted: per - 1, Applied: applied[l] - 7, Backlog: 3}
+			}
+			counts[mutation.CountKey{Group: group, Resource: l, Target: mutation.Shadow, Minute: m}] = sc
+		}
+	}
+	if err := table.History().Add(context.Background(), counts); err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+func groupTag(t *testing.T, group, key string) (string, int) {
+	t.Helper()
+	out, err := env.ASG.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
+	if err != nil || len(out.AutoScalingGroups) != 1 {
+		t.Fatalf("describing %s: %v", group, err)
+	}
+	g := out.AutoScalingGroups[0]
+	for _, tg := range g.Tags {
+		if aws.ToString(tg.Key) == key {
+			return aws.ToString(tg.Value), int(aws.ToInt32(g.DesiredCapacity))
+		}
+	}
+	return "", int(aws.ToInt32(g.DesiredCapacity))
+}
+
+// TestOperatorCLI drives the shadowscale binary, as an operator runs it,
+// against moto: a world whose plane ran (shadows launched, four hours of
+// history, the forecaster in forecast-only mode, older decisions audited)
+// and a CloudFormation stack standing in for the deployed one (its outputs
+// and its forecaster function's environment). The CLI reaches moto
+// through the world's scope, so `groups` lists this world's groups only.
+// One subtest per command: version/help, groups, status, forecast --group,
+// decisions, enroll, mode; and the missing stack, table and group, each
+// with its exit code.
+func TestOperatorCLI(t *testing.T) {
+	ctx := context.Background()
+	p := newPlane(t, harness.WorldOptions{Desired: 2})
+	w := p.w
+	lives := p.lives(t, 2)
+	p.launchAll(t, lives)
+	if _, err := env.DeployStack(ctx, w, map[string]string{
+		lambdaenv.EnvStack: w.Stack, lambdaenv.EnvTable: w.Table, lambdaenv.EnvMode: asg.ModeForecastOnly, lambdaenv.EnvPolicy: forecastPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	end := writeHours(t, p.table, w.Group, lives, 240, lives[1])
+	h, _, _ := forecaster(t, w, map[string]string{lambdaenv.EnvPolicy: forecastPolicy})
+	resp, err := h.Handle(invocation(), harness.Scheduled("shadowscale-forecaster", time.Now()))
+	if err != nil || len(resp.Groups) != 1 || resp.Groups[0].Error != "" || resp.Groups[0].Minutes < 200 {
+		t.Fatalf("the forecaster: %+v, %v", resp, err)
+	}
+	decided := resp.Groups[0]
+	now := time.Now().UTC()
+	for _, d := range []struct {
+		ago    time.Duration
+		id     string
+		reason string
+	}{{5 * time.Hour, "e2e-older", "older: demand within capacity"}, {9 * time.Hour, "e2e-oldest", "oldest: demand within capacity"}} {
+		body := `{"mode":"forecast-only","action":"none","from":2,"to":2,"reason":"` + d.reason + `","acted":false,"outcome":"no change needed"}`
+		if err := p.table.Audit().Put(ctx, control.AuditRecord{Group: w.Group, At: now.Add(-d.ago), ID: d.id, Action: "none", Mode: asg.ModeForecastOnly, Body: json.RawMessage(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy, action := w.Name("cpu-target"), w.Name("nightly")
+	if _, err := env.ASG.PutScalingPolicy(ctx, &autoscaling.PutScalingPolicyInput{
+		AutoScalingGroupName: aws.String(w.Group), PolicyName: aws.String(policy), PolicyType: aws.String("TargetTrackingScaling"),
+		TargetTrackingConfiguration: &asgtypes.TargetTrackingConfiguration{TargetValue: aws.Float64(50),
+			PredefinedMetricSpecification: &asgtypes.PredefinedMetricSpecification{PredefinedMetricType: asgtypes.MetricTypeASGAverageCPUUtilization}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.ASG.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
+		AutoScalingGroupName: aws.String(w.Group), ScheduledActionName: aws.String(action), Recurrence: aws.String("0 22 * * *"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	second := w.Name("batch")
+	w.ScopeGroups(second)
+	if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(second), MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(1),
+		LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
+		VPCZoneIdentifier: aws.String(w.LiveSubnets[harness.AZs[0]]),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ep := w.Endpoint
+	stack := "--stack=" + w.Stack
+	run := func(t *testing.T, args ...string) cliResult { t.Helper(); return cli(t, ep, nil, args...) }
+
+	t.Run("version and help", func(t *testing.T) {
+		run(t, "version").want(t, 0, "shadowscale ")
+		var v struct{ Version, Go, Platform string }
+		r := run(t, "version", "--json")
+		r.want(t, 0)
+		if r.json(t, &v); v.Version == "" || !strings.HasPrefix(v.Go, "go") || v.Platform == "" {
+			t.Errorf("version --json: %+v", v)
+		}
+		run(t, "help").want(t, 0, "groups", "status", "forecast --group", "decisions", "enroll", "mode", "version")
+		for _, args := range [][]string{{"groups", "-h"}, {"help", "status"}, {"decisions", "--help"}, {"mode", "-h"}} {
+			r := run(t, args...)
+			r.want(t, 0)
+			if !strings.Contains(r.stdout, "Usage: shadowscale") || r.stderr != "" {
+				t.Errorf("%v: help on stdout %q, stderr %q", args, r.stdout, r.stderr)
+			}
+		}
+		run(t, "forecast", "-h").want(t, 0, "--trace", "--group")
+		run(t, "status").wantErr(t, 2, "--group G is required")
+		run(t, "mode", "--group", w.Group, "sometimes").wantErr(t, 2, `the mode "sometimes"`)
+		run(t, "frobnicate").wantErr(t, 2, "unknown command")
+	})
+
+	t.Run("groups", func(t *testing.T) {
+		run(t, "groups", stack).want(t, 0, w.Group, "forecast-only (stack)", "600/min (policy)", decided.Action, "(not acted)")
+		var out struct {
+			Stack, Table string
+			Settings     struct {
+				Mode        string
+				PerInstance float64 `json:"per_instance"`
+				Source      string
+			}
+			Groups []struct {
+				Name       string
+				EnrolledBy []string `json:"enrolled_by"`
+				Mode       string
+				InService  int `json:"in_service"`
+				Capacity   struct {
+					PerInstance float64 `json:"per_instance"`
+					Source      string
+				}
+				Last *struct {
+					Action string
+					From   int
+					To     int
+					Acted  bool
+				} `json:"last_decision"`
+			}
+		}
+		r := run(t, "groups", stack, "--json")
+		r.want(t, 0)
+		r.json(t, &out)
+		if out.Stack != w.Stack || out.Table != w.Table || out.Settings.Mode != asg.ModeForecastOnly || out.Settings.PerInstance != 600 || !strings.Contains(out.Settings.Source, "forecaster function") {
+			t.Errorf("the plane: %+v", out)
+		}
+		if len(out.Groups) != 1 {
+			t.Fatalf("groups %+v, want this world's one enrolled group", out.Groups)
+		}
+		g := out.Groups[0]
+		if g.Name != w.Group || strings.Join(g.EnrolledBy, ",") != "tag" || g.Mode != asg.ModeForecastOnly || g.InService != 2 || g.Capacity.PerInstance != 600 || g.Capacity.Source != "policy" {
+			t.Errorf("group %+v", g)
+		}
+		if g.Last == nil || g.Last.Action != decided.Action || g.Last.From != decided.From || g.Last.To != decided.Decided || g.Last.Acted {
+			t.Errorf("last decision %+v, the forecaster decided %+v", g.Last, decided)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		var out struct {
+			Group    string
+			Enrolled bool
+			Lives    []struct {
+				ID     string
+				Shadow *struct {
+					ID    string
+					State string
+				}
+				Record *struct {
+					Status   string
+					ShadowID string `json:"shadow_id"`
+				}
+				Lag *struct {
+					Behind        int64
+					ShadowBacklog uint64 `json:"shadow_backlog"`
+					Minute        time.Time
+				}
+				ShadowHealth string `json:"shadow_health"`
+			}
+			Orphans []any `json:"orphan_shadows"`
+			Signal  *struct {
+				Delta *float64
+			}
+		}
+		r := run(t, "status", stack, "--group", w.Group, "--json")
+		r.want(t, 0)
+		r.json(t, &out)
+		if out.Group != w.Group || !out.Enrolled || len(out.Lives) != 2 || len(out.Orphans) != 0 || out.Signal == nil {
+			t.Fatalf("status %+v", out)
+		}
+		for _, l := range out.Lives {
+			rec, ok := p.record(t, l.ID)
+			switch {
+			case !ok || l.Shadow == nil || l.Record == nil:
+				t.Errorf("live %s: shadow %+v record %+v", l.ID, l.Shadow, l.Record)
+			case l.Shadow.ID != rec.ShadowID || l.Record.ShadowID != rec.ShadowID || l.Record.Status != string(shadow.Active) || l.ShadowHealth != "ok":
+				t.Errorf("live %s: shadow %+v, record %+v, health %q; the table says %+v", l.ID, l.Shadow, l.Record, l.ShadowHealth, rec)
+			case l.Lag == nil || !l.Lag.Minute.Equal(end):
+				t.Errorf("live %s: lag %+v, want the minute %v", l.ID, l.Lag, end)
+			case l.ID == lives[1] && (l.Lag.Behind != 7 || l.Lag.ShadowBacklog != 3):
+				t.Errorf("the lagging live %s: %+v, want 7 behind, 3 in the backlog", l.ID, l.Lag)
+			case l.ID == lives[0] && (l.Lag.Behind != 0 || l.Lag.ShadowBacklog != 0):
+				t.Errorf("live %s: %+v, want its shadow level with it", l.ID, l.Lag)
+			}
+		}
+		rec0, _ := p.record(t, lives[0])
+		run(t, "status", stack, "--group", w.Group).want(t, 0, "SHADOW HEALTH", lives[0], lives[1], rec0.ShadowID, "signal at the last decision", "last decision")
+	})
+
+	t.Run("forecast --group", func(t *testing.T) {
+		var out struct {
+			State struct {
+				Version int64
+				Last    time.Time `json:"last_minute"`
+				Steps   int64
+			}
+			HistoryMinutes int `json:"history_minutes"`
+			Model, Why     string
+			Points         []struct {
+				At             time.Time
+				P10, Mean, P90 float64
+			}
+			NeedP90 int `json:"need_at_p90"`
+		}
+		// The forecaster's last minute: the history's end, or the minute
+		// after when a minute turned between the write and the run (a
+		// minute without a count is one without demand, to the forecaster
+		// and to the CLI alike).
+		st, err := p.table.States().Load(ctx, w.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved, err := handlers.DecodeSavedForecast(st.Blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, first := saved.Last, end.Add(-239*time.Minute)
+		r := run(t, "forecast", stack, "--group", w.Group, "--json")
+		r.want(t, 0)
+		r.json(t, &out)
+		if out.State.Version != 1 || !out.State.Last.Equal(last) || out.State.Steps < 200 || out.HistoryMinutes != int(last.Sub(first)/time.Minute)+1 || out.Model == "" || !strings.Contains(out.Why, "backtest") {
+			t.Errorf("forecast: state %+v, %d minutes of history, model %q, why %q; want the state's last minute %v, history from %v", out.State, out.HistoryMinutes, out.Model, out.Why, last, first)
+		}
+		if len(out.Points) != 60 {
+			t.Fatalf("%d points, want the next hour's 60", len(out.Points))
+		}
+		for k, pt := range out.Points {
+			if !pt.At.Equal(last.Add(time.Duration(k+1)*time.Minute)) || pt.P10 > pt.Mean || pt.Mean > pt.P90 {
+				t.Errorf("point %d: %+v", k, pt)
+			}
+		}
+		if out.NeedP90 < 1 {
+			t.Errorf("need at P90 %d", out.NeedP90)
+		}
+		r = run(t, "forecast", stack, "--group", w.Group)
+		r.want(t, 0, "model    "+out.Model, "why", "P10", "P90")
+		if rows := regexp.MustCompile(`(?m)^\s*\d\d:\d\d\s`).FindAllString(r.stdout, -1); len(rows) != 12 {
+			t.Errorf("%d rows, want one every 5 minutes:\n%s", len(rows), r.stdout)
+		}
+		run(t, "forecast", stack, "--group", w.Group, "--every", "90m").wantErr(t, 2, "--every")
+	})
+
+	t.Run("decisions", func(t *testing.T) {
+		type decisions struct {
+			Group     string
+			Decisions []struct {
+				At     time.Time
+				ID     string
+				Action string
+				Body   json.RawMessage
+			}
+		}
+		// The audit trail as the table holds it: the forecaster's
+		// decisions of its run, and the older one (5 hours ago).
+		audit, err := p.table.Audit().List(ctx, w.Group, time.Now().Add(-6*time.Hour), time.Now().Add(time.Minute), 0)
+		if err != nil || len(audit) < 2 {
+			t.Fatalf("the audit of the last 6 hours: %d records, %v", len(audit), err)
+		}
+		var out decisions
+		r := run(t, "decisions", stack, "--group", w.Group, "--json")
+		r.want(t, 0)
+		r.json(t, &out)
+		if len(out.Decisions) != len(audit) {
+			t.Fatalf("%d decisions in the last 6 hours, the table holds %d", len(out.Decisions), len(audit))
+		}
+		for i, d := range out.Decisions {
+			if d.ID != audit[i].ID || !d.At.Equal(audit[i].At) || d.Action != audit[i].Action || string(d.Body) != string(audit[i].Body) && !json.Valid(d.Body) {
+				t.Errorf("decision %d: %s %s %s, the table's: %s %s %s", i, d.At, d.ID, d.Action, audit[i].At, audit[i].ID, audit[i].Action)
+			}
+		}
+		if out.Decisions[0].Action != decided.Action || out.Decisions[len(out.Decisions)-1].ID != "e2e-older" || !strings.Contains(string(out.Decisions[0].Body), `"reason"`) {
+			t.Errorf("newest %s %s, oldest %s: want the forecaster's last and e2e-older", out.Decisions[0].ID, out.Decisions[0].Action, out.Decisions[len(out.Decisions)-1].ID)
+		}
+		r = run(t, "decisions", stack, "--group", w.Group, "--since", "12h")
+		r.want(t, 0, "REASON", "older: demand within capacity", "oldest: demand within capacity", decided.Reason)
+		if n := strings.Count(r.stdout, "\n"); n != len(audit)+2 {
+			t.Errorf("%d lines over 12 hours, want a header and %d decisions", n, len(audit)+1)
+		}
+		out = decisions{}
+		r = run(t, "decisions", stack, "--group", w.Group, "--limit", "1", "--json")
+		r.want(t, 0)
+		if r.json(t, &out); len(out.Decisions) != 1 || out.Decisions[0].ID != audit[0].ID {
+			t.Errorf("--limit 1: %d decisions, want the newest", len(out.Decisions))
+		}
+	})
+
+	t.Run("missing stack, table or group", func(t *testing.T) {
+		run(t, "groups", "--stack", w.Name("nope")).wantErr(t, 3, "not deployed", w.Name("nope"))
+		run(t, "status", "--stack", w.Name("nope"), "--group", w.Group).wantErr(t, 3, "not deployed")
+		run(t, "groups", "--table", w.Name("nope-table")).wantErr(t, 3, "table", "is not there")
+		// Explicit configuration instead of the stack: the table, and the
+		// plane's policy from the environment.
+		r := cli(t, ep, map[string]string{"SHADOWSCALE_TABLE": w.Table, "SHADOWSCALE_POLICY": forecastPolicy, "SHADOWSCALE_STACK": w.Stack}, "groups")
+		r.want(t, 0, w.Group, "600/min (policy)", "environment")
+		nope := w.Name("nope")
+		for _, args := range [][]string{
+			{"status", "--group", nope}, {"forecast", "--group", nope}, {"decisions", "--group", nope},
+			{"enroll", "--group", nope}, {"mode", "--group", nope, "forecast-only"},
+		} {
+			run(t, append([]string{args[0], stack}, args[1:]...)...).wantErr(t, 4, nope)
+		}
+		run(t, "forecast", stack, "--group", second).wantErr(t, 4, "not enrolled")
+		run(t, "mode", stack, "--group", second, "act", "--yes").wantErr(t, 4, "not enrolled by its tag")
+		if v, _ := groupTag(t, second, shadow.TagMode); v != "" {
+			t.Errorf("a refused mode change tagged %s %s=%s", second, shadow.TagMode, v)
+		}
+	})
+
+	t.Run("enroll", func(t *testing.T) {
+		run(t, "enroll", stack, "--group", second).want(t, 0, "enrolled", "capacity is untouched", "shadow")
+		if v, desired := groupTag(t, second, shadow.TagEnrolled); v != "true" || desired != 1 {
+			t.Errorf("%s after enroll: tag %q, desired %d; want true and 1", second, v, desired)
+		}
+		var out struct{ Changed bool }
+		r := run(t, "enroll", stack, "--group", second, "--json")
+		r.want(t, 0)
+		if r.json(t, &out); out.Changed {
+			t.Error("enrolling an enrolled group changed it")
+		}
+		var gs struct{ Groups []struct{ Name string } }
+		r = run(t, "groups", stack, "--json")
+		r.want(t, 0)
+		if r.json(t, &gs); len(gs.Groups) != 2 {
+			t.Errorf("groups after enroll: %+v", gs.Groups)
+		}
+	})
+
+	t.Run("mode", func(t *testing.T) {
+		r := run(t, "mode", stack, "--group", w.Group, "act")
+		if r.code != 5 || !strings.Contains(r.stderr, "--yes") {
+			t.Fatalf("act without --yes: exit %d, stderr %s", r.code, r.stderr)
+		}
+		for _, s := range []string{"desired 2, min 0, max 4", policy, "TargetTrackingScaling", "keeps ASGAverageCPUUtilization at 50", action, "0 22 * * *", decided.Action, decided.Reason, "Nothing changed", "--yes"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("the act plan lacks %q:\n%s", s, r.stdout)
+			}
+		}
+		if v, desired := groupTag(t, w.Group, shadow.TagMode); v != "" || desired != 2 {
+			t.Fatalf("unconfirmed: tag %q, desired %d; want no tag, 2", v, desired)
+		}
+		var plan struct {
+			NeedsYes bool `json:"needs_confirmation"`
+			Changed  bool
+			Act      struct {
+				Policies  []awssdk.ScalingPolicy   `json:"scaling_policies"`
+				Scheduled []awssdk.ScheduledAction `json:"scheduled_actions"`
+				Decisions []json.RawMessage        `json:"last_decisions"`
+			}
+		}
+		r = run(t, "mode", stack, "--group", w.Group, "act", "--json")
+		if r.code != 5 {
+			t.Fatalf("act --json without --yes: exit %d", r.code)
+		}
+		r.json(t, &plan)
+		if !plan.NeedsYes || plan.Changed || len(plan.Act.Policies) != 1 || plan.Act.Policies[0].Name != policy || len(plan.Act.Scheduled) != 1 || len(plan.Act.Decisions) != 10 {
+			t.Errorf("the act plan: needs yes %v, changed %v, policies %+v, scheduled %d, decisions %d (want the newest 10)", plan.NeedsYes, plan.Changed, plan.Act.Policies, len(plan.Act.Scheduled), len(plan.Act.Decisions))
+		}
+		run(t, "mode", stack, "--group", w.Group, "act", "--yes").want(t, 0, "mode act")
+		if v, desired := groupTag(t, w.Group, shadow.TagMode); v != asg.ModeAct || desired != 2 {
+			t.Errorf("after act --yes: tag %q, desired %d; want act, 2", v, desired)
+		}
+		run(t, "mode", stack, "--group", w.Group, "act").want(t, 0, "already")
+		run(t, "mode", stack, "--group", w.Group, "forecast-only").want(t, 0, "mode forecast-only")
+		if v, desired := groupTag(t, w.Group, shadow.TagMode); v != asg.ModeForecastOnly || desired != 2 {
+			t.Errorf("after forecast-only: tag %q, desired %d", v, desired)
+		}
+		run(t, "groups", stack).want(t, 0, "forecast-only (tag)")
+	})
+}
