@@ -7,11 +7,15 @@ export GOFLAGS ?= -buildvcs=false
 
 .PHONY: help run test unit lint check-arch bench
 
+# `make run` builds the CLI with the build tag sim: the simulator alone,
+# without the operator commands that link the AWS SDK (minutes of compiling
+# on a fresh machine). `go build ./cmd/shadowscale` builds every command.
+
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) | sort
 
 run: ## Replay the bundled real trace through the whole loop in an embedded simulation (no AWS needed)
-	$(GO) run ./cmd/shadowscale simulate
+	$(GO) run -tags sim ./cmd/shadowscale simulate
 
 
 unit: ## Unit tests of the Go module (go test ./...)
