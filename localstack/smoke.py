@@ -68,6 +68,15 @@ OUTPUTS = ["TableName", "StreamName", "DeadLetterQueueUrl", "DeadLetterBucketNam
            "ReconcilerFunctionName"]
 
 
+def record_pk(live):
+    """The partition of a live instance's shadow record (docs/DYNAMODB.md):
+    SHADOW#<FNV-1a 32 of the live instance id mod 16, two digits>."""
+    h = 0x811C9DC5
+    for b in live.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return "SHADOW#%02d" % (h % 16)
+
+
 class Smoke:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
@@ -537,7 +546,7 @@ def live_path_moto(t, out, fns, ec2, ddb, args, account, region):
             f"HTTP {status}: {body[:300]}\n{logs[-1500:]}")
     check_shadow(t, ec2, out, live, az, args.stack)
     shadows = shadows_of(ec2, live)
-    rec = ddb.get_item(TableName=out["TableName"], Key={"pk": {"S": "SHADOW"}, "sk": {"S": "LIVE#" + live}},
+    rec = ddb.get_item(TableName=out["TableName"], Key={"pk": {"S": record_pk(live)}, "sk": {"S": "LIVE#" + live}},
                        ConsistentRead=True).get("Item", {})
     t.check("shadow record in the table (active, names the shadow)",
             rec.get("status", {}).get("S") == "active" and bool(shadows)
