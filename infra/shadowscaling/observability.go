@@ -146,8 +146,11 @@ func (c *ShadowScaling) observability(cfg Config) {
 			search("Group", "ShadowsLaunched", "Sum", ""), search("Group", "ShadowsReplaced", "Sum", ""),
 			search("Group", "ShadowsTerminated", "Sum", ""),
 		}, nil),
-		graph("Shadow breaker opens, late shadow mutations", 8, []awscloudwatch.IMetric{
-			metric("ShadowBreakerOpen", "Sum", minutes(1), "breaker opened"),
+		graph("Breaker opens, late shadow mutations", 8, []awscloudwatch.IMetric{
+			metric("ShadowBreakerOpen", "Sum", minutes(1), "shadow breaker opened"),
+			// A live agent failing for 10 minutes: its mutations are
+			// dead-lettered live-unavailable (the DLQ alarm fires).
+			metric("LiveBreakerOpen", "Sum", minutes(1), "live breaker opened"),
 			metric("ShadowRejected", "Sum", minutes(1), "refused by the shadow as late"),
 		}, nil),
 	)
