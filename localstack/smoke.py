@@ -58,14 +58,23 @@ AGENT = {"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN", "SHADOWSCALE_
 EXPECTED_ENV = {
     "launch": COMMON | SHADOWING,
     "terminate": COMMON | SHADOWING,
-    "fanout": COMMON | AGENT | {"SHADOWSCALE_DLQ_URL"},
+    "fanout": COMMON | AGENT | {"SHADOWSCALE_DLQ_URL", "SHADOWSCALE_DLQ_BUCKET"},
     "forecaster": COMMON | {"SHADOWSCALE_MODE"},  # SHADOWSCALE_POLICY only when set
     "reconciler": COMMON | SHADOWING | AGENT,
 }
-OUTPUTS = ["TableName", "StreamName", "DeadLetterQueueUrl", "AgentSecretName", "ShadowLaunchTemplateId", "ShadowLaunchTemplateX86Id",
+OUTPUTS = ["TableName", "StreamName", "DeadLetterQueueUrl", "DeadLetterBucketName", "AgentSecretName", "ShadowLaunchTemplateId", "ShadowLaunchTemplateX86Id",
            "ShadowSecurityGroupId", "PlaneSecurityGroupId", "ShadowPools", "LiveAgentUserData",
            "LaunchFunctionName", "TerminateFunctionName", "FanoutFunctionName", "ForecasterFunctionName",
            "ReconcilerFunctionName"]
+
+
+def record_pk(live):
+    """The partition of a live instance's shadow record (docs/DYNAMODB.md):
+    SHADOW#<FNV-1a 32 of the live instance id mod 16, two digits>."""
+    h = 0x811C9DC5
+    for b in live.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return "SHADOW#%02d" % (h % 16)
 
 
 class Smoke:
@@ -315,14 +324,22 @@ def main():
     maps = lam.list_event_source_mappings(FunctionName=out["FanoutFunctionName"])["EventSourceMappings"]
     if t.check("fanout has one event source mapping", len(maps) == 1, maps):
         m = maps[0]
-        # Retried until as old as the stream keeps records (7 days by default).
+        # Retried until a day below the stream's retention (7 days by
+        # default), then written whole to the dead-letter bucket.
         want = {"BatchSize": 500, "MaximumBatchingWindowInSeconds": 0, "ParallelizationFactor": 4,
-                "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": -1, "MaximumRecordAgeInSeconds": 7 * 24 * 3600,
+                "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": -1, "MaximumRecordAgeInSeconds": 6 * 24 * 3600,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"]}
         got = {k: m.get(k) for k in want}
         t.check("mapping settings", got == want, got)
         dest = m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
-        t.check("mapping on-failure is the dead-letter queue", dest.endswith(":" + out["DeadLetterQueueUrl"].rsplit("/", 1)[-1]), dest)
+        t.check("mapping on-failure is the dead-letter bucket", dest == "arn:aws:s3:::" + out["DeadLetterBucketName"], dest)
+
+    # The dead-letter bucket (oversized letters, the mapping's on-failure records).
+    try:
+        client("s3").head_bucket(Bucket=out["DeadLetterBucketName"])
+        t.check("dead-letter bucket exists", True)
+    except Exception as e:  # noqa: BLE001 (any failure is the check's)
+        t.check("dead-letter bucket exists", False, e)
 
     # The rules.
     patterns, schedules = [], []
@@ -529,7 +546,7 @@ def live_path_moto(t, out, fns, ec2, ddb, args, account, region):
             f"HTTP {status}: {body[:300]}\n{logs[-1500:]}")
     check_shadow(t, ec2, out, live, az, args.stack)
     shadows = shadows_of(ec2, live)
-    rec = ddb.get_item(TableName=out["TableName"], Key={"pk": {"S": "SHADOW"}, "sk": {"S": "LIVE#" + live}},
+    rec = ddb.get_item(TableName=out["TableName"], Key={"pk": {"S": record_pk(live)}, "sk": {"S": "LIVE#" + live}},
                        ConsistentRead=True).get("Item", {})
     t.check("shadow record in the table (active, names the shadow)",
             rec.get("status", {}).get("S") == "active" and bool(shadows)

@@ -131,9 +131,10 @@ type Config struct {
 	ShadowGapAlarmPercent float64
 	// IteratorAgeAlarmSeconds is the fan-out iterator age that raises its alarm.
 	IteratorAgeAlarmSeconds int
-	// StreamRetentionHours is the mutation stream's retention, and the
-	// fan-out mapping's maximum record age: a record is retried until it
-	// is that old (24-168).
+	// StreamRetentionHours is the mutation stream's retention (48-168);
+	// the fan-out mapping's maximum record age is a day below it
+	// (MaxRecordAgeHours): a failing record is retried until it is that
+	// old, then written whole to the dead-letter bucket.
 	StreamRetentionHours int
 
 	// AssetDir is the Makefile's build output: lambda/<fn>/bootstrap and
@@ -393,8 +394,8 @@ func (c Config) Validate() error {
 	if !(c.ShadowGapAlarmPercent > 0 && c.ShadowGapAlarmPercent <= 100) {
 		bad("shadowGapAlarmPercent %v: want a percentage in (0, 100]", c.ShadowGapAlarmPercent)
 	}
-	if c.StreamRetentionHours < 24 || c.StreamRetentionHours > 168 {
-		bad("streamRetentionHours %d: want 24-168 (the fan-out mapping's maximum record age is at most 7 days)", c.StreamRetentionHours)
+	if c.StreamRetentionHours < 48 || c.StreamRetentionHours > 168 {
+		bad("streamRetentionHours %d: want 48-168 (the fan-out mapping's maximum record age is a day below it: at least a day, at most 7 days)", c.StreamRetentionHours)
 	}
 	if c.PerInstance < 0 || math.IsNaN(c.PerInstance) || math.IsInf(c.PerInstance, 0) {
 		bad("perInstance %v: want a positive number of mutations a minute", c.PerInstance)

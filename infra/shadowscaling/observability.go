@@ -146,8 +146,11 @@ func (c *ShadowScaling) observability(cfg Config) {
 			search("Group", "ShadowsLaunched", "Sum", ""), search("Group", "ShadowsReplaced", "Sum", ""),
 			search("Group", "ShadowsTerminated", "Sum", ""),
 		}, nil),
-		graph("Shadow breaker opens, late shadow mutations", 8, []awscloudwatch.IMetric{
-			metric("ShadowBreakerOpen", "Sum", minutes(1), "breaker opened"),
+		graph("Breaker opens, late shadow mutations", 8, []awscloudwatch.IMetric{
+			metric("ShadowBreakerOpen", "Sum", minutes(1), "shadow breaker opened"),
+			// A live agent failing for 10 minutes: its mutations are
+			// dead-lettered live-unavailable (the DLQ alarm fires).
+			metric("LiveBreakerOpen", "Sum", minutes(1), "live breaker opened"),
 			metric("ShadowRejected", "Sum", minutes(1), "refused by the shadow as late"),
 		}, nil),
 	)
@@ -203,11 +206,12 @@ func (c *ShadowScaling) observability(cfg Config) {
 		})
 		c.addAlarm(a)
 	}
-	// The fan-out retries a failing record until it is as old as the
-	// stream's retention (7 days by default): this alarm, not a dead
-	// letter, is what tells an operator that a shard waits.
-	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes (a shard waits on a failing record: agents, DynamoDB or the function; it is retried until the record is %d hours old)",
-		cfg.IteratorAgeAlarmSeconds, cfg.StreamRetentionHours), "iterator-age",
+	// The fan-out retries a failing record until the mapping's maximum
+	// record age (a day below the stream's retention: 6 days by
+	// default): this alarm, not a dead letter, is what tells an operator
+	// that a shard waits.
+	alarm("IteratorAgeAlarm", fmt.Sprintf("shadowscale fan-out is more than %d s behind the mutation stream for 5 minutes (a shard waits on a failing record: agents, DynamoDB or the function; it is retried until the record is %d hours old, then written to the dead-letter bucket)",
+		cfg.IteratorAgeAlarmSeconds, MaxRecordAgeHours(cfg.StreamRetentionHours)), "iterator-age",
 		iterAge, float64(cfg.IteratorAgeAlarmSeconds*1000), 5, 5)
 	alarm("DeadLettersAlarm", "shadowscale dead-letter queue is not empty: mutations that were never applied", "dead-letters",
 		dlqDepth, 1, 1, 1)

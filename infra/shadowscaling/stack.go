@@ -40,6 +40,7 @@ func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.S
 	out("TableName", "SHADOWSCALE_TABLE", plane.Table.TableName())
 	out("StreamName", "SHADOWSCALE_STREAM: the mutation stream producers put to (partition key = live instance id)", plane.Stream.StreamName())
 	out("DeadLetterQueueUrl", "SHADOWSCALE_DLQ_URL", plane.DeadLetters.QueueUrl())
+	out("DeadLetterBucketName", "SHADOWSCALE_DLQ_BUCKET: dead letters too large for a message (dead-letters/), the fan-out mapping's on-failure records (aws/lambda/)", plane.DeadLetterBucket.BucketName())
 	out("AgentSecretName", "SHADOWSCALE_AGENT_SECRET_ARN (a name is accepted): the agents' master key, read by the fanout and reconciler only", jsii.String(plane.AgentSecretName))
 	out("AgentEnrollmentKeyArn", "SHADOWSCALE_AGENT_KMS_KEY and the agents' --kms-key: seals each instance's agent key for that instance", plane.AgentEnrollmentKey.KeyArn())
 	out("ShadowLaunchTemplateId", "the arm64 shadow launch template (SHADOWSCALE_SHADOW_LAUNCH_TEMPLATES)", plane.LaunchTemplates["arm64"].LaunchTemplateId())
