@@ -20,15 +20,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-func main() {
-	cfg, err := lambdaenv.LoadFanout(os.Getenv)
-	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "fanout")
-	if err == nil {
-		err = run(cfg, log) // returns only when the function could not start
-	}
-	log.Error("not started", "err", err)
-	os.Exit(1)
-}
+func main() { lambdaenv.Main("fanout", lambdaenv.LoadFanout, run) }
 
 // run wires configuration, adapters and handler, and starts the Lambda
 // runtime.

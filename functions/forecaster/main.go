@@ -19,15 +19,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-func main() {
-	cfg, err := lambdaenv.LoadForecaster(os.Getenv)
-	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "forecaster")
-	if err == nil {
-		err = run(cfg, log) // returns only when the function could not start
-	}
-	log.Error("not started", "err", err)
-	os.Exit(1)
-}
+func main() { lambdaenv.Main("forecaster", lambdaenv.LoadForecaster, run) }
 
 // run wires configuration, adapters and handler, and starts the Lambda
 // runtime.

@@ -17,15 +17,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
-func main() {
-	cfg, err := lambdaenv.LoadTerminate(os.Getenv)
-	log := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel, "terminate")
-	if err == nil {
-		err = run(cfg, log) // returns only when the function could not start
-	}
-	log.Error("not started", "err", err)
-	os.Exit(1)
-}
+func main() { lambdaenv.Main("terminate", lambdaenv.LoadTerminate, run) }
 
 // run wires configuration, adapters and handler, and starts the Lambda
 // runtime.

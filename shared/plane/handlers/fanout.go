@@ -131,19 +131,12 @@ type Fanout struct {
 
 // NewFanout returns the fanout handler.
 func NewFanout(d FanoutDeps, opt FanoutOptions) (*Fanout, error) {
-	var errs []error
-	if d.Router == nil {
-		errs = append(errs, errors.New("no router"))
-	}
-	if d.History == nil {
-		errs = append(errs, errors.New("no history"))
-	}
-	if d.DeadLetters == nil {
-		errs = append(errs, errors.New("no dead-letter queue"))
-	}
-	if d.Clock == nil {
-		errs = append(errs, errors.New("no clock"))
-	}
+	errs := missing(
+		dep{"router", d.Router != nil},
+		dep{"history", d.History != nil},
+		dep{"dead-letter queue", d.DeadLetters != nil},
+		dep{"clock", d.Clock != nil},
+	)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: fanout handler: %w", shadow.ErrInvalid, err)
 	}

@@ -113,19 +113,12 @@ var _ mutation.Resolver = (*Resolver)(nil)
 
 // NewResolver returns a Resolver; every port is required.
 func NewResolver(fleet ResolverFleet, records ResolverRecords, groups ResolverGroups, c clock.Clock, cfg ResolverConfig) (*Resolver, error) {
-	var errs []error
-	if fleet == nil {
-		errs = append(errs, errors.New("no fleet"))
-	}
-	if records == nil {
-		errs = append(errs, errors.New("no records"))
-	}
-	if groups == nil {
-		errs = append(errs, errors.New("no auto scaling groups"))
-	}
-	if c == nil {
-		errs = append(errs, errors.New("no clock"))
-	}
+	errs := missing(
+		dep{"fleet", fleet != nil},
+		dep{"records", records != nil},
+		dep{"auto scaling groups", groups != nil},
+		dep{"clock", c != nil},
+	)
 	if cfg.AgentPort < 0 || cfg.AgentPort > 65535 {
 		errs = append(errs, fmt.Errorf("agent port %d", cfg.AgentPort))
 	}

@@ -248,25 +248,14 @@ type warmLoop struct {
 
 // NewForecaster returns the forecaster handler.
 func NewForecaster(d ForecasterDeps, opt ForecasterOptions) (*Forecaster, error) {
-	var errs []error
-	if d.Groups == nil {
-		errs = append(errs, errors.New("no auto scaling groups"))
-	}
-	if d.History == nil {
-		errs = append(errs, errors.New("no history"))
-	}
-	if d.States == nil {
-		errs = append(errs, errors.New("no state store"))
-	}
-	if d.Audit == nil {
-		errs = append(errs, errors.New("no audit"))
-	}
-	if d.NewLoop == nil {
-		errs = append(errs, errors.New("no control loop"))
-	}
-	if d.Clock == nil {
-		errs = append(errs, errors.New("no clock"))
-	}
+	errs := missing(
+		dep{"auto scaling groups", d.Groups != nil},
+		dep{"history", d.History != nil},
+		dep{"state store", d.States != nil},
+		dep{"audit", d.Audit != nil},
+		dep{"control loop", d.NewLoop != nil},
+		dep{"clock", d.Clock != nil},
+	)
 	opt = opt.withDefaults()
 	if opt.Mode != asg.ModeAct && opt.Mode != asg.ModeForecastOnly {
 		errs = append(errs, fmt.Errorf("mode %q is not act or forecast-only", opt.Mode))

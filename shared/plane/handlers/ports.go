@@ -54,22 +54,13 @@ type Deps struct {
 }
 
 func (d *Deps) check(function string) error {
-	var errs []error
-	if d.Manager == nil {
-		errs = append(errs, errors.New("no shadow manager"))
-	}
-	if d.Fleet == nil {
-		errs = append(errs, errors.New("no fleet"))
-	}
-	if d.Records == nil {
-		errs = append(errs, errors.New("no records"))
-	}
-	if d.Groups == nil {
-		errs = append(errs, errors.New("no auto scaling groups"))
-	}
-	if d.Clock == nil {
-		errs = append(errs, errors.New("no clock"))
-	}
+	errs := missing(
+		dep{"shadow manager", d.Manager != nil},
+		dep{"fleet", d.Fleet != nil},
+		dep{"records", d.Records != nil},
+		dep{"auto scaling groups", d.Groups != nil},
+		dep{"clock", d.Clock != nil},
+	)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %s handler: %w", shadow.ErrInvalid, function, err)
 	}
@@ -95,4 +86,23 @@ func eventCode(err error) string {
 		return "unknown-event"
 	}
 	return "malformed"
+}
+
+// missing returns an error for each dependency that is not set: pairs of
+// a name and whether it is set, in the order they are checked.
+func missing(deps ...dep) []error {
+	var errs []error
+	for _, d := range deps {
+		if !d.set {
+			errs = append(errs, errors.New("no "+d.name))
+		}
+	}
+	return errs
+}
+
+// dep is a dependency a constructor checks for: its name in the error,
+// and whether it is set.
+type dep struct {
+	name string
+	set  bool
 }
