@@ -5,37 +5,21 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
-	"github.com/shadowscale/shadowscale/shared/platform/clock"
 )
 
 func main() { lambdaenv.Main("terminate", lambdaenv.LoadTerminate, run) }
 
-// run wires configuration, adapters and handler, and starts the Lambda
-// runtime.
+// run wires the adapters and the handler and starts the Lambda runtime.
 func run(cfg lambdaenv.Terminate, log *slog.Logger) error {
-	ctx := context.Background()
-	awsCfg, err := lambdaenv.AWSConfig(ctx)
-	if err != nil {
-		return err
-	}
-	sink := awssdk.NewEMF(os.Stdout, cfg.Namespace, clock.System{})
-	deps, err := handlers.LifecycleDeps(awsCfg, cfg.Common, cfg.Shadows, 0, nil, sink, log)
-	if err != nil {
-		return fmt.Errorf("wiring the adapters: %w", err)
-	}
-	h, err := handlers.NewTerminate(deps)
-	if err != nil {
-		return fmt.Errorf("building the handler: %w", err)
-	}
-	lambda.Start(handlers.Lambda{Handle: h.Handle, Metrics: sink, Log: log})
-	return nil
+	return handlers.StartLifecycle(context.Background(), cfg.Common, cfg.Shadows, log, func(d handlers.Deps) (handlers.HandleFunc, error) {
+		h, err := handlers.NewTerminate(d)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	})
 }

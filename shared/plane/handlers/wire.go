@@ -1,9 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -37,6 +41,28 @@ var (
 // LaunchTimeout is how long a launching shadow record may stay so before
 // another caller (a retry, the reconciler) takes the launch over.
 const LaunchTimeout = 5 * time.Minute
+
+// StartLifecycle is the launch and terminate functions' run: it wires
+// their adapters (the AWS clients built once, at init, metrics as EMF on
+// stdout), builds the handler with build and starts the Lambda runtime. It
+// returns only when the function could not start.
+func StartLifecycle(ctx context.Context, c lambdaenv.Common, s lambdaenv.Shadows, log *slog.Logger, build func(Deps) (HandleFunc, error)) error {
+	awsCfg, err := lambdaenv.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	sink := awssdk.NewEMF(os.Stdout, c.Namespace, clock.System{})
+	deps, err := LifecycleDeps(awsCfg, c, s, 0, nil, sink, log)
+	if err != nil {
+		return fmt.Errorf("wiring the adapters: %w", err)
+	}
+	h, err := build(deps)
+	if err != nil {
+		return fmt.Errorf("building the handler: %w", err)
+	}
+	lambda.Start(Lambda{Handle: h, Metrics: sink, Log: log})
+	return nil
+}
 
 // LifecycleDeps builds, from one AWS config (clients built once, here, at
 // init), the Deps of the launch, terminate and reconciler handlers: the EC2
