@@ -18,8 +18,9 @@ run: ## Replay the bundled real trace through the whole loop in an embedded simu
 	$(GO) run -tags sim ./cmd/shadowscale simulate
 
 
-unit: ## Unit tests of the Go module (go test ./...)
+unit: ## Unit tests of the Go module (go test ./...), and the CLI as make run builds it (tag sim)
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags sim ./cmd/shadowscale/
 
 lint: ## gofmt, go vet, and go.mod/go.sum tidy (go mod tidy -diff)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

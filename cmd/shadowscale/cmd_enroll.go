@@ -82,11 +82,7 @@ func runEnroll(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	p, err := openPlane(ctx, e, pf)
-	if err != nil {
-		return err
-	}
-	g, err := p.group(ctx, *group)
+	p, g, err := openGroup(ctx, e, pf, *group)
 	if err != nil {
 		return err
 	}
@@ -151,11 +147,7 @@ func runMode(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	p, err := openPlane(ctx, e, pf)
-	if err != nil {
-		return err
-	}
-	g, err := p.group(ctx, *group)
+	p, g, err := openGroup(ctx, e, pf, *group)
 	if err != nil {
 		return err
 	}

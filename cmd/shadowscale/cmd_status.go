@@ -114,11 +114,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	p, err := openPlane(ctx, e, pf)
-	if err != nil {
-		return err
-	}
-	g, err := p.group(ctx, *group)
+	p, g, err := openGroup(ctx, e, pf, *group)
 	if err != nil {
 		return err
 	}

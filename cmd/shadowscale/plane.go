@@ -300,6 +300,19 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, commandTimeout)
 }
 
+// openGroup opens the plane and reads the group named.
+func openGroup(ctx context.Context, e *env, pf *planeFlags, name string) (*plane, asg.Group, error) {
+	p, err := openPlane(ctx, e, pf)
+	if err != nil {
+		return nil, asg.Group{}, err
+	}
+	g, err := p.group(ctx, name)
+	if err != nil {
+		return nil, asg.Group{}, err
+	}
+	return p, g, nil
+}
+
 // requireGroup checks --group and the arguments.
 func requireGroup(fs *flag.FlagSet, group string) error {
 	if fs.NArg() > 0 {

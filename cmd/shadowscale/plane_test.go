@@ -69,7 +69,7 @@ func TestModeAndCapacityOf(t *testing.T) {
 		{"the stack's", p, nil, "act", "stack", 600, "policy"},
 		{"the group's tags", p, map[string]string{"shadowscale:mode": "forecast-only", "shadowscale:per-instance": "250"}, "forecast-only", "tag", 250, "tag"},
 		{"a mode tag not understood", p, map[string]string{"shadowscale:mode": "yolo"}, "forecast-only", `tag "yolo" not understood`, 600, "policy"},
-		{"no capacity figure", none, nil, "forecast-only", "stack", 0, "none: not forecast (no per-instance capacity: set per_instance in SHADOWSCALE_POLICY or tag the group shadowscale:per-instance)"},
+		{"no capacity figure", none, nil, "forecast-only", "stack", 0, "learned from the group's CPU utilization (no figure configured)"},
 		{"a bad capacity tag", p, map[string]string{"shadowscale:per-instance": "-3"}, "act", "stack", 0, `tag shadowscale:per-instance="-3" is not a positive number: not forecast`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
