@@ -126,7 +126,12 @@ type Fanout struct {
 	oldest    time.Time                            // the earliest minute in pending
 	lastFlush time.Time
 
-	users []mutation.UserRecord // de-aggregation buffer, reused (one invocation at a time)
+	// users holds *[]mutation.UserRecord: de-aggregation buffers reused
+	// across invocations. A pool, not a field: a runtime may run
+	// invocations of one handler concurrently (Lambda Managed Instances'
+	// multi-concurrency; the local pollers, one per shard), and a shared
+	// buffer cleared by one would empty the other's records.
+	users sync.Pool
 }
 
 // NewFanout returns the fanout handler.
@@ -195,7 +200,11 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 	fates := make([]recordFate, len(recs))
 	// First the user records of every Kinesis record (aggregated ones
 	// de-aggregated), so that the items and mutations are allocated once.
-	users := h.users[:0]
+	buf, _ := h.users.Get().(*[]mutation.UserRecord)
+	if buf == nil {
+		buf = new([]mutation.UserRecord)
+	}
+	users := (*buf)[:0]
 	for i := range recs {
 		k := &recs[i].Kinesis
 		f := &fates[i]
@@ -242,7 +251,8 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 		}
 	}
 	clear(users) // kept for the next batch, without this one's data
-	h.users = users[:0]
+	*buf = users[:0]
+	h.users.Put(buf)
 
 	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
 	failed := 0         // mutations that failed in a way a later delivery may fix, and letters not written

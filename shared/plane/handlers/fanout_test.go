@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -553,5 +554,63 @@ func TestFanoutFlushesCountersWhenDue(t *testing.T) {
 	}
 	if got := e.metrics.Sum("MutationsApplied", metrics.Dim{Name: "Group", Value: "web"}, metrics.Dim{Name: "Target", Value: "live"}); got != 6 {
 		t.Errorf("MutationsApplied{live} = %v: the metrics are emitted every batch", got)
+	}
+}
+
+// TestFanoutConcurrentInvocations: one handler invoked concurrently (as
+// Lambda Managed Instances may, and the local pollers do, one per shard)
+// keeps each invocation's records its own: every mutation is applied on
+// both agents, none is dead-lettered. Run with -race to see the sharing.
+func TestFanoutConcurrentInvocations(t *testing.T) {
+	e := newFanoutEnv(t)
+	const lives, batches, per = 4, 25, 20
+	ids := make([]string, lives)
+	shadows := make([]string, lives)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("i-0c%015d", i)
+		shadows[i] = e.pair(ids[i], "web", i+1)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, lives)
+	for i, id := range ids {
+		wg.Add(1)
+		go func() { // one "shard" per live: its batches in order, concurrent with the others'
+			defer wg.Done()
+			for b := range batches {
+				datas := make([][]byte, per)
+				for j := range datas {
+					datas[j] = enc(id, uint64(b*per+j+1))
+				}
+				ev := kinesisEvent(datas...)
+				for k := range ev.Records {
+					ev.Records[k].EventID = fmt.Sprintf("shardId-%012d:%d", i, b*per+k)
+				}
+				raw, err := json.Marshal(ev)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp, err := e.h.Handle(invocation(), raw)
+				if err != nil || len(resp.BatchItemFailures) > 0 {
+					errs <- fmt.Errorf("%s batch %d: %v, failures %v", id, b, err, failures(resp))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(e.dlq.Letters()); n > 0 {
+		t.Fatalf("%d records dead-lettered (%v), want none", n, reasons(e.dlq))
+	}
+	for i, id := range ids {
+		for _, inst := range []string{id, shadows[i]} {
+			if got := e.applied(t, inst, id); got != batches*per {
+				t.Errorf("%s applied %d of %s, want %d", inst, got, id, batches*per)
+			}
+		}
 	}
 }

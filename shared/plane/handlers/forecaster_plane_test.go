@@ -418,7 +418,10 @@ func TestForecasterReadsUtilizationOnlyWithoutAFigure(t *testing.T) {
 	e.groups.SetCPU("web", minute("12:09"), 42)
 	e.groups.SetCPU("tagged", minute("12:09"), 10)
 	fed := map[string][]float64{}
+	var mu sync.Mutex // the groups step concurrently
 	e.decide = func(g handlers.LoopGroup, o handlers.Observation) handlers.Decision {
+		mu.Lock()
+		defer mu.Unlock()
 		fed[g.Name] = append(fed[g.Name], o.Utilization)
 		return handlers.Decision{Action: handlers.ActionNone, From: o.Desired, To: o.Desired, Max: g.Max, Reason: "steady"}
 	}
