@@ -291,125 +291,170 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
 }
 
-// SVG writes the chart as a standalone SVG document.
+// SVG writes the chart as a standalone SVG document: the layout first
+// (the x range, each panel's scale and ticks, the legend's rows, the
+// height), then the title, the panels, the x axis, the markers and the
+// legend.
 func (c Chart) SVG(w io.Writer) error {
-	width := c.Width
-	if width <= 0 {
-		width = 960
+	l, err := c.layout()
+	if err != nil {
+		return err
 	}
-	maxPts := c.MaxPoints
-	if maxPts <= 0 {
-		maxPts = 1600
-	}
-	panels := append([]Panel{c.Panel}, c.Below...)
-	x0, x1 := math.Inf(1), math.Inf(-1)
-	for _, p := range panels {
-		if err := p.check(&x0, &x1); err != nil {
-			return err
-		}
-	}
-	if math.IsInf(x0, 0) {
-		return fmt.Errorf("chart %q: %w", c.Title, ErrEmpty)
-	}
-	if x1 == x0 {
-		x1 = x0 + 1
-	}
-	pw := float64(width - marginLeft - marginRight)
-	px := func(x float64) float64 { return marginLeft + (x-x0)/(x1-x0)*pw }
-
-	top := float64(titleHeight)
-	if len(c.Markers) > 0 {
-		top += 16
-	}
-	scales := make([]*yScale, len(panels))
-	empty := make([]bool, len(panels))
-	yticks := make([][]float64, len(panels))
-	y := top
-	for i, p := range panels {
-		lo, hi, ok := p.yRange()
-		if !ok { // a panel with nothing to draw says so
-			lo, hi = 0, 1
-			empty[i] = true
-		}
-		n := 6
-		h := float64(p.Height)
-		if h <= 0 {
-			h = 250
-			if i > 0 {
-				h = 120
-			}
-		}
-		if h < 160 {
-			n = 4
-		}
-		yt := niceTicks(lo, hi, n)
-		lo, hi = math.Min(lo, yt[0]), math.Max(hi, yt[len(yt)-1])
-		if hi == lo {
-			hi = lo + 1
-		}
-		scales[i] = &yScale{y0: lo, y1: hi, top: y, height: h, lowest: math.Inf(1), high: math.Inf(-1)}
-		scales[i].count(p.Series)
-		yticks[i] = yt
-		y += h + panelGap
-	}
-	plotBottom := y - panelGap
-	legend := c.legend(panels, scales)
-	rows := layoutLegend(legend, pw)
-	height := plotBottom + axisHeight
-	if c.XLabel != "" {
-		height += xLabelHeight
-	}
-	legendTop := height + 4
-	height = legendTop + float64(len(rows))*legendRow + 6
-
 	bw := bufio.NewWriter(w)
 	pr := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
-	pr(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	pr(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="sans-serif" font-size="12">`+"\n", l.width, l.height, l.width, l.height)
 	pr(`<title>%s</title>`+"\n", esc(c.Title))
 	pr(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	pr(`<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", marginLeft, esc(c.Title))
-	xt := c.xTicks(x0, x1)
-	for i, p := range panels {
-		s := scales[i]
-		c.drawPanel(pr, p, i, s, yticks[i], xt, px, pw, x0, x1, maxPts)
-		if empty[i] {
-			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#888">no data</text>`+"\n", marginLeft+pw/2, s.top+s.height/2)
+	xt := c.xTicks(l.x0, l.x1)
+	for i, p := range l.panels {
+		s := l.scales[i]
+		c.drawPanel(pr, p, i, s, l.yticks[i], xt, l.px, l.pw, l.x0, l.x1, l.maxPts)
+		if l.empty[i] {
+			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#888">no data</text>`+"\n", marginLeft+l.pw/2, s.top+s.height/2)
 		}
 	}
-	// X axis under the last panel.
+	c.drawXAxis(pr, l, xt)
+	c.drawMarkers(pr, l)
+	drawLegend(pr, l)
+	pr("</svg>\n")
+	return bw.Flush()
+}
+
+// chartLayout is where everything of a chart goes.
+type chartLayout struct {
+	width      int
+	maxPts     int
+	panels     []Panel
+	x0, x1     float64
+	pw         float64 // the plot's width
+	px         func(float64) float64
+	top        float64 // the first panel's top
+	scales     []*yScale
+	empty      []bool
+	yticks     [][]float64
+	plotBottom float64
+	rows       [][]legendItem
+	legendTop  float64
+	height     float64
+}
+
+// layout places the chart: its x range over every panel, each panel's y
+// scale and ticks, stacked, the legend's rows and the height.
+func (c Chart) layout() (*chartLayout, error) {
+	l := &chartLayout{width: c.Width, maxPts: c.MaxPoints, panels: append([]Panel{c.Panel}, c.Below...)}
+	if l.width <= 0 {
+		l.width = 960
+	}
+	if l.maxPts <= 0 {
+		l.maxPts = 1600
+	}
+	l.x0, l.x1 = math.Inf(1), math.Inf(-1)
+	for _, p := range l.panels {
+		if err := p.check(&l.x0, &l.x1); err != nil {
+			return nil, err
+		}
+	}
+	if math.IsInf(l.x0, 0) {
+		return nil, fmt.Errorf("chart %q: %w", c.Title, ErrEmpty)
+	}
+	if l.x1 == l.x0 {
+		l.x1 = l.x0 + 1
+	}
+	l.pw = float64(l.width - marginLeft - marginRight)
+	l.px = func(x float64) float64 { return marginLeft + (x-l.x0)/(l.x1-l.x0)*l.pw }
+	l.top = float64(titleHeight)
+	if len(c.Markers) > 0 {
+		l.top += 16
+	}
+	l.scales = make([]*yScale, len(l.panels))
+	l.empty = make([]bool, len(l.panels))
+	l.yticks = make([][]float64, len(l.panels))
+	y := l.top
+	for i, p := range l.panels {
+		l.scales[i], l.yticks[i], l.empty[i] = p.scale(i, y)
+		y += l.scales[i].height + panelGap
+	}
+	l.plotBottom = y - panelGap
+	l.rows = layoutLegend(c.legend(l.panels, l.scales), l.pw)
+	l.height = l.plotBottom + axisHeight
+	if c.XLabel != "" {
+		l.height += xLabelHeight
+	}
+	l.legendTop = l.height + 4
+	l.height = l.legendTop + float64(len(l.rows))*legendRow + 6
+	return l, nil
+}
+
+// scale is the y scale and ticks of the panel at index i whose top is at
+// top, and whether it has nothing to draw.
+func (p Panel) scale(i int, top float64) (*yScale, []float64, bool) {
+	lo, hi, ok := p.yRange()
+	if !ok { // a panel with nothing to draw says so
+		lo, hi = 0, 1
+	}
+	n := 6
+	h := float64(p.Height)
+	if h <= 0 {
+		h = 250
+		if i > 0 {
+			h = 120
+		}
+	}
+	if h < 160 {
+		n = 4
+	}
+	yt := niceTicks(lo, hi, n)
+	lo, hi = math.Min(lo, yt[0]), math.Max(hi, yt[len(yt)-1])
+	if hi == lo {
+		hi = lo + 1
+	}
+	s := &yScale{y0: lo, y1: hi, top: top, height: h, lowest: math.Inf(1), high: math.Inf(-1)}
+	s.count(p.Series)
+	return s, yt, !ok
+}
+
+// drawXAxis draws the x ticks and labels under the last panel.
+func (c Chart) drawXAxis(pr func(string, ...any), l *chartLayout, xt []float64) {
 	for _, t := range xt {
-		x := px(t)
+		x := l.px(t)
 		label := c.xLabel(t)
 		anchor := "middle" // "end" where a centred label would leave the image
-		if x+legendCharWidth*float64(len(label))/2 > float64(width) {
+		if x+legendCharWidth*float64(len(label))/2 > float64(l.width) {
 			anchor = "end"
 		}
-		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`+"\n", x, plotBottom, x, plotBottom+5)
-		pr(`<text x="%.1f" y="%.1f" text-anchor="%s">%s</text>`+"\n", x, plotBottom+18, anchor, esc(label))
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`+"\n", x, l.plotBottom, x, l.plotBottom+5)
+		pr(`<text x="%.1f" y="%.1f" text-anchor="%s">%s</text>`+"\n", x, l.plotBottom+18, anchor, esc(label))
 	}
 	if c.XLabel != "" {
-		pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", marginLeft+pw/2, plotBottom+axisHeight+14, esc(c.XLabel))
+		pr(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", marginLeft+l.pw/2, l.plotBottom+axisHeight+14, esc(c.XLabel))
 	}
-	// Markers' heads and labels over the top panel (their lines are drawn
-	// in each panel, under the series).
+}
+
+// drawMarkers draws the markers' heads and labels over the top panel
+// (their lines are drawn in each panel, under the series).
+func (c Chart) drawMarkers(pr func(string, ...any), l *chartLayout) {
 	lastLabel := math.Inf(-1)
 	for _, m := range c.Markers {
-		if m.X < x0 || m.X > x1 {
+		if m.X < l.x0 || m.X > l.x1 {
 			continue
 		}
 		col := pick(m.Color, 7)
-		x := px(m.X)
+		x := l.px(m.X)
 		pr(`<g><title>%s</title>`, esc(m.Title))
-		pr(`<path d="M%.1f %.1f l-4 -7 h8 z" fill="%s"/>`, x, top-1, col)
+		pr(`<path d="M%.1f %.1f l-4 -7 h8 z" fill="%s"/>`, x, l.top-1, col)
 		if m.Label != "" && x-lastLabel >= 7*float64(len(m.Label))+4 {
-			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="%s">%s</text>`, x, top-10, col, esc(m.Label))
+			pr(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="%s">%s</text>`, x, l.top-10, col, esc(m.Label))
 			lastLabel = x
 		}
 		pr("</g>\n")
 	}
-	// Legend along the bottom, wrapped.
-	for r, row := range rows {
-		ly := legendTop + float64(r)*legendRow + 10
+}
+
+// drawLegend draws the legend along the bottom, wrapped in its rows.
+func drawLegend(pr func(string, ...any), l *chartLayout) {
+	for r, row := range l.rows {
+		ly := l.legendTop + float64(r)*legendRow + 10
 		x := float64(marginLeft)
 		for _, li := range row {
 			pr(`<g class="legend-item" data-kind="%s">`, li.kind)
@@ -418,8 +463,6 @@ func (c Chart) SVG(w io.Writer) error {
 			x += li.width()
 		}
 	}
-	pr("</svg>\n")
-	return bw.Flush()
 }
 
 func (c Chart) drawPanel(pr func(string, ...any), p Panel, idx int, s *yScale, yt, xt []float64, px func(float64) float64, pw, x0, x1 float64, maxPts int) {
