@@ -194,12 +194,55 @@ func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEven
 	return h.HandleEvent(ctx, ev), nil
 }
 
-// HandleEvent fans out a decoded Kinesis event.
+// HandleEvent fans out a decoded Kinesis event: its records decoded
+// (aggregated ones de-aggregated), the mutations routed to both agents,
+// what can never succeed dead-lettered, and the first record to retry
+// reported.
 func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
 	recs := ev.Records
+	fates, items, muts, resources := h.decode(recs)
+	failed, shadowRejected := h.route(ctx, fates, items, muts, resources)
+
+	first := len(recs) // the first record to retry
+	for i, f := range fates {
+		if f.retry != nil {
+			first = i
+			break
+		}
+	}
+	dead, unwritten := h.deadLetter(ctx, recs, fates, items, first)
+	failed += unwritten
+	for i := range fates {
+		if fates[i].retry != nil && i < first {
+			first = i
+		}
+	}
+	h.count(ctx)
+
+	if failed > 0 {
+		h.metrics.Add("FanoutErrors", metrics.Count, float64(failed))
+	}
+	if shadowRejected > 0 {
+		h.metrics.Add("ShadowRejected", metrics.Count, float64(shadowRejected))
+	}
+	resp := events.KinesisEventResponse{}
+	attrs := []any{"records", len(recs), "user_records", len(items), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
+	if first < len(recs) {
+		resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: recs[first].Kinesis.SequenceNumber}}
+		attrs = append(attrs, "retry_from", recs[first].Kinesis.SequenceNumber, "retry_records", len(recs)-first, "err", fates[first].retry)
+		h.log.WarnContext(ctx, "batch partly failed; Lambda retries from the first failed record", attrs...)
+	} else {
+		h.log.InfoContext(ctx, "batch fanned out", attrs...)
+	}
+	return resp
+}
+
+// decode turns a batch's records into user records (aggregated ones
+// de-aggregated, first, so that the items and mutations are allocated
+// once) and decodes each: the records' fates, the items, the mutations
+// and the resources they name, in first-seen order.
+func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item, []mutation.Mutation, []string) {
 	fates := make([]recordFate, len(recs))
-	// First the user records of every Kinesis record (aggregated ones
-	// de-aggregated), so that the items and mutations are allocated once.
 	buf, _ := h.users.Get().(*[]mutation.UserRecord)
 	if buf == nil {
 		buf = new([]mutation.UserRecord)
@@ -253,85 +296,60 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 	clear(users) // kept for the next batch, without this one's data
 	*buf = users[:0]
 	h.users.Put(buf)
+	return fates, items, muts, resources
+}
 
-	shadowRejected := 0 // held by the live, refused by the shadow as too late: the reconciler resyncs it
-	failed := 0         // mutations that failed in a way a later delivery may fix, and letters not written
-	if len(muts) > 0 {
-		rctx, cancel := h.routingContext(ctx)
-		if h.d.Routes != nil {
-			h.d.Routes.Prime(rctx, resources)
+// route applies the mutations on both agents of their resources and
+// marks each item's fate (the reason it can never succeed) and each
+// record's (the error a later delivery may fix). It returns how many
+// mutations failed so, and how many the shadow refused as too late (held
+// by the live: the reconciler resyncs the shadow).
+func (h *Fanout) route(ctx context.Context, fates []recordFate, items []item, muts []mutation.Mutation, resources []string) (failed, shadowRejected int) {
+	if len(muts) == 0 {
+		return 0, 0
+	}
+	rctx, cancel := h.routingContext(ctx)
+	if h.d.Routes != nil {
+		h.d.Routes.Prime(rctx, resources)
+	}
+	outs := h.d.Router.Route(rctx, muts)
+	cancel()
+	reasons := make([]string, len(muts))
+	retries := make([]error, len(muts))
+	for _, o := range outs {
+		if o.ShadowRejected {
+			shadowRejected++
 		}
-		outs := h.d.Router.Route(rctx, muts)
-		cancel()
-		reasons := make([]string, len(muts))
-		retries := make([]error, len(muts))
-		for _, o := range outs {
-			if o.ShadowRejected {
-				shadowRejected++
+		switch {
+		case o.Err == nil:
+		case o.Retry:
+			retries[o.Index] = o.Err
+			failed++
+			if h.d.Routes != nil {
+				h.d.Routes.Invalidate(muts[o.Index].Resource)
 			}
-			switch {
-			case o.Err == nil:
-			case o.Retry:
-				retries[o.Index] = o.Err
-				failed++
-				if h.d.Routes != nil {
-					h.d.Routes.Invalidate(muts[o.Index].Resource)
-				}
-			case errors.Is(o.Err, ErrLiveUnavailable):
-				reasons[o.Index] = ReasonLiveUnavailable + ": " + o.Err.Error()
-			case errors.Is(o.Err, mutation.ErrUnknownResource):
-				reasons[o.Index] = ReasonUnknownResource + ": " + o.Err.Error()
-			default:
-				reasons[o.Index] = ReasonRejected + ": " + o.Err.Error()
-			}
-		}
-		for i := range fates {
-			f := &fates[i]
-			for j := f.first; j < f.first+f.items; j++ {
-				it := &items[j]
-				if it.mut < 0 {
-					continue
-				}
-				if err := retries[it.mut]; err != nil && f.retry == nil {
-					f.retry = err
-				}
-				it.reason = reasons[it.mut]
-			}
+		case errors.Is(o.Err, ErrLiveUnavailable):
+			reasons[o.Index] = ReasonLiveUnavailable + ": " + o.Err.Error()
+		case errors.Is(o.Err, mutation.ErrUnknownResource):
+			reasons[o.Index] = ReasonUnknownResource + ": " + o.Err.Error()
+		default:
+			reasons[o.Index] = ReasonRejected + ": " + o.Err.Error()
 		}
 	}
-
-	first := len(recs) // the first record to retry
-	for i, f := range fates {
-		if f.retry != nil {
-			first = i
-			break
-		}
-	}
-	dead, unwritten := h.deadLetter(ctx, recs, fates, items, first)
-	failed += unwritten
 	for i := range fates {
-		if fates[i].retry != nil && i < first {
-			first = i
+		f := &fates[i]
+		for j := f.first; j < f.first+f.items; j++ {
+			it := &items[j]
+			if it.mut < 0 {
+				continue
+			}
+			if err := retries[it.mut]; err != nil && f.retry == nil {
+				f.retry = err
+			}
+			it.reason = reasons[it.mut]
 		}
 	}
-	h.count(ctx)
-
-	if failed > 0 {
-		h.metrics.Add("FanoutErrors", metrics.Count, float64(failed))
-	}
-	if shadowRejected > 0 {
-		h.metrics.Add("ShadowRejected", metrics.Count, float64(shadowRejected))
-	}
-	resp := events.KinesisEventResponse{}
-	attrs := []any{"records", len(recs), "user_records", len(items), "mutations", len(muts), "dead_lettered", dead, "failed", failed, "shadow_rejected", shadowRejected}
-	if first < len(recs) {
-		resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: recs[first].Kinesis.SequenceNumber}}
-		attrs = append(attrs, "retry_from", recs[first].Kinesis.SequenceNumber, "retry_records", len(recs)-first, "err", fates[first].retry)
-		h.log.WarnContext(ctx, "batch partly failed; Lambda retries from the first failed record", attrs...)
-	} else {
-		h.log.InfoContext(ctx, "batch fanned out", attrs...)
-	}
-	return resp
+	return failed, shadowRejected
 }
 
 // routingContext bounds routing so that Reserve is left before the
