@@ -71,18 +71,13 @@ type actPlan struct {
 }
 
 func runEnroll(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, commands["enroll"])
-	pf := addPlaneFlags(fs)
-	group := fs.String("group", "", "the Auto Scaling `group` (required)")
-	if ok, err := parseFlags(fs, args); !ok {
-		return err
-	}
-	if err := requireGroup(fs, *group); err != nil {
+	pf, group, ok, err := groupFlags(e, "enroll", args)
+	if !ok {
 		return err
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	p, g, err := openGroup(ctx, e, pf, *group)
+	p, g, err := openGroup(ctx, e, pf, group)
 	if err != nil {
 		return err
 	}

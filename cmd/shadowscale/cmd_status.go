@@ -103,18 +103,13 @@ type signalOut struct {
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, commands["status"])
-	pf := addPlaneFlags(fs)
-	group := fs.String("group", "", "the Auto Scaling `group` (required)")
-	if ok, err := parseFlags(fs, args); !ok {
-		return err
-	}
-	if err := requireGroup(fs, *group); err != nil {
+	pf, group, ok, err := groupFlags(e, "status", args)
+	if !ok {
 		return err
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	p, g, err := openGroup(ctx, e, pf, *group)
+	p, g, err := openGroup(ctx, e, pf, group)
 	if err != nil {
 		return err
 	}

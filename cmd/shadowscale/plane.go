@@ -300,6 +300,22 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, commandTimeout)
 }
 
+// groupFlags parses the flags of the command name on one group: the
+// plane's and --group, required. ok is false when the command is done
+// (its help shown, or err).
+func groupFlags(e *env, name string, args []string) (pf *planeFlags, group string, ok bool, err error) {
+	fs := newFlagSet(e, commands[name])
+	pf = addPlaneFlags(fs)
+	g := fs.String("group", "", "the Auto Scaling `group` (required)")
+	if ok, err := parseFlags(fs, args); !ok {
+		return nil, "", false, err
+	}
+	if err := requireGroup(fs, *g); err != nil {
+		return nil, "", false, err
+	}
+	return pf, *g, true, nil
+}
+
 // openGroup opens the plane and reads the group named.
 func openGroup(ctx context.Context, e *env, pf *planeFlags, name string) (*plane, asg.Group, error) {
 	p, err := openPlane(ctx, e, pf)
