@@ -5,7 +5,7 @@ SHELL := bash
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help run test unit lint check-arch bench
+.PHONY: help run test unit race lint check-arch bench
 
 # `make run` builds the CLI with the build tag sim: the simulator alone,
 # without the operator commands that link the AWS SDK (minutes of compiling
@@ -22,6 +22,14 @@ unit: ## Unit tests of the Go module (go test ./...), and the CLI as make run bu
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags sim ./cmd/shadowscale/
 
+# The packages whose code runs concurrently (handlers invoked concurrently,
+# the router, the agent's store, the producer).
+RACE_PKGS := ./shared/plane/... ./shared/domain/mutation/ ./shared/domain/shadow/ ./shared/agent/ ./shared/producer/
+
+race: ## The concurrent packages' unit tests under the race detector (needs cgo: a C compiler)
+	@if [ "$$($(GO) env CGO_ENABLED)" != 1 ]; then echo "race: cgo is off (no C compiler?): the race detector needs it"; exit 1; fi
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
 lint: ## gofmt, go vet, and go.mod/go.sum tidy (go mod tidy -diff)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
@@ -36,7 +44,7 @@ bench: ## Go benchmarks of the hot paths (forecaster fit, router, simulator)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
 
 # Each area adds its own targets, and its parts of `make test` to TEST_PARTS.
-TEST_PARTS := lint check-arch unit
+TEST_PARTS := lint check-arch unit race
 -include mk/*.mk
 
 test: $(TEST_PARTS) ## Everything CI runs (see TEST_PARTS): lint, architecture check, unit tests, and each area's suites
