@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 
@@ -50,6 +51,34 @@ func (p *eventParser) str() ([]byte, bool) {
 		p.i = i
 	}
 	return s, ok
+}
+
+// base64 reads a string of standard base64 (a record's data, most of the
+// payload) and decodes it. The closing quote is found with
+// bytes.IndexByte, and the decoder checks the contents: a byte outside the
+// alphabet fails it (so an escape, a control character or non-ASCII),
+// and the caller falls back to encoding/json. The decoder skips CR and
+// LF, which JSON does not allow raw in a string: those fall back too.
+func (p *eventParser) base64() ([]byte, bool) {
+	i := jsonscan.Space(p.d, p.i)
+	if i >= len(p.d) || p.d[i] != '"' {
+		return nil, false
+	}
+	n := bytes.IndexByte(p.d[i+1:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	s := p.d[i+1 : i+1+n]
+	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+		return nil, false
+	}
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	m, err := base64.StdEncoding.Decode(b, s)
+	if err != nil {
+		return nil, false
+	}
+	p.i = i + 2 + n
+	return b[:m], true
 }
 
 func (p *eventParser) strInto(dst *string) bool {
@@ -133,14 +162,9 @@ func (p *eventParser) kinesis(k *events.KinesisRecord) bool {
 			}
 			return 1, ok && k.ApproximateArrivalTimestamp.UnmarshalJSON(n) == nil
 		case "data":
-			s, ok := p.str()
-			if !ok {
-				return 0, false
-			}
-			b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-			n, err := base64.StdEncoding.Decode(b, s)
-			k.Data = b[:n]
-			return 2, err == nil
+			b, ok := p.base64()
+			k.Data = b
+			return 2, ok
 		case "encryptionType":
 			return 4, p.strInto(&k.EncryptionType)
 		case "partitionKey":

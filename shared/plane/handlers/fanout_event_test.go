@@ -51,6 +51,18 @@ func eventSeeds(t testing.TB) []string {
 		`{"Records":[` + strings.Replace(rec, `"eventID"`, `"EventID"`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `"eventSource":"aws:kinesis"`, `"extra":{"a":[1,2]}`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `"1.0"`, `1.0`, 1) + `]}`,
+		// the data's base64: raw CR or LF (invalid JSON, which the decoder
+		// alone would skip), escapes that decode to the alphabet or to a
+		// newline, an escaped quote, a string not closed, padding wrong
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, "\"eA\n==\"", 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, "\"eA\r==\"", 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"e\u0041=="`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"eA\n=="`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"e\/A="`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"eA\"=="`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"eA==`, 1),
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, `"eA="`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `"eA=="`, "\"eA\t==\"", 1) + `]}`,
 	}
 }
 
