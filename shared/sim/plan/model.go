@@ -91,7 +91,8 @@ type Plan struct {
 type Producer struct {
 	Producers            int     `json:"producers"`
 	MutationsPerInstance float64 `json:"mutations_per_instance_per_second"` // of an instance that puts any
-	FlushIntervalS       float64 `json:"flush_interval_s"`                  // linger + a PutRecords call
+	FlushIntervalS       float64 `json:"flush_interval_s"`
+	BoundaryLagS         float64 `json:"minute_end_flush_lag_s"` // the write at a minute's end comes this long after it                  // linger + a PutRecords call
 	MutationsPerFlush    float64 `json:"mutations_per_instance_per_flush"`
 	MutationsPerRecord   float64 `json:"mutations_per_record"`
 	RecordBytes          float64 `json:"record_bytes"` // a record's data, on average
@@ -136,6 +137,7 @@ type Fanout struct {
 	ResourcesPerEnv      float64 `json:"resources_per_environment"`
 	FlushesPerMinute     float64 `json:"flushes_per_minute"` // per environment
 	FlushIntervalS       float64 `json:"flush_interval_s"`
+	BoundaryLagS         float64 `json:"minute_end_flush_lag_s"` // the write at a minute's end comes this long after it
 	ResourcesPerFlush    float64 `json:"resources_per_flush"`
 	GroupsPerFlush       float64 `json:"groups_per_flush"`
 	GroupsPerInvocation  float64 `json:"groups_per_invocation"`
@@ -535,15 +537,29 @@ func (pl *Plan) fanoutCounters(po poll, rs, g float64) {
 	f.ResourcesPerInvoc = distinct(k, po.recordsPerInv)
 	f.GroupsPerInvocation = distinct(g, f.ResourcesPerInvoc)
 	// Counters are written at the first batch FlushEvery after the last
-	// write (half a batch interval late, on average), and at the first
-	// batch after a minute ends, which restarts the cadence.
+	// write, and at the first batch after a minute ends, which restarts
+	// the cadence. An idle shard's batches come once a poll cycle,
+	// regularly: a write comes ceil(FlushEvery / cycle) cycles after the
+	// last. A busy one's come every round, jittered: half a round late on
+	// average. A minute's end falls anywhere in a cycle: its write comes
+	// half a cycle after it.
 	fe := p.FlushEveryS
+	late := func(period float64) float64 {
+		if po.busy {
+			return tb / 2
+		}
+		return math.Ceil(period/po.cycle)*po.cycle - period
+	}
+	f.BoundaryLagS = tb / 2
+	if !po.busy {
+		f.BoundaryLagS = po.cycle / 2
+	}
 	if tb >= fe {
 		f.FlushIntervalS = tb
 		f.FlushesPerMinute = 60 / tb
 	} else {
-		f.FlushIntervalS = fe + tb/2
-		f.FlushesPerMinute = 1 + math.Floor((60-tb/2)/f.FlushIntervalS)
+		f.FlushIntervalS = fe + late(fe)
+		f.FlushesPerMinute = 1 + math.Floor((60-f.BoundaryLagS)/f.FlushIntervalS)
 	}
 	perEnvRecords := rs * float64(pl.Stream.Shards) / e
 	f.ResourcesPerFlush = distinct(k, perEnvRecords*f.FlushIntervalS)
@@ -557,12 +573,13 @@ func (pl *Plan) fanoutCounters(po poll, rs, g float64) {
 	f.WCU = e * f.WritesPerMinute / 60
 	f.Calls["dynamodb.UpdateItem"] = f.WCU
 	// Routes are cached for RouteTTL; a resource's is read again at the
-	// first batch that holds it after that.
+	// first batch that holds it after that (the cadence above, then as
+	// many more batches as it takes to come in one).
 	in := 1 - math.Pow(1-1/k, po.recordsPerInv) // a resource in a batch
 	if k <= 1 {
 		in = 1
 	}
-	wait := tb * (1/math.Max(in, 1e-9) - 0.5)
+	wait := late(p.RouteTTLS) + tb*(1/math.Max(in, 1e-9)-1)
 	f.ResolvePeriodS = p.RouteTTLS + wait
 	f.RoutesClustered = in >= 0.999
 	active := n * (1 - p.IdleFraction)

@@ -335,15 +335,19 @@ func TestSmallWorld(t *testing.T) {
 	if f.Busy || math.Abs(f.PollCycleS-cycle) > 1e-9 || math.Abs(f.InvocationsPerSecond-1/(1-q)/cycle) > 1e-9 {
 		t.Errorf("poll cycle %v s (busy %v), %v invocations/s; want %v s, %v", f.PollCycleS, f.Busy, f.InvocationsPerSecond, cycle, 1/(1-q)/cycle)
 	}
-	if !f.RoutesClustered || math.Abs(f.ResolvePeriodS-(30+f.BatchIntervalS/2)) > 1e-3 {
-		t.Errorf("routes clustered %v, refreshed every %v s; want together, every 30 s plus half a batch interval", f.RoutesClustered, f.ResolvePeriodS)
+	// An idle shard's batches come once a poll cycle, regularly: the
+	// routes are read again at the first cycle 30 s on, the counters
+	// written at the first cycle 5 s on, and at the first after a
+	// minute's end (half a cycle later, on average), which restarts the
+	// cadence. Each write: 2 resource items, a minute and an hour item;
+	// at a minute's end the new minute's 3 too.
+	c := f.PollCycleS
+	if !f.RoutesClustered || math.Abs(f.ResolvePeriodS-math.Ceil(30/c)*c) > 1e-3 {
+		t.Errorf("routes clustered %v, refreshed every %v s; want together, every %v s", f.RoutesClustered, f.ResolvePeriodS, math.Ceil(30/c)*c)
 	}
-	// 1 + floor((60 - tb/2) / (5 + tb/2)) flushes, each 2 resource items
-	// and a minute and an hour item, plus the new minute's 3 at its end.
-	tb := f.BatchIntervalS
-	flushes := 1 + math.Floor((60-tb/2)/(5+tb/2))
-	if f.FlushesPerMinute != flushes || math.Abs(f.WritesPerMinute-(flushes*4+3)) > 1e-3 {
-		t.Errorf("%v flushes, %v writes a minute; want %v and %v", f.FlushesPerMinute, f.WritesPerMinute, flushes, flushes*4+3)
+	flushes := 1 + math.Floor((60-c/2)/(math.Ceil(5/c)*c))
+	if math.Abs(f.FlushIntervalS-math.Ceil(5/c)*c) > 1e-9 || f.FlushesPerMinute != flushes || math.Abs(f.WritesPerMinute-(flushes*4+3)) > 1e-3 {
+		t.Errorf("a write every %v s, %v a minute, %v items; want every %v s, %v and %v", f.FlushIntervalS, f.FlushesPerMinute, f.WritesPerMinute, math.Ceil(5/c)*c, flushes, flushes*4+3)
 	}
 	r := pl.Reconciler.Calls
 	if r["dynamodb.Query"] != 16 || r["dynamodb.GetItem"] != 2 || r["ec2.DescribeInstances"] != 2 || r["ec2.DescribeInstanceStatus"] != 2 || r["autoscaling.DescribeAutoScalingGroups"] != 1 {
