@@ -17,7 +17,7 @@ const (
 	hoursPerMonth   = 730.0
 	secondsPerMonth = hoursPerMonth * 3600
 	mib             = 1 << 20
-	gb              = 1e9
+	gb              = 1 << 30 // AWS bills data by the binary gigabyte
 )
 
 // Service limits the model checks against (not account quotas: those are
