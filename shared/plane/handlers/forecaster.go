@@ -725,7 +725,7 @@ func (h *Forecaster) decide(ctx context.Context, g asg.Group, in *runInputs, ste
 	h.emit(g.Name, lastStep.o, lastStep.r, *gf)
 	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
 		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason,
-		"per_instance", lastStep.r.PerInstance, "capacity_source", lastStep.r.CapacitySource)
+		"per_instance", number(lastStep.r.PerInstance), "capacity_source", lastStep.r.CapacitySource)
 }
 
 // demandHistory reads a group's demand a minute up to the minute last

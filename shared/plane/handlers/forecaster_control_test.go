@@ -150,22 +150,12 @@ func TestForecasterControlLoopConfiguration(t *testing.T) {
 // (it then learns the capacity from the group's utilization). Until the
 // lead's control change is on main it refuses it, and the tests of that
 // path skip, saying so.
-func learningLanded() bool {
-	c := control.DefaultConfig()
-	c.PerInstance = 0
-	return c.Validate() == nil
-}
-
-// TestForecasterLearnsCapacityWithoutAFigure [needs the control loop's
-// capacity learning: skipped until control accepts per_instance 0]: a
+// TestForecasterLearnsCapacityWithoutAFigure: a
 // group with neither a policy figure nor a shadowscale:per-instance tag is
 // forecast, not failed: its loop is built with per_instance 0, fed the
 // group's CPU utilization, and every audit record says the figure used
 // and that it was learned.
 func TestForecasterLearnsCapacityWithoutAFigure(t *testing.T) {
-	if !learningLanded() {
-		t.Skip("needs the control loop's capacity learning (control.Config with per_instance 0 is still refused on this branch)")
-	}
 	e := newFcEnvWith(t, "forecast-only", controlLoops(t, ``))
 	e.traffic("web", "11:00", "12:09", 600, 100)
 	for m := minute("11:55"); !m.After(minute("12:09")); m = m.Add(time.Minute) {
@@ -187,6 +177,21 @@ func TestForecasterLearnsCapacityWithoutAFigure(t *testing.T) {
 	}
 	if body.Capacity.Source != control.CapacityFromUtilization || body.Capacity.PerInstance == nil {
 		t.Errorf("audit capacity %+v, want learned from the utilization", body.Capacity)
+	}
+}
+
+// TestForecasterWithNothingToLearnFrom: a group without a figure and
+// without CPU utilization yet is forecast, not failed; its capacity is
+// unknown (null in the audit, and in the logs, which encode it).
+func TestForecasterWithNothingToLearnFrom(t *testing.T) {
+	e := newFcEnvWith(t, "forecast-only", controlLoops(t, ``))
+	e.traffic("web", "11:00", "12:09", 600, 100)
+	gf := e.run(t).Groups[0]
+	if gf.Error != "" || gf.Minutes != 70 {
+		t.Fatalf("a group with nothing to learn from: %+v", gf)
+	}
+	if !strings.Contains(e.logs.String(), `"per_instance":null`) {
+		t.Errorf("the group forecast log line should carry per_instance null: %s", e.logs)
 	}
 }
 

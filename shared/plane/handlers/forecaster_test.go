@@ -163,6 +163,10 @@ func newFcEnvOpt(t *testing.T, opt handlers.ForecasterOptions, loops handlers.Lo
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// slog writes !ERROR for a value it cannot encode (a NaN float)
+		if i := strings.Index(e.logs.String(), "!ERROR"); i >= 0 {
+			t.Errorf("a log value did not encode: %s", e.logs.String()[max(0, i-200):min(e.logs.Len(), i+100)])
+		}
 		if t.Failed() {
 			t.Logf("logs:\n%s", e.logs)
 		}
