@@ -372,3 +372,29 @@ func TestApplyEndpoint(t *testing.T) {
 		t.Errorf("status %+v: want accepted seq 9, 7 accepted, 2 skipped, 2 rejected, none missing (refused batches accept nothing)", s)
 	}
 }
+
+// TestRejectedBodyIsDrained: a request rejected with its body unread
+// (too large, unsigned), from a client that asked to close the connection
+// and is still writing, gets its answer, not a reset: the agent reads the
+// rest of the body (up to a bound) before the connection closes. Without
+// that, some of these sends fail with "connection reset by peer", which a
+// client retries instead of reading the 413 or 401.
+func TestRejectedBodyIsDrained(t *testing.T) {
+	clk := clock.NewFake(t0)
+	a := startAgent(t, "i-live", agentOpts{clock: clk, maxBody: 64 << 10})
+	big := applyBody(t, "i-0abc", mut("i-0abc", 1, mutation.OpPut, "k", strings.Repeat("x", 200<<10)))
+	n := byte(0)
+	for i := range 40 {
+		n++
+		signed := signedReq(t, a, "POST", PathApply, big, a.id, clk.Now(), [16]byte{0xd0, n})
+		unsigned, _ := http.NewRequest("POST", a.srv.URL+PathApply, bytes.NewReader(big))
+		for _, c := range []struct {
+			req  *http.Request
+			want int
+		}{{signed, 413}, {unsigned, 401}} {
+			if status, text := doSNI(t, a.ep.InstanceID, c.req); status != c.want {
+				t.Fatalf("send %d: status %d (%s), want %d", i, status, text, c.want)
+			}
+		}
+	}
+}

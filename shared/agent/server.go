@@ -346,12 +346,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // reject answers an error status and logs it (never the body).
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, err error) {
+	drainRejected(r)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError
 	}
 	s.log.Log(r.Context(), level, "request rejected", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "err", err)
 	writeJSON(w, status, ErrorResponse{Error: err.Error()})
+}
+
+// maxDrain bounds how much of a rejected request's unread body is read.
+const maxDrain = 1 << 20
+
+// drainRejected reads what is left of a rejected request's body, up to maxDrain.
+// A connection that closes on unread data (the client asked for close, or
+// the body went over a limit) is reset, and a client still writing the
+// body then reads the reset instead of the answer (a 413 or 401 would
+// become a retried transport error).
+func drainRejected(r *http.Request) {
+	if r.Body != nil && r.ContentLength != 0 {
+		_, _ = io.CopyN(io.Discard, r.Body, maxDrain)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
