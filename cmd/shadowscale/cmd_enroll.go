@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,7 +68,11 @@ type actPlan struct {
 	LastDecisions    []decisionOut            `json:"last_decisions"`
 	DecisionsSince   time.Time                `json:"decisions_since"`
 	Warnings         []string                 `json:"warnings,omitempty"`
-	decisions        []control.AuditRecord
+	// BlockedBy names the group's own policies and scheduled actions that
+	// scale it: while one is there, the forecaster does not act on the
+	// group (docs/ACT.md, section 2).
+	BlockedBy []string `json:"blocked_by,omitempty"`
+	decisions []control.AuditRecord
 }
 
 func runEnroll(ctx context.Context, e *env, args []string) error {
@@ -247,8 +252,8 @@ func planAct(ctx context.Context, p *plane, g asg.Group, since time.Duration) (*
 	if pol.AllowResize {
 		pl.MayDo = append(pl.MayDo, "change the instance type of new instances to the next larger of the family, at the max (policy allow_resize): a new launch template version")
 	}
-	if p.capacityOf(g).PerInstance <= 0 {
-		pl.Warnings = append(pl.Warnings, "the group has no capacity figure, so the forecaster does not forecast it: in act mode it changes nothing until it has one ("+p.capacityOf(g).Source+")")
+	if c := p.capacityOf(g); c.PerInstance <= 0 {
+		pl.Warnings = append(pl.Warnings, "the group has no capacity figure: the forecaster learns it from the group's CPU utilization, and holds the capacity until it has a reading ("+c.Source+")")
 	}
 	if pl.Policies, err = awssdk.GroupScalingPolicies(ctx, p.asg, g.Name); err != nil {
 		return nil, err
@@ -256,8 +261,16 @@ func planAct(ctx context.Context, p *plane, g asg.Group, since time.Duration) (*
 	if pl.ScheduledActions, err = awssdk.GroupScheduledActions(ctx, p.asg, g.Name); err != nil {
 		return nil, err
 	}
-	if n := len(pl.Policies) + len(pl.ScheduledActions); n > 0 {
-		pl.Warnings = append(pl.Warnings, fmt.Sprintf("the group has %d scaling policies and scheduled actions of its own: they keep changing its capacity alongside the forecaster", n))
+	if len(pl.Policies)+len(pl.ScheduledActions) > 0 {
+		groups, err := awssdk.NewGroups(p.asg, nil, awssdk.GroupsConfig{}, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		own, err := groups.OwnScaling(ctx, []string{g.Name})
+		if err != nil {
+			return nil, err
+		}
+		pl.BlockedBy, pl.Warnings = ownScalingWarnings(own[g.Name], pl.Warnings)
 	}
 	ds, err := p.lastDecisions(ctx, g.Name, since, 10)
 	if err != nil {
@@ -337,4 +350,26 @@ func optInt(v *int) string {
 		return "-"
 	}
 	return fmt.Sprint(*v)
+}
+
+// ownScalingWarnings says which of a group's own policies and scheduled
+// actions keep the forecaster from acting on it (asg.Scaling.Conflicts,
+// the rule the forecaster applies at every run) and which do not.
+func ownScalingWarnings(own []asg.Scaling, warnings []string) (blocked, out []string) {
+	var fine []string
+	for _, s := range own {
+		if s.Conflicts() {
+			blocked = append(blocked, s.String())
+		} else {
+			fine = append(fine, s.String())
+		}
+	}
+	out = warnings
+	if len(blocked) > 0 {
+		out = append(out, fmt.Sprintf("the forecaster will NOT act on this group while it has %d scaling policies or scheduled actions that scale it (%s): it keeps forecasting and says so in the audit; delete them, or keep one target tracking policy with DisableScaleIn (docs/ACT.md, section 2)", len(blocked), strings.Join(blocked, "; ")))
+	}
+	if len(fine) > 0 {
+		out = append(out, fmt.Sprintf("these of the group's own policies and scheduled actions do not block acting: %s", strings.Join(fine, "; ")))
+	}
+	return blocked, out
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,41 @@ func unsetenv(t *testing.T, k string) {
 	t.Helper()
 	if err := os.Unsetenv(k); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOwnScalingWarnings(t *testing.T) {
+	tt := asg.Scaling{Name: "cpu50", Kind: asg.ScalingTargetTracking, Enabled: true}
+	ttNoIn := asg.Scaling{Name: "backstop", Kind: asg.ScalingTargetTracking, Enabled: true, DisableScaleIn: true}
+	minOnly := asg.Scaling{Name: "nightly-min", Kind: asg.ScalingScheduled, Enabled: true}
+	for _, tc := range []struct {
+		name        string
+		own         []asg.Scaling
+		blocked     int
+		wantInWarns []string
+	}{
+		{"none", nil, 0, nil},
+		{"target tracking that scales in blocks", []asg.Scaling{tt}, 1, []string{"will NOT act", `"cpu50"`}},
+		{"a backstop and a min-only schedule do not", []asg.Scaling{ttNoIn, minOnly}, 0, []string{"do not block acting", `"backstop"`, `"nightly-min"`}},
+		{"both kinds, each said", []asg.Scaling{tt, ttNoIn}, 1, []string{"will NOT act", "do not block acting"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blocked, warns := ownScalingWarnings(tc.own, []string{"earlier"})
+			if len(blocked) != tc.blocked {
+				t.Errorf("blocked by %v, want %d", blocked, tc.blocked)
+			}
+			all := strings.Join(warns, "\n")
+			if !strings.HasPrefix(all, "earlier") {
+				t.Errorf("the earlier warnings were dropped: %q", all)
+			}
+			for _, w := range tc.wantInWarns {
+				if !strings.Contains(all, w) {
+					t.Errorf("warnings %q do not say %q", all, w)
+				}
+			}
+			if len(tc.own) == 0 && len(warns) != 1 {
+				t.Errorf("warnings %q for a group without policies", warns)
+			}
+		})
 	}
 }
