@@ -130,17 +130,11 @@ func TestForecasterOutageInTheTableHolds(t *testing.T) {
 	}
 }
 
-// TestForecasterScalesAGroupWithoutAFigure [needs the control loop's
-// capacity learning: skipped until control accepts per_instance 0]: a
+// TestForecasterScalesAGroupWithoutAFigure: a
 // group with neither per_instance nor the shadowscale:per-instance tag,
 // its CPU utilization in moto's CloudWatch, is forecast (not failed), and
 // its audit record says the figure was learned from the utilization.
 func TestForecasterScalesAGroupWithoutAFigure(t *testing.T) {
-	c := control.DefaultConfig()
-	c.PerInstance = 0
-	if c.Validate() != nil {
-		t.Skip("needs the control loop's capacity learning (control.Config with per_instance 0 is still refused on this branch)")
-	}
 	ctx := context.Background()
 	w := env.NewWorld(t, harness.WorldOptions{})
 	lives, err := env.GroupInstances(ctx, w.Group, 2)
