@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -357,4 +360,63 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMain runs the real main when the test binary is re-executed as the
+// CLI (TestSimulateSIGTERM), and the tests otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv("SHADOWSCALE_TEST_AS_CLI") == "1" {
+		os.Args = append([]string{"shadowscale"}, strings.Fields(os.Getenv("SHADOWSCALE_TEST_ARGS"))...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestSimulateSIGTERM: the CLI process, sent SIGTERM mid-simulation,
+// stops, says it was interrupted, exits 1 and keeps the report of what it
+// simulated (main's signal handling, not only a cancelled context).
+func TestSimulateSIGTERM(t *testing.T) {
+	path := writeTrace(t, "long.csv", 60*288, 5*time.Minute, wave)
+	out := filepath.Join(t.TempDir(), "r")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SHADOWSCALE_TEST_AS_CLI=1", "SHADOWSCALE_TEST_ARGS=simulate --trace "+path+" --out "+out)
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	started := time.After(time.Minute)
+	for !strings.Contains(stderr.String(), "simulating") {
+		select {
+		case err := <-done:
+			t.Fatalf("the CLI ended before simulating: %v\n%s", err, stderr.String())
+		case <-started:
+			_ = cmd.Process.Kill()
+			t.Fatalf("the CLI did not start simulating:\n%s", stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("exit %v, want 1\n%s\n%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(time.Minute): // a hang guard, not a speed target
+		_ = cmd.Process.Kill()
+		t.Fatalf("the CLI did not stop on SIGTERM:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "index.html")); err != nil {
+		t.Errorf("no report after SIGTERM: %v", err)
+	}
 }
