@@ -13,7 +13,7 @@ E2E_PKGS := ./shared/adapters/awssdk/ ./shared/testing/e2e/...
 E2E_FLAGS := -tags e2e -count=1 -timeout 30m -v
 WITH_MOTO := $(GO) run -tags e2e ./shared/testing/e2e/cmd/withmoto -log .cache/e2e/moto.log --
 
-.PHONY: e2e e2e-own lag lag-rie
+.PHONY: e2e e2e-own lag lag-rie plan-check
 
 e2e: ## End-to-end suite, every package at once against one moto server it starts (or AWS_ENDPOINT_URL): AWS adapters, handlers, the CLI, real agents and bootstraps under the Lambda RIE; prints its figures
 	@start=$$(date +%s); \
@@ -35,5 +35,8 @@ lag: ## Replication lag end to end against moto with two agents: 1,000 mutations
 
 lag-rie: ## The same with the real fanout bootstrap under the Lambda RIE (one per shard)
 	$(GO) run -tags e2e ./shared/testing/e2e/cmd/lag -rie $(LAG_FLAGS)
+
+plan-check: ## TestPlanAgreesWithTheMeasuredCalls with every row held to 10%, the poller's too (run it on a quiet machine; make e2e holds the rest)
+	SHADOWSCALE_PLAN_STRICT=1 $(WITH_MOTO) $(GO) test $(E2E_FLAGS) -run TestPlanAgreesWithTheMeasuredCalls ./shared/testing/e2e/
 
 TEST_PARTS += e2e
