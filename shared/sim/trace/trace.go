@@ -225,10 +225,14 @@ func ParseWith(r io.Reader, name string, opt Options) (Trace, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			return Trace{}, fmt.Errorf("line %d: %v: %w", line, err, ErrInvalid)
+		if err != nil { // no record was read: its position is the error's
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return Trace{}, fmt.Errorf("line %d: %v: %w", pe.Line, pe.Err, ErrInvalid)
+			}
+			return Trace{}, fmt.Errorf("reading: %v: %w", err, ErrInvalid)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}

@@ -27,6 +27,7 @@ func TestParse(t *testing.T) {
 		{name: "unsorted", in: "2014-04-10 00:09:00,1\n2014-04-10 00:04:00,2\n2014-04-10 00:14:00,3\n", wantErr: "line 2: timestamp 2014-04-10T00:04:00Z is out of order"},
 		{name: "three fields", in: "2014-04-10 00:04:00,1,2\n", wantErr: "3 fields and no header"},
 		{name: "quoted fields", in: "\"timestamp\",\"value\"\n\"2014-04-10 00:04:00\",\"1,5\"\n", wantErr: `value "1,5" is not a number`},
+		{name: "a bare quote (the CSV reader reads no record)", in: "2014-04-10 00:04:00,1\n2014-04-10 00:09:00,2\"x\n", wantErr: `line 2: bare " in non-quoted-field`},
 		{name: "quoted fields (Grafana)", in: "\"Time\",\"Value\"\n\"2014-04-10 00:04:00\",\"1\"\n\"2014-04-10 00:09:00\",\"2.5\"\n\"2014-04-10 00:14:00\",\"3\"\n", wantN: 3},
 		{name: "UTC suffix", in: "2014-02-14 14:27:00 UTC,1\n2014-02-14 14:32:00 UTC,2\n2014-02-14 14:37:00 UTC,3\n", wantN: 3},
 		{name: "epoch milliseconds", in: "1397088240000,1\n1397088540000,2\n1397088840000,3\n", wantN: 3},
