@@ -46,8 +46,9 @@ type ResolverConfig struct {
 	// host:port). For tests and local runs only (SHADOWSCALE_AGENT_ADDRESSES):
 	// the instances an emulator creates have private IPs nothing listens on.
 	Addresses map[string]string
-	// TTL is how long a resolved route (or an unknown resource) is reused
-	// (30 s when 0). A shadow replaced or resynced is picked up within it;
+	// TTL is how long a resolved route (or an unknown resource, or a
+	// group's enrollment) is reused (DefaultRouteTTL when 0;
+	// SHADOWSCALE_ROUTE_TTL, the stack's routeCacheSeconds). A shadow replaced or resynced is picked up within it;
 	// a failed delivery drops the route at once (Invalidate).
 	TTL time.Duration
 	// Concurrency bounds the record reads of one Prime (8 when 0).
@@ -63,6 +64,10 @@ type ResolverConfig struct {
 	// SHADOWSCALE_UNKNOWN_INSTANCE_GRACE, 2 minutes by default.
 	UnknownGrace time.Duration
 }
+
+// DefaultRouteTTL is the Resolver's TTL when none is given
+// (lambdaenv.DefaultRouteTTL, the stack's routeCacheSeconds, agree).
+const DefaultRouteTTL = 30 * time.Second
 
 // unseenMax bounds the ids remembered as not yet shown by EC2.
 const unseenMax = 10_000
@@ -129,7 +134,7 @@ func NewResolver(fleet ResolverFleet, records ResolverRecords, groups ResolverGr
 		cfg.AgentPort = shadow.DefaultAgentPort
 	}
 	if cfg.TTL <= 0 {
-		cfg.TTL = 30 * time.Second
+		cfg.TTL = DefaultRouteTTL
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
@@ -171,6 +176,9 @@ func (r *Resolver) Prime(ctx context.Context, resources []string) {
 		r.resolve(ctx, todo)
 	}
 }
+
+// TTL is how long a resolved route is reused.
+func (r *Resolver) TTL() time.Duration { return r.cfg.TTL }
 
 // Invalidate forgets a resource's route, so the next delivery resolves it
 // again (after a failed delivery: the shadow may have been replaced).

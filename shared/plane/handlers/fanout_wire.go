@@ -70,7 +70,7 @@ func NewFanoutDeps(awsCfg aws.Config, cfg lambdaenv.Fanout, applier mutation.App
 		return FanoutDeps{}, err
 	}
 	breaker := NewShadowBreaker(sys, sink, log)
-	res, err := NewResolver(fleet, table.Records(), groups, sys, ResolverConfig{AgentPort: cfg.Agent.Port, Addresses: cfg.AgentAddresses, Breaker: breaker, UnknownGrace: cfg.UnknownGrace})
+	res, err := NewResolver(fleet, table.Records(), groups, sys, ResolverConfig{AgentPort: cfg.Agent.Port, Addresses: cfg.AgentAddresses, Breaker: breaker, UnknownGrace: cfg.UnknownGrace, TTL: cfg.RouteTTL})
 	if err != nil {
 		return FanoutDeps{}, err
 	}

@@ -74,6 +74,9 @@ const (
 	// EnvUnknownGrace: how long the fanout retries the mutations of an
 	// instance EC2 does not show (yet) before dead-lettering them.
 	EnvUnknownGrace = "SHADOWSCALE_UNKNOWN_INSTANCE_GRACE"
+	// EnvRouteTTL: how long the fanout reuses a resolved route (a Go
+	// duration, 1s-10m; the stack's routeCacheSeconds).
+	EnvRouteTTL = "SHADOWSCALE_ROUTE_TTL"
 	// EnvLaunchHook names the launch lifecycle hook whose actions the
 	// launch function completes once the shadow is ensured (optional).
 	EnvLaunchHook = "SHADOWSCALE_LAUNCH_HOOK"
@@ -376,7 +379,18 @@ type Fanout struct {
 	// EC2 does not show are retried (it may have just launched) before
 	// they are dead-lettered.
 	UnknownGrace time.Duration
+	// RouteTTL is SHADOWSCALE_ROUTE_TTL (a Go duration, default
+	// DefaultRouteTTL, 1s to 10m): how long a resolved route, an unknown
+	// resource and a group's enrollment are reused before they are read
+	// again (handlers.ResolverConfig.TTL). Longer cuts the fan-out's
+	// DescribeInstances and record reads; a new or replaced shadow is
+	// picked up within it.
+	RouteTTL time.Duration
 }
+
+// DefaultRouteTTL is the fan-out's route cache when SHADOWSCALE_ROUTE_TTL
+// is unset (the stack's routeCacheSeconds default).
+const DefaultRouteTTL = 30 * time.Second
 
 // Forecaster is the forecaster function's configuration.
 type Forecaster struct {
@@ -420,6 +434,11 @@ func LoadFanout(get Getenv) (Fanout, error) {
 	r := &reader{get: get}
 	c := Fanout{Common: r.common(), Agent: r.agent(), DLQURL: r.required(EnvDLQURL), DLQBucket: r.str(EnvDLQBucket), AgentAddresses: r.addresses(EnvAgentAddresses),
 		UnknownGrace: r.duration(EnvUnknownGrace, 2*time.Minute, 15*time.Minute)}
+	if c.RouteTTL = r.duration(EnvRouteTTL, DefaultRouteTTL, 10*time.Minute); c.RouteTTL < time.Second {
+		// 0 would mean "the resolver's default" there: refuse it here
+		// rather than run with a figure the operator did not give.
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want at least 1s (routes are cached; at most 10m)", EnvRouteTTL, r.str(EnvRouteTTL)))
+	}
 	return c, wrap("fanout", r.err())
 }
 

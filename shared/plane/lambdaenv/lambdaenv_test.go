@@ -153,6 +153,25 @@ func TestLoadShadowSettings(t *testing.T) {
 	}
 }
 
+func TestLoadRouteTTL(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"", lambdaenv.DefaultRouteTTL, false}, {"1s", time.Second, false}, {"120s", 2 * time.Minute, false}, {"10m", 10 * time.Minute, false},
+		{"0s", 0, true}, {"500ms", 0, true}, {"11m", 0, true}, {"-5s", 0, true}, {"30", 0, true},
+	} {
+		f, err := lambdaenv.LoadFanout(lambdaenv.Map(with(good(), "SHADOWSCALE_ROUTE_TTL", tc.value)))
+		if tc.bad != (err != nil) || (!tc.bad && f.RouteTTL != tc.want) {
+			t.Errorf("%q: %v, %v", tc.value, f.RouteTTL, err)
+		}
+		if tc.bad && err != nil && !strings.Contains(err.Error(), "SHADOWSCALE_ROUTE_TTL") {
+			t.Errorf("%q: the error does not name the variable: %v", tc.value, err)
+		}
+	}
+}
+
 func TestLoadUnknownGrace(t *testing.T) {
 	for _, tc := range []struct {
 		value string
