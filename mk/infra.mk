@@ -40,14 +40,15 @@ infra-test: ## Unit tests of the CDK app (awscdk assertions, IAM policy check, c
 # placeholder assets so it does not depend on `make build`. Zero errors
 # required (warnings, exit bit 4, are printed and tolerated). Two
 # templates: the defaults, and named groups with alarm e-mail, act mode,
-# a per-instance capacity and the resize grant.
+# a per-instance capacity, the resize grant, a provisioned stream and a
+# longer route cache.
 cfn-lint: infra-app infra-deps ## cfn-lint on the synthesized template (zero errors)
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint missing: pip install cfn-lint"; exit 1; }
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  for f in launch terminate fanout forecaster reconciler; do mkdir -p $$tmp/assets/lambda/$$f; echo placeholder > $$tmp/assets/lambda/$$f/bootstrap; done; \
 	  mkdir -p $$tmp/assets/agent; for a in arm64 amd64; do echo placeholder > $$tmp/assets/agent/shadow-agent-linux-$$a; done; \
 	  (cd $(INFRA_DIR) && ./node_modules/.bin/cdk synth -q --no-notices --app ../$(CDK_APP) -o $$tmp/out -c assetDir=$$tmp/assets $(CDK_ARGS)); \
-	  for ctx in "" "-c groups=web,api -c alarmEmails=ops@example.com -c mode=act -c perInstance=600 -c allowResize=true -c resizeInstanceRoleArns=arn:aws:iam::123456789012:role/web"; do \
+	  for ctx in "" "-c groups=web,api -c alarmEmails=ops@example.com -c mode=act -c perInstance=600 -c allowResize=true -c resizeInstanceRoleArns=arn:aws:iam::123456789012:role/web -c streamMode=provisioned -c streamShards=330 -c routeCacheSeconds=600"; do \
 	    if [ -n "$$ctx" ]; then (cd $(INFRA_DIR) && ./node_modules/.bin/cdk synth -q --no-notices --app ../$(CDK_APP) -o $$tmp/out2 -c assetDir=$$tmp/assets $$ctx); tpl=$$tmp/out2/$(STACK_NAME).template.json; \
 	    else tpl=$$tmp/out/$(STACK_NAME).template.json; fi; \
 	    rc=0; cfn-lint --format parseable "$$tpl" > $$tmp/lint.txt || rc=$$?; \

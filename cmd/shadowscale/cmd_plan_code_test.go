@@ -12,6 +12,7 @@ import (
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
+	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/producer"
 	"github.com/shadowscale/shadowscale/shared/sim/plan"
 )
@@ -63,9 +64,10 @@ func TestPlanDefaultsAreTheCode(t *testing.T) {
 		{"the reconciler's memory", `FnReconciler:\s+\{memoryMB:\s+(\d+)`, d.ReconcilerMemoryMB},
 		{"the forecaster's memory", `DefaultForecasterMemoryMB = (\d+)`, d.ForecasterMemoryMB},
 		{"the stream's retention", `StreamRetentionHours:\s+(\d+)`, int(d.RetentionHours)},
+		{"the fan-out's route cache", `RouteCacheSeconds:\s+(\d+)`, int(d.RouteTTLS)},
 	} {
 		src := stack
-		if c.name == "the forecaster's memory" || c.name == "the stream's retention" {
+		if c.name == "the forecaster's memory" || c.name == "the stream's retention" || c.name == "the fan-out's route cache" {
 			src = config
 		}
 		m := regexp.MustCompile(c.re).FindStringSubmatch(src)
@@ -77,7 +79,10 @@ func TestPlanDefaultsAreTheCode(t *testing.T) {
 			t.Errorf("%s: the stack says %d, the plan %d", c.name, got, c.want)
 		}
 	}
-	if !regexp.MustCompile(`StreamMode:\s+awskinesis\.StreamMode_ON_DEMAND`).MatchString(stack) || d.StreamMode != plan.OnDemand {
+	if got, want := d.RouteTTLS, handlers.DefaultRouteTTL.Seconds(); got != want || lambdaenv.DefaultRouteTTL != handlers.DefaultRouteTTL {
+		t.Errorf("route cache: the plan says %v s, the resolver %v s, the fan-out's configuration %v", got, want, lambdaenv.DefaultRouteTTL)
+	}
+	if !regexp.MustCompile(`StreamMode:\s+StreamOnDemand`).MatchString(config) || d.StreamMode != plan.OnDemand {
 		t.Errorf("the stack's stream mode and the plan's default (%s) differ", d.StreamMode)
 	}
 }

@@ -136,6 +136,18 @@ type Config struct {
 	// (MaxRecordAgeHours): a failing record is retried until it is that
 	// old, then written whole to the dead-letter bucket.
 	StreamRetentionHours int
+	// StreamMode is the mutation stream's capacity mode: "on-demand"
+	// (the default: no shard planning) or "provisioned" with StreamShards
+	// shards (cheaper at a steady high rate: `shadowscale plan
+	// --stream-mode provisioned` prices it and gives the shard count).
+	StreamMode string
+	// StreamShards is the provisioned stream's shard count (0 on demand).
+	StreamShards int
+	// RouteCacheSeconds is how long the fan-out reuses a resolved route
+	// (SHADOWSCALE_ROUTE_TTL): longer cuts its DescribeInstances and
+	// shadow record reads, and delays the pickup of a new or replaced
+	// shadow by as much.
+	RouteCacheSeconds int
 
 	// AssetDir is the Makefile's build output: lambda/<fn>/bootstrap and
 	// agent/shadow-agent-linux-{arm64,amd64}, relative to the CDK app's
@@ -143,10 +155,21 @@ type Config struct {
 	AssetDir string
 }
 
-// DefaultConfig is the configuration with nothing chosen.
+// The mutation stream's capacity modes (context streamMode).
+const (
+	StreamOnDemand    = "on-demand"
+	StreamProvisioned = "provisioned"
+)
+
+// MaxStreamShards bounds streamShards: far above any fleet this plane
+// serves (`shadowscale plan` gives 407 shards for 10,000 instances at
+// 1M mutations/s); the account's shard quota is usually lower.
+const MaxStreamShards = 10000
+
 // DefaultRunbookURL is docs/RUNBOOK.md on the project's main branch.
 const DefaultRunbookURL = "https://github.com/shadowscale/shadowscale/blob/main/docs/RUNBOOK.md"
 
+// DefaultConfig is the configuration with nothing chosen.
 func DefaultConfig() Config {
 	c := Config{
 		StackName:               "ShadowScale",
@@ -163,6 +186,8 @@ func DefaultConfig() Config {
 		ShadowGapAlarmPercent:   10,
 		IteratorAgeAlarmSeconds: 60,
 		StreamRetentionHours:    168,
+		StreamMode:              StreamOnDemand,
+		RouteCacheSeconds:       30,
 		AssetDir:                "../build",
 	}
 	// The shadow lifecycle's defaults.
@@ -184,7 +209,8 @@ var contextKeys = []string{
 	"shadowImageIdArm64", "shadowImageIdX86", "shadowExcludeBurstable",
 	"shadowReplacementsPerHour", "asgEventsAllGroups", "launchLifecycleHook", "deletionProtection",
 	"alarmTopic", "alarmEmails", "runbookUrl", "shadowGapAlarmPercent",
-	"iteratorAgeAlarmSeconds", "streamRetentionHours", "assetDir",
+	"iteratorAgeAlarmSeconds", "streamRetentionHours", "streamMode", "streamShards",
+	"routeCacheSeconds", "assetDir",
 }
 
 // removedKeys are context keys of earlier versions, with what replaced
@@ -310,6 +336,9 @@ func ConfigFromContext(get ContextGetter) (Config, error) {
 	num("shadowGapAlarmPercent", &c.ShadowGapAlarmPercent)
 	integer("iteratorAgeAlarmSeconds", &c.IteratorAgeAlarmSeconds)
 	integer("streamRetentionHours", &c.StreamRetentionHours)
+	str("streamMode", &c.StreamMode)
+	integer("streamShards", &c.StreamShards)
+	integer("routeCacheSeconds", &c.RouteCacheSeconds)
 	str("assetDir", &c.AssetDir)
 	for _, key := range sortedKeys(removedKeys) {
 		if get(key) != nil {
@@ -393,6 +422,21 @@ func (c Config) Validate() error {
 	}
 	if !(c.ShadowGapAlarmPercent > 0 && c.ShadowGapAlarmPercent <= 100) {
 		bad("shadowGapAlarmPercent %v: want a percentage in (0, 100]", c.ShadowGapAlarmPercent)
+	}
+	switch c.StreamMode {
+	case StreamOnDemand:
+		if c.StreamShards != 0 {
+			bad("streamShards %d: an on-demand stream has no shard count; set streamMode %q to use it", c.StreamShards, StreamProvisioned)
+		}
+	case StreamProvisioned:
+		if c.StreamShards < 1 || c.StreamShards > MaxStreamShards {
+			bad("streamShards %d: a provisioned stream needs 1-%d shards (`shadowscale plan --stream-mode provisioned` gives the count for your fleet)", c.StreamShards, MaxStreamShards)
+		}
+	default:
+		bad("streamMode %q: want %q or %q", c.StreamMode, StreamOnDemand, StreamProvisioned)
+	}
+	if c.RouteCacheSeconds < 1 || c.RouteCacheSeconds > 600 {
+		bad("routeCacheSeconds %d: want 1-600 (the fan-out's route cache)", c.RouteCacheSeconds)
 	}
 	if c.StreamRetentionHours < 48 || c.StreamRetentionHours > 168 {
 		bad("streamRetentionHours %d: want 48-168 (the fan-out mapping's maximum record age is a day below it: at least a day, at most 7 days)", c.StreamRetentionHours)

@@ -55,6 +55,13 @@ func TestConfigFromContext(t *testing.T) {
 				t.Errorf("got %+v", c)
 			}
 		}},
+		{"a provisioned stream and a longer route cache", map[string]any{
+			"streamMode": "provisioned", "streamShards": "407", "routeCacheSeconds": 120,
+		}, func(t *testing.T, c Config) {
+			if c.StreamMode != StreamProvisioned || c.StreamShards != 407 || c.RouteCacheSeconds != 120 {
+				t.Errorf("got %+v", c)
+			}
+		}},
 		{"lifecycle settings", map[string]any{
 			"shadowImageIdArm64": "ami-0a", "shadowImageIdX86": "ami-0b", "shadowExcludeBurstable": "true",
 			"shadowReplacementsPerHour": "5", "asgEventsAllGroups": true,
@@ -123,6 +130,11 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`"arn:aws:iam::123456789012:role/*" is not an IAM role ARN`, `"web" is not an IAM role ARN`, "needs allowResize=true"}},
 		{"retention and gap out of range", map[string]any{"streamRetentionHours": 200, "shadowGapAlarmPercent": 0},
 			[]string{"streamRetentionHours 200", "shadowGapAlarmPercent 0"}},
+		{"stream mode unknown, route cache out of range", map[string]any{"streamMode": "fast", "routeCacheSeconds": 0},
+			[]string{`streamMode "fast"`, "routeCacheSeconds 0"}},
+		{"provisioned without shards", map[string]any{"streamMode": "provisioned"}, []string{"streamShards 0: a provisioned stream needs 1-10000 shards"}},
+		{"shards on demand, route cache too long", map[string]any{"streamShards": 4, "routeCacheSeconds": 601},
+			[]string{"streamShards 4: an on-demand stream has no shard count", "routeCacheSeconds 601"}},
 		{"removed key", map[string]any{"syncLagAlarmSeconds": 300}, []string{"context syncLagAlarmSeconds: removed: no function emits ShadowSyncLagSeconds"}},
 		{"live security groups on the shadows' agent port", map[string]any{"liveSecurityGroupIds": []any{"sg-0123456789abcdef0"}},
 			[]string{"context liveSecurityGroupIds: removed: live instances no longer reach the shadows' agent port"}},

@@ -314,18 +314,24 @@ func (c *ShadowScaling) data(cfg Config, props Props) {
 		RemovalPolicy:      removal,
 	})
 
-	// The mutation stream: on demand (no shard planning), encrypted with
+	// The mutation stream: on demand (no shard planning) unless the
+	// operator sized it (streamMode provisioned, streamShards), encrypted with
 	// the AWS managed key alias/aws/kinesis (no key resource to pay for).
 	// Retention is 7 days by default (streamRetentionHours), not 24 hours:
 	// the fan-out retries a record until it is that old (see triggers), so
 	// an outage of the agents, of DynamoDB or of the fan-out itself shorter
 	// than the retention loses no mutation. Extended retention is billed
 	// per GB stored beyond 24 hours (docs/INFRA.md has the figure).
-	c.Stream = awskinesis.NewStream(s, jsii.String("Mutations"), &awskinesis.StreamProps{
+	streamProps := &awskinesis.StreamProps{
 		StreamMode:      awskinesis.StreamMode_ON_DEMAND,
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
 		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(float64(cfg.StreamRetentionHours))),
-	})
+	}
+	if cfg.StreamMode == StreamProvisioned {
+		streamProps.StreamMode = awskinesis.StreamMode_PROVISIONED
+		streamProps.ShardCount = jsii.Number(float64(cfg.StreamShards))
+	}
+	c.Stream = awskinesis.NewStream(s, jsii.String("Mutations"), streamProps)
 
 	// Dead letters of the fan-out: records that can never succeed, written
 	// by the function itself (the record and its reason). 14 days to
@@ -610,7 +616,11 @@ func (c *ShadowScaling) functions(cfg Config, stackName string) {
 	if cfg.ForecasterConcurrency > 0 {
 		forecaster["SHADOWSCALE_FORECASTER_CONCURRENCY"] = jsii.String(strconv.Itoa(cfg.ForecasterConcurrency))
 	}
-	fanout := map[string]*string{"SHADOWSCALE_DLQ_URL": c.DeadLetters.QueueUrl(), "SHADOWSCALE_DLQ_BUCKET": c.DeadLetterBucket.BucketName()}
+	fanout := map[string]*string{
+		"SHADOWSCALE_DLQ_URL":    c.DeadLetters.QueueUrl(),
+		"SHADOWSCALE_DLQ_BUCKET": c.DeadLetterBucket.BucketName(),
+		"SHADOWSCALE_ROUTE_TTL":  jsii.String(strconv.Itoa(cfg.RouteCacheSeconds) + "s"),
+	}
 	env := map[string][]map[string]*string{
 		FnLaunch:     {common, shadowing},
 		FnTerminate:  {common, shadowing},

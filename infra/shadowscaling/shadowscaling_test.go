@@ -142,6 +142,34 @@ func TestStreamAndQueue(t *testing.T) {
 	})
 }
 
+// TestProvisionedStreamAndRouteCache: an operator who sized the stream
+// (streamMode provisioned, streamShards) gets a provisioned stream of that
+// many shards, and routeCacheSeconds reaches the fan-out as
+// SHADOWSCALE_ROUTE_TTL (a Go duration its configuration reads).
+func TestProvisionedStreamAndRouteCache(t *testing.T) {
+	cfg := testConfig()
+	cfg.StreamMode, cfg.StreamShards, cfg.RouteCacheSeconds = StreamProvisioned, 12, 120
+	s := synth(t, cfg, nil)
+	try(t, "a provisioned stream of 12 shards", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::Kinesis::Stream"), map[string]any{
+			"StreamModeDetails": map[string]any{"StreamMode": "PROVISIONED"},
+			"ShardCount":        12,
+		})
+	})
+	_, p := s.function(t, FnFanout)
+	vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if got := vars["SHADOWSCALE_ROUTE_TTL"]; got != "120s" {
+		t.Errorf("SHADOWSCALE_ROUTE_TTL = %v, want 120s", got)
+	}
+	// The demo stack (defaults): on demand, with no shard count.
+	try(t, "the default stream has no shard count", func() {
+		demo(t).tpl.HasResourceProperties(jsii.String("AWS::Kinesis::Stream"), map[string]any{
+			"StreamModeDetails": map[string]any{"StreamMode": "ON_DEMAND"},
+			"ShardCount":        assertions.Match_Absent(),
+		})
+	})
+}
+
 func TestFunctions(t *testing.T) {
 	s := demo(t)
 	cases := []struct {
@@ -191,7 +219,7 @@ func TestFunctionEnvironment(t *testing.T) {
 	want := map[string][]string{
 		FnLaunch:     append(append([]string{}, common...), shadowing...),
 		FnTerminate:  append(append([]string{}, common...), shadowing...),
-		FnFanout:     append(append(append([]string{}, common...), agent...), "SHADOWSCALE_DLQ_URL", "SHADOWSCALE_DLQ_BUCKET"),
+		FnFanout:     append(append(append([]string{}, common...), agent...), "SHADOWSCALE_DLQ_URL", "SHADOWSCALE_DLQ_BUCKET", "SHADOWSCALE_ROUTE_TTL"),
 		FnForecaster: append(append([]string{}, common...), "SHADOWSCALE_MODE", "SHADOWSCALE_POLICY"),
 		FnReconciler: append(append(append([]string{}, common...), shadowing...), agent...),
 	}
@@ -223,6 +251,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				// The lifecycle's.
 				"SHADOWSCALE_SHADOW_EXCLUDE_BURSTABLE":     "false",
 				"SHADOWSCALE_SHADOW_REPLACEMENTS_PER_HOUR": "20",
+				// The fan-out's route cache (routeCacheSeconds).
+				"SHADOWSCALE_ROUTE_TTL": "30s",
 			}
 			for k, v := range literal {
 				if got, ok := vars[k]; ok && got != v {

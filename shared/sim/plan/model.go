@@ -868,11 +868,11 @@ func (pl *Plan) limits() {
 	add("lambda.fanout_payload", "an invocation's payload", f.PayloadBytes, LambdaPayloadBytes, "bytes",
 		"the mapping splits its batches below 6 MB itself; smaller records (record_bytes) make it split less")
 	add("ec2.describe_instances", "EC2 DescribeInstances a second: the fan-out's route refreshes, the reconciler, launches", pl.Calls["ec2.DescribeInstances"], p.EC2DescribeRateLimit, "calls/s",
-		"ask AWS Support to raise the account's EC2 API request rate for DescribeInstances (EC2 API throttling); the fan-out's route cache (route_ttl_s, handlers.ResolverConfig.TTL, 30 s) is not configurable yet: a longer one cuts these calls")
+		"a longer fan-out route cache cuts these calls in proportion: deploy with -c routeCacheSeconds=N (SHADOWSCALE_ROUTE_TTL; plan it with --set route_ttl_s=N); or ask AWS Support to raise the account's EC2 API request rate for DescribeInstances (EC2 API throttling)")
 	add("dynamodb.partition_write", "the hottest partition's writes ("+d.HotWrite.Key+")", d.HotWrite.WCU, PartitionWCU, "WCU/s",
 		"more groups of fewer instances (HIST#<group>), more resource shards (awssdk.ResourceShards, a code change: RHIST#<group>#<n>)")
 	add("dynamodb.partition_read", "the hottest partition's reads ("+d.HotRead.Key+")", d.HotRead.RCU, PartitionRCU, "RCU/s",
-		"a longer route cache (route_ttl_s) for SHADOW#<nn>")
+		"a longer fan-out route cache for SHADOW#<nn>: -c routeCacheSeconds=N (route_ttl_s)")
 	add("dynamodb.table_write", "the table's writes (account's table-level quota)", d.WCU, p.DynamoDBTableWCULimit, "WCU/s",
 		"Service Quotas: DynamoDB 'Table-level write throughput limit'")
 	add("dynamodb.table_read", "the table's reads (account's table-level quota)", d.RCU, p.DynamoDBTableRCULimit, "RCU/s",
@@ -891,7 +891,7 @@ func (pl *Plan) notes() {
 	var ns []string
 	if st.Mode == OnDemand && st.WriteBytesPerSecond > 4e6 {
 		doublings := math.Ceil(math.Log2(st.WriteBytesPerSecond / 4e6))
-		ns = append(ns, fmt.Sprintf("a new on-demand stream takes 4 MB/s and doubles its capacity within 15 minutes: %.0f doublings (about %.0f minutes of throttled writes) to reach this load; create it provisioned with %d shards and switch it to on-demand to start warm", doublings, doublings*15, st.ShardsNeeded))
+		ns = append(ns, fmt.Sprintf("a new on-demand stream takes 4 MB/s and doubles its capacity within 15 minutes: %.0f doublings (about %.0f minutes of throttled writes) to reach this load; deploy it first with -c streamMode=provisioned -c streamShards=%d, then switch it to on-demand, to start warm", doublings, doublings*15, st.ShardsNeeded))
 	}
 	if pl.DynamoDB.WCU > 4_000 || pl.DynamoDB.RCU > 12_000 {
 		ns = append(ns, "a new on-demand table takes 4,000 writes and 12,000 reads a second and doubles its previous peak within 30 minutes: warm it (warm throughput) before enrolling this fleet")
@@ -900,7 +900,11 @@ func (pl *Plan) notes() {
 		ns = append(ns, fmt.Sprintf("the fan-out's group checks make %.0f DescribeAutoScalingGroups calls a second: Auto Scaling publishes no rate limit for it; watch for throttling", r))
 	}
 	if c, o := pl.Cost.ByService["kinesis"], pl.Cost.OtherModeKinesis; o < c/2 {
-		ns = append(ns, fmt.Sprintf("a %s stream would cost %.0f USD a month instead of %.0f (the stack deploys an on-demand stream; its mode is not configurable yet)", pl.Cost.OtherMode, o, c))
+		how := "-c streamMode=on-demand"
+		if pl.Cost.OtherMode == Provisioned {
+			how = fmt.Sprintf("-c streamMode=provisioned -c streamShards=%d", st.ShardsNeeded)
+		}
+		ns = append(ns, fmt.Sprintf("a %s stream would cost %.0f USD a month instead of %.0f: deploy with %s (docs/INFRA.md, \"Stream mode and route cache\")", pl.Cost.OtherMode, o, c, how))
 	}
 	ns = append(ns, "the shadows' share counts instances and their root volumes against the live instances alone (their volumes unknown): an upper bound")
 	pl.Notes = ns
