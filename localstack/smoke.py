@@ -58,7 +58,7 @@ AGENT = {"SHADOWSCALE_AGENT_PORT", "SHADOWSCALE_AGENT_SECRET_ARN", "SHADOWSCALE_
 EXPECTED_ENV = {
     "launch": COMMON | SHADOWING,
     "terminate": COMMON | SHADOWING,
-    "fanout": COMMON | AGENT | {"SHADOWSCALE_DLQ_URL", "SHADOWSCALE_DLQ_BUCKET"},
+    "fanout": COMMON | AGENT | {"SHADOWSCALE_DLQ_URL", "SHADOWSCALE_DLQ_BUCKET", "SHADOWSCALE_ROUTE_TTL"},
     "forecaster": COMMON | {"SHADOWSCALE_MODE"},  # SHADOWSCALE_POLICY only when set
     "reconciler": COMMON | SHADOWING | AGENT,
 }
@@ -310,6 +310,9 @@ def main():
                 (conf.get("Runtime"), conf.get("Handler")))
         t.check(f"{fn}: environment as in docs/CONTRACTS.md", EXPECTED_ENV[fn] <= env and not extra,
                 f"missing {sorted(EXPECTED_ENV[fn] - env)}, unexpected {sorted(extra)}")
+    fanout_env = fns["fanout"]["Environment"]["Variables"]
+    t.check("fanout route cache: routeCacheSeconds' default (30s)", fanout_env.get("SHADOWSCALE_ROUTE_TTL") == "30s",
+            fanout_env.get("SHADOWSCALE_ROUTE_TTL"))
     stack_env = fns["launch"]["Environment"]["Variables"]
     t.check("SHADOWSCALE_STACK is the stack name", stack_env.get("SHADOWSCALE_STACK") == args.stack, stack_env.get("SHADOWSCALE_STACK"))
     try:
