@@ -32,7 +32,25 @@ func ParseKinesisEvent(payload []byte) (events.KinesisEvent, error) {
 type eventParser struct {
 	d []byte
 	i int
+	// last is, per string field (its fieldXxx index), the value the
+	// previous record had: the fields that name the stream, the region and
+	// the event's kind are the same for every record of a batch, and are
+	// then shared rather than allocated again.
+	last [numFields]string
 }
+
+// The string fields the parser shares between records (eventParser.last).
+const (
+	fieldRegion = iota
+	fieldEventName
+	fieldEventSource
+	fieldSourceARN
+	fieldEventVersion
+	fieldIdentityARN
+	fieldEncryption
+	fieldSchemaVersion
+	numFields
+)
 
 // byte consumes c (after whitespace).
 func (p *eventParser) byte(c byte) bool {
@@ -89,6 +107,19 @@ func (p *eventParser) strInto(dst *string) bool {
 	return ok
 }
 
+// sharedInto is strInto for a field most records of a batch agree on: a
+// value equal to the previous record's is that same string.
+func (p *eventParser) sharedInto(dst *string, field int) bool {
+	s, ok := p.str()
+	if ok {
+		if string(s) != p.last[field] {
+			p.last[field] = string(s)
+		}
+		*dst = p.last[field]
+	}
+	return ok
+}
+
 // object reads {"key": value, ...}: field reads the value of key at p.i
 // and returns the key's bit (a key seen twice is refused).
 func (p *eventParser) object(field func(key []byte) (uint64, bool)) bool {
@@ -132,19 +163,19 @@ func (p *eventParser) record(r *events.KinesisEventRecord) bool {
 	return p.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "awsRegion":
-			return 1, p.strInto(&r.AwsRegion)
+			return 1, p.sharedInto(&r.AwsRegion, fieldRegion)
 		case "eventID":
 			return 2, p.strInto(&r.EventID)
 		case "eventName":
-			return 4, p.strInto(&r.EventName)
+			return 4, p.sharedInto(&r.EventName, fieldEventName)
 		case "eventSource":
-			return 8, p.strInto(&r.EventSource)
+			return 8, p.sharedInto(&r.EventSource, fieldEventSource)
 		case "eventSourceARN":
-			return 16, p.strInto(&r.EventSourceArn)
+			return 16, p.sharedInto(&r.EventSourceArn, fieldSourceARN)
 		case "eventVersion":
-			return 32, p.strInto(&r.EventVersion)
+			return 32, p.sharedInto(&r.EventVersion, fieldEventVersion)
 		case "invokeIdentityArn":
-			return 64, p.strInto(&r.InvokeIdentityArn)
+			return 64, p.sharedInto(&r.InvokeIdentityArn, fieldIdentityARN)
 		case "kinesis":
 			return 128, p.kinesis(&r.Kinesis)
 		}
@@ -166,13 +197,13 @@ func (p *eventParser) kinesis(k *events.KinesisRecord) bool {
 			k.Data = b
 			return 2, ok
 		case "encryptionType":
-			return 4, p.strInto(&k.EncryptionType)
+			return 4, p.sharedInto(&k.EncryptionType, fieldEncryption)
 		case "partitionKey":
 			return 8, p.strInto(&k.PartitionKey)
 		case "sequenceNumber":
 			return 16, p.strInto(&k.SequenceNumber)
 		case "kinesisSchemaVersion":
-			return 32, p.strInto(&k.KinesisSchemaVersion)
+			return 32, p.sharedInto(&k.KinesisSchemaVersion, fieldSchemaVersion)
 		}
 		return 0, false
 	})

@@ -37,6 +37,8 @@ func eventSeeds(t testing.TB) []string {
 		string(sample), string(compact),
 		`{"Records":[]}`, `{"Records":null}`, `{}`, `[]`, `null`, ``, `{"Records":[{}]}`,
 		`{"Records":[` + rec + `,` + rec + `]}`,
+		// records that differ in a field the parser shares between them
+		`{"Records":[` + rec + `,` + strings.Replace(rec, `"aws:kinesis"`, `"aws:other"`, 1) + `,` + rec + `]}`,
 		`{"Records":[` + rec + `]} x`,
 		`{"Records":[` + rec + `],"Records":[]}`,
 		`{"records":[` + rec + `]}`,
