@@ -48,6 +48,12 @@ func eventSeeds(t testing.TB) []string {
 		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `1e400`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `-1.5E+3`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `"1"`, 1) + `]}`,
+		// arrival times at the edges of the float-to-time conversion
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `0`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `-0.5`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `1764331200.999999999`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `9.3e18`, 1) + `]}`,
+		`{"Records":[` + strings.Replace(rec, `1764331200.123`, `1e-400`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `"i-1"`, `"i-\u0031"`, 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `"i-1"`, "\"i-\xff\"", 1) + `]}`,
 		`{"Records":[` + strings.Replace(rec, `"eventID"`, `"EventID"`, 1) + `]}`,
