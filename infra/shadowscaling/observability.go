@@ -250,24 +250,9 @@ func (c *ShadowScaling) observability(cfg Config) {
 	// A group the forecaster cannot forecast (e.g. no per-instance
 	// capacity: neither the shadowscale:per-instance tag nor per_instance)
 	// fails every minute.
-	failures := awscloudwatch.NewCfnAlarm(s, jsii.String("ForecasterFailuresAlarm"), &awscloudwatch.CfnAlarmProps{
-		AlarmDescription:   jsii.String(runbook(cfg, "shadowscale: the forecaster failed a group in each of 3 five-minute periods (a history that cannot be read, a bad shadowscale:per-instance tag)", "forecaster-failures")),
-		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
-		Threshold:          jsii.Number(1),
-		EvaluationPeriods:  jsii.Number(3),
-		DatapointsToAlarm:  jsii.Number(3),
-		TreatMissingData:   jsii.String("notBreaching"),
-		Metrics: &[]any{&awscloudwatch.CfnAlarm_MetricDataQueryProperty{
-			Id:         jsii.String("failures"),
-			Expression: jsii.String(fmt.Sprintf(`SELECT SUM(ForecasterFailures) FROM SCHEMA("%s", "Group")`, Namespace)),
-			Period:     jsii.Number(300),
-			ReturnData: jsii.Bool(true),
-			Label:      jsii.String("groups failed, over every group"),
-		}},
-	})
-	if c.AlarmTopic != nil {
-		failures.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
-	}
+	c.overGroupsAlarm(cfg, "ForecasterFailuresAlarm", "failures", "ForecasterFailures", "groups failed, over every group",
+		"shadowscale: the forecaster failed a group in each of 3 five-minute periods (a history that cannot be read, a bad shadowscale:per-instance tag)",
+		"forecaster-failures", 3)
 	c.replacementAlarm(cfg)
 }
 
@@ -283,23 +268,33 @@ func runbook(cfg Config, desc, section string) string {
 // profile it cannot pass). Every halt also writes an audit record saying
 // why (docs/DYNAMODB.md, LIFECYCLE#<group>).
 func (c *ShadowScaling) replacementAlarm(cfg Config) {
-	halted := awscloudwatch.NewCfnAlarm(c.Construct, jsii.String("ReplacementsHaltedAlarm"), &awscloudwatch.CfnAlarmProps{
-		AlarmDescription:   jsii.String(runbook(cfg, "shadowscale: shadow replacement stopped in a group (its replacements per hour reached their cap: shadows die at boot; check the shadow AMI, the EBS default KMS key and the shadow role; the halt audit records under LIFECYCLE#<group> say which)", "replacements-halted")),
+	c.overGroupsAlarm(cfg, "ReplacementsHaltedAlarm", "halted", "ReplacementsHalted", "replacements halted, over every group",
+		"shadowscale: shadow replacement stopped in a group (its replacements per hour reached their cap: shadows die at boot; check the shadow AMI, the EBS default KMS key and the shadow role; the halt audit records under LIFECYCLE#<group> say which)",
+		"replacements-halted", 1)
+}
+
+// overGroupsAlarm is an alarm on a per-group metric summed over every
+// group (a Metrics Insights query: groups enrolled by tag have no fixed
+// dimension to name), at or above 1 in each of periods five-minute
+// periods; it notifies the alarm topic when there is one.
+func (c *ShadowScaling) overGroupsAlarm(cfg Config, id, query, metric, label, desc, section string, periods float64) {
+	a := awscloudwatch.NewCfnAlarm(c.Construct, jsii.String(id), &awscloudwatch.CfnAlarmProps{
+		AlarmDescription:   jsii.String(runbook(cfg, desc, section)),
 		ComparisonOperator: jsii.String("GreaterThanOrEqualToThreshold"),
 		Threshold:          jsii.Number(1),
-		EvaluationPeriods:  jsii.Number(1),
-		DatapointsToAlarm:  jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(periods),
+		DatapointsToAlarm:  jsii.Number(periods),
 		TreatMissingData:   jsii.String("notBreaching"),
 		Metrics: &[]any{&awscloudwatch.CfnAlarm_MetricDataQueryProperty{
-			Id:         jsii.String("halted"),
-			Expression: jsii.String(fmt.Sprintf(`SELECT SUM(ReplacementsHalted) FROM SCHEMA("%s", "Group")`, Namespace)),
+			Id:         jsii.String(query),
+			Expression: jsii.String(fmt.Sprintf(`SELECT SUM(%s) FROM SCHEMA("%s", "Group")`, metric, Namespace)),
 			Period:     jsii.Number(300),
 			ReturnData: jsii.Bool(true),
-			Label:      jsii.String("replacements halted, over every group"),
+			Label:      jsii.String(label),
 		}},
 	})
 	if c.AlarmTopic != nil {
-		halted.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
+		a.SetAlarmActions(jsii.Strings(*c.AlarmTopic.TopicArn()))
 	}
 }
 
