@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"sort"
@@ -33,7 +32,6 @@ import (
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
-	"github.com/shadowscale/shadowscale/shared/plane/lambdaenv"
 	"github.com/shadowscale/shadowscale/shared/platform/clock"
 	"github.com/shadowscale/shadowscale/shared/platform/metrics"
 	libproducer "github.com/shadowscale/shadowscale/shared/producer"
@@ -77,35 +75,7 @@ type plane struct {
 
 func newPlane(t *testing.T, opt harness.WorldOptions) *plane {
 	t.Helper()
-	w := env.NewWorld(t, opt)
-	cfg, err := lambdaenv.LoadReconciler(lambdaenv.Map(w.FunctionEnv(env)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &plane{w: w, metrics: metrics.NewRecorder(), logs: &bytes.Buffer{}}
-	log := lambdaenv.NewLogger(p.logs, slog.LevelDebug, "e2e")
-	deps, err := handlers.LifecycleDeps(w.Scoped.Cfg, cfg.Common, cfg.Shadows, cfg.Agent.Port, nil, p.metrics, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.launch, err = handlers.NewLaunch(deps); err != nil {
-		t.Fatal(err)
-	}
-	if p.terminate, err = handlers.NewTerminate(deps); err != nil {
-		t.Fatal(err)
-	}
-	if p.reconciler, err = handlers.NewReconciler(deps, handlers.DefaultReconcilerOptions()); err != nil {
-		t.Fatal(err)
-	}
-	if p.table, err = awssdk.NewTable(env.DDB, w.Table, clock.System{}, awssdk.TableOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("plane logs:\n%s", p.logs.String())
-		}
-	})
-	return p
+	return newPlaneWith(t, opt, nil)
 }
 
 var requests int
