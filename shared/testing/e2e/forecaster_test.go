@@ -67,6 +67,20 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 	for k, v := range extra {
 		fenv[k] = v
 	}
+	rec, logs := metrics.NewRecorder(), &bytes.Buffer{}
+	h := wireForecaster(t, fenv, w.Scoped.Cfg, rec, lambdaenv.NewLogger(logs, slog.LevelDebug, "forecaster"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("forecaster logs:\n%s", logs)
+		}
+	})
+	return h, rec, logs
+}
+
+// wireForecaster builds the handler from a function environment and an
+// AWS config, as functions/forecaster's main does.
+func wireForecaster(t *testing.T, fenv map[string]string, awsCfg aws.Config, rec metrics.Sink, log *slog.Logger) *handlers.Forecaster {
+	t.Helper()
 	cfg, err := lambdaenv.LoadForecaster(lambdaenv.Map(fenv))
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +93,7 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, logs := metrics.NewRecorder(), &bytes.Buffer{}
-	deps, err := handlers.NewForecasterDeps(w.Scoped.Cfg, cfg, loops, rec, lambdaenv.NewLogger(logs, slog.LevelDebug, "forecaster"))
+	deps, err := handlers.NewForecasterDeps(awsCfg, cfg, loops, rec, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +105,7 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("forecaster logs:\n%s", logs)
-		}
-	})
-	return h, rec, logs
+	return h
 }
 
 func desiredOf(t *testing.T, group string) int {

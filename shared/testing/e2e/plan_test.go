@@ -392,31 +392,7 @@ func TestPlanAgreesWithTheMeasuredCalls(t *testing.T) {
 // their CPU is read).
 func forecasterOn(t *testing.T, w *harness.World, e *harness.Env, log *slog.Logger) *handlers.Forecaster {
 	t.Helper()
-	cfg, err := lambdaenv.LoadForecaster(lambdaenv.Map(w.FunctionEnv(e)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	loops, err := handlers.ControlLoops(cfg.Policy, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps, err := handlers.NewForecasterDeps(e.Cfg, cfg, loops, metrics.NewRecorder(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt, err := handlers.ForecasterOptionsFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := handlers.NewForecaster(deps, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return wireForecaster(t, w.FunctionEnv(e), e.Cfg, metrics.NewRecorder(), log)
 }
 
 // countingHistory counts the fan-out's counter writes (History.Add calls),
