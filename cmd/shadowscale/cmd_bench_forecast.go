@@ -39,6 +39,13 @@ and the command exits non-zero.
 Origins are t = window, window+h, ... while t+h < N (the reading of
 FORECAST.md that reproduces the reference figures; -inclusive-end adds the
 origin with t+h == N), at most 120 of them evenly spaced.
+
+-paired says whether a model's rel is its own across the trace or a few
+origins': each origin's error (summed over the horizons) minus
+persistence's is a difference; the line gives how many are positive
+(worse) and negative (better), their paired t statistic (mean over standard
+error; positive is worse, |t| below 2 is within noise), the origin t with
+the largest loss, and the rel with that one origin left out.
 `
 
 // benchModels are the models the forecast benchmark scores, in print order.
@@ -69,6 +76,7 @@ func runBenchForecast(ctx context.Context, e *env, args []string) error {
 	only := fs.String("models", "", "comma-separated model names to run (default: all)")
 	fs.BoolVar(&cfg.Online, "online", false, "add a line for MODEL online: the streaming forecaster the simulator uses, fed the trace point by point (refits daily on its window; fit_ms is its cost per point)")
 	coverage := fs.Bool("coverage", false, "also print each model's P10/P90 coverage (share of actuals below P10 and at or below P90) on stderr")
+	paired := fs.Bool("paired", false, "also print each model's origin-by-origin comparison with persistence on stderr: origins worse and better, the paired t statistic, the origin it lost most at and its rel without that origin")
 	if ok, err := parseFlags(fs, args); !ok {
 		return err
 	}
@@ -124,6 +132,11 @@ func runBenchForecast(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stdout, r.String())
 			if *coverage {
 				fmt.Fprintf(e.stderr, "%s\t%s\tP10_below=%.3f\tP90_at_or_below=%.3f\n", r.Trace, r.Model, r.P10Coverage, r.P90Coverage)
+			}
+			if *paired && r.Model != "persistence" {
+				p := r.VsPersistence
+				fmt.Fprintf(e.stderr, "%s\t%s\tvs_persistence\tworse_origins=%d/%d\tbetter_origins=%d/%d\tpaired_t=%.2f\tworst_origin=%d\trel_without_worst=%.4f\n",
+					r.Trace, r.Model, p.Worse, p.Origins, p.Better, p.Origins, p.T, p.WorstOrigin, p.RelWithoutWorst)
 			}
 		}
 		keys := make([]string, 0, len(errs))

@@ -93,3 +93,29 @@ func TestBenchForecastHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchForecastPaired: on a straight line persistence errs by 1 and 2
+// at each origin (horizon 2), the seasonal naive by a day's rise (48) at
+// both horizons: worse at every origin by the same amount.
+func TestBenchForecastPaired(t *testing.T) {
+	line := writeTrace(t, "line.csv", 5*48, 30*time.Minute, func(i int) float64 { return float64(i) })
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "forecast", "-paired", "-models", "persistence,seasonal_naive", line}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !benchLine.MatchString(l) {
+			t.Errorf("stdout line %q is not a protocol line", l)
+		}
+	}
+	paired := regexp.MustCompile(`(?m)^line\.csv\t([a-z_]+)\tvs_persistence\tworse_origins=(\d+)/(\d+)\tbetter_origins=(\d+)/\d+\tpaired_t=(\S+)\tworst_origin=(\d+)\trel_without_worst=([0-9.]+)$`)
+	got := paired.FindAllStringSubmatch(errOut.String(), -1)
+	if len(got) != 1 {
+		t.Fatalf("want one vs_persistence line (seasonal_naive; none for persistence itself), got %d in %q", len(got), errOut.String())
+	}
+	m := got[0]
+	if m[1] != "seasonal_naive" || m[2] != "59" || m[3] != "59" || m[4] != "0" || m[5] != "+Inf" || m[7] != "32.0000" {
+		t.Errorf("line %q: want seasonal_naive worse at 59/59 origins, better at none, t +Inf, rel without the worst 32 (96/3)", m[0])
+	}
+}

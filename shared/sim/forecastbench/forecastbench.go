@@ -151,6 +151,8 @@ type Result struct {
 	P90Coverage float64
 	// P10Coverage is the share of actuals below the forecast P10.
 	P10Coverage float64
+	// VsPersistence compares the model with persistence origin by origin.
+	VsPersistence Paired
 }
 
 // String formats r as the protocol's output line (tab separated).
@@ -216,7 +218,84 @@ func result(name, model string, plan Plan, s, base Scores) Result {
 	return Result{
 		Trace: name, Model: model, N: plan.N, Step: plan.Step, Origins: len(plan.Origins),
 		MAE: s.MAE, Rel: rel, FitMS: s.FitMS, P90Coverage: s.P90Coverage, P10Coverage: s.P10Coverage,
+		VsPersistence: Compare(plan.Origins, s.OriginErr, base.OriginErr),
 	}
+}
+
+// Paired compares a model's errors with a baseline's origin by origin:
+// whether a rel above or below 1 is the model's across the trace or a few
+// origins' (one burst can decide a trace's MAE).
+type Paired struct {
+	Origins int // origins compared
+	Worse   int // origins where the model's error is larger
+	Better  int // origins where it is smaller
+	// T is the paired t statistic of the per-origin differences (model's
+	// error minus the baseline's, each summed over the horizons): their
+	// mean over its standard error. An origin's horizons end before the
+	// next origin, so the differences do not overlap (a Diebold-Mariano
+	// statistic with no autocorrelation correction). Positive: the model
+	// is worse. |T| below 2 is within noise. 0 when there is no
+	// difference; +-Inf when every difference is the same.
+	T float64
+	// WorstOrigin is the origin t where the model lost the most to the
+	// baseline (-1 when it lost nowhere), and RelWithoutWorst the rel of
+	// the model's summed error over the baseline's with that origin left
+	// out (NaN when the baseline's remaining error is 0).
+	WorstOrigin     int
+	RelWithoutWorst float64
+}
+
+// Compare pairs a model's per-origin errors with a baseline's (as in
+// Scores.OriginErr, origin t = origins[i]). Slices of different lengths
+// compare nothing.
+func Compare(origins []int, model, base []float64) Paired {
+	p := Paired{WorstOrigin: -1, RelWithoutWorst: math.NaN()}
+	if len(model) != len(base) || len(model) != len(origins) || len(model) == 0 {
+		return p
+	}
+	p.Origins = len(model)
+	var sum, sum2, sm, sb, worst float64
+	wi := -1
+	for i := range model {
+		d := model[i] - base[i]
+		switch {
+		case d > 0:
+			p.Worse++
+		case d < 0:
+			p.Better++
+		}
+		if d > worst {
+			worst, wi = d, i
+		}
+		sum += d
+		sm += model[i]
+		sb += base[i]
+	}
+	n := float64(len(model))
+	mean := sum / n
+	for i := range model {
+		d := model[i] - base[i] - mean
+		sum2 += d * d
+	}
+	switch sd := math.Sqrt(sum2 / max(1, n-1)); {
+	case mean == 0:
+		p.T = 0
+	case sd == 0 || n < 2:
+		p.T = math.Inf(int(math.Copysign(1, mean)))
+	default:
+		p.T = mean / (sd / math.Sqrt(n))
+	}
+	if wi >= 0 {
+		p.WorstOrigin = origins[wi]
+		sm -= model[wi]
+		sb -= base[wi]
+	}
+	if sb > 0 {
+		p.RelWithoutWorst = sm / sb
+	} else if sm == 0 {
+		p.RelWithoutWorst = 1
+	}
+	return p
 }
 
 // Scores are one model's figures on one plan.
@@ -227,17 +306,20 @@ type Scores struct {
 	P10Coverage float64
 	// AbsErr[k] is the MAE at horizon k+1.
 	AbsErr []float64
+	// OriginErr[i] is the absolute error summed over the horizons at
+	// origin plan.Origins[i].
+	OriginErr []float64
 }
 
 // Score runs model at every origin of plan on values (the model sees only
 // values[t-Window:t]) and scores its forecasts of values[t:t+Horizon].
 func Score(ctx context.Context, clk clock.Clock, values []float64, plan Plan, model forecast.Model) (Scores, error) {
 	h := plan.Horizon
-	s := Scores{AbsErr: make([]float64, h)}
+	s := Scores{AbsErr: make([]float64, h), OriginErr: make([]float64, len(plan.Origins))}
 	var sum float64
 	var elapsed time.Duration
 	var n, below90, below10 int
-	for _, t := range plan.Origins {
+	for i, t := range plan.Origins {
 		if err := ctx.Err(); err != nil {
 			return Scores{}, err
 		}
@@ -264,6 +346,7 @@ func Score(ctx context.Context, clk clock.Clock, values []float64, plan Plan, mo
 			e := math.Abs(y - f.Mean[k])
 			sum += e
 			s.AbsErr[k] += e
+			s.OriginErr[i] += e
 			n++
 			if k < len(f.P90) && y <= f.P90[k] {
 				below90++
@@ -297,7 +380,7 @@ func ScoreOnline(ctx context.Context, clk clock.Clock, values []float64, plan Pl
 		return Scores{}, fmt.Errorf("starting the online forecaster: %w", err)
 	}
 	h := plan.Horizon
-	s := Scores{AbsErr: make([]float64, h)}
+	s := Scores{AbsErr: make([]float64, h), OriginErr: make([]float64, len(plan.Origins))}
 	var sum float64
 	var n, below90, below10 int
 	next := 0
@@ -319,6 +402,7 @@ func ScoreOnline(ctx context.Context, clk clock.Clock, values []float64, plan Pl
 				e := math.Abs(y - f.Mean[k])
 				sum += e
 				s.AbsErr[k] += e
+				s.OriginErr[next] += e
 				n++
 				if y <= f.P90[k] {
 					below90++

@@ -202,6 +202,13 @@ func TestScore(t *testing.T) {
 	if want := 101.0; zero.MAE != want { // mean of t+k over origins 50, 100, 150 and k 0..2
 		t.Errorf("constant MAE %v, want %v", zero.MAE, want)
 	}
+	// Per origin: persistence 1+2+3; the constant 3t+3.
+	if want := []float64{6, 6, 6}; !slices.Equal(pers.OriginErr, want) {
+		t.Errorf("persistence's errors by origin %v, want %v", pers.OriginErr, want)
+	}
+	if want := []float64{153, 303, 453}; !slices.Equal(zero.OriginErr, want) {
+		t.Errorf("the constant's errors by origin %v, want %v", zero.OriginErr, want)
+	}
 	if zero.P90Coverage != 0 {
 		t.Errorf("P90 coverage %v of a forecast always below, want 0", zero.P90Coverage)
 	}
@@ -281,6 +288,43 @@ func TestReferenceFigures(t *testing.T) {
 			}
 			if def.P10Coverage < 0.03 || def.P10Coverage > 0.15 {
 				t.Errorf("default P10 is above %.3f of the actuals, want about 0.1", def.P10Coverage)
+			}
+		})
+	}
+}
+
+func TestCompare(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		name          string
+		origins       []int
+		model, base   []float64
+		worse, better int
+		tstat         float64
+		worst         int
+		relWithout    float64
+	}{
+		// d = 1, 1, 1, 9: mean 3, sd 4 (sample), t = 3 / (4/2) = 1.5; the
+		// worst origin is 40, without it 6/3.
+		{name: "one origin decides", origins: []int{10, 20, 30, 40}, model: []float64{2, 3, 4, 10}, base: []float64{1, 2, 3, 1}, worse: 4, tstat: 1.5, worst: 40, relWithout: 9.0 / 6},
+		// d = -1, -3: mean -2, sd sqrt(2), t = -2 / (sqrt(2)/sqrt(2)) = -2.
+		{name: "better everywhere", origins: []int{5, 9}, model: []float64{1, 1}, base: []float64{2, 4}, better: 2, tstat: -2, worst: -1, relWithout: 2.0 / 6},
+		{name: "the same", origins: []int{5, 9}, model: []float64{1, 2}, base: []float64{1, 2}, tstat: 0, worst: -1, relWithout: 1},
+		{name: "worse by the same everywhere", origins: []int{5, 9}, model: []float64{2, 3}, base: []float64{1, 2}, worse: 2, tstat: inf, worst: 5, relWithout: 3.0 / 2},
+		{name: "a perfect baseline left", origins: []int{5}, model: []float64{1}, base: []float64{0}, worse: 1, tstat: inf, worst: 5, relWithout: 1},
+		{name: "lengths differ", origins: []int{5, 9}, model: []float64{1}, base: []float64{1, 2}, tstat: 0, worst: -1, relWithout: math.NaN()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Compare(tc.origins, tc.model, tc.base)
+			if p.Worse != tc.worse || p.Better != tc.better || p.WorstOrigin != tc.worst {
+				t.Errorf("worse %d better %d worst origin %d, want %d %d %d", p.Worse, p.Better, p.WorstOrigin, tc.worse, tc.better, tc.worst)
+			}
+			if !(math.Abs(p.T-tc.tstat) < 1e-12 || p.T == tc.tstat) {
+				t.Errorf("t %v, want %v", p.T, tc.tstat)
+			}
+			if !(math.Abs(p.RelWithoutWorst-tc.relWithout) < 1e-12 || math.IsNaN(p.RelWithoutWorst) && math.IsNaN(tc.relWithout)) {
+				t.Errorf("rel without the worst origin %v, want %v", p.RelWithoutWorst, tc.relWithout)
 			}
 		})
 	}
