@@ -39,8 +39,11 @@ func runForecast(ctx context.Context, e *env, args []string) error {
 			"forecast starts one step after the last row.\n\n"+
 			"The backtest line scores the default model on the trace itself by the\n"+
 			"protocol of shared/bench/FORECAST.md (rolling origins, no look-ahead, the\n"+
-			"same as bench forecast): its rel against persistence and the share of\n"+
-			"actuals below its P10 and at or below its P90.\n")
+			"same as bench forecast): its rel against persistence, the share of\n"+
+			"actuals below its P10 and at or below its P90, and how it did against\n"+
+			"persistence origin by origin (bench forecast -paired: a paired t\n"+
+			"statistic, within noise below 2 in size, and the rel without the one\n"+
+			"origin where it lost most).\n")
 	}
 	path := fs.String("trace", "", "CSV trace `FILE` (timestamp,value), required")
 	horizon := fs.Duration("horizon", time.Hour, "how far ahead to forecast")
@@ -136,8 +139,26 @@ func traceBacktest(ctx context.Context, tr trace.Trace) (string, error) {
 	if base.MAE > 0 {
 		rel = fmt.Sprintf("%.3f", s.MAE/base.MAE)
 	}
-	return fmt.Sprintf("on this trace (FORECAST.md protocol: %d origins, window %d, horizon %d points): rel %s (MAE over persistence's), %.1f%% of actuals below P10 (target 5-15%%), %.1f%% at or below P90 (target 85-95%%)",
-		len(plan.Origins), plan.Window, plan.Horizon, rel, 100*s.P10Coverage, 100*s.P90Coverage), nil
+	out := fmt.Sprintf("on this trace (FORECAST.md protocol: %d origins, window %d, horizon %d points): rel %s (MAE over persistence's), %.1f%% of actuals below P10 (target 5-15%%), %.1f%% at or below P90 (target 85-95%%)",
+		len(plan.Origins), plan.Window, plan.Horizon, rel, 100*s.P10Coverage, 100*s.P90Coverage)
+	return out + "; " + pairedText(forecastbench.Compare(plan.Origins, s.OriginErr, base.OriginErr)), nil
+}
+
+// pairedText says how the default did against persistence origin by
+// origin (bench forecast -paired).
+func pairedText(p forecastbench.Paired) string {
+	verdict := "within noise"
+	switch {
+	case p.T <= -2:
+		verdict = "better beyond noise"
+	case p.T >= 2:
+		verdict = "worse beyond noise"
+	}
+	out := fmt.Sprintf("origin by origin against persistence: worse at %d, better at %d of %d, paired t %+.2f (%s)", p.Worse, p.Better, p.Origins, p.T, verdict)
+	if p.WorstOrigin >= 0 && !math.IsNaN(p.RelWithoutWorst) {
+		out += fmt.Sprintf(", rel %.3f without its worst origin (t=%d)", p.RelWithoutWorst, p.WorstOrigin)
+	}
+	return out
 }
 
 // onGrid puts tr on the grid of its first timestamp at step: a row off the

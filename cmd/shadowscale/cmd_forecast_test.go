@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shadowscale/shadowscale/shared/sim/forecastbench"
 )
 
 // writeTrace writes a CSV trace of n points at step from a fixed start,
@@ -51,7 +53,7 @@ func TestForecastCommand(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "forecast", args: []string{"forecast", "--trace", good}, wantCode: 0,
-			wantOut: []string{"good.csv: 240 rows, step 30m0s", "model ", "why ", "least backtest MAE", "backtest on this trace (FORECAST.md protocol", "% of actuals below P10", "2024-03-06 00:00:00", "2024-03-06 00:30:00", "P10", "P90"}},
+			wantOut: []string{"good.csv: 240 rows, step 30m0s", "model ", "why ", "least backtest MAE", "backtest on this trace (FORECAST.md protocol", "% of actuals below P10", "origin by origin against persistence: worse at ", "2024-03-06 00:00:00", "2024-03-06 00:30:00", "P10", "P90"}},
 		{name: "horizon", args: []string{"forecast", "--trace", good, "--horizon", "3h"}, wantCode: 0,
 			wantOut: []string{"2024-03-06 02:30:00"}},
 		{name: "too short for the protocol's backtest", args: []string{"forecast", "--trace", writeTrace(t, "short5m.csv", 100, 5*time.Minute, daily)}, wantCode: 0,
@@ -116,5 +118,29 @@ func TestForecastCommandTable(t *testing.T) {
 		if mean < 50 || mean > 150 {
 			t.Errorf("row %s: mean %v far outside the series' range", r[1], mean)
 		}
+	}
+}
+
+func TestPairedText(t *testing.T) {
+	tests := []struct {
+		name string
+		p    forecastbench.Paired
+		want string
+	}{
+		{"better", forecastbench.Paired{Origins: 120, Worse: 30, Better: 90, T: -7.3, WorstOrigin: 3356, RelWithoutWorst: 0.457},
+			"origin by origin against persistence: worse at 30, better at 90 of 120, paired t -7.30 (better beyond noise), rel 0.457 without its worst origin (t=3356)"},
+		{"noise", forecastbench.Paired{Origins: 120, Worse: 69, Better: 51, T: 0.85, WorstOrigin: 2604, RelWithoutWorst: 0.976},
+			"origin by origin against persistence: worse at 69, better at 51 of 120, paired t +0.85 (within noise), rel 0.976 without its worst origin (t=2604)"},
+		{"worse everywhere alike", forecastbench.Paired{Origins: 4, Worse: 4, T: math.Inf(1), WorstOrigin: 10, RelWithoutWorst: 3},
+			"origin by origin against persistence: worse at 4, better at 0 of 4, paired t +Inf (worse beyond noise), rel 3.000 without its worst origin (t=10)"},
+		{"never worse", forecastbench.Paired{Origins: 2, Better: 2, T: -2, WorstOrigin: -1, RelWithoutWorst: 0.5},
+			"origin by origin against persistence: worse at 0, better at 2 of 2, paired t -2.00 (better beyond noise)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pairedText(tc.p); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }
