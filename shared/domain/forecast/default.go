@@ -224,8 +224,8 @@ func selectModels(h *history) (*selection, error) {
 			sel.weights[k][j] = (stacked[j] + sel.weights[k][j]) / 2
 		}
 	}
-	sel.guard(y, fc, ow, from, no)
-	sel.calibrate(y, fc, from, no, residualSpan(h.season))
+	pre := sel.guard(y, fc, ow, from, no)
+	sel.calibrate(y, fc, from, no, residualSpan(h.season), pre)
 	sel.model, sel.why = sel.describe()
 	return sel, nil
 }
@@ -244,14 +244,23 @@ const guardStrength = 1.0
 // A forecaster that cannot show it beats the last value should not bet
 // against it: on a trace whose recent past flattered the smoothing models,
 // this is what keeps the default from losing to persistence.
-func (s *selection) guard(y, fc, ow []float64, from, no int) {
+//
+// It returns the combination of every origin o and horizon k with the
+// weights it was given, at [o*horizon+k] (nil when there is no
+// persistence candidate): calibrate reuses those of the horizons whose
+// weights the guard left as they were.
+func (s *selection) guard(y, fc, ow []float64, from, no int) []float64 {
 	naive := slices.Index(s.names, naiveMethod{}.name())
 	if naive < 0 {
-		return
+		return nil
 	}
 	n, horizon, nc := len(y), s.horizon, len(s.steps)
 	s.guarded = make([]float64, horizon)
+	pre := make([]float64, no*horizon)
 	for k := range horizon {
+		for o := range no {
+			pre[o*horizon+k] = combine(s.weights[k], fc[(o*horizon+k)*nc:(o*horizon+k+1)*nc])
+		}
 		var sw, sw2, sd, sd2 float64
 		for o := 0; o < no && from+o+k < n; o++ {
 			a := y[from+o+k]
@@ -259,7 +268,7 @@ func (s *selection) guard(y, fc, ow []float64, from, no int) {
 				continue
 			}
 			row := fc[(o*horizon+k)*nc : (o*horizon+k+1)*nc]
-			d := math.Abs(a-row[naive]) - math.Abs(a-combine(s.weights[k], row))
+			d := math.Abs(a-row[naive]) - math.Abs(a-pre[o*horizon+k])
 			if !finite(d) {
 				continue
 			}
@@ -291,13 +300,16 @@ func (s *selection) guard(y, fc, ow []float64, from, no int) {
 			s.weights[k][naive] += 1 - lambda
 		}
 	}
+	return pre
 }
 
 // calibrate sets the interval offsets (s.mid, lo, hi) from the
 // combination's own errors at the backtest's last origins (at most last of
 // them; fc as in selectModels, origins from, from+1, ..., from+no-1), and
-// the interval's coverage on them.
-func (s *selection) calibrate(y, fc []float64, from, no, last int) {
+// the interval's coverage on them. pre, when not nil, holds the
+// combinations guard computed (guard's result), still right for the
+// horizons it did not shrink.
+func (s *selection) calibrate(y, fc []float64, from, no, last int, pre []float64) {
 	n, horizon, nc := len(y), s.horizon, len(s.steps)
 	res := newResiduals(horizon)
 	span := max(0, no-last)
@@ -305,6 +317,10 @@ func (s *selection) calibrate(y, fc []float64, from, no, last int) {
 	for o := span; o < no; o++ {
 		c := comb[(o-span)*horizon : (o-span+1)*horizon]
 		for k := range horizon {
+			if pre != nil && s.guarded[k] == 0 {
+				c[k] = pre[o*horizon+k]
+				continue
+			}
 			c[k] = combine(s.weights[k], fc[(o*horizon+k)*nc:(o*horizon+k+1)*nc])
 		}
 		res.add(y, from+o, c)
