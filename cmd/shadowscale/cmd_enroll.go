@@ -24,7 +24,7 @@ func init() {
 	register(&command{
 		name:    "enroll",
 		usage:   "enroll --group G [--stack NAME] [--json]",
-		summary: "enroll a group: tag it shadowscale:enrolled=true (shadows and forecasts; its capacity is not touched)",
+		summary: "enroll a group: tag it shadowscale:enrolled=true (shadows and forecasts; its capacity is not touched) and put the plane's launch lifecycle hook on it, if the stack has one",
 		run:     runEnroll,
 	})
 	register(&command{
@@ -52,6 +52,9 @@ type tagChange struct {
 	Mode     string   `json:"mode"`
 	// Act is what switching to act means for the group (mode act only).
 	Act *actPlan `json:"act,omitempty"`
+	// LaunchHook is the group's launch lifecycle hook of the plane's name
+	// (enroll, when the stack has one).
+	LaunchHook *awssdk.LaunchHook `json:"launch_hook,omitempty"`
 }
 
 // actPlan is what an operator sees before switching a group to act.
@@ -105,14 +108,40 @@ func runEnroll(ctx context.Context, e *env, args []string) error {
 		}
 		out.Changed = true
 	}
+	tagged := out.Changed
+	// The launch lifecycle hook the plane completes, when it has one: put
+	// after the tag, which is what lets the launch function complete it.
+	if name := p.launchHook(); name != "" {
+		h, err := awssdk.EnsureLaunchHook(ctx, p.asg, g.Name, name)
+		if err != nil {
+			return err
+		}
+		out.LaunchHook = &h
+		out.Changed = out.Changed || h.Put
+		if pr := h.Problem(); pr != "" {
+			warn(e, "group %s: %s", g.Name, pr)
+		}
+	}
 	if pf.json {
 		return printJSON(e.stdout, out)
 	}
-	if !out.Changed {
-		fmt.Fprintf(e.stdout, "%s is already enrolled (%s=true): nothing changed\n", g.Name, shadow.TagEnrolled)
+	hookLine := func() {
+		if h := out.LaunchHook; h != nil && h.Put {
+			fmt.Fprintf(e.stdout, "Launch lifecycle hook %s put on %s (%s, heartbeat %d s, default result %s): a new instance waits in Pending:Wait until its shadow is ensured, %d s at most.\n",
+				h.Name, g.Name, h.Transition, h.HeartbeatSeconds, h.DefaultResult, h.HeartbeatSeconds)
+		}
+	}
+	if !tagged {
+		if !out.Changed {
+			fmt.Fprintf(e.stdout, "%s is already enrolled (%s=true): nothing changed\n", g.Name, shadow.TagEnrolled)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "%s is already enrolled (%s=true).\n", g.Name, shadow.TagEnrolled)
+		hookLine()
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s enrolled: tagged %s=true. Its capacity is untouched (desired %d, min %d, max %d).\n", g.Name, shadow.TagEnrolled, g.Desired, g.Min, g.Max)
+	hookLine()
 	fmt.Fprintf(e.stdout, "What follows, from the plane (stack %s):\n", p.Stack)
 	fmt.Fprintf(e.stdout, "  - each of its %d live instances gets a shadow in its AZ's shadow pool: new instances at launch, the running ones at the next reconcile (within 5 minutes);\n", out.Lives)
 	fmt.Fprintf(e.stdout, "  - the forecaster forecasts it every minute, capacity %s, in mode %s;\n", out.Capacity, out.Mode)

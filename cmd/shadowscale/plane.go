@@ -52,6 +52,7 @@ const (
 	outTable      = "TableName"
 	outForecaster = "ForecasterFunctionName"
 	outTemplate   = "ShadowLaunchTemplateId"
+	outLaunchHook = "LaunchLifecycleHookName"
 )
 
 // commandTimeout bounds one command's AWS calls.
@@ -165,6 +166,17 @@ func openPlane(ctx context.Context, e *env, pf *planeFlags) (*plane, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// launchHook is the name of the launch lifecycle hook the plane completes
+// (the stack's launchLifecycleHook), "" when it has none: the CLI's
+// SHADOWSCALE_LAUNCH_HOOK when set (also when empty: no hook), else the
+// stack's output.
+func (p *plane) launchHook() string {
+	if v, ok := os.LookupEnv(lambdaenv.EnvLaunchHook); ok {
+		return strings.TrimSpace(v)
+	}
+	return p.Outputs[outLaunchHook]
 }
 
 // readSettings takes the forecaster's environment, then the CLI's own.

@@ -412,9 +412,17 @@ func TestLaunchLifecycleHook(t *testing.T) {
 	for _, v := range vs {
 		t.Errorf("policy violation: %v", v)
 	}
+	// The CLI's enroll reads the hook's name from the stack's output.
+	outs, _ := s.doc["Outputs"].(map[string]any)
+	if o, _ := outs["LaunchLifecycleHookName"].(map[string]any); o["Value"] != "shadowscale-shadow" {
+		t.Errorf("output LaunchLifecycleHookName = %v, want the hook's name", o)
+	}
 	d := demo(t)
 	if strings.Contains(string(d.json), "Lifecycle Action") || strings.Contains(string(d.json), SidCompleteLaunchHook) {
 		t.Error("the stack without a hook has a lifecycle rule or grant")
+	}
+	if outs, _ := d.doc["Outputs"].(map[string]any); outs["LaunchLifecycleHookName"] != nil {
+		t.Error("the stack without a hook has a LaunchLifecycleHookName output")
 	}
 }
 

@@ -61,6 +61,9 @@ func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.S
 		out("DemoLiveSubnetIds", "demo VPC: subnets for a demo live Auto Scaling group", jsii.String(strings.Join(derefAll(*live.SubnetIds), ",")))
 		out("DemoLiveSecurityGroupId", "demo VPC: security group for demo live instances", plane.DemoLiveSG.SecurityGroupId())
 	}
+	if hook := props.Config.LaunchLifecycleHook; hook != "" {
+		out("LaunchLifecycleHookName", "SHADOWSCALE_LAUNCH_HOOK: the launch lifecycle hook whose actions the plane completes; `shadowscale enroll` puts it on the group", jsii.String(hook))
+	}
 	if plane.AlarmTopic != nil {
 		out("AlarmTopicArn", "SNS topic of the alarms", plane.AlarmTopic.TopicArn())
 	}

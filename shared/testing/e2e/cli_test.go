@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,6 +171,21 @@ func groupTag(t *testing.T, group, key string) (string, int) {
 	return "", int(aws.ToInt32(g.DesiredCapacity))
 }
 
+// lifecycleHooks lists a group's lifecycle hooks as "name transition
+// heartbeat default-result".
+func lifecycleHooks(t *testing.T, group string) []string {
+	t.Helper()
+	out, err := env.ASG.DescribeLifecycleHooks(context.Background(), &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil {
+		t.Fatalf("describing the lifecycle hooks of %s: %v", group, err)
+	}
+	var hooks []string
+	for _, h := range out.LifecycleHooks {
+		hooks = append(hooks, fmt.Sprintf("%s %s %d %s", aws.ToString(h.LifecycleHookName), aws.ToString(h.LifecycleTransition), aws.ToInt32(h.HeartbeatTimeout), aws.ToString(h.DefaultResult)))
+	}
+	return hooks
+}
+
 // TestOperatorCLI drives the shadowscale binary, as an operator runs it,
 // against moto: a world whose plane ran (shadows launched, four hours of
 // history, the forecaster in forecast-only mode, older decisions audited)
@@ -185,9 +201,10 @@ func TestOperatorCLI(t *testing.T) {
 	w := p.w
 	lives := p.lives(t, 2)
 	p.launchAll(t, lives)
+	hook := w.Name("shadow-hook")
 	if _, err := env.DeployStack(ctx, w, map[string]string{
 		lambdaenv.EnvStack: w.Stack, lambdaenv.EnvTable: w.Table, lambdaenv.EnvMode: asg.ModeForecastOnly, lambdaenv.EnvPolicy: forecastPolicy,
-	}); err != nil {
+	}, map[string]string{"LaunchLifecycleHookName": hook}); err != nil {
 		t.Fatal(err)
 	}
 	end := writeHours(t, p.table, w.Group, lives, 240, lives[1])
@@ -472,15 +489,59 @@ func TestOperatorCLI(t *testing.T) {
 	})
 
 	t.Run("enroll", func(t *testing.T) {
-		run(t, "enroll", stack, "--group", second).want(t, 0, "enrolled", "capacity is untouched", "shadow")
+		// The stack has a launch hook: enroll puts it on the group.
+		run(t, "enroll", stack, "--group", second).want(t, 0, "enrolled", "capacity is untouched", "shadow", "Launch lifecycle hook "+hook+" put", "default result CONTINUE")
 		if v, desired := groupTag(t, second, shadow.TagEnrolled); v != "true" || desired != 1 {
 			t.Errorf("%s after enroll: tag %q, desired %d; want true and 1", second, v, desired)
 		}
-		var out struct{ Changed bool }
+		if got := lifecycleHooks(t, second); len(got) != 1 || got[0] != hook+" autoscaling:EC2_INSTANCE_LAUNCHING 120 CONTINUE" {
+			t.Errorf("%s's lifecycle hooks after enroll: %v, want %s on launch, 120 s, CONTINUE", second, got, hook)
+		}
+		var out struct {
+			Changed    bool
+			LaunchHook struct {
+				Name string
+				Put  bool
+			} `json:"launch_hook"`
+		}
 		r := run(t, "enroll", stack, "--group", second, "--json")
 		r.want(t, 0)
-		if r.json(t, &out); out.Changed {
-			t.Error("enrolling an enrolled group changed it")
+		if r.json(t, &out); out.Changed || out.LaunchHook.Name != hook || out.LaunchHook.Put {
+			t.Errorf("enrolling an enrolled group with its hook: %+v, want nothing changed", out)
+		}
+		// An operator's own hook of that name is never changed: a default
+		// result of ABANDON is warned about and left.
+		if _, err := env.ASG.PutLifecycleHook(ctx, &autoscaling.PutLifecycleHookInput{
+			AutoScalingGroupName: aws.String(w.Group), LifecycleHookName: aws.String(hook),
+			LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_LAUNCHING"), HeartbeatTimeout: aws.Int32(300), DefaultResult: aws.String("ABANDON"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r = run(t, "enroll", stack, "--group", w.Group)
+		r.want(t, 0, "nothing changed")
+		if !strings.Contains(r.stderr, "warning") || !strings.Contains(r.stderr, `default result is "ABANDON"`) {
+			t.Errorf("an ABANDON hook was not warned about: %s", r.stderr)
+		}
+		if got := lifecycleHooks(t, w.Group); len(got) != 1 || got[0] != hook+" autoscaling:EC2_INSTANCE_LAUNCHING 300 ABANDON" {
+			t.Errorf("the operator's hook was changed: %v", got)
+		}
+		// Without a hook in the stack (the CLI's SHADOWSCALE_LAUNCH_HOOK
+		// set empty overrides the output), enroll puts none.
+		third := w.Name("cron")
+		w.ScopeGroups(third)
+		if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(third), MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(0),
+			LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
+			VPCZoneIdentifier: aws.String(w.LiveSubnets[harness.AZs[0]]),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cli(t, ep, map[string]string{lambdaenv.EnvLaunchHook: ""}, "enroll", stack, "--group", third).want(t, 0, "enrolled")
+		if got := lifecycleHooks(t, third); len(got) != 0 {
+			t.Errorf("a hook was put without one configured: %v", got)
+		}
+		if _, err := env.ASG.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(third), ForceDelete: aws.Bool(true)}); err != nil {
+			t.Error(err)
 		}
 		var gs struct{ Groups []struct{ Name string } }
 		r = run(t, "groups", stack, "--json")

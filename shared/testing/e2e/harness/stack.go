@@ -21,12 +21,25 @@ import (
 // (those the world has: TableName, StreamName, DeadLetterQueueUrl,
 // AgentSecretName, ShadowLaunchTemplateId, VpcId, ForecasterFunctionName)
 // pointing at the world's resources, and a forecaster function (its role
-// too) with functionEnv as its environment. Its code is a placeholder:
+// too) with functionEnv as its environment, and the further outputs
+// extra (e.g. LaunchLifecycleHookName). Its code is a placeholder:
 // nothing invokes it; what matters is what a reader of the stack finds.
 // Teardown deletes the stack. It returns the stack's outputs.
-func (e *Env) DeployStack(ctx context.Context, w *World, functionEnv map[string]string) (map[string]string, error) {
+func (e *Env) DeployStack(ctx context.Context, w *World, functionEnv, extra map[string]string) (map[string]string, error) {
 	if functionEnv == nil {
 		functionEnv = map[string]string{}
+	}
+	outputs := map[string]any{
+		"TableName":              map[string]any{"Value": w.Table},
+		"StreamName":             map[string]any{"Value": w.Stream},
+		"DeadLetterQueueUrl":     map[string]any{"Value": w.QueueURL},
+		"AgentSecretName":        map[string]any{"Value": w.SecretARN},
+		"ShadowLaunchTemplateId": map[string]any{"Value": w.ShadowTemplate},
+		"VpcId":                  map[string]any{"Value": w.VPC},
+		"ForecasterFunctionName": map[string]any{"Value": map[string]any{"Ref": "Forecaster"}},
+	}
+	for k, v := range extra {
+		outputs[k] = map[string]any{"Value": v}
 	}
 	tpl := map[string]any{
 		"Resources": map[string]any{
@@ -42,15 +55,7 @@ func (e *Env) DeployStack(ctx context.Context, w *World, functionEnv map[string]
 				"Environment": map[string]any{"Variables": functionEnv},
 			}},
 		},
-		"Outputs": map[string]any{
-			"TableName":              map[string]any{"Value": w.Table},
-			"StreamName":             map[string]any{"Value": w.Stream},
-			"DeadLetterQueueUrl":     map[string]any{"Value": w.QueueURL},
-			"AgentSecretName":        map[string]any{"Value": w.SecretARN},
-			"ShadowLaunchTemplateId": map[string]any{"Value": w.ShadowTemplate},
-			"VpcId":                  map[string]any{"Value": w.VPC},
-			"ForecasterFunctionName": map[string]any{"Value": map[string]any{"Ref": "Forecaster"}},
-		},
+		"Outputs": outputs,
 	}
 	body, err := json.Marshal(tpl)
 	if err != nil {
