@@ -28,6 +28,12 @@ func init() {
 		run:     runEnroll,
 	})
 	register(&command{
+		name:    "unenroll",
+		usage:   "unenroll --group G [--yes] [--stack NAME] [--json]",
+		summary: "un-enroll a group: remove its shadowscale tags and the plane's launch lifecycle hook; the reconciler retires its shadows (its capacity is not touched; a group in act mode needs --yes)",
+		run:     runUnenroll,
+	})
+	register(&command{
 		name:    "mode",
 		usage:   "mode --group G forecast-only|act [--yes] [--stack NAME] [--json]",
 		summary: "set a group's mode (its shadowscale:mode tag); act shows what will happen and needs --yes",
@@ -401,4 +407,167 @@ func ownScalingWarnings(own []asg.Scaling, warnings []string) (blocked, out []st
 		out = append(out, fmt.Sprintf("these of the group's own policies and scheduled actions do not block acting: %s", strings.Join(fine, "; ")))
 	}
 	return blocked, out
+}
+
+// unenrollOut is what unenroll prints with --json.
+type unenrollOut struct {
+	Group   string `json:"group"`
+	Changed bool   `json:"changed"`
+	// NeedsYes: the group acts (mode act) and --yes was not given: nothing
+	// changed.
+	NeedsYes    bool     `json:"needs_confirmation,omitempty"`
+	TagsRemoved []string `json:"tags_removed"`
+	// LaunchHookDeleted names the plane's launch lifecycle hook deleted
+	// from the group ("" when there was none).
+	LaunchHookDeleted string `json:"launch_hook_deleted,omitempty"`
+	Mode              string `json:"mode"` // the group's mode before
+	Desired           int    `json:"desired"`
+	Min               int    `json:"min"`
+	Max               int    `json:"max"`
+	// ShadowsRetired is how many live instances' shadows the reconciler
+	// retires (terminates) at its next run.
+	ShadowsRetired int `json:"shadows_retired"`
+	// OwnScaling names the group's own scaling policies and scheduled
+	// actions: what sizes it once the forecaster no longer does.
+	OwnScaling []string `json:"own_scaling"`
+}
+
+// waitingOnLaunch returns the members of g waiting on a launch lifecycle
+// hook (Pending:Wait, or Warmed:Pending:Wait into a warm pool).
+func waitingOnLaunch(g asg.Group) []string {
+	var ids []string
+	for _, i := range g.Instances {
+		if strings.HasSuffix(i.Lifecycle, "Pending:Wait") {
+			ids = append(ids, i.ID)
+		}
+	}
+	return ids
+}
+
+// runUnenroll undoes enroll: the shadowscale tags go (enrolled and mode),
+// then the plane's launch lifecycle hook, never while an instance waits on
+// it (AWS would abandon its launch). The reconciler's next run retires the
+// group's shadows; the group's capacity is not touched.
+func runUnenroll(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, commands["unenroll"])
+	pf := addPlaneFlags(fs)
+	group := fs.String("group", "", "the Auto Scaling `group` (required)")
+	yes := fs.Bool("yes", false, "un-enroll a group in act mode (the forecaster sizes it now; afterwards only its own scaling does)")
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *group == "" {
+		return usageErrorf("--group G is required")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	p, g, err := openGroup(ctx, e, pf, *group)
+	if err != nil {
+		return err
+	}
+	if g.EnrolledByName {
+		return noGroupf("group %s is enrolled by name (the stack's groups, SHADOWSCALE_GROUPS): remove it there and redeploy; removing its tags would not un-enroll it. Nothing changed", g.Name)
+	}
+	mode, _ := p.modeOf(g)
+	out := unenrollOut{Group: g.Name, Mode: mode, Desired: g.Desired, Min: g.Min, Max: g.Max, TagsRemoved: []string{}, OwnScaling: []string{}}
+	if g.EnrolledByTag {
+		out.ShadowsRetired = len(g.InService())
+	}
+	var keys []string
+	for _, k := range []string{shadow.TagEnrolled, shadow.TagMode} {
+		if _, ok := g.Tags[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	hookName := p.launchHook()
+	hookThere := false
+	if hookName != "" {
+		if _, hookThere, err = awssdk.FindLifecycleHook(ctx, p.asg, g.Name, hookName); err != nil {
+			return err
+		}
+	}
+	if len(keys) == 0 && !hookThere {
+		if pf.json {
+			return printJSON(e.stdout, out)
+		}
+		fmt.Fprintf(e.stdout, "%s is not enrolled (no %s tag) and has no launch lifecycle hook of the plane: nothing changed\n", g.Name, shadow.TagEnrolled)
+		return nil
+	}
+	pols, err := awssdk.GroupScalingPolicies(ctx, p.asg, g.Name)
+	if err != nil {
+		return err
+	}
+	acts, err := awssdk.GroupScheduledActions(ctx, p.asg, g.Name)
+	if err != nil {
+		return err
+	}
+	for _, sp := range pols {
+		out.OwnScaling = append(out.OwnScaling, "policy "+sp.Name)
+	}
+	for _, a := range acts {
+		out.OwnScaling = append(out.OwnScaling, "scheduled action "+a.Name)
+	}
+	if g.EnrolledByTag && mode == asg.ModeAct && !*yes {
+		out.NeedsYes = true
+		if pf.json {
+			if err := printJSON(e.stdout, out); err != nil {
+				return err
+			}
+		} else {
+			own := "none: its capacity then stays where it is until someone changes it"
+			if len(out.OwnScaling) > 0 {
+				own = strings.Join(out.OwnScaling, ", ")
+			}
+			fmt.Fprintf(e.stdout, "%s is in act mode: the forecaster sizes it now (desired %d, min %d, max %d). Once it is un-enrolled nothing of the plane sizes it; its own scaling: %s.\n", g.Name, g.Desired, g.Min, g.Max, own)
+		}
+		return needConfirmf("%s stays enrolled; run again with --yes to un-enroll it", g.Name)
+	}
+	// A hook with a launch waiting on it cannot go (AWS abandons that
+	// launch): say so before anything changes.
+	if hookThere {
+		if w := waitingOnLaunch(g); len(w) > 0 {
+			return fmt.Errorf("group %s: %d instances wait on launch lifecycle hooks (Pending:Wait: %s); deleting the hook %s now would make AWS abandon (terminate) them. Nothing changed: run unenroll again once they are in service (%d s at most)", g.Name, len(w), strings.Join(w, ", "), hookName, awssdk.LaunchHookHeartbeatSeconds)
+		}
+	}
+	if len(keys) > 0 {
+		if err := awssdk.UntagGroup(ctx, p.asg, g.Name, keys...); err != nil {
+			return err
+		}
+		out.TagsRemoved, out.Changed = keys, true
+	}
+	if hookThere {
+		// Untagged, the plane can no longer complete the hook's actions:
+		// look once more just before the deletion.
+		after, err := p.group(ctx, g.Name)
+		if err != nil {
+			return err
+		}
+		if w := waitingOnLaunch(after); len(w) > 0 {
+			return fmt.Errorf("group %s: untagged (%s), but %d instances now wait on launch lifecycle hooks (%s): the hook %s was left, as deleting it would make AWS abandon them; run unenroll again once they are in service (%d s at most)", g.Name, strings.Join(keys, ", "), len(w), strings.Join(w, ", "), hookName, awssdk.LaunchHookHeartbeatSeconds)
+		}
+		if err := awssdk.DeleteLifecycleHook(ctx, p.asg, g.Name, hookName); err != nil {
+			return err
+		}
+		out.LaunchHookDeleted, out.Changed = hookName, true
+	}
+	if pf.json {
+		return printJSON(e.stdout, out)
+	}
+	fmt.Fprintf(e.stdout, "%s un-enrolled. Its capacity is untouched (desired %d, min %d, max %d).\n", g.Name, g.Desired, g.Min, g.Max)
+	if len(out.TagsRemoved) > 0 {
+		fmt.Fprintf(e.stdout, "  - tags removed: %s;\n", strings.Join(out.TagsRemoved, ", "))
+	}
+	if out.LaunchHookDeleted != "" {
+		fmt.Fprintf(e.stdout, "  - launch lifecycle hook %s deleted: new instances no longer wait for a shadow;\n", out.LaunchHookDeleted)
+	}
+	fmt.Fprintf(e.stdout, "  - the reconciler retires the shadows of its %d live instances at its next run (within 5 minutes); the forecaster stops forecasting it;\n", out.ShadowsRetired)
+	if len(out.OwnScaling) == 0 {
+		fmt.Fprintf(e.stdout, "  - it has no scaling policy or scheduled action of its own: its capacity stays where it is until someone changes it.\n")
+	} else {
+		fmt.Fprintf(e.stdout, "  - its own scaling goes on: %s.\n", strings.Join(out.OwnScaling, ", "))
+	}
+	return nil
 }

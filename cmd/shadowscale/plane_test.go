@@ -166,3 +166,22 @@ func TestOwnScalingWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitingOnLaunch: unenroll does not delete the launch hook while an
+// instance waits on a launch hook (AWS would abandon its launch).
+func TestWaitingOnLaunch(t *testing.T) {
+	g := asg.Group{Name: "web", Instances: []asg.Instance{
+		{ID: "i-1", Lifecycle: "InService"},
+		{ID: "i-2", Lifecycle: "Pending:Wait"},
+		{ID: "i-3", Lifecycle: "Pending:Proceed"},
+		{ID: "i-4", Lifecycle: "Warmed:Pending:Wait"},
+		{ID: "i-5", Lifecycle: "Terminating:Wait"},
+		{ID: "i-6", Lifecycle: "Pending"},
+	}}
+	if got := strings.Join(waitingOnLaunch(g), ","); got != "i-2,i-4" {
+		t.Errorf("waiting on a launch hook: %s, want i-2,i-4", got)
+	}
+	if got := waitingOnLaunch(asg.Group{Name: "idle"}); len(got) != 0 {
+		t.Errorf("an empty group waits: %v", got)
+	}
+}

@@ -61,10 +61,12 @@ func (l *LifecycleActions) Continue(ctx context.Context, group, hook, instanceID
 	return fmt.Errorf("completing the lifecycle action of %s in %s: %w", instanceID, group, Classify(err))
 }
 
-// LaunchHookAPI is the part of *autoscaling.Client EnsureLaunchHook uses.
+// LaunchHookAPI is the part of *autoscaling.Client the launch hook's
+// functions use (EnsureLaunchHook, FindLifecycleHook, DeleteLifecycleHook).
 type LaunchHookAPI interface {
 	DescribeLifecycleHooks(ctx context.Context, params *autoscaling.DescribeLifecycleHooksInput, optFns ...func(*autoscaling.Options)) (*autoscaling.DescribeLifecycleHooksOutput, error)
 	PutLifecycleHook(ctx context.Context, params *autoscaling.PutLifecycleHookInput, optFns ...func(*autoscaling.Options)) (*autoscaling.PutLifecycleHookOutput, error)
+	DeleteLifecycleHook(ctx context.Context, params *autoscaling.DeleteLifecycleHookInput, optFns ...func(*autoscaling.Options)) (*autoscaling.DeleteLifecycleHookOutput, error)
 }
 
 var _ LaunchHookAPI = (*autoscaling.Client)(nil)
@@ -116,14 +118,8 @@ func EnsureLaunchHook(ctx context.Context, api LaunchHookAPI, group, name string
 	if group == "" || name == "" || len(name) > 255 {
 		return LaunchHook{}, fmt.Errorf("%w: a launch lifecycle hook needs a group and a name of 1 to 255 characters", shadow.ErrInvalid)
 	}
-	out, err := api.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(group), LifecycleHookNames: []string{name}})
-	if err != nil {
-		return LaunchHook{}, fmt.Errorf("describing the lifecycle hooks of %s: %w", group, Classify(err))
-	}
-	for _, h := range out.LifecycleHooks {
-		if aws.ToString(h.LifecycleHookName) == name {
-			return LaunchHook{Name: name, Transition: aws.ToString(h.LifecycleTransition), DefaultResult: aws.ToString(h.DefaultResult), HeartbeatSeconds: aws.ToInt32(h.HeartbeatTimeout)}, nil
-		}
+	if h, found, err := FindLifecycleHook(ctx, api, group, name); err != nil || found {
+		return h, err
 	}
 	h := LaunchHook{Name: name, Transition: LaunchTransition, DefaultResult: LifecycleContinue, HeartbeatSeconds: LaunchHookHeartbeatSeconds, Put: true}
 	if _, err := api.PutLifecycleHook(ctx, &autoscaling.PutLifecycleHookInput{
@@ -133,4 +129,30 @@ func EnsureLaunchHook(ctx context.Context, api LaunchHookAPI, group, name string
 		return LaunchHook{}, fmt.Errorf("putting the launch lifecycle hook %s on %s: %w", name, group, Classify(err))
 	}
 	return h, nil
+}
+
+// FindLifecycleHook returns group's lifecycle hook of that name, and
+// whether there is one.
+func FindLifecycleHook(ctx context.Context, api LaunchHookAPI, group, name string) (LaunchHook, bool, error) {
+	out, err := api.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(group), LifecycleHookNames: []string{name}})
+	if err != nil {
+		return LaunchHook{}, false, fmt.Errorf("describing the lifecycle hooks of %s: %w", group, Classify(err))
+	}
+	for _, h := range out.LifecycleHooks {
+		if aws.ToString(h.LifecycleHookName) == name {
+			return LaunchHook{Name: name, Transition: aws.ToString(h.LifecycleTransition), DefaultResult: aws.ToString(h.DefaultResult), HeartbeatSeconds: aws.ToInt32(h.HeartbeatTimeout)}, true, nil
+		}
+	}
+	return LaunchHook{}, false, nil
+}
+
+// DeleteLifecycleHook deletes group's lifecycle hook name. AWS completes
+// the actions still waiting on a hook it deletes, a launching instance's
+// with ABANDON, which terminates it: the caller makes sure none waits
+// (no member of the group in Pending:Wait) just before.
+func DeleteLifecycleHook(ctx context.Context, api LaunchHookAPI, group, name string) error {
+	if _, err := api.DeleteLifecycleHook(ctx, &autoscaling.DeleteLifecycleHookInput{AutoScalingGroupName: aws.String(group), LifecycleHookName: aws.String(name)}); err != nil {
+		return fmt.Errorf("deleting the lifecycle hook %s of %s: %w", name, group, Classify(err))
+	}
+	return nil
 }

@@ -48,6 +48,13 @@ type GroupTagAPI interface {
 	CreateOrUpdateTags(ctx context.Context, params *autoscaling.CreateOrUpdateTagsInput, optFns ...func(*autoscaling.Options)) (*autoscaling.CreateOrUpdateTagsOutput, error)
 }
 
+// GroupUntagAPI is the part of *autoscaling.Client UntagGroup uses.
+type GroupUntagAPI interface {
+	DeleteTags(ctx context.Context, params *autoscaling.DeleteTagsInput, optFns ...func(*autoscaling.Options)) (*autoscaling.DeleteTagsOutput, error)
+}
+
+var _ GroupUntagAPI = (*autoscaling.Client)(nil)
+
 var (
 	_ CloudFormationAPI = (*cloudformation.Client)(nil)
 	_ LambdaConfigAPI   = (*lambda.Client)(nil)
@@ -234,6 +241,22 @@ func TagGroup(ctx context.Context, api GroupTagAPI, group, key, value string) er
 	}}})
 	if err != nil {
 		return fmt.Errorf("tagging group %s with %s=%s: %w", group, key, value, Classify(err))
+	}
+	return nil
+}
+
+// UntagGroup removes the tags keys from the group (a key it does not
+// carry is no error).
+func UntagGroup(ctx context.Context, api GroupUntagAPI, group string, keys ...string) error {
+	if group == "" || len(keys) == 0 {
+		return fmt.Errorf("%w: untagging a group: group and keys are required", shadow.ErrInvalid)
+	}
+	tags := make([]asgtypes.Tag, len(keys))
+	for i, k := range keys {
+		tags[i] = asgtypes.Tag{ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"), Key: aws.String(k)}
+	}
+	if _, err := api.DeleteTags(ctx, &autoscaling.DeleteTagsInput{Tags: tags}); err != nil {
+		return fmt.Errorf("removing the tags %s from group %s: %w", strings.Join(keys, ", "), group, Classify(err))
 	}
 	return nil
 }

@@ -592,4 +592,33 @@ func TestOperatorCLI(t *testing.T) {
 		}
 		run(t, "groups", stack).want(t, 0, "forecast-only (tag)")
 	})
+
+	t.Run("unenroll", func(t *testing.T) {
+		// second: enrolled by its tag, with the plane's hook (enroll above).
+		cli(t, ep, map[string]string{lambdaenv.EnvGroups: second}, "unenroll", stack, "--group", second).wantErr(t, 4, "enrolled by name", "Nothing changed")
+		run(t, "mode", stack, "--group", second, "act", "--yes").want(t, 0, "mode act")
+		r := run(t, "unenroll", stack, "--group", second)
+		if r.code != 5 || !strings.Contains(r.stdout, "act mode") || !strings.Contains(r.stderr, "--yes") {
+			t.Fatalf("unenroll of a group in act mode without --yes: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if v, _ := groupTag(t, second, shadow.TagEnrolled); v != "true" || len(lifecycleHooks(t, second)) != 1 {
+			t.Fatalf("an unconfirmed unenroll changed %s: tag %q, hooks %v", second, v, lifecycleHooks(t, second))
+		}
+		run(t, "unenroll", stack, "--group", second, "--yes").want(t, 0, "un-enrolled", "capacity is untouched", "tags removed: "+shadow.TagEnrolled+", "+shadow.TagMode, "launch lifecycle hook "+hook+" deleted", "retires the shadows of its 1 live instances")
+		for _, k := range []string{shadow.TagEnrolled, shadow.TagMode} {
+			if v, desired := groupTag(t, second, k); v != "" || desired != 1 {
+				t.Errorf("%s after unenroll: tag %s=%q, desired %d; want no tag, 1", second, k, v, desired)
+			}
+		}
+		if got := lifecycleHooks(t, second); len(got) != 0 {
+			t.Errorf("%s's hooks after unenroll: %v", second, got)
+		}
+		var out struct{ Changed bool }
+		r = run(t, "unenroll", stack, "--group", second, "--json")
+		r.want(t, 0)
+		if r.json(t, &out); out.Changed {
+			t.Error("un-enrolling a group that is not enrolled changed it")
+		}
+		run(t, "unenroll", stack, "--group", second).want(t, 0, "not enrolled", "nothing changed")
+	})
 }
