@@ -66,8 +66,9 @@ deploy: build infra-app infra-deps ## cdk deploy the stack to the current AWS ac
 diff: build infra-app infra-deps ## cdk diff against the deployed stack
 	cd $(INFRA_DIR) && ./node_modules/.bin/cdk diff --no-notices --app ../$(CDK_APP) $(CDK_ARGS) $(STACK_NAME)
 
-destroy: infra-app infra-deps ## cdk destroy the stack (the table is kept when deletionProtection is on)
+destroy: infra-app infra-deps ## cdk destroy the stack (the table is kept when deletionProtection is on), then terminate the shadows it leaves (shadowscale teardown)
 	cd $(INFRA_DIR) && ./node_modules/.bin/cdk destroy --no-notices --app ../$(CDK_APP) $(CDK_ARGS) $(STACK_NAME)
+	$(GO) run ./cmd/shadowscale teardown --stack $(STACK_NAME) --yes
 
 localstack-moto: build infra-deps ## Deploy the real stack with cdklocal to a moto server it starts (free port) and run the smoke script
 	@start=$$(date +%s); localstack/run-moto.sh; echo "localstack-moto: $$(( $$(date +%s) - start )) s"

@@ -255,8 +255,13 @@ func (f *Fleet) Shadows(ctx context.Context, liveID string) ([]shadow.Instance, 
 
 // list pages through DescribeInstances.
 func (f *Fleet) list(ctx context.Context, filters []ec2types.Filter) ([]shadow.Instance, error) {
+	return listInstances(ctx, f.api, filters)
+}
+
+// listInstances pages through DescribeInstances.
+func listInstances(ctx context.Context, api ec2.DescribeInstancesAPIClient, filters []ec2types.Filter) ([]shadow.Instance, error) {
 	var out []shadow.Instance
-	p := ec2.NewDescribeInstancesPaginator(f.api, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
+	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/shadowscale/shadowscale/shared/adapters/awssdk"
 	"github.com/shadowscale/shadowscale/shared/domain/asg"
@@ -621,4 +624,94 @@ func TestOperatorCLI(t *testing.T) {
 		}
 		run(t, "unenroll", stack, "--group", second).want(t, 0, "not enrolled", "nothing changed")
 	})
+
+	t.Run("teardown", func(t *testing.T) {
+		// The world's stack is deployed: its reconciler would relaunch.
+		run(t, "teardown", stack, "--yes").wantErr(t, 1, "still deployed", "nothing changed")
+		gone := w.Name("gone")
+		launch := func(tags map[string]string) string {
+			t.Helper()
+			var ts []ec2types.Tag
+			for k, v := range tags {
+				ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+			}
+			out, err := env.EC2.RunInstances(ctx, &ec2.RunInstancesInput{
+				ImageId: aws.String(harness.AMI), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), InstanceType: ec2types.InstanceTypeT4gNano,
+				SubnetId:          aws.String(w.PoolSubnets[harness.AZs[0]]),
+				TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: ts}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return aws.ToString(out.Instances[0].InstanceId)
+		}
+		mine := []string{
+			launch(map[string]string{shadow.TagRole: shadow.RoleShadow, shadow.TagStack: gone, shadow.TagLive: "i-0live1"}),
+			launch(map[string]string{shadow.TagRole: shadow.RoleShadow, shadow.TagStack: gone, shadow.TagLive: "i-0live2"}),
+		}
+		others := []string{
+			launch(map[string]string{shadow.TagRole: shadow.RoleShadow, shadow.TagStack: w.Name("other")}), // another stack's shadow
+			launch(map[string]string{shadow.TagStack: gone}),                                               // the stack's tag, not a shadow
+			launch(map[string]string{"Name": "bystander"}),                                                 // no shadowscale tag
+		}
+		r := run(t, "teardown", "--stack", gone)
+		if r.code != 5 || !strings.Contains(r.stderr, "--yes") {
+			t.Fatalf("teardown without --yes: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, id := range mine {
+			if !strings.Contains(r.stdout, id) {
+				t.Errorf("the listing lacks the shadow %s:\n%s", id, r.stdout)
+			}
+		}
+		for _, id := range others {
+			if strings.Contains(r.stdout, id) {
+				t.Errorf("the listing names %s, not a shadow of %s:\n%s", id, gone, r.stdout)
+			}
+		}
+		if st := instanceStates(t, mine...); st[mine[0]] != "running" || st[mine[1]] != "running" {
+			t.Fatalf("an unconfirmed teardown changed the shadows: %v", st)
+		}
+		var out struct {
+			Shadows    []struct{ ID string }
+			Terminated int
+		}
+		r = run(t, "teardown", "--stack", gone, "--yes", "--json")
+		r.want(t, 0)
+		if r.json(t, &out); out.Terminated != 2 || len(out.Shadows) != 2 {
+			t.Errorf("teardown --yes: %+v, want the 2 shadows terminated", out)
+		}
+		st := instanceStates(t, append(slices.Clone(mine), others...)...)
+		for _, id := range mine {
+			if st[id] != "shutting-down" && st[id] != "terminated" {
+				t.Errorf("shadow %s after teardown: %s", id, st[id])
+			}
+		}
+		for _, id := range others {
+			if st[id] != "running" {
+				t.Errorf("%s (not a shadow of %s) after teardown: %s", id, gone, st[id])
+			}
+		}
+		run(t, "teardown", "--stack", gone).want(t, 0, "nothing to do")
+		for _, id := range others {
+			if err := env.TerminateInstance(ctx, id); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// instanceStates returns the EC2 state of each instance.
+func instanceStates(t *testing.T, ids ...string) map[string]string {
+	t.Helper()
+	out, err := env.EC2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		t.Fatalf("describing %v: %v", ids, err)
+	}
+	st := map[string]string{}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			st[aws.ToString(i.InstanceId)] = string(i.State.Name)
+		}
+	}
+	return st
 }
