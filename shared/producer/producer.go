@@ -297,10 +297,14 @@ func (p *Producer) Stats() Stats {
 // Run puts what Put queued, every Linger, and the heartbeats of idle
 // instances, until ctx is done; then it flushes what is left (with a
 // fresh context of 10 s) and returns the failures' joined error, if any.
+// A put in flight when ctx ends is not cut short: the ticks' puts run on
+// a context ctx's end does not cancel (each is bounded by MaxAttempts),
+// so stopping a producer loses none of the mutations it was sending.
 func (p *Producer) Run(ctx context.Context) error {
 	var errs []error
+	tctx := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		if err := p.Tick(ctx); err != nil {
+		if err := p.Tick(tctx); err != nil {
 			errs = append(errs, err)
 		}
 		_ = p.opt.Sleep(ctx, p.opt.Linger)

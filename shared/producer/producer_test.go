@@ -380,3 +380,58 @@ func TestProducerRunFlushesOnStop(t *testing.T) {
 		t.Errorf("seqs %s", got)
 	}
 }
+
+// slowStream holds its first PutRecords until release is closed, failing
+// it as the SDK does if its context ends first.
+type slowStream struct {
+	*stream
+	inFlight, release chan struct{}
+	once              sync.Once
+}
+
+func (s *slowStream) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opt ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.inFlight)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("operation error Kinesis: PutRecords: canceled, %w", ctx.Err())
+		}
+	}
+	return s.stream.PutRecords(ctx, in, opt...)
+}
+
+// TestProducerRunFinishesThePutInFlight: stopping Run while a put is in
+// flight lets that put finish: its mutations are not lost to the
+// shutdown (they were, as "not put: context canceled", when the put ran
+// on Run's own context).
+func TestProducerRunFinishesThePutInFlight(t *testing.T) {
+	s := &slowStream{stream: newStream(), inFlight: make(chan struct{}), release: make(chan struct{})}
+	c := clock.NewFake(t0)
+	p, err := producer.New(s, c, producer.Options{Stream: "mutations", Sleep: noSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := range 5 {
+		if _, err := p.Put(ctx, put("i-a", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-s.inFlight
+	cancel()
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Run stopped with a put in flight: %v", err)
+	}
+	if got := fmt.Sprint(s.seqs("i-a")); got != "[1 2 3 4 5]" {
+		t.Errorf("seqs on the stream %s, want [1 2 3 4 5]", got)
+	}
+	if st := p.Stats(); st.Failed != 0 {
+		t.Errorf("stats %+v: want nothing failed", st)
+	}
+}
