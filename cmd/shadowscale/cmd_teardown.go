@@ -50,7 +50,12 @@ type teardownShadow struct {
 // launch new ones within minutes.
 func runTeardown(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, commands["teardown"])
-	pf := addPlaneFlags(fs)
+	// The plane's flags but --table: the stack is gone, its tag is all
+	// there is to go by.
+	pf := &planeFlags{}
+	fs.StringVar(&pf.stack, "stack", envOr("SHADOWSCALE_STACK", defaultStack), "the destroyed stack's name (env SHADOWSCALE_STACK): its shadows carry the tag shadowscale:stack=`NAME`")
+	fs.StringVar(&pf.region, "region", "", "AWS `region` (default: the AWS default chain, e.g. AWS_REGION)")
+	fs.BoolVar(&pf.json, "json", false, "print JSON on stdout")
 	yes := fs.Bool("yes", false, "terminate the shadows listed")
 	if ok, err := parseFlags(fs, args); !ok {
 		return err
