@@ -61,6 +61,9 @@ type tagChange struct {
 	// LaunchHook is the group's launch lifecycle hook of the plane's name
 	// (enroll, when the stack has one).
 	LaunchHook *awssdk.LaunchHook `json:"launch_hook,omitempty"`
+	// LaunchHookNotPut says why enroll did not put the stack's hook on the
+	// group (its lifecycle actions would not reach the plane).
+	LaunchHookNotPut string `json:"launch_hook_not_put,omitempty"`
 }
 
 // actPlan is what an operator sees before switching a group to act.
@@ -118,14 +121,19 @@ func runEnroll(ctx context.Context, e *env, args []string) error {
 	// The launch lifecycle hook the plane completes, when it has one: put
 	// after the tag, which is what lets the launch function complete it.
 	if name := p.launchHook(); name != "" {
-		h, err := awssdk.EnsureLaunchHook(ctx, p.asg, g.Name, name)
-		if err != nil {
-			return err
-		}
-		out.LaunchHook = &h
-		out.Changed = out.Changed || h.Put
-		if pr := h.Problem(); pr != "" {
-			warn(e, "group %s: %s", g.Name, pr)
+		if ok, why := p.launchActionsReach(g); !ok {
+			out.LaunchHookNotPut = why
+			warn(e, "group %s: the launch lifecycle hook %s was not put: %s, so its lifecycle actions would never reach the plane and every launch would wait out the hook's timeout. Its shadows come as without a hook (from the reconciler within 5 minutes when the rules do not match the group); for the hook, deploy with -c asgEventsAllGroups=true or name the group in groups", g.Name, name, why)
+		} else {
+			h, err := awssdk.EnsureLaunchHook(ctx, p.asg, g.Name, name)
+			if err != nil {
+				return err
+			}
+			out.LaunchHook = &h
+			out.Changed = out.Changed || h.Put
+			if pr := h.Problem(); pr != "" {
+				warn(e, "group %s: %s", g.Name, pr)
+			}
 		}
 	}
 	if pf.json {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,10 +50,11 @@ const defaultStack = "ShadowScale"
 
 // Stack outputs the CLI reads (infra/shadowscaling/stack.go declares them).
 const (
-	outTable      = "TableName"
-	outForecaster = "ForecasterFunctionName"
-	outTemplate   = "ShadowLaunchTemplateId"
-	outLaunchHook = "LaunchLifecycleHookName"
+	outTable       = "TableName"
+	outForecaster  = "ForecasterFunctionName"
+	outTemplate    = "ShadowLaunchTemplateId"
+	outLaunchHook  = "LaunchLifecycleHookName"
+	outEventGroups = "AutoScalingEventGroups"
 )
 
 // commandTimeout bounds one command's AWS calls.
@@ -177,6 +179,28 @@ func (p *plane) launchHook() string {
 		return strings.TrimSpace(v)
 	}
 	return p.Outputs[outLaunchHook]
+}
+
+// launchActionsReach reports whether the stack's Auto Scaling rules pass
+// g's launch lifecycle actions to the plane, and why not when they do not
+// (a hook on a group whose actions never reach the plane holds every
+// launch for the hook's timeout): the stack's AutoScalingEventGroups
+// output, "*" or the named groups; without it, only a group enrolled by
+// name is known to be matched.
+func (p *plane) launchActionsReach(g asg.Group) (bool, string) {
+	v, ok := p.Outputs[outEventGroups]
+	switch {
+	case ok && v == "*":
+		return true, ""
+	case ok && slices.Contains(strings.Split(v, ","), g.Name):
+		return true, ""
+	case ok:
+		return false, fmt.Sprintf("the stack's Auto Scaling rules match only its named groups (%s)", v)
+	case g.EnrolledByName:
+		return true, ""
+	default:
+		return false, fmt.Sprintf("the stack does not say which groups' Auto Scaling events reach it (no %s output)", outEventGroups)
+	}
 }
 
 // readSettings takes the forecaster's environment, then the CLI's own.

@@ -185,3 +185,29 @@ func TestWaitingOnLaunch(t *testing.T) {
 		t.Errorf("an empty group waits: %v", got)
 	}
 }
+
+// TestLaunchActionsReach: enroll puts the launch hook only on a group
+// whose lifecycle actions the stack's Auto Scaling rules pass on.
+func TestLaunchActionsReach(t *testing.T) {
+	tests := []struct {
+		name    string
+		outputs map[string]string
+		g       asg.Group
+		want    bool
+		why     string
+	}{
+		{"every group", map[string]string{"AutoScalingEventGroups": "*"}, asg.Group{Name: "batch", EnrolledByTag: true}, true, ""},
+		{"named", map[string]string{"AutoScalingEventGroups": "api,web"}, asg.Group{Name: "web"}, true, ""},
+		{"not named", map[string]string{"AutoScalingEventGroups": "api,web"}, asg.Group{Name: "batch", EnrolledByTag: true}, false, "match only its named groups (api,web)"},
+		{"no word from the stack, enrolled by name", nil, asg.Group{Name: "web", EnrolledByName: true}, true, ""},
+		{"no word from the stack", nil, asg.Group{Name: "batch", EnrolledByTag: true}, false, "no AutoScalingEventGroups output"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, why := (&plane{Outputs: tc.outputs}).launchActionsReach(tc.g)
+			if ok != tc.want || !strings.Contains(why, tc.why) || (tc.want && why != "") {
+				t.Errorf("reach %v (%q), want %v (%q)", ok, why, tc.want, tc.why)
+			}
+		})
+	}
+}

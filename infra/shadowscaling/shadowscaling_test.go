@@ -424,6 +424,16 @@ func TestLaunchLifecycleHook(t *testing.T) {
 	if outs, _ := d.doc["Outputs"].(map[string]any); outs["LaunchLifecycleHookName"] != nil {
 		t.Error("the stack without a hook has a LaunchLifecycleHookName output")
 	}
+	// Which groups' events reach the plane: the named ones here, every
+	// group with asgEventsAllGroups.
+	if o, _ := outs["AutoScalingEventGroups"].(map[string]any); o["Value"] != "api,web" {
+		t.Errorf("output AutoScalingEventGroups = %v, want the named groups api,web", o)
+	}
+	cfg.AsgEventsAllGroups = true
+	all, _ := synth(t, cfg, nil).doc["Outputs"].(map[string]any)
+	if o, _ := all["AutoScalingEventGroups"].(map[string]any); o["Value"] != "*" {
+		t.Errorf("output AutoScalingEventGroups with asgEventsAllGroups = %v, want *", o)
+	}
 }
 
 // With asgEventsAllGroups (groups enrolled by tag besides the named ones)

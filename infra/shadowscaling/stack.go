@@ -61,6 +61,13 @@ func NewShadowScaleStack(scope constructs.Construct, props StackProps) (awscdk.S
 		out("DemoLiveSubnetIds", "demo VPC: subnets for a demo live Auto Scaling group", jsii.String(strings.Join(derefAll(*live.SubnetIds), ",")))
 		out("DemoLiveSecurityGroupId", "demo VPC: security group for demo live instances", plane.DemoLiveSG.SecurityGroupId())
 	}
+	// Which groups the Auto Scaling rules match: the CLI's enroll puts the
+	// launch hook only on a group whose lifecycle actions reach the plane.
+	eventGroups := "*"
+	if cfg := props.Config; len(cfg.Groups) > 0 && !cfg.AsgEventsAllGroups {
+		eventGroups = strings.Join(orderedGroups(cfg.Groups), ",")
+	}
+	out("AutoScalingEventGroups", "the groups whose Auto Scaling events (launches, terminations, launch lifecycle actions) reach the plane: * for every group, else the named groups (asgEventsAllGroups)", jsii.String(eventGroups))
 	if hook := props.Config.LaunchLifecycleHook; hook != "" {
 		out("LaunchLifecycleHookName", "SHADOWSCALE_LAUNCH_HOOK: the launch lifecycle hook whose actions the plane completes; `shadowscale enroll` puts it on the group", jsii.String(hook))
 	}

@@ -207,7 +207,7 @@ func TestOperatorCLI(t *testing.T) {
 	hook := w.Name("shadow-hook")
 	if _, err := env.DeployStack(ctx, w, map[string]string{
 		lambdaenv.EnvStack: w.Stack, lambdaenv.EnvTable: w.Table, lambdaenv.EnvMode: asg.ModeForecastOnly, lambdaenv.EnvPolicy: forecastPolicy,
-	}, map[string]string{"LaunchLifecycleHookName": hook}); err != nil {
+	}, map[string]string{"LaunchLifecycleHookName": hook, "AutoScalingEventGroups": "*"}); err != nil {
 		t.Fatal(err)
 	}
 	end := writeHours(t, p.table, w.Group, lives, 240, lives[1])
