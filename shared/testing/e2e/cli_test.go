@@ -698,6 +698,37 @@ func TestOperatorCLI(t *testing.T) {
 			}
 		}
 	})
+
+	// Last, as it ends the world's enrollment: unenroll, then the
+	// reconciler's next run retires the group's shadows (and nothing of
+	// the live instances).
+	t.Run("unenroll, then the reconciler retires the shadows", func(t *testing.T) {
+		before := p.shadowsByLive(t)
+		for _, l := range lives {
+			if len(before[l]) != 1 {
+				t.Fatalf("live %s has shadows %v before, want one", l, before[l])
+			}
+		}
+		// w.Group is in forecast-only mode and carries the operator's
+		// ABANDON hook of the plane's name (enroll above): both go.
+		run(t, "unenroll", stack, "--group", w.Group).want(t, 0, "un-enrolled", "launch lifecycle hook "+hook+" deleted", "retires the shadows of its 2 live instances", "its own scaling goes on: policy "+policy)
+		resp := p.deliver(t, p.reconciler.Handle, harness.Scheduled("shadowscale-reconciler", time.Now()), handlers.OutcomeReconciled)
+		st := instanceStates(t, lives...)
+		for _, l := range lives {
+			if st[l] != "running" {
+				t.Errorf("live %s after unenroll and a reconcile: %s, want running", l, st[l])
+			}
+			if _, ok := p.record(t, l); ok {
+				t.Errorf("live %s still has its shadow record after the reconcile (%+v)", l, resp)
+			}
+		}
+		after := instanceStates(t, aws.ToString(before[lives[0]][0].InstanceId), aws.ToString(before[lives[1]][0].InstanceId))
+		for id, s := range after {
+			if s != "shutting-down" && s != "terminated" {
+				t.Errorf("shadow %s after unenroll and a reconcile: %s, want terminated (%+v)", id, s, resp)
+			}
+		}
+	})
 }
 
 // instanceStates returns the EC2 state of each instance.
