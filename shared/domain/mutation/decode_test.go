@@ -69,6 +69,13 @@ var decodeSeeds = []string{
 	`{"v":1,"resource":"i-0abc","op":"heartbeat","key":"k","ts":"2026-11-28T12:00:00Z"}`,
 	`{"v":1,"op":"heartbeat","ts":"2026-11-28T12:00:00Z"}`,
 	`{"v":1,"resource":"i-0abc","op":"heartbeat"}`,
+	// Timestamps for the fast path's parseUTC and past it.
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2024-02-29T23:59:59.5Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-02-29T12:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"0000-01-01T00:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00.1234567891Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T24:00:00Z"}`,
+	`{"v":1,"resource":"i-0abc","seq":1,"op":"put","key":"k","ts":"2026-11-28T12:00:00.Z"}`,
 }
 
 // TestDecodeIntoReusesNothingStale: DecodeInto reuses the previous

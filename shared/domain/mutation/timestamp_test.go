@@ -83,18 +83,6 @@ func sameTime(t *testing.T, s []byte, got time.Time, ok bool) {
 	}
 }
 
-// FuzzParseUTC: whatever parseUTC accepts, UnmarshalJSON reads to the
-// same time (location included).
-func FuzzParseUTC(f *testing.F) {
-	for _, s := range []string{"2026-11-28T12:00:00Z", "2026-11-28T12:00:00.123456789Z", "2024-02-29T23:59:59.5Z", "0000-01-01T00:00:00Z", "2026-11-28T12:00:00+01:00"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, s []byte) {
-		got, ok := parseUTC(s)
-		sameTime(t, s, got, ok)
-	})
-}
-
 // TestParseUTCEveryDay: every day of 1899 to 2101 and of the first and
 // last years RFC 3339 has, at a time of day that moves with the day, is
 // parsed by the fast path to what UnmarshalJSON gives.
