@@ -234,11 +234,7 @@ func (f *Fleet) describe(ctx context.Context, ids []string, status bool) ([]shad
 // terminated (those of one live instance when liveID is set), with their
 // status checks.
 func (f *Fleet) Shadows(ctx context.Context, liveID string) ([]shadow.Instance, error) {
-	filters := []ec2types.Filter{
-		{Name: aws.String("tag:" + shadow.TagRole), Values: []string{shadow.RoleShadow}},
-		{Name: aws.String("tag:" + shadow.TagStack), Values: []string{f.cfg.Stack}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"}},
-	}
+	filters := stackShadowFilters(f.cfg.Stack, "pending", "running", "shutting-down", "stopping", "stopped")
 	if liveID != "" {
 		filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + shadow.TagLive), Values: []string{liveID}})
 	}
@@ -251,6 +247,16 @@ func (f *Fleet) Shadows(ctx context.Context, liveID string) ([]shadow.Instance, 
 	}
 	sortByID(out)
 	return out, nil
+}
+
+// stackShadowFilters selects a stack's shadows (both shadow tags) in the
+// given states.
+func stackShadowFilters(stack string, states ...string) []ec2types.Filter {
+	return []ec2types.Filter{
+		{Name: aws.String("tag:" + shadow.TagRole), Values: []string{shadow.RoleShadow}},
+		{Name: aws.String("tag:" + shadow.TagStack), Values: []string{stack}},
+		{Name: aws.String("instance-state-name"), Values: states},
+	}
 }
 
 // list pages through DescribeInstances.

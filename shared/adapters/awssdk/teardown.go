@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/shadowscale/shadowscale/shared/domain/shadow"
 )
@@ -31,11 +29,7 @@ func StackShadows(ctx context.Context, api TeardownAPI, stack string) ([]shadow.
 	if stack == "" {
 		return nil, fmt.Errorf("%w: listing a stack's shadows: no stack", shadow.ErrInvalid)
 	}
-	out, err := listInstances(ctx, api, []ec2types.Filter{
-		{Name: aws.String("tag:" + shadow.TagRole), Values: []string{shadow.RoleShadow}},
-		{Name: aws.String("tag:" + shadow.TagStack), Values: []string{stack}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-	})
+	out, err := listInstances(ctx, api, stackShadowFilters(stack, "pending", "running", "stopping", "stopped"))
 	if err != nil {
 		return nil, fmt.Errorf("listing the shadows of stack %s: %w", stack, err)
 	}
