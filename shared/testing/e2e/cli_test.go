@@ -242,15 +242,22 @@ func TestOperatorCLI(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	second := w.Name("batch")
-	w.ScopeGroups(second)
-	if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-		AutoScalingGroupName: aws.String(second), MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(1),
-		LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
-		VPCZoneIdentifier: aws.String(w.LiveSubnets[harness.AZs[0]]),
-	}); err != nil {
-		t.Fatal(err)
+	// addGroup creates a group of the world's template in its first AZ,
+	// in the world's scope, and returns its name.
+	addGroup := func(t *testing.T, base string, max, desired int32) string {
+		t.Helper()
+		name := w.Name(base)
+		w.ScopeGroups(name)
+		if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(0), MaxSize: aws.Int32(max), DesiredCapacity: aws.Int32(desired),
+			LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
+			VPCZoneIdentifier: aws.String(w.LiveSubnets[harness.AZs[0]]),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return name
 	}
+	second := addGroup(t, "batch", 2, 1)
 	ep := w.Endpoint
 	stack := "--stack=" + w.Stack
 	run := func(t *testing.T, args ...string) cliResult { t.Helper(); return cli(t, ep, nil, args...) }
@@ -530,15 +537,7 @@ func TestOperatorCLI(t *testing.T) {
 		}
 		// Without a hook in the stack (the CLI's SHADOWSCALE_LAUNCH_HOOK
 		// set empty overrides the output), enroll puts none.
-		third := w.Name("cron")
-		w.ScopeGroups(third)
-		if _, err := env.ASG.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-			AutoScalingGroupName: aws.String(third), MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(0),
-			LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(w.LiveTemplate), Version: aws.String("$Latest")},
-			VPCZoneIdentifier: aws.String(w.LiveSubnets[harness.AZs[0]]),
-		}); err != nil {
-			t.Fatal(err)
-		}
+		third := addGroup(t, "cron", 1, 0)
 		cli(t, ep, map[string]string{lambdaenv.EnvLaunchHook: ""}, "enroll", stack, "--group", third).want(t, 0, "enrolled")
 		if got := lifecycleHooks(t, third); len(got) != 0 {
 			t.Errorf("a hook was put without one configured: %v", got)
