@@ -178,6 +178,8 @@ func TestForecasterScenarios(t *testing.T) {
 				extra[lambdaenv.EnvGroups] = w.Group
 			}
 			h, rec, _ := forecaster(t, w, extra)
+			// The two runs below must see the same last complete minute.
+			clearOfSettledMinuteEdge(10 * time.Second)
 			resp, err := h.Handle(invocation(), harness.Scheduled("shadowscale-forecaster", time.Now()))
 			if err != nil {
 				t.Fatal(err)
@@ -287,5 +289,19 @@ func TestForecasterBinaryUnderRIE(t *testing.T) {
 	}
 	if fi, err := os.Stat(bins["forecaster"]); err == nil {
 		figures.Store("bootstrap size (linux/"+runtimeArch()+", stripped): forecaster", fmt.Sprint(fi.Size())+" bytes")
+	}
+}
+
+// clearOfSettledMinuteEdge waits, when the forecaster's last complete
+// minute (the minute before now minus its Settle, 5 s by default) is
+// due to turn within margin, until it has turned: runs made in the next
+// seconds then all see the same last complete minute. (A first run at
+// 12:08:04.9 and a second at 12:08:05.2 see different ones, and the
+// second finds a new minute to forecast.)
+func clearOfSettledMinuteEdge(margin time.Duration) {
+	const settle = 5 * time.Second // handlers.ForecasterOptions' default
+	settled := time.Now().Add(-settle)
+	if next := settled.Truncate(time.Minute).Add(time.Minute); next.Sub(settled) < margin {
+		time.Sleep(next.Sub(settled) + 100*time.Millisecond)
 	}
 }
