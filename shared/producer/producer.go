@@ -58,6 +58,12 @@ type Options struct {
 	// record) instead of KPL aggregated records: more records, each
 	// billed and counted against the shard's 1,000 records a second.
 	NoAggregation bool
+	// Binary puts each mutation in the binary form (a protobuf message;
+	// docs/PRODUCER.md) instead of the JSON form: about half the bytes on
+	// the stream for small values (Kinesis bills them), and about 1.5
+	// times the fan-out's throughput. A plane older than the binary form
+	// dead-letters such records: upgrade the plane first.
+	Binary bool
 	// RecordBytes bounds an aggregated record with its partition key
 	// (MaxRecordBytes when 0).
 	RecordBytes int
@@ -112,6 +118,9 @@ type Producer struct {
 	api   Kinesis
 	clock clock.Clock
 	opt   Options
+	// encode writes a mutation's user record (mutation.Encode, or
+	// mutation.EncodeBinary with Options.Binary).
+	encode func(mutation.Mutation) ([]byte, error)
 
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when buffered mutations leave
@@ -178,6 +187,10 @@ func New(api Kinesis, c clock.Clock, opt Options) (*Producer, error) {
 	}
 	p := &Producer{api: api, clock: c, opt: opt, seqs: map[string]uint64{}, queue: map[string][]mutation.Mutation{}, lastPut: map[string]time.Time{}}
 	p.space = sync.NewCond(&p.mu)
+	p.encode = mutation.Encode
+	if opt.Binary {
+		p.encode = mutation.EncodeBinary
+	}
 	return p, nil
 }
 
@@ -223,7 +236,7 @@ func (p *Producer) Put(ctx context.Context, m mutation.Mutation) (mutation.Mutat
 	}
 	check := m
 	check.Seq = next
-	b, err := mutation.Encode(check) // validates, bounds the size
+	b, err := p.encode(check) // validates, bounds the size
 	if err != nil {
 		return m, fmt.Errorf("putting a mutation of %s: %w", m.Resource, err)
 	}
@@ -427,7 +440,7 @@ func (p *Producer) pack(inst string, muts []mutation.Mutation) []*record {
 		in, datas = nil, nil
 	}
 	for _, m := range muts {
-		b, err := mutation.Encode(m)
+		b, err := p.encode(m)
 		if err != nil { // validated by Put: cannot happen
 			p.opt.Log.Error("mutation does not encode", "resource", inst, "seq", m.Seq, "err", err)
 			continue

@@ -141,6 +141,91 @@ func TestProducerNumbersAndAggregates(t *testing.T) {
 	}
 }
 
+// TestProducerBinary: with Options.Binary every user record, aggregated
+// or not, heartbeats included, is in the binary form, decodes to the
+// mutation put, and an aggregated record carries about twice as many of
+// them as in the JSON form.
+func TestProducerBinary(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  producer.Options
+	}{
+		{"aggregated", producer.Options{Binary: true}},
+		{"one a record", producer.Options{Binary: true, NoAggregation: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStream()
+			p, c := newProducer(t, s, tc.opt)
+			ctx := context.Background()
+			for i := range 5 {
+				if _, err := p.Put(ctx, put("i-a", fmt.Sprint("k", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.Advance(time.Minute)
+			if err := p.Tick(ctx); err != nil { // a heartbeat for the idle instance
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(s.seqs("i-a")); got != "[1 2 3 4 5]" {
+				t.Errorf("seqs %s", got)
+			}
+			beats := 0
+			for _, m := range s.got["i-a"] {
+				if m.IsHeartbeat() {
+					beats++
+				} else if m.Key == "" || string(m.Value) != `{"n":1}` {
+					t.Errorf("mutation %+v is not the one put", m)
+				}
+			}
+			if beats != 1 {
+				t.Errorf("%d heartbeats, want 1", beats)
+			}
+			for _, call := range s.calls {
+				for _, r := range call.Records {
+					datas := [][]byte{r.Data}
+					if mutation.IsAggregated(r.Data) {
+						users, err := mutation.Deaggregate(nil, r.Data)
+						if err != nil {
+							t.Fatal(err)
+						}
+						datas = datas[:0]
+						for _, u := range users {
+							datas = append(datas, u.Data)
+						}
+					}
+					for _, d := range datas {
+						if !mutation.IsBinary(d) {
+							t.Errorf("user record %q is not in the binary form", d)
+						}
+					}
+				}
+			}
+		})
+	}
+	// How many fit a record: twice as many, or near it.
+	count := func(opt producer.Options) int {
+		s := newStream()
+		opt.RecordBytes = 4096
+		p, _ := newProducer(t, s, opt)
+		ctx := context.Background()
+		for i := range 200 {
+			if _, err := p.Put(ctx, put("i-a", fmt.Sprint("user/", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return int(p.Stats().Records)
+	}
+	if j, b := count(producer.Options{}), count(producer.Options{Binary: true}); float64(b) > 0.6*float64(j) {
+		t.Errorf("200 mutations take %d records of 4 KiB in the binary form, %d in JSON: want at most 60%%", b, j)
+	}
+}
+
 // TestProducerRequestLimits: every call holds at most 500 records and
 // 5 MiB; every record at most 1 MiB with its key; one record of an
 // instance per call (its records land in order).

@@ -14,6 +14,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":2}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{0xff, 0x00})
+	f.Add(handBuiltBinary())
 	eventRecordSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)

@@ -25,6 +25,9 @@
 // that minute: no data is not zero demand) and never forwards it to an
 // agent.
 //
+// The same record may instead be in the binary form, a protobuf message
+// (binary.go): the first byte tells the forms apart, and Decode reads both.
+//
 // A Kinesis record holds one user record, or many in the KPL aggregated
 // format (aggregate.go): magic bytes, an AggregatedRecord protobuf message,
 // its MD5. Either way a Kinesis record must fit Kinesis' limit: data blob
@@ -117,7 +120,7 @@ var (
 	ErrInvalid   = errors.New("invalid mutation")
 	ErrTooLarge  = fmt.Errorf("%w: record exceeds %d bytes (Kinesis limit)", ErrInvalid, MaxRecordBytes)
 	ErrVersion   = fmt.Errorf("%w: unsupported format version", ErrInvalid)
-	ErrUndecoded = fmt.Errorf("%w: not a JSON mutation record", ErrInvalid)
+	ErrUndecoded = fmt.Errorf("%w: not a mutation record (JSON or binary)", ErrInvalid)
 )
 
 // Validate checks every field of a mutation and returns all problems at
@@ -261,7 +264,12 @@ func decodeInto(data []byte, m *Mutation, arena *[]byte) error {
 	}
 	prev := m.Resource
 	*m = Mutation{}
-	if !decodeFast(data, m, prev, arena) {
+	if IsBinary(data) {
+		if err := decodeBinary(data, m, prev, arena); err != nil {
+			*m = Mutation{}
+			return fmt.Errorf("%w: %w", ErrUndecoded, err)
+		}
+	} else if !decodeFast(data, m, prev, arena) {
 		*m = Mutation{}
 		if err := json.Unmarshal(data, m); err != nil {
 			*m = Mutation{}

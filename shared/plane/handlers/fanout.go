@@ -86,7 +86,7 @@ type FanoutOptions struct {
 
 // Dead-letter reason codes: the first word of a dead letter's reason.
 const (
-	ReasonUndecodable     = "undecodable"         // not a JSON mutation record, nor a valid aggregated record
+	ReasonUndecodable     = "undecodable"         // not a mutation record (JSON or binary), nor a valid aggregated record
 	ReasonOversized       = "oversized"           // over Kinesis' 1 MiB record limit
 	ReasonVersion         = "unsupported-version" // a format version this plane does not read
 	ReasonInvalid         = "invalid"             // decodes, but a field is invalid (empty key, key over 1 KiB, ...)

@@ -85,6 +85,25 @@ func (e *fanoutEnv) redeliver(t *testing.T, h *handlers.Fanout, ev events.Kinesi
 // mutation is applied exactly once on both agents or dead-lettered once
 // with its own data and position, and produced = applied + dead-lettered.
 func TestFanoutAggregatedAccounting(t *testing.T) {
+	for _, form := range []struct {
+		name   string
+		encode func(mutation.Mutation) ([]byte, error)
+	}{
+		{"JSON user records", mutation.Encode},
+		{"binary user records", mutation.EncodeBinary},
+	} {
+		t.Run(form.name, func(t *testing.T) { testAggregatedAccounting(t, form.encode) })
+	}
+}
+
+func testAggregatedAccounting(t *testing.T, encode func(mutation.Mutation) ([]byte, error)) {
+	enc := func(res string, seq uint64) []byte {
+		b, err := encode(mutation.Mutation{V: 1, Resource: res, Seq: seq, Op: mutation.OpPut, Key: fmt.Sprint("k", seq%7), Value: []byte(fmt.Sprint("v", seq)), ProducedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	e := newFanoutEnv(t)
 	shA, shB := e.pair(resA, "web", 1), e.pair(resB, "web", 2)
 	down := true
@@ -99,7 +118,7 @@ func TestFanoutAggregatedAccounting(t *testing.T) {
 	garbage := []byte(`{"v":1,"resource":`)
 	badKey := []byte(`{"v":1,"resource":"` + resA + `","seq":99,"op":"put","key":"","ts":"2026-11-28T12:00:00Z"}`)
 	unknown := enc("i-0123456789abcdef0", 1)
-	hb, _ := mutation.Encode(mutation.Heartbeat(resA, t0))
+	hb, _ := encode(mutation.Heartbeat(resA, t0))
 	produced := 0
 	user := func(d []byte) []byte { produced++; return d }
 	ev := shardEvent(

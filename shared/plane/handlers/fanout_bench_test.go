@@ -26,13 +26,16 @@ type discardHistory struct{}
 
 func (discardHistory) Add(context.Context, map[mutation.CountKey]mutation.Count) error { return nil }
 
-// benchMutation is the seq-th mutation of res.
-func benchMutation(res string, seq uint64) []byte {
+// benchMutation is the seq-th mutation of res, in the JSON form.
+func benchMutation(res string, seq uint64) []byte { return benchMutationAs(mutation.Encode, res, seq) }
+
+// benchMutationAs is the seq-th mutation of res, encoded by encode.
+func benchMutationAs(encode func(mutation.Mutation) ([]byte, error), res string, seq uint64) []byte {
 	m := mutation.Mutation{V: 1, Resource: res, Seq: seq, Op: mutation.OpPut, Key: fmt.Sprintf("user/%d", seq%1000), Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: t0}
 	if seq%10 == 0 {
 		m.Op, m.Value = mutation.OpDelete, nil
 	}
-	d, err := mutation.Encode(m)
+	d, err := encode(m)
 	if err != nil {
 		panic(err)
 	}
@@ -61,7 +64,7 @@ func benchBatches(nBatches, size int, resources []string) []events.KinesisEvent 
 // recordBytes (what shared/producer does), as many records as fit a
 // Lambda payload (6 MB with the base64 and the JSON around it). It returns
 // the events and the mutations in each.
-func benchAggregated(nBatches, recordBytes int, resources []string) ([]events.KinesisEvent, []int) {
+func benchAggregated(nBatches, recordBytes int, resources []string, encode func(mutation.Mutation) ([]byte, error)) ([]events.KinesisEvent, []int) {
 	seq := map[string]uint64{}
 	out := make([]events.KinesisEvent, nBatches)
 	counts := make([]int, nBatches)
@@ -73,7 +76,7 @@ func benchAggregated(nBatches, recordBytes int, resources []string) ([]events.Ki
 			res := resources[r%len(resources)]
 			var a mutation.Aggregator
 			for {
-				d := benchMutation(res, seq[res]+1)
+				d := benchMutationAs(encode, res, seq[res]+1)
 				if a.SizeWith(res, len(d))+len(res) > recordBytes {
 					break
 				}
@@ -139,8 +142,11 @@ func BenchmarkFanout(b *testing.B) {
 	modes := []mode{
 		{name: "event", batch: plain},
 		{name: "json", raw: true, batch: plain},
-		{name: "aggregated", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 1<<20, resources) }},
-		{name: "aggregated-64KiB", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 64<<10, resources) }},
+		{name: "aggregated", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 1<<20, resources, mutation.Encode) }},
+		{name: "aggregated-64KiB", raw: true, batch: func() ([]events.KinesisEvent, []int) { return benchAggregated(8, 64<<10, resources, mutation.Encode) }},
+		{name: "aggregated-binary", raw: true, batch: func() ([]events.KinesisEvent, []int) {
+			return benchAggregated(8, 1<<20, resources, mutation.EncodeBinary)
+		}},
 	}
 	for _, md := range modes {
 		var (

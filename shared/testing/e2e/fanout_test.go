@@ -411,7 +411,7 @@ func TestFanoutDeadLettersNeverBlock(t *testing.T) {
 		t.Errorf("%d dead letters, want 4: %v", len(dl), dl)
 	}
 	for code, want := range map[string]string{
-		handlers.ReasonUndecodable:     "not a JSON mutation record",
+		handlers.ReasonUndecodable:     "not a mutation record (JSON or binary)",
 		handlers.ReasonInvalid:         "key is 1100 bytes, limit 1024",
 		handlers.ReasonVersion:         "unsupported format version 2",
 		handlers.ReasonUnknownResource: "EC2 does not know instance i-0123456789abcdef0",
