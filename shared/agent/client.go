@@ -306,8 +306,10 @@ func (c *Client) split(resource string, muts []*mutation.Mutation) ([]applyPart,
 			cur = nil
 		}
 	}
+	var b []byte // each mutation's JSON (what json.Marshal writes), reused
 	for _, m := range muts {
-		b, err := json.Marshal(m)
+		var err error
+		b, err = mutation.AppendJSON(b[:0], *m)
 		if err != nil {
 			flush()
 			return parts, fmt.Errorf("encoding %s/%d: %v: %w", m.Resource, m.Seq, err, mutation.ErrPermanent)
@@ -320,7 +322,7 @@ func (c *Client) split(resource string, muts []*mutation.Mutation) ([]applyPart,
 			flush()
 		}
 		if cur == nil {
-			cur = append(make([]byte, 0, min(c.maxBody, 1<<20)), prefix...)
+			cur = append(make([]byte, 0, min(c.maxBody, 64<<10)), prefix...) // grown by append: a batch is rarely near the limit
 			first = m.Seq
 		} else {
 			cur = append(cur, ',')
