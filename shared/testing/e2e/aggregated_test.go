@@ -48,7 +48,20 @@ import (
 // dead-lettered; every letter is written once, with its position
 // (sequence number, sub-sequence for a user record) and its data; the
 // heartbeats reach no agent.
+//
+// It runs twice: the producer writing JSON user records, then the binary
+// form (producer.Options.Binary), the broken producer's valid records in
+// the same form as the rest.
 func TestAggregatedPathExactAccounting(t *testing.T) {
+	for _, form := range []struct {
+		name   string
+		binary bool
+	}{{"JSON user records", false}, {"binary user records", true}} {
+		t.Run(form.name, func(t *testing.T) { testAggregatedPath(t, form.binary) })
+	}
+}
+
+func testAggregatedPath(t *testing.T, binary bool) {
 	ctx := context.Background()
 	p := newPipeline(t, harness.WorldOptions{Desired: 2, StreamShards: 1}, func(lives []string, shadows map[string]string) map[string][]string {
 		return map[string][]string{"live": lives, "shadow-a": {shadows[lives[0]]}, "shadow-b": {shadows[lives[1]]}}
@@ -62,7 +75,7 @@ func TestAggregatedPathExactAccounting(t *testing.T) {
 	}
 	// Heartbeat: a millisecond, so that Tick puts one for every instance
 	// idle by then (the default is 30 s).
-	prod, err := libproducer.New(env.Kinesis, clock.System{}, libproducer.Options{Stream: p.w.Stream, Heartbeat: time.Millisecond})
+	prod, err := libproducer.New(env.Kinesis, clock.System{}, libproducer.Options{Stream: p.w.Stream, Heartbeat: time.Millisecond, Binary: binary})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +97,11 @@ func TestAggregatedPathExactAccounting(t *testing.T) {
 		produced[key] += users
 	}
 	encode := func(m mutation.Mutation) []byte {
-		b, err := mutation.Encode(m)
+		enc := mutation.Encode
+		if binary {
+			enc = mutation.EncodeBinary
+		}
+		b, err := enc(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,8 +110,12 @@ func TestAggregatedPathExactAccounting(t *testing.T) {
 
 	put(mutations(a, 1, 100))
 	big := mutations(unknown, 1, 70)
+	valueBytes := 10_000 // in JSON, base64: 13,336 bytes a value
+	if binary {
+		valueBytes = 13_400 // the raw bytes: a record of the same size
+	}
 	for i := range big {
-		big[i].Op, big[i].Value = mutation.OpPut, bytes.Repeat([]byte{'x'}, 10_000)
+		big[i].Op, big[i].Value = mutation.OpPut, bytes.Repeat([]byte{'x'}, valueBytes)
 	}
 	put(big) // one aggregated record (about 945 KB; 1.26 MB in base64)
 	// A broken producer's aggregated record: seq 101, an invalid user
@@ -132,6 +153,14 @@ func TestAggregatedPathExactAccounting(t *testing.T) {
 	// a, unknown, broken, b, corrupt, then 4 x (a, b): all aggregated.
 	if len(ev.Records) != 13 || aggregated != 13 || firstB != 3 {
 		t.Fatalf("the shard holds %d records (%d aggregated), %s's first at %d: want 13, all aggregated, the first of %s at 3", len(ev.Records), aggregated, b, firstB, b)
+	}
+
+	// The producer's records (a's first, b's first) in the form asked for.
+	for _, i := range []int{0, firstB} {
+		users, err := mutation.Deaggregate(nil, ev.Records[i].Kinesis.Data)
+		if err != nil || len(users) != 100 || mutation.IsBinary(users[0].Data) != binary {
+			t.Fatalf("record %d: %d user records (%v), the first binary: %v; want 100, binary %v", i, len(users), err, len(users) > 0 && mutation.IsBinary(users[0].Data), binary)
+		}
 	}
 
 	deliver := func(ev events.KinesisEvent) events.KinesisEventResponse {
