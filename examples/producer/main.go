@@ -50,6 +50,7 @@ type options struct {
 	count         int
 	resume        uint64
 	noAggregation bool
+	binary        bool
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -62,6 +63,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.count, "count", 10, "mutations to put for each instance")
 	fs.Uint64Var(&o.resume, "resume", 0, "the last seq already put for each instance (a restart continues after it)")
 	fs.BoolVar(&o.noAggregation, "no-aggregation", false, "one mutation a Kinesis record instead of KPL aggregated records")
+	fs.BoolVar(&o.binary, "binary", false, "user records in the binary form (docs/PRODUCER.md): about half the bytes; the plane must read it (upgrade the plane first)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -104,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, api produ
 	p, err := producer.New(api, clock.System{}, producer.Options{
 		Stream:        o.stream,
 		NoAggregation: o.noAggregation,
+		Binary:        o.binary,
 		// Every mutation given up on is reported here (and in Flush's
 		// error): an application would keep them to put again, with their
 		// seqs, once the stream takes them.

@@ -54,11 +54,12 @@ func (f *fakeKinesis) PutRecords(_ context.Context, in *kinesis.PutRecordsInput,
 }
 
 // mutations de-aggregates what the stream holds, per partition key, in
-// stream order, and counts the aggregated records.
-func (f *fakeKinesis) mutations(t *testing.T) (map[string][]mutation.Mutation, int) {
+// stream order, and counts the aggregated records and the user records in
+// the binary form.
+func (f *fakeKinesis) mutations(t *testing.T) (map[string][]mutation.Mutation, int, int) {
 	t.Helper()
 	out := map[string][]mutation.Mutation{}
-	aggregated := 0
+	aggregated, binary := 0, 0
 	for _, r := range f.records {
 		key := aws.ToString(r.PartitionKey)
 		users := []mutation.UserRecord{{PartitionKey: key, Data: r.Data}}
@@ -70,6 +71,9 @@ func (f *fakeKinesis) mutations(t *testing.T) (map[string][]mutation.Mutation, i
 			}
 		}
 		for _, u := range users {
+			if mutation.IsBinary(u.Data) {
+				binary++
+			}
 			m, err := mutation.Decode(u.Data)
 			if err != nil {
 				t.Fatalf("record of %s: %v", key, err)
@@ -80,7 +84,7 @@ func (f *fakeKinesis) mutations(t *testing.T) (map[string][]mutation.Mutation, i
 			out[key] = append(out[key], m)
 		}
 	}
-	return out, aggregated
+	return out, aggregated, binary
 }
 
 func TestRun(t *testing.T) {
@@ -94,6 +98,7 @@ func TestRun(t *testing.T) {
 		n          int    // mutations each
 		records    int    // Kinesis records on the stream
 		aggregated int    // of which aggregated
+		binary     bool   // user records in the binary form
 		stdout     []string
 		stderr     string
 	}{
@@ -104,6 +109,10 @@ func TestRun(t *testing.T) {
 			first: 13, n: 3, records: 1, aggregated: 1, stdout: []string{a + ": seqs 13-15; next run: --resume 15"}},
 		{name: "one mutation a record", args: []string{"--stream", "m", "--instance", a + "," + b, "--count", "5", "--no-aggregation"},
 			first: 1, n: 5, records: 10, aggregated: 0},
+		{name: "binary user records", args: []string{"--stream", "m", "--instance", a + "," + b, "--count", "6", "--binary"},
+			first: 1, n: 6, records: 2, aggregated: 2, binary: true},
+		{name: "binary, one mutation a record", args: []string{"--stream", "m", "--instance", a, "--count", "3", "--binary", "--no-aggregation"},
+			first: 1, n: 3, records: 3, aggregated: 0, binary: true},
 		{name: "a throttled record is put again", args: []string{"--stream", "m", "--instance", a + "," + b, "--count", "4"},
 			fail: func(call int, key string) string {
 				if call == 1 && key == b {
@@ -144,9 +153,16 @@ func TestRun(t *testing.T) {
 			if len(api.records) != tc.records {
 				t.Errorf("%d records on the stream, want %d", len(api.records), tc.records)
 			}
-			got, aggregated := api.mutations(t)
+			got, aggregated, binary := api.mutations(t)
 			if aggregated != tc.aggregated {
 				t.Errorf("%d aggregated records, want %d", aggregated, tc.aggregated)
+			}
+			wantBinary := 0
+			if tc.binary {
+				wantBinary = len(got) * tc.n
+			}
+			if binary != wantBinary {
+				t.Errorf("%d user records in the binary form, want %d", binary, wantBinary)
 			}
 			for key, muts := range got {
 				if len(muts) != tc.n {
