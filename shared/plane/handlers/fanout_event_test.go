@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/shadowscale/shadowscale/shared/domain/mutation"
 	"github.com/shadowscale/shadowscale/shared/plane/handlers"
 )
 
@@ -100,6 +101,25 @@ func FuzzParseKinesisEvent(f *testing.F) {
 func FuzzFanoutHandle(f *testing.F) {
 	for _, s := range eventSeeds(f) {
 		f.Add([]byte(s))
+	}
+	// Aggregated records of binary and JSON user records, of both
+	// resources, one of them broken.
+	bin := func(res string, seq uint64) []byte {
+		b, err := mutation.EncodeBinary(mutation.Mutation{V: 1, Resource: res, Seq: seq, Op: mutation.OpPut, Key: "k", Value: []byte("v"), ProducedAt: t0})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	for _, ev := range []events.KinesisEvent{
+		shardEvent(rec(resA, aggregated(resA, bin(resA, 1), enc(resA, 2), bin(resA, 3)))),
+		shardEvent(rec(resB, aggregated(resB, bin(resB, 1), bin(resB, 2)[:9])), rec(resB, bin(resB, 2))),
+	} {
+		p, err := json.Marshal(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		e := newFanoutEnv(t)
