@@ -97,7 +97,7 @@ func EncodeBinary(m Mutation) ([]byte, error) {
 	// The record holds the resource, key and value and a few bytes more:
 	// refuse before allocating when those alone are too many.
 	if n := 2*len(m.Resource) + len(m.Key) + len(m.Value); n > MaxRecordBytes {
-		return nil, fmt.Errorf("mutation %s/%d is over %d bytes: %w", m.Resource, m.Seq, n, ErrTooLarge)
+		return nil, fmt.Errorf("mutation %s/%d: its key, value and resource (twice, with the partition key) are %d bytes, over %d: %w", m.Resource, m.Seq, n, MaxRecordBytes, ErrTooLarge)
 	}
 	b := appendBinary(make([]byte, 0, len(m.Resource)+len(m.Key)+len(m.Value)+48), m)
 	if len(b)+len(m.Resource) > MaxRecordBytes {
