@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shadowscale/shadowscale/shared/domain/mutation"
@@ -43,7 +44,8 @@ type Client struct {
 	maxBody     int64
 	sealer      Sealer
 	enrollEvery time.Duration
-	peers       sync.Map // instance id -> *peer
+	peers       sync.Map     // instance id -> *peer
+	encodes     atomic.Int64 // batches encoded (tests count them)
 }
 
 var _ mutation.Applier = (*Client)(nil)
@@ -248,25 +250,18 @@ func (c *Client) Apply(ctx context.Context, to mutation.Endpoint, resource strin
 	if len(batch) == 0 {
 		return mutation.Ack{}, nil
 	}
-	sorted := make([]*mutation.Mutation, len(batch))
-	for i := range batch {
-		if batch[i].Resource != resource {
-			return mutation.Ack{}, fmt.Errorf("applying to agent %s: mutation %s/%d in a batch for %s: %w", to.InstanceID, batch[i].Resource, batch[i].Seq, resource, mutation.ErrPermanent)
-		}
-		sorted[i] = &batch[i]
+	// The request bodies depend on the batch alone: the Router's deliveries
+	// of one batch to the live agent and to its shadow's share them.
+	var enc *encodedBatch
+	if share := mutation.BatchShareFrom(ctx); share != nil {
+		enc = share.Do(func() any { return c.encode(resource, batch) }).(*encodedBatch)
+	} else {
+		enc = c.encode(resource, batch)
 	}
-	slices.SortStableFunc(sorted, func(a, b *mutation.Mutation) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	sorted = slices.CompactFunc(sorted, func(a, b *mutation.Mutation) bool { return a.Seq == b.Seq })
-
-	parts, tooBig := c.split(resource, sorted)
+	if m := enc.stranger; m != nil {
+		return mutation.Ack{}, fmt.Errorf("applying to agent %s: mutation %s/%d in a batch for %s: %w", to.InstanceID, m.Resource, m.Seq, resource, mutation.ErrPermanent)
+	}
+	parts, tooBig := enc.parts, enc.tooBig
 	var ack mutation.Ack
 	for _, p := range parts {
 		var resp ApplyResponse
@@ -283,6 +278,40 @@ func (c *Client) Apply(ctx context.Context, to mutation.Endpoint, resource strin
 		return ack, fmt.Errorf("applying %s to agent %s: %w", resource, to.InstanceID, tooBig)
 	}
 	return ack, nil
+}
+
+// encodedBatch is a batch's request bodies (split), or the mutation of
+// another resource that refuses the batch.
+type encodedBatch struct {
+	parts    []applyPart
+	tooBig   error
+	stranger *mutation.Mutation
+}
+
+// encode sorts a batch by seq, drops repeated seqs, and splits it into
+// request bodies. The bodies are only read afterwards (sent, hashed), so
+// deliveries may share them.
+func (c *Client) encode(resource string, batch []mutation.Mutation) *encodedBatch {
+	c.encodes.Add(1)
+	sorted := make([]*mutation.Mutation, len(batch))
+	for i := range batch {
+		if batch[i].Resource != resource {
+			return &encodedBatch{stranger: &batch[i]}
+		}
+		sorted[i] = &batch[i]
+	}
+	slices.SortStableFunc(sorted, func(a, b *mutation.Mutation) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	sorted = slices.CompactFunc(sorted, func(a, b *mutation.Mutation) bool { return a.Seq == b.Seq })
+	parts, tooBig := c.split(resource, sorted)
+	return &encodedBatch{parts: parts, tooBig: tooBig}
 }
 
 type applyPart struct {

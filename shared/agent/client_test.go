@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,5 +334,53 @@ func TestShadowAgentsResyncOfNothing(t *testing.T) {
 	gone := mutation.Endpoint{InstanceID: "i-0gone", Address: "127.0.0.1:1"}
 	if err := port.Resync(t.Context(), gone, sh.ep, "i-0other"); err == nil {
 		t.Fatal("resync from an agent that cannot be reached succeeded")
+	}
+}
+
+// TestClientSharesABatchsEncoding: deliveries of one batch to two agents
+// under one mutation.BatchShare (what the Router does for a live agent and
+// its shadow's, concurrently) encode it once, and each agent gets all of
+// it; without a share each delivery encodes its own. A batch refused for
+// a mutation of another resource is refused for each agent by name.
+func TestClientSharesABatchsEncoding(t *testing.T) {
+	const res = "i-0abc"
+	live, shadow := startAgent(t, "i-0live", agentOpts{}), startAgent(t, "i-0shadow", agentOpts{})
+	cl := newTestClient(t, nil, ClientOptions{MaxBody: 16 << 10})
+	batch := genMutations(7, res, 1, 300, 50, 200) // several requests each
+	ctx := mutation.WithBatchShare(t.Context())
+	var wg sync.WaitGroup
+	for _, a := range []*testAgent{live, shadow} {
+		wg.Go(func() {
+			if ack, err := cl.Apply(ctx, a.ep, res, batch); err != nil || ack.Through != 300 {
+				t.Errorf("apply to %s: %+v, %v", a.ep.InstanceID, ack, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := cl.encodes.Load(); n != 1 {
+		t.Errorf("the batch was encoded %d times for two agents under one share, want 1", n)
+	}
+	m := newModel()
+	m.apply(batch...)
+	for _, a := range []*testAgent{live, shadow} {
+		waitDrained(t, a, res)
+		if d := a.store.Digest(res); d.Digest != m.digest() {
+			t.Errorf("agent %s: digest differs from the batch's", a.ep.InstanceID)
+		}
+	}
+	if _, err := cl.Apply(t.Context(), live.ep, res, batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := cl.encodes.Load(); n != 2 {
+		t.Errorf("%d encodings after a delivery without a share, want 2", n)
+	}
+
+	stray := append(slices.Clone(batch[:2]), mut("i-0other", 3, mutation.OpPut, "k", "v"))
+	ctx = mutation.WithBatchShare(t.Context())
+	for _, a := range []*testAgent{live, shadow} {
+		_, err := cl.Apply(ctx, a.ep, res, stray)
+		if !errors.Is(err, mutation.ErrPermanent) || !strings.Contains(err.Error(), "agent "+a.ep.InstanceID+":") || !strings.Contains(err.Error(), "i-0other/3") {
+			t.Errorf("a stray mutation, to %s: %v", a.ep.InstanceID, err)
+		}
 	}
 }

@@ -103,6 +103,38 @@ type Applier interface {
 	Apply(ctx context.Context, to Endpoint, resource string, batch []Mutation) (Ack, error)
 }
 
+// BatchShare lets an Applier do the work that depends only on a batch
+// once for every target the Router delivers that batch to (its live agent
+// and its shadow's, concurrently): encoding the batch, for one. The Router
+// puts one share in the context of those deliveries; each gets the same
+// resource and the same batch, unchanged until the last returns.
+type BatchShare struct {
+	once sync.Once
+	v    any
+}
+
+// Do returns f's result, calling f on the first call only (a concurrent
+// caller waits for it).
+func (s *BatchShare) Do(f func() any) any {
+	s.once.Do(func() { s.v = f() })
+	return s.v
+}
+
+type batchShareKey struct{}
+
+// WithBatchShare returns ctx carrying a new share, for the deliveries of
+// one batch to several targets (what the Router does).
+func WithBatchShare(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchShareKey{}, &BatchShare{})
+}
+
+// BatchShareFrom returns the share of the delivery's context, or nil when
+// it has none (a delivery to a single target, or not made by a Router).
+func BatchShareFrom(ctx context.Context) *BatchShare {
+	s, _ := ctx.Value(batchShareKey{}).(*BatchShare)
+	return s
+}
+
 // ErrPermanent marks an Applier error that a retry cannot fix.
 var ErrPermanent = errors.New("permanent failure")
 
@@ -290,10 +322,14 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		err      error
 	}
 	results := make([]result, len(targets))
+	dctx := ctx
+	if len(targets) > 1 {
+		dctx = WithBatchShare(ctx)
+	}
 	var g errgroup.Group
 	for ti, tg := range targets {
 		g.Go(func() error {
-			rejected, err := r.deliver(ctx, route, tg.t, tg.ep, batch)
+			rejected, err := r.deliver(dctx, route, tg.t, tg.ep, batch)
 			results[ti] = result{rejected, err}
 			return nil
 		})

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -430,5 +432,51 @@ func TestRouterHeartbeats(t *testing.T) {
 	}
 	if c := r.Flush()[mutation.CountKey{Group: "g", Resource: "i-live2", Target: mutation.SeenTarget, Minute: minute}]; c.Seen != 0 {
 		t.Errorf("a failed mutation counted seen: %+v", c)
+	}
+}
+
+// shareRecorder is an Applier that records the BatchShare each delivery's
+// context carries, and how many times a share's work ran.
+type shareRecorder struct {
+	mu     sync.Mutex
+	shares map[string]*mutation.BatchShare // by agent instance
+	runs   atomic.Int32
+}
+
+func (s *shareRecorder) Apply(ctx context.Context, to mutation.Endpoint, _ string, batch []mutation.Mutation) (mutation.Ack, error) {
+	share := mutation.BatchShareFrom(ctx)
+	if share != nil {
+		share.Do(func() any { s.runs.Add(1); return nil })
+	}
+	s.mu.Lock()
+	s.shares[to.InstanceID] = share
+	s.mu.Unlock()
+	return mutation.Ack{Through: batch[len(batch)-1].Seq, Accepted: len(batch)}, nil
+}
+
+// TestRouterSharesABatchBetweenItsTargets: the deliveries of one batch to
+// a live agent and its shadow's carry one BatchShare, whose work runs
+// once; another resource's batch has its own; a resource without a ready
+// shadow (one target) has none.
+func TestRouterSharesABatchBetweenItsTargets(t *testing.T) {
+	rs := routes()
+	rs["i-live3"] = mutation.Route{Resource: "i-live3", Group: "g", Live: mutation.Endpoint{InstanceID: "i-live3"}, Shadow: mutation.Endpoint{InstanceID: "i-shadow3"}, ShadowReady: true}
+	rec := &shareRecorder{shares: map[string]*mutation.BatchShare{}}
+	r := mutation.NewRouter(rs, rec, clock.NewFake(t0))
+	in := append(append(muts("i-live1", 1, 2, 3), muts("i-live2", 1)...), muts("i-live3", 1, 2)...)
+	mustOK(t, r.Route(context.Background(), in))
+	sh := rec.shares
+	switch {
+	case sh["i-live1"] == nil || sh["i-live1"] != sh["i-shadow1"]:
+		t.Errorf("i-live1 and its shadow: shares %p and %p, want one", sh["i-live1"], sh["i-shadow1"])
+	case sh["i-live3"] == nil || sh["i-live3"] != sh["i-shadow3"]:
+		t.Errorf("i-live3 and its shadow: shares %p and %p, want one", sh["i-live3"], sh["i-shadow3"])
+	case sh["i-live1"] == sh["i-live3"]:
+		t.Error("two resources' batches share one BatchShare")
+	case sh["i-live2"] != nil:
+		t.Error("a delivery to one target carries a share")
+	}
+	if n := rec.runs.Load(); n != 2 {
+		t.Errorf("the shares' work ran %d times, want 2 (once a batch)", n)
 	}
 }

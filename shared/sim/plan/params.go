@@ -72,7 +72,7 @@ type Params struct {
 	// The fan-out function.
 	FanoutMemoryMB        int     `json:"fanout_memory_mb"`
 	FanoutTimeoutS        float64 `json:"fanout_timeout_s"`
-	FanoutMutationsPerCPU float64 `json:"fanout_mutations_per_cpu_second"` // BenchmarkFanout/aggregated, one core, with the agent client's encoding for both agents (BenchmarkClientEncode)
+	FanoutMutationsPerCPU float64 `json:"fanout_mutations_per_cpu_second"` // BenchmarkFanout/aggregated, one core, with the agent client's encoding of the batch, once for both agents (BenchmarkClientEncode)
 	AgentRoundTripMs      float64 `json:"agent_round_trip_ms"`             // one delivery to an agent (TLS, durable ack)
 	FanoutInvocationMs    float64 `json:"fanout_invocation_ms"`            // an invocation's duration when measured; 0: modeled from the round trips, the CPU figure and the calls it makes
 	RouterConcurrency     int     `json:"router_concurrency"`              // resources delivered at once (mutation.Router)
@@ -137,7 +137,7 @@ func Defaults() Params {
 		RetentionHours: 168, OnDemandCapacityFactor: 2, OnDemandMinShards: 4, GetRecordsLatencyMs: 20,
 		PollIdleMs: 1_000, BatchSize: 500, ParallelizationFactor: 4,
 
-		FanoutMemoryMB: 512, FanoutTimeoutS: 60, FanoutMutationsPerCPU: 290_000, AgentRoundTripMs: 5,
+		FanoutMemoryMB: 512, FanoutTimeoutS: 60, FanoutMutationsPerCPU: 330_000, AgentRoundTripMs: 5,
 		RouterConcurrency: 8, FlushEveryS: 5, RouteTTLS: 30, DynamoDBLatencyMs: 6, APILatencyMs: 50,
 		FanoutLogBytes: 700, FanoutEMFBytes: 450, DeliveryRequestBytes: 400, AvailabilityZones: 3, LambdaVCPUMB: 1_769,
 
