@@ -8,12 +8,19 @@
 # duration -fuzztime: "context deadline exceeded" with no crasher
 # (golang/go#75804, fixed after Go 1.26), which is reported and not held
 # against the target, since it found nothing.
+# Each minimization (of a new interesting input, or of a crasher) runs the
+# target at most FUZZ_MINIMIZE times (-fuzzminimizetime, 50x by default):
+# with Go's default of 60 s, a package whose seeds are large (a whole
+# Lambda event) spent its short run minimizing, not fuzzing (57 executions
+# in 10 s, against 3,410 with 50x). A crasher is still kept, less
+# minimized.
 # With FUZZ_RSS=1 (and GNU time installed) each run's peak resident set
 # size (the largest of go test, the test binary and its fuzzing workers)
 # is printed after it and in a summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-60s}
+minimize=${FUZZ_MINIMIZE:-50x}
 found=0
 rss_report=""
 timed=()
@@ -36,7 +43,7 @@ for dir in $dirs; do
     if [ -n "$rss_report" ]; then
       timed=(/usr/bin/time -a -o "$rss_report" -f "$pkg $target peak RSS %M KiB, %e s")
     fi
-    if "${timed[@]}" go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+    if "${timed[@]}" go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg"; then
       if [ -n "$rss_report" ]; then tail -n 1 "$rss_report"; fi
       continue
     fi
@@ -46,7 +53,7 @@ for dir in $dirs; do
       exit 1
     fi
     echo "fuzz: $target failed without a failing input (engine error); retrying once" >&2
-    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$out"; then
+    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1 | tee "$out"; then
       continue
     fi
     if [ "$(count "$corpus")" -gt "$before" ]; then
