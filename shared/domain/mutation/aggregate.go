@@ -90,6 +90,14 @@ func Deaggregate(dst []UserRecord, data []byte) ([]UserRecord, error) {
 	if sum := md5.Sum(msg); !bytes.Equal(sum[:], data[len(data)-md5.Size:]) {
 		return dst, fmt.Errorf("%w: MD5 does not match the message", ErrAggregate)
 	}
+	if out, ok := deaggregateOnePass(dst, msg); ok {
+		return out, nil
+	}
+	return deaggregateTwoPasses(dst, msg)
+}
+
+// deaggregateTwoPasses is Deaggregate on the message msg (MD5 checked).
+func deaggregateTwoPasses(dst []UserRecord, msg []byte) ([]UserRecord, error) {
 	start := len(dst)
 	// Two passes: the key tables first (they may come after the records
 	// in the message), then the records, each resolved as it is read.
@@ -131,6 +139,62 @@ func Deaggregate(dst []UserRecord, data []byte) ([]UserRecord, error) {
 		return dst[:start], err
 	}
 	return dst, nil
+}
+
+// deaggregateOnePass is Deaggregate's common case in one pass over the
+// message: the KPL writes the key tables before the records, so that every
+// record's keys are known when it is read. Where that does not hold (a
+// record before its key's table entry), or on anything wrong, it gives up
+// (false, dst unchanged) and the two passes decide, with their errors: its
+// result, when it has one, is theirs, since the tables only grow.
+func deaggregateOnePass(dst []UserRecord, msg []byte) ([]UserRecord, bool) {
+	start := len(dst)
+	var keys, hashKeys []string
+	fail := func() ([]UserRecord, bool) {
+		clear(dst[start:])
+		return dst[:start], false
+	}
+	for b := msg; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fail()
+		}
+		b = b[n:]
+		known := num == aggFieldPartitionKeys || num == aggFieldExplicitHashKeys || num == aggFieldRecords
+		if !known {
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fail()
+			}
+			b = b[n:]
+			continue
+		}
+		if typ != protowire.BytesType {
+			return fail()
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return fail()
+		}
+		b = b[n:]
+		switch num {
+		case aggFieldPartitionKeys:
+			keys = append(keys, string(v))
+		case aggFieldExplicitHashKeys:
+			hashKeys = append(hashKeys, string(v))
+		default:
+			ki, hi, d, err := parseUserRecord(v)
+			if err != nil || ki >= uint64(len(keys)) || hi >= int64(len(hashKeys)) {
+				return fail()
+			}
+			r := UserRecord{PartitionKey: keys[ki], Data: d}
+			if hi >= 0 {
+				r.ExplicitHashKey = hashKeys[hi]
+			}
+			dst = append(dst, r)
+		}
+	}
+	return dst, true
 }
 
 // eachField calls fn with the value of every length-delimited field of

@@ -51,6 +51,60 @@ func TestDeaggregateHandBuilt(t *testing.T) {
 	}
 }
 
+// tablesLast is an aggregated record whose key tables come after its
+// records (the format allows any order; the KPL writes the tables first).
+func tablesLast() []byte {
+	msg := []byte{
+		0x1A, 0x07, // records[0]
+		0x08, 0x01, //   partition_key_index = 1
+		0x1A, 0x03, 'o', 'n', 'e', //   data = "one"
+		0x1A, 0x09, // records[1]
+		0x08, 0x00, //   partition_key_index = 0
+		0x10, 0x00, //   explicit_hash_key_index = 0
+		0x1A, 0x03, 't', 'w', 'o', //   data = "two"
+		0x0A, 0x03, 'i', '-', 'a', // partition_key_table[0]
+		0x0A, 0x03, 'i', '-', 'b', // partition_key_table[1]
+		0x12, 0x02, '4', '2', // explicit_hash_key_table[0]
+	}
+	sum := md5.Sum(msg)
+	out := append([]byte(AggregatedMagic), msg...)
+	return append(out, sum[:]...)
+}
+
+// TestDeaggregateTablesLast: records read before their keys' table
+// entries are still resolved (Deaggregate's one pass gives up on them and
+// its two passes read them), and on the records of an Aggregator's output
+// the one pass answers, with the two passes' result.
+func TestDeaggregateTablesLast(t *testing.T) {
+	got, err := Deaggregate([]UserRecord{{PartitionKey: "kept"}}, tablesLast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UserRecord{
+		{PartitionKey: "kept"},
+		{PartitionKey: "i-b", Data: []byte("one")},
+		{PartitionKey: "i-a", ExplicitHashKey: "42", Data: []byte("two")},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Deaggregate = %v, want %v", got, want)
+	}
+	msg := tablesLast()[len(AggregatedMagic) : len(tablesLast())-md5.Size]
+	if out, ok := deaggregateOnePass(nil, msg); ok {
+		t.Errorf("one pass answered %v on records before their tables", out)
+	}
+	var a Aggregator
+	for i := range 50 {
+		a.Add(fmt.Sprintf("i-%d", i%3), []byte{byte(i)})
+	}
+	b := a.Bytes()
+	msg = b[len(AggregatedMagic) : len(b)-md5.Size]
+	one, ok := deaggregateOnePass(nil, msg)
+	two, err := deaggregateTwoPasses(nil, msg)
+	if !ok || err != nil || len(one) != 50 || fmt.Sprint(one) != fmt.Sprint(two) {
+		t.Errorf("an Aggregator's record: one pass %v (%d records), two passes %v", ok, len(one), err)
+	}
+}
+
 func TestAggregateRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -168,7 +222,19 @@ func FuzzDeaggregate(f *testing.F) {
 	a.Add("i-a", []byte("x"))
 	f.Add(a.Bytes())
 	f.Add([]byte(AggregatedMagic))
+	f.Add(tablesLast())
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Whatever the MD5, the one-pass reading of the message, where it
+		// answers, is the two passes' (the fuzzer rarely makes a valid MD5).
+		if IsAggregated(data) && len(data) >= AggregatedOverhead {
+			msg := data[len(AggregatedMagic) : len(data)-md5.Size]
+			if one, ok := deaggregateOnePass(nil, msg); ok {
+				two, err := deaggregateTwoPasses(nil, msg)
+				if err != nil || fmt.Sprint(one) != fmt.Sprint(two) {
+					t.Fatalf("one pass: %v; two passes: %v, %v", one, two, err)
+				}
+			}
+		}
 		recs, err := Deaggregate(nil, data)
 		if err != nil {
 			if !errors.Is(err, ErrAggregate) {

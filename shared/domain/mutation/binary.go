@@ -209,7 +209,7 @@ func decodeBinary(d []byte, m *Mutation, prev string, arena *[]byte) error {
 				m.Resource = string(s)
 			}
 		case binKey:
-			m.Key = string(s)
+			m.Key = arenaString(arena, s)
 		case binValue:
 			if len(s) == 0 {
 				m.Value = nil

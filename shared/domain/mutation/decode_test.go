@@ -173,17 +173,65 @@ func FuzzDecodeFastPath(f *testing.F) {
 	})
 }
 
+// BenchmarkDecode: one user record, in the JSON form by the fast path and
+// by encoding/json, and in the binary form, through a Decoder as the
+// fan-out decodes (its keys and values cut from shared buffers).
 func BenchmarkDecode(b *testing.B) {
-	data, _ := Encode(Mutation{V: 1, Resource: "i-0aaaaaaaaaaaaaaa1", Seq: 123456, Op: OpPut, Key: "user/123", Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: time.Now().UTC()})
+	m := Mutation{V: 1, Resource: "i-0aaaaaaaaaaaaaaa1", Seq: 123456, Op: OpPut, Key: "user/123", Value: []byte(`{"name":"ada","visits":42}`), ProducedAt: time.Now().UTC()}
+	data, _ := Encode(m)
+	bin, _ := EncodeBinary(m)
+	var dec Decoder
+	var out Mutation
 	for _, tc := range []struct {
 		name string
-		fn   func([]byte) (Mutation, error)
-	}{{"fast", Decode}, {"encoding-json", decodeReference}} {
+		fn   func() error
+	}{
+		{"fast", func() error { _, err := Decode(data); return err }},
+		{"encoding-json", func() error { _, err := decodeReference(data); return err }},
+		{"decoder-json", func() error { return dec.Decode(data, &out) }},
+		{"decoder-binary", func() error { return dec.Decode(bin, &out) }},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := tc.fn(data); err != nil {
+				if err := tc.fn(); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestDecoderKeepsWhatItDecoded: a Decoder's mutations keep their keys and
+// values while it decodes thousands more from the same buffers (more than
+// one 64 KiB buffer's worth), in both forms, and appending to a value
+// changes no other mutation's key or value.
+func TestDecoderKeepsWhatItDecoded(t *testing.T) {
+	for _, form := range []struct {
+		name   string
+		encode func(Mutation) ([]byte, error)
+	}{{"json", Encode}, {"binary", EncodeBinary}} {
+		t.Run(form.name, func(t *testing.T) {
+			at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			want := make([]Mutation, 3000)
+			got := make([]Mutation, len(want))
+			var dec Decoder
+			for i := range want {
+				want[i] = Mutation{V: 1, Resource: "i-0aaaaaaaaaaaaaaa1", Seq: uint64(i + 1), Op: OpPut,
+					Key: fmt.Sprintf("user/%d/%s", i, strings.Repeat("k", i%40)), Value: []byte(fmt.Sprintf(`{"n":%d}`, i)), ProducedAt: at}
+				data, err := form.encode(want[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := dec.Decode(data, &got[i]); err != nil {
+					t.Fatalf("record %d: %v", i, err)
+				}
+				got[i].Value = append(got[i].Value, "appended"...) // must not reach a neighbour
+				want[i].Value = append(want[i].Value, "appended"...)
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("record %d after %d more: got %+v, want %+v", i, len(want)-i-1, got[i], want[i])
 				}
 			}
 		})

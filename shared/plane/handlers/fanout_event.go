@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/shadowscale/shadowscale/shared/platform/b64"
 	"github.com/shadowscale/shadowscale/shared/platform/jsonscan"
 )
 
@@ -93,8 +94,8 @@ func (p *eventParser) base64() ([]byte, bool) {
 		return nil, false
 	}
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	m, err := base64.StdEncoding.Decode(b, s)
-	if err != nil {
+	m, ok := b64.Decode(b, s)
+	if !ok {
 		return nil, false
 	}
 	p.i = i + 2 + n
