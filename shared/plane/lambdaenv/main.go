@@ -14,8 +14,10 @@ func (c Common) Level() slog.Level { return c.LogLevel }
 // Main is every function's main: it loads the function's configuration
 // from the environment, logs as name, and calls start, which wires the
 // adapters and starts the Lambda runtime and so returns only when the
-// function could not start. Then it logs why and exits 1.
+// function could not start. Then it logs why and exits 1. It first sets
+// the garbage collector (GCFor).
 func Main[C interface{ Level() slog.Level }](name string, load func(Getenv) (C, error), start func(C, *slog.Logger) error) {
+	GCFor(os.Getenv, name).Apply()
 	os.Exit(runMain(os.Getenv, os.Stdout, name, load, start))
 }
 
