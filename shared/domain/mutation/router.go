@@ -220,14 +220,40 @@ func NewRouter(r Resolver, a Applier, c clock.Clock) *Router {
 // safe: the agents deduplicate) and Err joins every target's error.
 func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 	out := make([]Outcome, len(muts))
-	byRes := make(map[string][]int)
+	// Each resource's indices, in input order, as a run of one slice: how
+	// many each resource has, then the runs filled. A batch comes mostly in
+	// runs of one resource (an aggregated record holds one instance's
+	// mutations), so the maps are only consulted where the resource changes.
+	count := make(map[string]int)
 	var order []string
-	for i, m := range muts {
-		out[i].Index = i
-		if _, ok := byRes[m.Resource]; !ok {
-			order = append(order, m.Resource)
+	for i := 0; i < len(muts); {
+		res, n := muts[i].Resource, 0
+		for ; i < len(muts) && muts[i].Resource == res; i++ {
+			out[i].Index = i
+			n++
 		}
-		byRes[m.Resource] = append(byRes[m.Resource], i)
+		if _, ok := count[res]; !ok {
+			order = append(order, res)
+		}
+		count[res] += n
+	}
+	runs := make([]int, len(muts))
+	next := make(map[string]int, len(order)) // where each resource's next index goes
+	byRes := make(map[string][]int, len(order))
+	at := 0
+	for _, res := range order {
+		next[res] = at
+		byRes[res] = runs[at : at+count[res] : at+count[res]]
+		at += count[res]
+	}
+	for i := 0; i < len(muts); {
+		res := muts[i].Resource
+		w := next[res]
+		for ; i < len(muts) && muts[i].Resource == res; i++ {
+			runs[w] = i
+			w++
+		}
+		next[res] = w
 	}
 	var g errgroup.Group
 	g.SetLimit(max(1, r.Concurrency))
@@ -242,19 +268,23 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 }
 
 func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation, all []int, out []Outcome) {
-	idx := all[:0:0]
 	heartbeats := 0
 	for _, i := range all {
 		if muts[i].IsHeartbeat() {
 			heartbeats++
-		} else {
-			idx = append(idx, i)
 		}
 	}
-	if heartbeats == len(all) {
-		idx = nil
-	} else if heartbeats == 0 {
+	var idx []int // the mutations that are not heartbeats
+	switch {
+	case heartbeats == 0:
 		idx = all
+	case heartbeats < len(all):
+		idx = make([]int, 0, len(all)-heartbeats)
+		for _, i := range all {
+			if !muts[i].IsHeartbeat() {
+				idx = append(idx, i)
+			}
+		}
 	}
 	fail := func(err error, retry bool) {
 		for _, i := range idx {

@@ -480,3 +480,62 @@ func TestRouterSharesABatchBetweenItsTargets(t *testing.T) {
 		t.Errorf("the shares' work ran %d times, want 2 (once a batch)", n)
 	}
 }
+
+// TestRouterGroupsInterleavedResources: however a batch interleaves its
+// resources (runs of any length, a resource coming back after others,
+// heartbeats among them), each target gets its resource's mutations once
+// each, in seq order, in one delivery, and the outcomes are in input order.
+func TestRouterGroupsInterleavedResources(t *testing.T) {
+	hb := func(res string) mutation.Mutation { return mutation.Heartbeat(res, t0) }
+	cases := []struct {
+		name  string
+		batch []mutation.Mutation
+		want  map[string]string // instance -> its one delivery's seqs
+	}{
+		{"one run each", slices.Concat(muts("i-live1", 1, 2, 3), muts("i-live2", 1, 2)),
+			map[string]string{"i-live1": "[1 2 3]", "i-shadow1": "[1 2 3]", "i-live2": "[1 2]"}},
+		{"alternating", slices.Concat(muts("i-live1", 1), muts("i-live2", 1), muts("i-live1", 2), muts("i-live2", 2), muts("i-live1", 3)),
+			map[string]string{"i-live1": "[1 2 3]", "i-shadow1": "[1 2 3]", "i-live2": "[1 2]"}},
+		{"runs that come back, reordered and repeated", slices.Concat(muts("i-live2", 4, 5), muts("i-live1", 9, 7), muts("i-live2", 1), muts("i-live1", 8, 7), muts("i-live2", 2, 3)),
+			map[string]string{"i-live1": "[7 8 9]", "i-shadow1": "[7 8 9]", "i-live2": "[1 2 3 4 5]"}},
+		{"heartbeats inside the runs", slices.Concat([]mutation.Mutation{hb("i-live1")}, muts("i-live1", 1), []mutation.Mutation{hb("i-live2"), hb("i-live1")}, muts("i-live2", 1), muts("i-live1", 2), []mutation.Mutation{hb("i-live2")}),
+			map[string]string{"i-live1": "[1 2]", "i-shadow1": "[1 2]", "i-live2": "[1]"}},
+		{"heartbeats only", []mutation.Mutation{hb("i-live1"), hb("i-live2"), hb("i-live1")}, map[string]string{}},
+		{"empty", nil, map[string]string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			agents := memory.NewAgents()
+			var mu sync.Mutex
+			got := map[string]string{}
+			agents.Fail = func(to mutation.Endpoint, res string, batch []mutation.Mutation) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if _, again := got[to.InstanceID]; again {
+					t.Errorf("%s: a second delivery", to.InstanceID)
+				}
+				seqs := make([]uint64, len(batch))
+				for i, m := range batch {
+					if m.Resource != res {
+						t.Errorf("%s: a mutation of %s in a batch for %s", to.InstanceID, m.Resource, res)
+					}
+					seqs[i] = m.Seq
+				}
+				got[to.InstanceID] = fmt.Sprint(seqs)
+				return nil
+			}
+			out := mutation.NewRouter(routes(), agents, clock.NewFake(t0)).Route(context.Background(), tc.batch)
+			if len(out) != len(tc.batch) {
+				t.Fatalf("%d outcomes for %d mutations", len(out), len(tc.batch))
+			}
+			for i, o := range out {
+				if o.Index != i || o.Err != nil {
+					t.Errorf("outcome %d: %+v", i, o)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("deliveries %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
