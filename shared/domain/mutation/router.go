@@ -321,8 +321,10 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		}
 	}
 	var batch []Mutation
-	if sorted && unique && len(idx) == len(muts) {
-		batch = muts // the whole input, in order: no copy
+	if first, n := idx[0], len(idx); sorted && unique && idx[n-1]-first == n-1 {
+		// One run of the input, in order (the whole input, or one
+		// aggregated record's worth): no copy. Appliers only read it.
+		batch = muts[first : first+n : first+n]
 	} else {
 		if !sorted {
 			idx = slices.Clone(idx)

@@ -539,3 +539,30 @@ func TestRouterGroupsInterleavedResources(t *testing.T) {
 		})
 	}
 }
+
+// TestRouterPassesARunWithoutCopy: a resource whose mutations are one run
+// of the input, in seq order and once each, is delivered as that part of
+// the input itself (the common batch: one aggregated record per
+// instance); any other shape is delivered as a copy, in seq order.
+func TestRouterPassesARunWithoutCopy(t *testing.T) {
+	batch := slices.Concat(muts("i-live2", 1, 2), muts("i-live1", 1, 2, 3), muts("i-live2", 3))
+	agents := memory.NewAgents()
+	var mu sync.Mutex
+	aliased := map[string]bool{}
+	agents.Fail = func(to mutation.Endpoint, res string, got []mutation.Mutation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		aliased[to.InstanceID] = false
+		for i := range batch {
+			if &batch[i] == &got[0] {
+				aliased[to.InstanceID] = true
+			}
+		}
+		return nil
+	}
+	mustOK(t, mutation.NewRouter(routes(), agents, clock.NewFake(t0)).Route(context.Background(), batch))
+	want := map[string]bool{"i-live1": true, "i-shadow1": true, "i-live2": false}
+	if fmt.Sprint(aliased) != fmt.Sprint(want) {
+		t.Errorf("delivered the input itself: %v, want %v", aliased, want)
+	}
+}
