@@ -117,22 +117,9 @@ func deaggregateTwoPasses(dst []UserRecord, msg []byte) ([]UserRecord, error) {
 		if num != aggFieldRecords {
 			return nil
 		}
-		i := len(dst) - start
-		ki, hi, d, err := parseUserRecord(v)
-		switch {
-		case err != nil:
-			return fmt.Errorf("%w: record %d: %w", ErrAggregate, i, err)
-		case ki >= uint64(len(keys)):
-			return fmt.Errorf("%w: record %d: partition key index %d, table of %d", ErrAggregate, i, ki, len(keys))
-		case hi >= int64(len(hashKeys)):
-			return fmt.Errorf("%w: record %d: explicit hash key index %d, table of %d", ErrAggregate, i, hi, len(hashKeys))
-		}
-		r := UserRecord{PartitionKey: keys[ki], Data: d}
-		if hi >= 0 {
-			r.ExplicitHashKey = hashKeys[hi]
-		}
-		dst = append(dst, r)
-		return nil
+		var err error
+		dst, err = appendUserRecord(dst, len(dst)-start, v, keys, hashKeys)
+		return err
 	})
 	if err != nil {
 		clear(dst[start:])
@@ -150,51 +137,43 @@ func deaggregateTwoPasses(dst []UserRecord, msg []byte) ([]UserRecord, error) {
 func deaggregateOnePass(dst []UserRecord, msg []byte) ([]UserRecord, bool) {
 	start := len(dst)
 	var keys, hashKeys []string
-	fail := func() ([]UserRecord, bool) {
-		clear(dst[start:])
-		return dst[:start], false
-	}
-	for b := msg; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fail()
-		}
-		b = b[n:]
-		known := num == aggFieldPartitionKeys || num == aggFieldExplicitHashKeys || num == aggFieldRecords
-		if !known {
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return fail()
-			}
-			b = b[n:]
-			continue
-		}
-		if typ != protowire.BytesType {
-			return fail()
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return fail()
-		}
-		b = b[n:]
+	err := eachField(msg, func(num protowire.Number, v []byte) error {
 		switch num {
 		case aggFieldPartitionKeys:
 			keys = append(keys, string(v))
 		case aggFieldExplicitHashKeys:
 			hashKeys = append(hashKeys, string(v))
 		default:
-			ki, hi, d, err := parseUserRecord(v)
-			if err != nil || ki >= uint64(len(keys)) || hi >= int64(len(hashKeys)) {
-				return fail()
-			}
-			r := UserRecord{PartitionKey: keys[ki], Data: d}
-			if hi >= 0 {
-				r.ExplicitHashKey = hashKeys[hi]
-			}
-			dst = append(dst, r)
+			var err error
+			dst, err = appendUserRecord(dst, len(dst)-start, v, keys, hashKeys)
+			return err
 		}
+		return nil
+	})
+	if err != nil {
+		clear(dst[start:])
+		return dst[:start], false
 	}
 	return dst, true
+}
+
+// appendUserRecord appends the i-th user record of an aggregated record,
+// the Record message v, resolved against the key tables read so far.
+func appendUserRecord(dst []UserRecord, i int, v []byte, keys, hashKeys []string) ([]UserRecord, error) {
+	ki, hi, d, err := parseUserRecord(v)
+	switch {
+	case err != nil:
+		return dst, fmt.Errorf("%w: record %d: %w", ErrAggregate, i, err)
+	case ki >= uint64(len(keys)):
+		return dst, fmt.Errorf("%w: record %d: partition key index %d, table of %d", ErrAggregate, i, ki, len(keys))
+	case hi >= int64(len(hashKeys)):
+		return dst, fmt.Errorf("%w: record %d: explicit hash key index %d, table of %d", ErrAggregate, i, hi, len(hashKeys))
+	}
+	r := UserRecord{PartitionKey: keys[ki], Data: d}
+	if hi >= 0 {
+		r.ExplicitHashKey = hashKeys[hi]
+	}
+	return append(dst, r), nil
 }
 
 // eachField calls fn with the value of every length-delimited field of

@@ -238,22 +238,19 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 		count[res] += n
 	}
 	runs := make([]int, len(muts))
-	next := make(map[string]int, len(order)) // where each resource's next index goes
 	byRes := make(map[string][]int, len(order))
 	at := 0
-	for _, res := range order {
-		next[res] = at
-		byRes[res] = runs[at : at+count[res] : at+count[res]]
+	for _, res := range order { // an empty slice at the start of its run
+		byRes[res] = runs[at : at : at+count[res]]
 		at += count[res]
 	}
 	for i := 0; i < len(muts); {
 		res := muts[i].Resource
-		w := next[res]
+		run := byRes[res]
 		for ; i < len(muts) && muts[i].Resource == res; i++ {
-			runs[w] = i
-			w++
+			run = append(run, i) // within its capacity: fills runs in place
 		}
-		next[res] = w
+		byRes[res] = run
 	}
 	var g errgroup.Group
 	g.SetLimit(max(1, r.Concurrency))
