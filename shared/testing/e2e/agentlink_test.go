@@ -237,7 +237,7 @@ func TestAgentLinkThroughKMS(t *testing.T) {
 		}
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("agent %s logs:\n%s", name, a.Logs())
+				keepLogs(t, "agent "+name+" logs", a.Logs())
 			}
 			_ = a.Stop()
 		})

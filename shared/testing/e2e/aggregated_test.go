@@ -299,7 +299,7 @@ func aggregatedFanout(t *testing.T, p *pipeline) (*handlers.Fanout, *metrics.Rec
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("fanout logs:\n%s", flogs)
+			keepLogs(t, "fanout logs", flogs.String())
 		}
 	})
 	return fan, fmet, s3c

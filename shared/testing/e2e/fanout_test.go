@@ -120,7 +120,7 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 		}
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("agent %s logs:\n%s", name, a.Logs())
+				keepLogs(t, "agent "+name+" logs", a.Logs())
 			}
 			_ = a.Stop()
 		})
@@ -152,7 +152,7 @@ func newPipeline(t *testing.T, opt harness.WorldOptions, place func(lives []stri
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("fanout logs:\n%s", p.flogs)
+			keepLogs(t, "fanout logs", p.flogs.String())
 		}
 	})
 	return p
@@ -517,7 +517,7 @@ func TestFanoutBinaryUnderRIE(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("fanout logs:\n%s", f.Logs())
+			keepLogs(t, "fanout logs", f.Logs())
 		}
 		_ = f.Stop()
 	})

@@ -71,7 +71,7 @@ func forecaster(t *testing.T, w *harness.World, extra map[string]string) (*handl
 	h := wireForecaster(t, fenv, w.Scoped.Cfg, rec, lambdaenv.NewLogger(logs, slog.LevelDebug, "forecaster"))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("forecaster logs:\n%s", logs)
+			keepLogs(t, "forecaster logs", logs.String())
 		}
 	})
 	return h, rec, logs
@@ -259,7 +259,7 @@ func TestForecasterBinaryUnderRIE(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("forecaster logs:\n%s", f.Logs())
+			keepLogs(t, "forecaster logs", f.Logs())
 		}
 		_ = f.Stop()
 	})

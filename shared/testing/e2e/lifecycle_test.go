@@ -55,7 +55,7 @@ func newPlaneWith(t *testing.T, opt harness.WorldOptions, extra map[string]strin
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("plane logs:\n%s", p.logs.String())
+			keepLogs(t, "plane logs", p.logs.String())
 		}
 	})
 	return p

@@ -78,7 +78,7 @@ func TestPlanAgreesWithTheMeasuredCalls(t *testing.T) {
 	logger := lambdaenv.NewLogger(logs, slog.LevelInfo, "plan")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("plane logs:\n%s", logs)
+			keepLogs(t, "plane logs", logs.String())
 		}
 	})
 	fc := forecasterOn(t, p.w, cenv, logger)

@@ -389,7 +389,7 @@ func TestBinariesUnderRIE(t *testing.T) {
 		fns[name] = f
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("%s logs:\n%s", name, f.Logs())
+				keepLogs(t, name+" logs", f.Logs())
 			}
 			_ = f.Stop()
 		})

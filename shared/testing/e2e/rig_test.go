@@ -133,8 +133,8 @@ func newRig(t *testing.T, opt rigOptions) *rig {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("plane logs:\n%s", r.logs)
-			t.Logf("proxy:\n%s", r.proxy.Summary())
+			keepLogs(t, "plane logs", r.logs.String())
+			keepLogs(t, "proxy counters", r.proxy.Summary())
 		}
 	})
 	return r
