@@ -82,16 +82,8 @@ func TestLifecycleUnderFaults(t *testing.T) {
 		}
 	}
 	// What three failed invocations in a row left undone, the reconciler
-	// does (its 5-minute run, here at once).
-	r.converge(t, 4)
-	shadows := map[string]string{}
-	for _, id := range lives {
-		rec, err := r.table.Records().Get(ctx, id)
-		if err != nil || rec.Status != shadow.Active {
-			t.Fatalf("no active shadow for %s: %+v %v", id, rec, err)
-		}
-		shadows[id] = rec.ShadowID
-	}
+	// does (its 5-minute run, here every second).
+	shadows := r.activeShadows(t, lives, nil)
 
 	// 2. Two agent processes, the stream, the producer.
 	r.startAgent(t, "live", lives...)
@@ -114,21 +106,7 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	if err := env.TerminateInstance(ctx, shadows[victim]); err != nil {
 		t.Fatal(err)
 	}
-	var replaced string
-	for _, resp := range r.converge(t, 4) {
-		for _, a := range resp.Actions {
-			if a.Kind == string(shadow.Replace) && a.Live == victim && a.Error == "" {
-				rec, err := r.table.Records().Get(ctx, victim)
-				if err != nil {
-					t.Fatal(err)
-				}
-				replaced = rec.ShadowID
-			}
-		}
-	}
-	if replaced == "" || replaced == shadows[victim] {
-		t.Fatalf("the reconciler did not replace %s's shadow", victim)
-	}
+	replaced := r.activeShadows(t, []string{victim}, map[string]bool{shadows[victim]: true})[victim]
 	shadows[victim] = replaced
 	r.startAgent(t, "shadow-2", replaced)
 	before := st.deliveries.Load()

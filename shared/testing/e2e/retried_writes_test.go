@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,52 @@ func TestRecordWritesRetriedAfterTheyTookEffect(t *testing.T) {
 			r.assertOneShadowEach(t)
 		})
 	}
+}
+
+// TestReplacementLaunchFailedAfterItsClaim: a shadow dies; the
+// reconciler claims its replacement (the record goes to launching, its
+// old shadow forgotten), and then RunInstances fails every attempt the
+// retryer allows. The claim is left to expire: the runs before the launch
+// timeout leave it alone (a launch may yet be on its way), and once the
+// timeout and the replacement backoff (a failed launch counts in the
+// streak) have passed, a run replaces the stuck launch. The live instance
+// ends with one active shadow, and no run launched twice.
+func TestReplacementLaunchFailedAfterItsClaim(t *testing.T) {
+	r := newRig(t, rigOptions{world: harness.WorldOptions{Desired: 1}})
+	live := r.lives(t)[0]
+	resp, failures := retried(t, r.launch.Handle, harness.StateChange(live, "running", time.Now()))
+	if failures != 0 || resp.Shadow == "" {
+		t.Fatalf("launch answered %+v after %d failures", resp, failures)
+	}
+	old := resp.Shadow
+	if err := env.TerminateInstance(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.proxy.SetRules(faultproxy.Rule{Service: "ec2", Operation: "RunInstances", Rate: 1, Fault: faultproxy.ServerError, Limit: maxAttempts}); err != nil {
+		t.Fatal(err)
+	}
+	claimed := time.Now()
+	out := r.reconcile(t)
+	if len(out.Actions) != 1 || out.Actions[0].Kind != string(shadow.Replace) || !strings.Contains(out.Actions[0].Error, "launching shadow") {
+		t.Fatalf("first run %+v: want one replacement failing at its launch", out.Actions)
+	}
+	if rec, err := r.table.Records().Get(t.Context(), live); err != nil || rec.Status != shadow.Launching || rec.ShadowID != "" {
+		t.Fatalf("record after the failed launch %+v (%v): want the claim, launching, with no shadow", rec, err)
+	}
+	time.Sleep(testOrphanGrace)
+	if out := r.reconcile(t); len(out.Actions) != 0 {
+		t.Errorf("a run before the launch timeout acted: %+v", out.Actions)
+	}
+	got := r.activeShadows(t, []string{live}, map[string]bool{old: true})[live]
+	if took := time.Since(claimed); took < testLaunchTimeout {
+		t.Errorf("replaced by %s %s after the failed claim, before the launch timeout %s", got, took, testLaunchTimeout)
+	}
+	st := r.calls.Stats()["ec2.RunInstances"]
+	if st.Calls != 3 || st.Failed != 1 || st.Attempts != 2+maxAttempts {
+		t.Errorf("RunInstances %+v: want the launch, the failed one (%d attempts) and the replacement", st, maxAttempts)
+	}
+	r.assertOneShadowEach(t)
+	t.Logf("shadow %s replaced by %s %s after the claim whose launch failed", old, got, time.Since(claimed).Round(time.Second))
 }
 
 // TestForecasterStateSaveRetriedAfterItTookEffect: the forecaster's save

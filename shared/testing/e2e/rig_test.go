@@ -214,27 +214,49 @@ func (r *rig) reconcile(t *testing.T) handlers.Response {
 	return resp
 }
 
-// converge runs the reconciler until a run wants nothing but resyncs
-// (which fail while no agent answers for an instance) and every other
-// action succeeded, at most runs times, and returns the answers.
-func (r *rig) converge(t *testing.T, runs int) []handlers.Response {
+// activeShadows runs the reconciler, as its schedule would (here every
+// testOrphanGrace), until each of lives has an active shadow record whose
+// shadow is not one of gone, and returns those shadows by live. A launch or
+// a replacement that failed after its claim (a call that exhausted its
+// retries) leaves the record launching until the launch timeout, and the
+// run after that replaces it: so the wait is bounded by the launch timeout
+// and a few runs, as on AWS, plus the replacement backoff (the failed
+// launch counts in the streak; shorter than the deployed launch timeout,
+// longer than the tests'). Every run's actions other than resyncs are
+// logged, so that a failure shows what the reconciler did.
+func (r *rig) activeShadows(t *testing.T, lives []string, gone map[string]bool) map[string]string {
 	t.Helper()
-	var out []handlers.Response
-	for range runs {
-		resp := r.reconcile(t)
-		out = append(out, resp)
-		quiet := true
-		for _, a := range resp.Actions {
-			if a.Kind != string(shadow.Resync) {
-				quiet = false
+	ctx := context.Background()
+	deadline := time.Now().Add(testLaunchTimeout + shadow.DefaultReplaceBackoff + 30*time.Second)
+	logged := map[string]bool{} // an action deferred run after run is logged once
+	for run := 1; ; run++ {
+		for _, a := range r.reconcile(t).Actions {
+			if k := a.Kind + a.Live + a.Shadow + a.Error + a.Deferred; a.Kind != string(shadow.Resync) && !logged[k] {
+				logged[k] = true
+				t.Logf("reconcile run %d: %s %s %s (%s) error %q deferred %q", run, a.Kind, a.Live, a.Shadow, a.Reason, a.Error, a.Deferred)
 			}
 		}
-		if quiet {
+		out := map[string]string{}
+		var missing []string
+		for _, id := range lives {
+			rec, err := r.table.Records().Get(ctx, id)
+			switch {
+			case err != nil:
+				missing = append(missing, fmt.Sprintf("%s (%v)", id, err))
+			case rec.Status != shadow.Active || rec.ShadowID == "" || gone[rec.ShadowID]:
+				missing = append(missing, fmt.Sprintf("%s (record %s, shadow %q)", id, rec.Status, rec.ShadowID))
+			default:
+				out[id] = rec.ShadowID
+			}
+		}
+		if len(missing) == 0 {
 			return out
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d reconcile runs, no new active shadow for %s", run, strings.Join(missing, ", "))
+		}
+		time.Sleep(testOrphanGrace)
 	}
-	t.Fatalf("the reconciler did not settle in %d runs: %+v", runs, out)
-	return nil
 }
 
 // world is what the scenarios check at the end: every live instance of
