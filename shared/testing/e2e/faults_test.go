@@ -204,7 +204,11 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	// deletes (after the grace). Faults are still injected, so an action
 	// whose AWS call exhausted its retries (about 0.2^4 of calls) is left
 	// to the next run, as on AWS; an action may fail for no other reason.
+	// When that call came after a replacement's claim, the claim waits out
+	// the launch timeout and the replacement backoff: activeShadows runs
+	// the reconciler through that first.
 	time.Sleep(max(testOrphanGrace, time.Until(lastLaunch.Add(testLaunchTimeout))))
+	r.activeShadows(t, r.lives(t), nil)
 	var last handlers.Response
 	for run := 1; ; run++ {
 		last = r.reconcile(t)
