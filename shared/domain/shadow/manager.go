@@ -393,6 +393,13 @@ func (m *Manager) Retire(ctx context.Context, liveID string) error {
 // Replace terminates a failed shadow of a running live instance and launches
 // its successor (next generation). The new shadow starts unsynced: the
 // reconciler resyncs it from a live snapshot.
+//
+// A record still launching (a launch stuck past the launch timeout: its
+// caller crashed, or a call failed after the claim) is not replaced but
+// taken over, as Ensure does: the same generation, so an instance that
+// launch did make is adopted (on AWS its ClientToken also returns it)
+// rather than left for the orphan sweep, and nothing counts in the
+// replacement streak or the hourly cap, since no shadow failed.
 func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, error) {
 	rec, err := m.Records.Get(ctx, liveID)
 	if err != nil {
@@ -410,6 +417,9 @@ func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, e
 	}
 	live := lives[0]
 	live.Group = rec.Group
+	if rec.Status == Launching {
+		return m.resume(ctx, live, rec)
+	}
 	now := m.Clock.Now()
 	streak := rec.Replacements
 	if rec.ReplacedAt.IsZero() || now.Sub(rec.ReplacedAt) >= m.cfg.HealthyAfter {

@@ -324,6 +324,64 @@ func TestReplace(t *testing.T) {
 	}
 }
 
+// A record stuck launching is taken over by Replace, not replaced: the
+// same generation, its instance adopted when the stuck launch made one,
+// with no backoff and no streak (no shadow failed); a launch still within
+// its timeout is left to its caller.
+func TestReplaceFinishesAStuckLaunch(t *testing.T) {
+	tests := []struct {
+		name         string
+		generation   int
+		replacements int // the streak: 5 would back off 16 minutes
+		made         bool
+		after        time.Duration
+		wantStatus   shadow.Status
+		wantLaunches int // by Replace
+	}{
+		{"its instance exists: adopted", 1, 0, true, 10 * time.Minute, shadow.Active, 0},
+		{"no instance: launched in the same generation, no backoff", 2, 5, false, 6 * time.Minute, shadow.Active, 1},
+		{"within the launch timeout: left to its caller", 1, 0, false, time.Minute, shadow.Launching, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 10)
+			ctx := context.Background()
+			live := e.addLive("i-live1", "us-east-1a")
+			claim := shadow.Record{LiveID: live.ID, Group: "web", AZ: live.AZ, LiveType: live.Type, ShadowType: "t4g.small", SubnetID: "subnet-a1",
+				Status: shadow.Launching, Generation: tc.generation, Replacements: tc.replacements, ReplacedAt: t0, UpdatedAt: t0}
+			if _, err := e.records.Create(ctx, claim); err != nil {
+				t.Fatal(err)
+			}
+			var made shadow.Instance
+			if tc.made {
+				var err error
+				if made, err = e.fleet.Launch(ctx, shadow.LaunchSpec{SubnetID: "subnet-a1", InstanceType: "t4g.small", Tags: e.m.Tags(live.ID, "web", tc.generation)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := e.fleet.Launches
+			e.clock.Advance(tc.after)
+			got, err := e.m.Replace(ctx, live.ID, "launch stuck")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tc.wantStatus || got.Generation != tc.generation || got.Replacements != tc.replacements || e.fleet.Launches-before != tc.wantLaunches {
+				t.Fatalf("record %+v after %d launches: want %s, generation %d, streak %d, %d launches", got, e.fleet.Launches-before, tc.wantStatus, tc.generation, tc.replacements, tc.wantLaunches)
+			}
+			if tc.made && got.ShadowID != made.ID {
+				t.Errorf("shadow %s, want the stuck launch's %s adopted", got.ShadowID, made.ID)
+			}
+			want := 0
+			if got.Status == shadow.Active || tc.made {
+				want = 1
+			}
+			if n := len(e.shadowsOf(t, live.ID)); n != want {
+				t.Errorf("%d shadows of the live, want %d", n, want)
+			}
+		})
+	}
+}
+
 // The plane never terminates an instance that is not its own shadow, even
 // when a forged record or event names one.
 func TestRefusesToTerminateWhatItDoesNotOwn(t *testing.T) {
