@@ -199,14 +199,13 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	// timeout of the last launch event, until a run finds nothing but
 	// resyncs to do: no duplicate, no orphan. Usually one run. A launch
 	// whose record write failed every attempt of its delivery stays
-	// claimed (launching) until the timeout; the reconciler then replaces
-	// it, and the instance that launch made is an orphan the next run
-	// deletes (after the grace). Faults are still injected, so an action
-	// whose AWS call exhausted its retries (about 0.2^4 of calls) is left
-	// to the next run, as on AWS; an action may fail for no other reason.
-	// When that call came after a replacement's claim, the claim waits out
-	// the launch timeout and the replacement backoff: activeShadows runs
-	// the reconciler through that first.
+	// claimed (launching) until the timeout; the reconciler then takes it
+	// over and adopts the instance that launch made. Faults are still
+	// injected, so an action whose AWS call exhausted its retries (about
+	// 0.2^4 of calls) is left to the next run, as on AWS; an action may
+	// fail for no other reason. When that call came after a claim, the
+	// claim waits out the launch timeout: activeShadows runs the
+	// reconciler through that first.
 	time.Sleep(max(testOrphanGrace, time.Until(lastLaunch.Add(testLaunchTimeout))))
 	r.activeShadows(t, r.lives(t), nil)
 	var last handlers.Response

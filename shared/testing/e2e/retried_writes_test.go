@@ -108,10 +108,11 @@ func TestRecordWritesRetriedAfterTheyTookEffect(t *testing.T) {
 // reconciler claims its replacement (the record goes to launching, its
 // old shadow forgotten), and then RunInstances fails every attempt the
 // retryer allows. The claim is left to expire: the runs before the launch
-// timeout leave it alone (a launch may yet be on its way), and once the
-// timeout and the replacement backoff (a failed launch counts in the
-// streak) have passed, a run replaces the stuck launch. The live instance
-// ends with one active shadow, and no run launched twice.
+// timeout leave it alone (a launch may yet be on its way), and the first
+// run after it takes the stuck launch over (Manager.Replace on a launching
+// record): the same generation, no new replacement in the streak, so no
+// backoff. The live instance ends with one active shadow, and no run
+// launched twice.
 func TestReplacementLaunchFailedAfterItsClaim(t *testing.T) {
 	r := newRig(t, rigOptions{world: harness.WorldOptions{Desired: 1}})
 	live := r.lives(t)[0]
@@ -131,8 +132,9 @@ func TestReplacementLaunchFailedAfterItsClaim(t *testing.T) {
 	if len(out.Actions) != 1 || out.Actions[0].Kind != string(shadow.Replace) || !strings.Contains(out.Actions[0].Error, "launching shadow") {
 		t.Fatalf("first run %+v: want one replacement failing at its launch", out.Actions)
 	}
-	if rec, err := r.table.Records().Get(t.Context(), live); err != nil || rec.Status != shadow.Launching || rec.ShadowID != "" {
-		t.Fatalf("record after the failed launch %+v (%v): want the claim, launching, with no shadow", rec, err)
+	claim, err := r.table.Records().Get(t.Context(), live)
+	if err != nil || claim.Status != shadow.Launching || claim.ShadowID != "" || claim.Generation != 2 || claim.Replacements != 1 {
+		t.Fatalf("record after the failed launch %+v (%v): want the claim of generation 2, launching, with no shadow", claim, err)
 	}
 	time.Sleep(testOrphanGrace)
 	if out := r.reconcile(t); len(out.Actions) != 0 {
@@ -142,12 +144,15 @@ func TestReplacementLaunchFailedAfterItsClaim(t *testing.T) {
 	if took := time.Since(claimed); took < testLaunchTimeout {
 		t.Errorf("replaced by %s %s after the failed claim, before the launch timeout %s", got, took, testLaunchTimeout)
 	}
+	if rec, err := r.table.Records().Get(t.Context(), live); err != nil || rec.Generation != claim.Generation || rec.Replacements != claim.Replacements {
+		t.Errorf("record %+v (%v): want the claim's generation %d taken over, streak still %d", rec, err, claim.Generation, claim.Replacements)
+	}
 	st := r.calls.Stats()["ec2.RunInstances"]
 	if st.Calls != 3 || st.Failed != 1 || st.Attempts != 2+maxAttempts {
 		t.Errorf("RunInstances %+v: want the launch, the failed one (%d attempts) and the replacement", st, maxAttempts)
 	}
 	r.assertOneShadowEach(t)
-	t.Logf("shadow %s replaced by %s %s after the claim whose launch failed", old, got, time.Since(claimed).Round(time.Second))
+	t.Logf("shadow %s replaced by %s %s after the claim whose launch failed (taken over at the launch timeout, %s)", old, got, time.Since(claimed).Round(time.Second), testLaunchTimeout)
 }
 
 // TestForecasterStateSaveRetriedAfterItTookEffect: the forecaster's save

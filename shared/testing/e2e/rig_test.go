@@ -219,15 +219,14 @@ func (r *rig) reconcile(t *testing.T) handlers.Response {
 // shadow is not one of gone, and returns those shadows by live. A launch or
 // a replacement that failed after its claim (a call that exhausted its
 // retries) leaves the record launching until the launch timeout, and the
-// run after that replaces it: so the wait is bounded by the launch timeout
-// and a few runs, as on AWS, plus the replacement backoff (the failed
-// launch counts in the streak; shorter than the deployed launch timeout,
-// longer than the tests'). Every run's actions other than resyncs are
-// logged, so that a failure shows what the reconciler did.
+// run after that takes the launch over: so the wait is bounded by the
+// launch timeout and a few runs, as on AWS. Every run's actions other than
+// resyncs are logged (once each), so that a failure shows what the
+// reconciler did.
 func (r *rig) activeShadows(t *testing.T, lives []string, gone map[string]bool) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(testLaunchTimeout + shadow.DefaultReplaceBackoff + 30*time.Second)
+	deadline := time.Now().Add(testLaunchTimeout + 30*time.Second)
 	logged := map[string]bool{} // an action deferred run after run is logged once
 	for run := 1; ; run++ {
 		for _, a := range r.reconcile(t).Actions {
