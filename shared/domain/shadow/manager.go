@@ -255,7 +255,15 @@ func (m *Manager) resume(ctx context.Context, live Instance, rec Record) (Record
 	if m.Clock.Now().Sub(rec.UpdatedAt) < m.cfg.LaunchTimeout {
 		return rec, nil // someone else is launching it
 	}
-	// A stale launch (its caller crashed or failed): take it over.
+	return m.takeOver(ctx, live, rec)
+}
+
+// takeOver claims a stale launch (its caller crashed or failed) for this
+// caller, conditionally on the record's version, and finishes it: the same
+// generation, adopting an instance the stale launch made. A caller that
+// lost the claim gets the current record. The original launcher, should it
+// finish after all, loses its own write and gives way (launch).
+func (m *Manager) takeOver(ctx context.Context, live Instance, rec Record) (Record, error) {
 	rec.UpdatedAt = m.Clock.Now()
 	taken, err := m.Records.Update(ctx, rec)
 	if errors.Is(err, ErrConflict) {
@@ -394,12 +402,13 @@ func (m *Manager) Retire(ctx context.Context, liveID string) error {
 // its successor (next generation). The new shadow starts unsynced: the
 // reconciler resyncs it from a live snapshot.
 //
-// A record still launching (a launch stuck past the launch timeout: its
-// caller crashed, or a call failed after the claim) is not replaced but
-// taken over, as Ensure does: the same generation, so an instance that
-// launch did make is adopted (on AWS its ClientToken also returns it)
-// rather than left for the orphan sweep, and nothing counts in the
-// replacement streak or the hourly cap, since no shadow failed.
+// A record still launching is not replaced but taken over, as Ensure does
+// with a stale launch: the same generation, so an instance that launch did
+// make is adopted (on AWS its ClientToken also returns it) rather than left
+// for the orphan sweep, and nothing counts in the replacement streak or the
+// hourly cap, since no shadow failed. Its caller (the reconciler, past its
+// own launch timeout) has judged the launch stuck; Replace does not judge
+// again by the Manager's timeout, which may differ.
 func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, error) {
 	rec, err := m.Records.Get(ctx, liveID)
 	if err != nil {
@@ -418,7 +427,7 @@ func (m *Manager) Replace(ctx context.Context, liveID, reason string) (Record, e
 	live := lives[0]
 	live.Group = rec.Group
 	if rec.Status == Launching {
-		return m.resume(ctx, live, rec)
+		return m.takeOver(ctx, live, rec)
 	}
 	now := m.Clock.Now()
 	streak := rec.Replacements

@@ -326,8 +326,9 @@ func TestReplace(t *testing.T) {
 
 // A record stuck launching is taken over by Replace, not replaced: the
 // same generation, its instance adopted when the stuck launch made one,
-// with no backoff and no streak (no shadow failed); a launch still within
-// its timeout is left to its caller.
+// with no backoff and no streak (no shadow failed). Its caller judged the
+// launch stuck by its own timeout (the reconciler's option), which may be
+// shorter than the Manager's: Replace does not judge again.
 func TestReplaceFinishesAStuckLaunch(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -340,7 +341,7 @@ func TestReplaceFinishesAStuckLaunch(t *testing.T) {
 	}{
 		{"its instance exists: adopted", 1, 0, true, 10 * time.Minute, shadow.Active, 0},
 		{"no instance: launched in the same generation, no backoff", 2, 5, false, 6 * time.Minute, shadow.Active, 1},
-		{"within the launch timeout: left to its caller", 1, 0, false, time.Minute, shadow.Launching, 0},
+		{"within the Manager's launch timeout: taken over all the same", 1, 0, false, time.Minute, shadow.Active, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
