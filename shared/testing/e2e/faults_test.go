@@ -239,28 +239,18 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	r.assertOneShadowEach(t)
 	assertNoPanic(t, r.logs.String())
 
-	// Retries: bounded per call, no storm overall.
+	// Retries: bounded per call, no storm overall. The figures are logged
+	// first, so that a failed check's message is the last thing before the
+	// test's FAIL line.
 	calls := r.calls.Stats()
 	var nCalls, nAttempts int
 	var worst []string
 	for op, c := range calls {
 		nCalls += c.Calls
 		nAttempts += c.Attempts
-		if c.MaxAttempts > maxAttempts {
-			t.Errorf("%s: a call took %d attempts, the retryer allows %d", op, c.MaxAttempts, maxAttempts)
-		}
 		worst = append(worst, fmt.Sprintf("%s %d", op, c.MaxAttempts))
 	}
 	requests, injected := r.proxy.Total()
-	if requests != nAttempts {
-		t.Errorf("the proxy saw %d requests, the SDK made %d attempts", requests, nAttempts)
-	}
-	if ratio := float64(nAttempts) / float64(nCalls); ratio > 1.5 {
-		t.Errorf("%d attempts for %d calls (%.2f each): a retry storm", nAttempts, nCalls, ratio)
-	}
-	if float64(injected) < 0.15*float64(requests) {
-		t.Errorf("only %d of %d requests got a fault: the scenario did not test much", injected, requests)
-	}
 	kinds := map[faultproxy.Fault]int{}
 	for _, s := range r.proxy.Stats() {
 		for f, n := range s.Injected {
@@ -274,6 +264,20 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	t.Logf("max attempts of one call, per operation: %s", strings.Join(worst, ", "))
 	t.Logf("calls:\n%s", r.calls.Summary())
 	figures.Store("faults: lifecycle at 20% injected", fmt.Sprintf("%s; %d requests, injected %v; %.3f attempts a call, max %d", summary, requests, kinds, float64(nAttempts)/float64(nCalls), maxOf(calls)))
+	for op, c := range calls {
+		if c.MaxAttempts > maxAttempts {
+			t.Errorf("%s: a call took %d attempts, the retryer allows %d", op, c.MaxAttempts, maxAttempts)
+		}
+	}
+	if requests != nAttempts {
+		t.Errorf("the proxy saw %d requests, the SDK made %d attempts", requests, nAttempts)
+	}
+	if ratio := float64(nAttempts) / float64(nCalls); ratio > 1.5 {
+		t.Errorf("%d attempts for %d calls (%.2f each): a retry storm", nAttempts, nCalls, ratio)
+	}
+	if float64(injected) < 0.15*float64(requests) {
+		t.Errorf("only %d of %d requests got a fault: the scenario did not test much", injected, requests)
+	}
 }
 
 func failedCalls(cs map[string]harness.CallStats) int {
