@@ -138,9 +138,10 @@ func (st *etsState) predict(dst []float64) {
 // error of its forecasts 1..h ahead from the origins from, from+stride, ...
 // It is fitLoss specialised for speed (the fit calls it at every trial):
 // when h is at most the season lengths, the seasonal term of a forecast of
-// y[t] from any of the h origins before t is the one the filter uses at t,
-// so the errors of all the origins that forecast y[t] are computed at t
-// from their (level, trend), kept in a ring, in one tight loop.
+// y[t] from any of the h origins before t is the one the filter uses at t.
+// So one pass of the filter keeps, for each point, its level and trend
+// before it (where an origin there forecasts from) and the point less that
+// seasonal term; a second pass scores the origins, one short loop each.
 func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float64 {
 	if (len(st.s) > 1 && h > len(st.s)) || (len(st.w) > 1 && h > len(st.w)) {
 		return fitLoss(st, y, from, stride, h)
@@ -148,16 +149,36 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 	if stride < 1 {
 		stride = 1
 	}
-	// ls, bs: the level and trend of the last r origins (all that forecast
-	// the current point), newest first, written twice (at pos and pos+r) so
-	// that [pos, pos+r) is always contiguous.
-	r := (h + stride - 1) / stride
-	ls := make([]float64, 2*r)
-	bs := make([]float64, 2*r)
-	pos, have := 0, 0
-	age := -1 // age of the newest origin (-1: none yet)
+	pts := make([]lossPoint, len(y))
+	missing := st.lossPass(y, pts)
 	var sum float64
 	var cnt int
+	for t0 := max(from, 0); t0 < len(y); t0 += stride {
+		end := min(t0+h, len(y))
+		if missing == 0 {
+			sum += originErrorAll(pts[t0:end], damp, pts[t0].l, pts[t0].b)
+			cnt += end - t0
+			continue
+		}
+		s, n := originError(y[t0:end], pts[t0:end], damp, pts[t0].l, pts[t0].b)
+		sum += s
+		cnt += n
+	}
+	if cnt == 0 || !finite(sum) {
+		return math.Inf(1)
+	}
+	return sum / float64(cnt)
+}
+
+// lossPoint is what loss keeps of a point: the level and trend before it,
+// and the point less its seasonal term.
+type lossPoint struct{ l, b, z float64 }
+
+// lossPass runs the filter over y (observe, its common case written out
+// for speed), keeping pts[t] for each point. It returns how many points
+// are missing (NaN).
+func (st *etsState) lossPass(y []float64, pts []lossPoint) (missing int) {
+	pts = pts[:len(y)]
 	p := st.p
 	// The filter's state in locals (registers), written back to st around
 	// the rare slow path (a missing point, an error beyond the clip).
@@ -166,36 +187,15 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 	ss, ws, runs := st.s, st.w, st.runs
 	k3, rate, floor := st.scale.k, st.scale.rate, st.scale.floor
 	for t, v := range y {
-		if t >= from {
-			if age++; age == stride || t == from {
-				age = 0
-				if pos--; pos < 0 {
-					pos = r - 1
-				}
-				ls[pos], ls[pos+r] = l, l
-				bs[pos], bs[pos+r] = b, b
-				have = min(have+1, r)
-			}
-		}
+		pt := &pts[t]
+		pt.l, pt.b = l, b
 		if v != v {
+			missing++
 			l, b, sc, si, wi = st.observeFrom(v, l, b, sc, si, wi)
 			continue
 		}
 		seas := ss[si] + ws[wi]
-		if have > 0 {
-			z := v - seas
-			lw, bw := ls[pos:pos+have], bs[pos:pos+have]
-			k := age
-			for j, lj := range lw {
-				if k >= h {
-					break
-				}
-				sum += math.Abs(z - lj - damp[k]*bw[j])
-				cnt++
-				k += stride
-			}
-		}
-		// observe(v), its common case written out for speed.
+		pt.z = v - seas
 		e := v - (l + p.phi*b + seas)
 		if c := k3 * sc; e > c || e < -c || sc <= 0 {
 			l, b, sc, si, wi = st.observeFrom(v, l, b, sc, si, wi)
@@ -222,10 +222,35 @@ func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float
 		}
 	}
 	st.l, st.b, st.scale.s, st.si, st.wi = l, b, sc, si, wi
-	if cnt == 0 || !finite(sum) {
-		return math.Inf(1)
+	return missing
+}
+
+// originErrorAll is originError where no point is missing.
+func originErrorAll(pts []lossPoint, damp []float64, l, b float64) float64 {
+	damp = damp[:len(pts)]
+	var sum float64
+	for k := range pts {
+		sum += math.Abs(pts[k].z - l - damp[k]*b)
 	}
-	return sum / float64(cnt)
+	return sum
+}
+
+// originError sums the absolute errors of one origin's forecasts, level l
+// and trend b, against the points y (pts[k].z: y[k] less its seasonal
+// term), the missing ones left out, and counts them. damp[k] is the
+// trend's multiplier k points ahead of the first.
+func originError(y []float64, pts []lossPoint, damp []float64, l, b float64) (float64, int) {
+	pts, damp = pts[:len(y)], damp[:len(y)]
+	var sum float64
+	n := 0
+	for k, v := range y {
+		if v != v {
+			continue
+		}
+		sum += math.Abs(pts[k].z - l - damp[k]*b)
+		n++
+	}
+	return sum, n
 }
 
 // observeFrom is observe from the state held in loss's locals.

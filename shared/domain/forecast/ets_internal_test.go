@@ -9,8 +9,15 @@ import (
 // generic one (forecast from every origin, compare), on a history with gaps
 // and spikes, for every stride.
 func TestETSLossMatchesWalk(t *testing.T) {
-	y := benchWindow()
-	y[1500], y[1501], y[1700] = nan, nan, nan
+	gaps := benchWindow()
+	gaps[1500], gaps[1501], gaps[1700], gaps[len(gaps)-1] = nan, nan, nan, nan
+	for _, y := range [][]float64{benchWindow(), gaps} {
+		testETSLossMatchesWalk(t, y)
+	}
+}
+
+func testETSLossMatchesWalk(t *testing.T, y []float64) {
+	t.Helper()
 	h := newHistory(y, 288, 12)
 	for _, em := range []etsMethod{holtMethod, holtWintersMethod} {
 		m, mw, span := em.components(len(y), 288)
@@ -19,10 +26,12 @@ func TestETSLossMatchesWalk(t *testing.T) {
 		p := etsParams{alpha: 0.3, beta: 0.02, phi: 0.9, gamma: 0.1, m: m, mw: mw, trend: true}
 		damp := dampSums(p.phi, 12)
 		for _, stride := range []int{1, 2, 3, 5, 12, 13} {
-			fast := in.start(p).loss(y[span:], 7, stride, 12, damp)
-			slow := fitLoss(in.start(p), y[span:], 7, stride, 12)
-			if math.Abs(fast-slow) > 1e-9*slow {
-				t.Errorf("%s stride %d: loss %v, generic %v", em.label, stride, fast, slow)
+			for _, from := range []int{0, 7} {
+				fast := in.start(p).loss(y[span:], from, stride, 12, damp)
+				slow := fitLoss(in.start(p), y[span:], from, stride, 12)
+				if math.Abs(fast-slow) > 1e-9*slow || math.IsInf(fast, 0) {
+					t.Errorf("%s stride %d from %d: loss %v, generic %v", em.label, stride, from, fast, slow)
+				}
 			}
 		}
 	}
