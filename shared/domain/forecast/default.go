@@ -203,7 +203,7 @@ func selectModels(h *history) (*selection, error) {
 			wsum += w
 			row := fc[(o*horizon+k)*nc : (o*horizon+k+1)*nc]
 			for j, f := range row {
-				sum[j] += w * math.Min(capK, math.Abs(a-f))
+				sum[j] += w * min(capK, math.Abs(a-f)) // builtin min: math.Min's result, NaN and -0 included, without the call
 			}
 		}
 		sel.mae[k] = make([]float64, nc)
