@@ -101,19 +101,17 @@ func PrepareDemand(tr trace.Trace, tick time.Duration, q, target float64) (Deman
 	return Demand{Name: tr.Name, Start: start, Tick: tick, Values: vals, Scale: scale}, nil
 }
 
-// Quantile returns the q-quantile of xs by linear interpolation between
-// order statistics (numpy's default). xs is not changed.
+// Quantile returns the q-quantile of xs as the order statistic at
+// floor(q·(n−1)) (numpy's "lower" method): the reading of SCALING.md's 99th
+// percentile that SCALING_REFERENCE.md's figures show (reactive and oracle
+// then match the reference exactly on 29 of the 32 trace runs, against 23
+// with numpy's default linear interpolation; see docs/SCALING.md). xs is not
+// changed.
 func Quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo >= len(s)-1 {
-		return s[len(s)-1]
-	}
-	frac := pos - float64(lo)
-	return s[lo] + frac*(s[lo+1]-s[lo])
+	return s[min(len(s)-1, int(q*float64(len(s)-1)))]
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -316,6 +317,52 @@ func TestPrepareDemand(t *testing.T) {
 				t.Fatalf("err %v, want ErrBadInput", err)
 			}
 		})
+	}
+}
+
+// TestQuantile pins the reading of SCALING.md's 99th percentile: the order
+// statistic at floor(q·(n−1)) (numpy's "lower"), not an interpolation
+// between two (what SCALING_REFERENCE.md's figures show).
+func TestQuantile(t *testing.T) {
+	xs := []float64{40, 10, 30, 20} // sorted 10 20 30 40
+	tests := []struct {
+		q, want float64
+	}{
+		{0, 10},
+		{0.5, 20}, // linear would give 25
+		{0.99, 30},
+		{2.0 / 3, 30},
+		{1, 40},
+	}
+	for _, tc := range tests {
+		if got := Quantile(xs, tc.q); got != tc.want {
+			t.Errorf("Quantile(%v, %v) = %v, want %v", xs, tc.q, got, tc.want)
+		}
+	}
+	if !math.IsNaN(Quantile(nil, 0.5)) {
+		t.Error("Quantile of nothing is not NaN")
+	}
+	if xs[0] != 40 {
+		t.Error("Quantile sorted its input")
+	}
+	// PrepareDemand scales that statistic to the target: 101 ticks rising
+	// 0..100, the 0.99 quantile is the tick at 99 (linear: 99 too, so use
+	// 0.995: lower 99, linear 99.5).
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	for i := range 101 {
+		fmt.Fprintf(&b, "%s,%d\n", t0.Add(time.Duration(i)*time.Minute).Format("2006-01-02 15:04:05"), i)
+	}
+	tr, err := trace.Parse(strings.NewReader(b.String()), "ramp.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := PrepareDemand(tr, time.Minute, 0.995, 800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Values[99]; math.Abs(got-800) > 1e-9 {
+		t.Errorf("tick 99 scaled to %v, want 800 (the lower order statistic at the target)", got)
 	}
 }
 
