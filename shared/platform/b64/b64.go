@@ -15,10 +15,11 @@ const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 // quantum sets a bit above bit 23.
 const bad = 1 << 24
 
-// d0..d3[c] are the value of character c at positions 0..3 of a quantum
-// of four, shifted into place among the quantum's 24 bits (bad for a byte
-// that is not in the alphabet).
-var d0, d1, d2, d3 = table(18), table(12), table(6), table(0)
+// dec[k][c] is the value of character c at position k of a quantum of
+// four, shifted into place among the quantum's 24 bits (bad for a byte
+// that is not in the alphabet). One array, so that the loops below
+// address all four with one register.
+var dec = [4][256]uint32{table(18), table(12), table(6), table(0)}
 
 func table(shift int) (t [256]uint32) {
 	for c := range t {
@@ -42,19 +43,36 @@ func table(shift int) (t [256]uint32) {
 // base64 quanta are independent, so that decoding the rest alone gives
 // what decoding the whole would have given for it, errors included.
 func Decode(dst, src []byte) (int, bool) {
-	n, i := 0, 0
-	for ; len(src)-i > 8 && len(dst)-n >= 8; i += 8 {
-		s := src[i : i+8 : i+8]
-		x := d0[s[0]] | d1[s[1]] | d2[s[2]] | d3[s[3]]
-		y := d0[s[4]] | d1[s[5]] | d2[s[6]] | d3[s[7]]
+	t := &dec
+	s, d := src, dst
+	// Sixteen characters a round while more than sixteen remain (both
+	// halves then pass the eight-character loop's test); the slices
+	// advance rather than indices, so that no bound is checked again.
+	for len(s) > 16 && len(d) >= 12 {
+		w := uint64(t[0][s[0]] | t[1][s[1]] | t[2][s[2]] | t[3][s[3]])
+		x := uint64(t[0][s[4]] | t[1][s[5]] | t[2][s[6]] | t[3][s[7]])
+		y := uint64(t[0][s[8]] | t[1][s[9]] | t[2][s[10]] | t[3][s[11]])
+		z := uint64(t[0][s[12]] | t[1][s[13]] | t[2][s[14]] | t[3][s[15]])
+		if (w|x|y|z)>>24 != 0 {
+			break // the loop below decodes what is valid of these
+		}
+		// Twelve bytes, in two stores.
+		binary.BigEndian.PutUint64(d, w<<40|x<<16|y>>8)
+		binary.BigEndian.PutUint32(d[8:], uint32(y<<24|z))
+		s, d = s[16:], d[12:]
+	}
+	for len(s) > 8 && len(d) >= 8 {
+		x := uint64(t[0][s[0]] | t[1][s[1]] | t[2][s[2]] | t[3][s[3]])
+		y := uint64(t[0][s[4]] | t[1][s[5]] | t[2][s[6]] | t[3][s[7]])
 		if (x|y)>>24 != 0 {
 			break
 		}
 		// Six bytes, and two that the next round (or the rest) overwrites:
 		// one store instead of six.
-		binary.BigEndian.PutUint64(dst[n:], uint64(x)<<40|uint64(y)<<16)
-		n += 6
+		binary.BigEndian.PutUint64(d, x<<40|y<<16)
+		s, d = s[8:], d[6:]
 	}
-	m, err := base64.StdEncoding.Decode(dst[n:], src[i:])
+	n := len(dst) - len(d)
+	m, err := base64.StdEncoding.Decode(d, s)
 	return n + m, err == nil
 }
