@@ -181,7 +181,10 @@ func appendUserRecord(dst []UserRecord, i int, v []byte, keys, hashKeys []string
 // message is refused), skipping other fields.
 func eachField(msg []byte, fn func(num protowire.Number, v []byte) error) error {
 	for b := msg; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := tag1(b)
+		if n == 0 {
+			num, typ, n = protowire.ConsumeTag(b)
+		}
 		if n < 0 {
 			return fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
 		}
@@ -198,7 +201,10 @@ func eachField(msg []byte, fn func(num protowire.Number, v []byte) error) error 
 			b = b[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
+		v, n := bytes1(b)
+		if n == 0 {
+			v, n = protowire.ConsumeBytes(b)
+		}
 		if n < 0 {
 			return fmt.Errorf("%w: %v", ErrAggregate, protowire.ParseError(n))
 		}
@@ -215,7 +221,10 @@ func parseUserRecord(b []byte) (keyIdx uint64, hashIdx int64, data []byte, err e
 	hashIdx = -1
 	var haveKey, haveData bool
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := tag1(b)
+		if n == 0 {
+			num, typ, n = protowire.ConsumeTag(b)
+		}
 		if n < 0 {
 			return 0, 0, nil, protowire.ParseError(n)
 		}
@@ -225,7 +234,10 @@ func parseUserRecord(b []byte) (keyIdx uint64, hashIdx int64, data []byte, err e
 			if typ != protowire.VarintType {
 				return 0, 0, nil, fmt.Errorf("field %d has wire type %d", num, typ)
 			}
-			v, n := protowire.ConsumeVarint(b)
+			v, n := varint1(b)
+			if n == 0 {
+				v, n = protowire.ConsumeVarint(b)
+			}
 			if n < 0 {
 				return 0, 0, nil, protowire.ParseError(n)
 			}
@@ -242,7 +254,10 @@ func parseUserRecord(b []byte) (keyIdx uint64, hashIdx int64, data []byte, err e
 			if typ != protowire.BytesType {
 				return 0, 0, nil, fmt.Errorf("field %d has wire type %d", num, typ)
 			}
-			v, n := protowire.ConsumeBytes(b)
+			v, n := bytes1(b)
+			if n == 0 {
+				v, n = protowire.ConsumeBytes(b)
+			}
 			if n < 0 {
 				return 0, 0, nil, protowire.ParseError(n)
 			}

@@ -153,7 +153,10 @@ var errBinary = errors.New("binary record")
 // entry); prev and arena as for decodeFast. It does not validate.
 func decodeBinary(d []byte, m *Mutation, prev string, arena *[]byte) error {
 	for len(d) > 0 {
-		num, typ, n := protowire.ConsumeTag(d)
+		num, typ, n := tag1(d)
+		if n == 0 {
+			num, typ, n = protowire.ConsumeTag(d)
+		}
 		if n < 0 {
 			return fmt.Errorf("%w: %w", errBinary, protowire.ParseError(n))
 		}
@@ -175,7 +178,10 @@ func decodeBinary(d []byte, m *Mutation, prev string, arena *[]byte) error {
 			return fmt.Errorf("%w: field %d has wire type %d, want %d", errBinary, num, typ, want)
 		}
 		if want == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(d)
+			v, n := varint1(d)
+			if n == 0 {
+				v, n = protowire.ConsumeVarint(d)
+			}
 			if n < 0 {
 				return fmt.Errorf("%w: field %d: %w", errBinary, num, protowire.ParseError(n))
 			}
@@ -196,7 +202,10 @@ func decodeBinary(d []byte, m *Mutation, prev string, arena *[]byte) error {
 			}
 			continue
 		}
-		s, n := protowire.ConsumeBytes(d)
+		s, n := bytes1(d)
+		if n == 0 {
+			s, n = protowire.ConsumeBytes(d)
+		}
 		if n < 0 {
 			return fmt.Errorf("%w: field %d: %w", errBinary, num, protowire.ParseError(n))
 		}
@@ -236,7 +245,10 @@ func unixUTC(sec, nsec int64) time.Time { return time.Unix(sec, nsec).UTC() }
 // decodeTimestamp reads a google.protobuf.Timestamp message.
 func decodeTimestamp(d []byte) (sec int64, nsec int64, err error) {
 	for len(d) > 0 {
-		num, typ, n := protowire.ConsumeTag(d)
+		num, typ, n := tag1(d)
+		if n == 0 {
+			num, typ, n = protowire.ConsumeTag(d)
+		}
 		if n < 0 {
 			return 0, 0, fmt.Errorf("%w: ts: %w", errBinary, protowire.ParseError(n))
 		}
@@ -252,7 +264,10 @@ func decodeTimestamp(d []byte) (sec int64, nsec int64, err error) {
 		if typ != protowire.VarintType {
 			return 0, 0, fmt.Errorf("%w: ts field %d has wire type %d, want %d", errBinary, num, typ, protowire.VarintType)
 		}
-		v, n := protowire.ConsumeVarint(d)
+		v, n := varint1(d)
+		if n == 0 {
+			v, n = protowire.ConsumeVarint(d)
+		}
 		if n < 0 {
 			return 0, 0, fmt.Errorf("%w: ts field %d: %w", errBinary, num, protowire.ParseError(n))
 		}
