@@ -237,3 +237,32 @@ func TestDecoderKeepsWhatItDecoded(t *testing.T) {
 		})
 	}
 }
+
+// TestDecoderSameAsDecode: a Decoder, which skips the checks of a resource
+// it has just seen pass them, gives what Decode gives, errors included,
+// over records in both forms whose resources change, repeat, fail their
+// checks (empty, too long, not UTF-8) right after a valid one of the same
+// length or the same prefix, and over heartbeats.
+func TestDecoderSameAsDecode(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	resources := []string{"i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa\xff", "i-0aaaaaaaaaaaaaaa1",
+		"", "i-0aaaaaaaaaaaaaaa1", strings.Repeat("i", MaxResourceLen+1), "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa2\xc3", "i-0aaaaaaaaaaaaaaa2"}
+	var records [][]byte
+	for i, res := range resources {
+		m := Mutation{V: 1, Resource: res, Seq: uint64(i + 1), Op: OpPut, Key: fmt.Sprintf("user/%d", i), Value: []byte(`{"n":1}`), ProducedAt: at}
+		// Encode refuses the invalid ones: written by hand, the resource's
+		// bytes as they are.
+		js := fmt.Sprintf(`{"v":1,"resource":"%s","seq":%d,"op":"put","key":"user/%d","value":"eyJuIjoxfQ==","ts":"2026-12-07T12:00:00Z"}`, res, i+1, i)
+		jsHeartbeat := fmt.Sprintf(`{"v":1,"resource":"%s","op":"heartbeat","ts":"2026-12-07T12:00:00Z"}`, res)
+		records = append(records, []byte(js), appendBinary(nil, m), []byte(jsHeartbeat), appendBinary(nil, Heartbeat(res, at)))
+	}
+	var dec Decoder
+	for _, data := range records {
+		want, wantErr := Decode(data)
+		var got Mutation
+		gotErr := dec.Decode(data, &got)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: Decoder gives %+v, %v; Decode gives %+v, %v", data, got, gotErr, want, wantErr)
+		}
+	}
+}

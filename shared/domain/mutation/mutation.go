@@ -105,12 +105,17 @@ func (m Mutation) IsHeartbeat() bool { return m.Op == OpHeartbeat }
 // ValidateHeartbeat checks a heartbeat record: version, resource and
 // timestamp as a mutation's, and no seq, key or value. It returns every
 // problem at once, joined.
-func (m Mutation) ValidateHeartbeat() error {
+func (m Mutation) ValidateHeartbeat() error { return m.validateHeartbeat(false) }
+
+// validateHeartbeat is ValidateHeartbeat; resourceOK says m.Resource is
+// known to pass its checks (it is a string that passed them before: they
+// depend on its bytes only), which are then skipped.
+func (m *Mutation) validateHeartbeat(resourceOK bool) error {
 	var errs []error
 	if m.Op != OpHeartbeat {
 		errs = append(errs, fmt.Errorf("%w: not a heartbeat", ErrInvalid))
 	}
-	errs = append(errs, m.validateCommon()...)
+	errs = append(errs, m.validateCommon(resourceOK)...)
 	if m.Seq != 0 || m.Key != "" || len(m.Value) > 0 {
 		errs = append(errs, fmt.Errorf("%w: a heartbeat carries no seq, key or value", ErrInvalid))
 	}
@@ -128,8 +133,11 @@ var (
 // Validate checks every field of a mutation and returns all problems at
 // once, joined. A heartbeat is not a valid mutation (its op is none of
 // put, update, delete): agents refuse it.
-func (m Mutation) Validate() error {
-	errs := m.validateCommon()
+func (m Mutation) Validate() error { return m.validate(false) }
+
+// validate is Validate; resourceOK as for validateHeartbeat.
+func (m *Mutation) validate(resourceOK bool) error {
+	errs := m.validateCommon(resourceOK)
 	if m.Seq == 0 {
 		errs = append(errs, fmt.Errorf("%w: seq must be at least 1", ErrInvalid))
 	}
@@ -153,8 +161,8 @@ func (m Mutation) Validate() error {
 }
 
 // validateCommon checks what mutations and heartbeats share: version,
-// resource, timestamp.
-func (m Mutation) validateCommon() []error {
+// resource (unless resourceOK: known to pass), timestamp.
+func (m *Mutation) validateCommon(resourceOK bool) []error {
 	var errs []error
 	switch {
 	case m.V == Version:
@@ -164,6 +172,7 @@ func (m Mutation) validateCommon() []error {
 		errs = append(errs, fmt.Errorf("%w: not a version number (want %d)", ErrVersion, Version))
 	}
 	switch {
+	case resourceOK:
 	case m.Resource == "":
 		errs = append(errs, fmt.Errorf("%w: resource is empty", ErrInvalid))
 	case len(m.Resource) > MaxResourceLen:
@@ -232,7 +241,7 @@ func Decode(data []byte) (Mutation, error) {
 // DecodeInto is Decode into *m, which it overwrites; m.Resource's string
 // is reused when the record names the same resource (a batch of one
 // resource's records then allocates it once). On error *m is zero.
-func DecodeInto(data []byte, m *Mutation) error { return decodeInto(data, m, nil) }
+func DecodeInto(data []byte, m *Mutation) error { return decodeInto(data, m, nil, nil) }
 
 // Decoder decodes user records with less allocation than DecodeInto:
 // values and keys are cut from shared 64 KiB buffers (each value's
@@ -242,10 +251,18 @@ func DecodeInto(data []byte, m *Mutation) error { return decodeInto(data, m, nil
 // keeps its whole buffer alive: a Decoder is for mutations that are
 // passed on and dropped (the fan-out's), not stored. The zero value is
 // ready; not safe for concurrent use.
-type Decoder struct{ arena []byte }
+type Decoder struct {
+	arena []byte
+	// valid is the resource of the last record decoded without error: a
+	// record naming the same resource (the same string, mostly: see
+	// decodeFast) skips the resource's checks, which it passed then.
+	valid string
+}
 
 // Decode is DecodeInto with the Decoder's buffers.
-func (d *Decoder) Decode(data []byte, m *Mutation) error { return decodeInto(data, m, &d.arena) }
+func (d *Decoder) Decode(data []byte, m *Mutation) error {
+	return decodeInto(data, m, &d.arena, &d.valid)
+}
 
 // take returns n bytes from the arena (a new slice when arena is nil or
 // n is large).
@@ -275,7 +292,9 @@ func arenaString(arena *[]byte, s []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-func decodeInto(data []byte, m *Mutation, arena *[]byte) error {
+// decodeInto decodes with arena (nil: none) and valid, the resource known
+// to pass its checks (nil: none known), which it updates.
+func decodeInto(data []byte, m *Mutation, arena *[]byte, valid *string) error {
 	if len(data) > MaxRecordBytes {
 		*m = Mutation{}
 		return fmt.Errorf("record is %d bytes: %w", len(data), ErrTooLarge)
@@ -294,13 +313,19 @@ func decodeInto(data []byte, m *Mutation, arena *[]byte) error {
 			return undecoded(err)
 		}
 	}
-	err := m.Validate
+	resourceOK := valid != nil && *valid != "" && m.Resource == *valid
+	var err error
 	if m.IsHeartbeat() {
-		err = m.ValidateHeartbeat
+		err = m.validateHeartbeat(resourceOK)
+	} else {
+		err = m.validate(resourceOK)
 	}
-	if err := err(); err != nil {
+	if err != nil {
 		*m = Mutation{}
 		return err
+	}
+	if valid != nil {
+		*valid = m.Resource
 	}
 	return nil
 }
