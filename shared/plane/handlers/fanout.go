@@ -275,10 +275,11 @@ func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item,
 	)
 	for i := range fates {
 		f := &fates[i]
+		aggregated := mutation.IsAggregated(recs[i].Kinesis.Data)
 		for j := f.first; j < f.first+f.items; j++ {
 			it := &items[j]
 			it.data, it.sub, it.mut = users[j].Data, j-f.first, -1
-			if !mutation.IsAggregated(recs[i].Kinesis.Data) {
+			if !aggregated {
 				it.sub = -1
 			}
 			if reason := decodeUser(&dec, it.data, &m); reason != "" {
@@ -314,11 +315,18 @@ func (h *Fanout) route(ctx context.Context, fates []recordFate, items []item, mu
 	}
 	outs := h.d.Router.Route(rctx, muts)
 	cancel()
-	reasons := make([]string, len(muts))
-	retries := make([]error, len(muts))
+	// Each mutation's failure, by its index: allocated at the first (a
+	// batch that all went through needs neither).
+	var (
+		reasons []string
+		retries []error
+	)
 	for _, o := range outs {
 		if o.ShadowRejected {
 			shadowRejected++
+		}
+		if o.Err != nil && reasons == nil {
+			reasons, retries = make([]string, len(muts)), make([]error, len(muts))
 		}
 		switch {
 		case o.Err == nil:
@@ -335,6 +343,9 @@ func (h *Fanout) route(ctx context.Context, fates []recordFate, items []item, mu
 		default:
 			reasons[o.Index] = ReasonRejected + ": " + o.Err.Error()
 		}
+	}
+	if reasons == nil {
+		return failed, shadowRejected
 	}
 	for i := range fates {
 		f := &fates[i]
