@@ -13,6 +13,7 @@ package jsonscan
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -54,7 +55,10 @@ func String(d []byte, i int) ([]byte, int, bool) {
 	// character or non-ASCII (the long base64 strings of the stream).
 	for ; j+8 <= len(d); j += 8 {
 		w := binary.LittleEndian.Uint64(d[j:])
-		if special(w) {
+		if m := specials(w); m != 0 {
+			// The byte loop goes on from the first special byte: the
+			// ones before it are plain.
+			j += bits.TrailingZeros64(m) >> 3
 			break
 		}
 	}
@@ -80,11 +84,19 @@ const (
 	highs = 0x8080808080808080
 )
 
-// special reports whether a byte of w is below 0x20, a quote, a
-// backslash, or at or above 0x80.
-func special(w uint64) bool {
+// specials tells whether a byte of w is special: below 0x20, a quote, a
+// backslash, or at or above 0x80. Its result is a word whose lowest set
+// bit is the high bit of w's first (lowest) special byte, zero when none
+// is.
+// Only that bit is exact: the subtractions borrow from a zero byte into
+// the bytes above it, whose bits can then be set without their byte being
+// special. Below the first special byte there is no borrow (every byte
+// there is at or above 0x20 and neither a quote nor a backslash, its
+// differences positive), and that byte itself is flagged by the test it
+// meets.
+func specials(w uint64) uint64 {
 	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs } // a zero byte (exact when the word is ASCII)
-	return (w&highs)|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|((w-ones*0x20)&^w&highs) != 0
+	return (w & highs) | zero(w^(ones*'"')) | zero(w^(ones*'\\')) | ((w - ones*0x20) &^ w & highs)
 }
 
 // Uint reads a JSON integer starting at d[i] without sign, leading zero,

@@ -2,7 +2,10 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -86,5 +89,40 @@ func TestNumbers(t *testing.T) {
 	}
 	if n, _, ok := Int([]byte("-9223372036854775808"), 0); ok || n != 0 {
 		t.Errorf("Int read the int64 minimum as %d; it leaves it to encoding/json", n)
+	}
+}
+
+// TestSpecialsFirstByte: the lowest set bit of specials is the high bit of
+// the first special byte, for words mixing every kind of byte.
+func TestSpecialsFirstByte(t *testing.T) {
+	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
+	kinds := []byte{0, 0x1F, 0x20, '"', '\\', 'a', 0x7F, 0x80, 0xC3, 0xFF, 0x21, 0x23, 0x5B, 0x5D, 0x01}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		var b [8]byte
+		for k := range b {
+			b[k] = kinds[r.IntN(len(kinds))]
+			if r.IntN(3) == 0 {
+				b[k] = byte(r.UintN(256))
+			}
+		}
+		want := -1
+		for k, c := range b {
+			if isSpecial(c) {
+				want = k
+				break
+			}
+		}
+		m := specials(binary.LittleEndian.Uint64(b[:]))
+		got := -1
+		if m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+			if bits.TrailingZeros64(m)&7 != 7 {
+				t.Fatalf("%x: lowest bit %d is no byte's high bit", b, bits.TrailingZeros64(m))
+			}
+		}
+		if got != want {
+			t.Fatalf("%x: first special byte %d, specials says %d", b, want, got)
+		}
 	}
 }
