@@ -36,6 +36,14 @@ type Predictor interface {
 	Forecast(h int) (forecast.Forecast, error)
 }
 
+// Replayer is implemented by predictors that take a run of observations
+// faster than one Observe call each, leaving the same state (the default's
+// forecast.Online: it fits only where a fit survives the run).
+// RestoreWithHistory uses it to replay the history.
+type Replayer interface {
+	ObserveAll(vs []float64)
+}
+
 // Snapshotter is implemented by predictors whose state fits in the loop's
 // State. A loop with a predictor that is not a Snapshotter must be rebuilt
 // from history after a Restore.
@@ -372,11 +380,19 @@ func (l *Loop) RestoreWithHistory(st State, demand []float64) error {
 	if perr != nil {
 		return fmt.Errorf("making the predictor: %w", perr)
 	}
-	for _, v := range demand {
+	vals := make([]float64, len(demand))
+	for i, v := range demand {
 		if math.IsInf(v, 0) || v < 0 {
 			v = math.NaN()
 		}
-		pred.Observe(v)
+		vals[i] = v
+	}
+	if r, ok := pred.(Replayer); ok {
+		r.ObserveAll(vals)
+	} else {
+		for _, v := range vals {
+			pred.Observe(v)
+		}
 	}
 	l.pred = pred
 	l.needHx = false

@@ -188,4 +188,7 @@ func horizonSteps(cfg Config) int {
 	return lead + int((cfg.Horizon+cfg.Step-1)/cfg.Step)
 }
 
-var _ Predictor = (*forecast.Online)(nil)
+var (
+	_ Predictor = (*forecast.Online)(nil)
+	_ Replayer  = (*forecast.Online)(nil)
+)

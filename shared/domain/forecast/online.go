@@ -124,6 +124,90 @@ func (o *Online) Observe(y float64) {
 	}
 }
 
+// ObserveAll takes the observations ys in order, leaving Online exactly as
+// calling Observe on each would, but fitting only where a fit's result
+// survives: a replay of history (a restored loop) makes many refits whose
+// forecasts nobody reads, and only the last refit that succeeds (its
+// selection stepped through the observations after it) is in the final
+// state. Until a first fit succeeds the refits are due at every point and
+// run as Observe runs them; after it, when a refit is due depends on the
+// counts alone, so the schedule is known before fitting. The refits are
+// then tried from the last backwards until one succeeds (each a fresh fit
+// of its own window: a refit carries nothing from the ones before); the
+// last one's error, if it failed, is what FitErr reports, as after
+// Observe.
+func (o *Online) ObserveAll(ys []float64) {
+	for len(ys) > 0 && o.sel == nil {
+		o.Observe(ys[0])
+		ys = ys[1:]
+	}
+	if len(ys) == 0 {
+		return
+	}
+	// The history before ys (the buffered window: all a refit can see).
+	before := o.window()
+	vals := make([]float64, len(ys))
+	for i, y := range ys {
+		if math.IsInf(y, 0) {
+			y = math.NaN()
+		}
+		vals[i] = y
+	}
+	// The schedule: Observe's bookkeeping without the fits.
+	n, since, lastN := o.n, o.sinceFit, o.lastFitN
+	var refits []int // indices into vals after which a refit is due
+	var sizes []int  // the window's length at each
+	for i := range vals {
+		n++
+		since++
+		have := min(n, len(o.buf))
+		due := have >= o.cfg.MinHistory && (since >= o.cfg.RefitEvery || (n < len(o.buf) && 4*since >= lastN))
+		if due {
+			refits = append(refits, i)
+			sizes = append(sizes, have)
+			since, lastN = 0, have
+		}
+	}
+	// The window at a refit after vals[i], oldest first.
+	windowAt := func(i, size int) []float64 {
+		all := make([]float64, 0, len(before)+i+1)
+		all = append(all, before...)
+		all = append(all, vals[:i+1]...)
+		return all[len(all)-size:]
+	}
+	from := 0 // the first observation the surviving selection steps through
+	var lastErr error
+	for j := len(refits) - 1; j >= 0; j-- {
+		sel, err := o.fitWindow(windowAt(refits[j], sizes[j]))
+		if j == len(refits)-1 {
+			lastErr = err
+		}
+		if err == nil {
+			o.sel, from = sel, refits[j]+1
+			break
+		}
+	}
+	for _, y := range vals[from:] {
+		for _, st := range o.sel.steps {
+			st.observe(y)
+		}
+	}
+	if len(refits) > 0 {
+		o.fitErr = lastErr
+	}
+	// The buffer, the counts and the last value, as Observe leaves them.
+	for _, y := range vals {
+		o.buf[o.pos] = y
+		if o.pos++; o.pos == len(o.buf) {
+			o.pos = 0
+		}
+		if finite(y) {
+			o.last = y
+		}
+	}
+	o.n, o.sinceFit, o.lastFitN = n, since, lastN
+}
+
 // refitDue reports whether the history warrants a refit now.
 func (o *Online) refitDue() bool {
 	have := min(o.n, len(o.buf))
@@ -154,16 +238,24 @@ func (o *Online) refit() {
 	o.sinceFit = 0
 	y := o.window()
 	o.lastFitN = len(y)
-	if have, need := countFinite(y), MinHistory(o.cfg.Horizon); have < need {
-		o.fitErr = fmt.Errorf("refitting on %d points: %d known, need %d: %w", len(y), have, need, ErrTooShort)
-		return
-	}
-	sel, err := selectModels(newHistory(y, o.cfg.Season, o.cfg.Horizon))
+	sel, err := o.fitWindow(y)
 	if err != nil {
-		o.fitErr = fmt.Errorf("refitting on %d points: %w", len(y), err)
+		o.fitErr = err
 		return
 	}
 	o.sel, o.fitErr = sel, nil
+}
+
+// fitWindow fits the default's selection to the window y.
+func (o *Online) fitWindow(y []float64) (*selection, error) {
+	if have, need := countFinite(y), MinHistory(o.cfg.Horizon); have < need {
+		return nil, fmt.Errorf("refitting on %d points: %d known, need %d: %w", len(y), have, need, ErrTooShort)
+	}
+	sel, err := selectModels(newHistory(y, o.cfg.Season, o.cfg.Horizon))
+	if err != nil {
+		return nil, fmt.Errorf("refitting on %d points: %w", len(y), err)
+	}
+	return sel, nil
 }
 
 // FitErr returns the error of the last refit (nil when it succeeded or

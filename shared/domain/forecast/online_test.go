@@ -1,7 +1,9 @@
 package forecast
 
 import (
+	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -196,3 +198,114 @@ var _ interface {
 	Observe(float64)
 	Forecast(int) (Forecast, error)
 } = (*Online)(nil)
+
+// TestObserveAllIsObserve: ObserveAll leaves Online exactly as Observe on
+// each point would (the same fields, the same forecasts, and the same
+// forecasts after more points), whether it starts empty or fitted, over
+// gaps long enough that refits fail, infinities, and a few points only.
+func TestObserveAllIsObserve(t *testing.T) {
+	series := onlineSeries()
+	gappy := make([]float64, 600)
+	for i := range gappy {
+		gappy[i] = 50 + 10*math.Sin(float64(i)/7)
+		switch {
+		case i >= 200 && i < 330: // longer than the window: refits fail
+			gappy[i] = math.NaN()
+		case i == 400:
+			gappy[i] = math.Inf(1)
+		case i == 401:
+			gappy[i] = math.Inf(-1)
+		}
+	}
+	week := OnlineConfig{Step: 5 * time.Minute, Horizon: 12}
+	small := OnlineConfig{Step: 5 * time.Minute, Season: 12, Horizon: 4, Window: 64, RefitEvery: 16}
+	tests := []struct {
+		name      string
+		cfg       OnlineConfig
+		y         []float64
+		first, at int // Observe y[:first], then ObserveAll y[first:at], then Observe the rest
+	}{
+		{"a week from empty", week, series, 0, 7 * 288},
+		{"a week after two days", week, series, 2 * 288, 9 * 288},
+		{"over a gap and a level shift", week, series, 2900, 5200},
+		{"a few points", week, series, 3000, 3005},
+		{"nothing", week, series, 3000, 3000},
+		{"fewer than a first fit needs", week, series, 0, 10},
+		{"refits failing in a gap, from empty", small, gappy, 0, 500},
+		{"refits failing in a gap, fitted before", small, gappy, 150, 300},
+		{"ending in the gap", small, gappy, 100, 320},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := NewOnline(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := NewOnline(tc.cfg)
+			for _, v := range tc.y[:tc.first] {
+				a.Observe(v)
+				b.Observe(v)
+			}
+			for _, v := range tc.y[tc.first:tc.at] {
+				a.Observe(v)
+			}
+			b.ObserveAll(tc.y[tc.first:tc.at])
+			check := func(when string) {
+				t.Helper()
+				if a.n != b.n || a.pos != b.pos || a.sinceFit != b.sinceFit || a.lastFitN != b.lastFitN || fmt.Sprint(a.fitErr) != fmt.Sprint(b.fitErr) ||
+					!sameFloats(a.buf, b.buf) || !sameFloats([]float64{a.last}, []float64{b.last}) {
+					t.Fatalf("%s: Observe left n %d pos %d since %d lastN %d err %v last %v; ObserveAll n %d pos %d since %d lastN %d err %v last %v",
+						when, a.n, a.pos, a.sinceFit, a.lastFitN, a.fitErr, a.last, b.n, b.pos, b.sinceFit, b.lastFitN, b.fitErr, b.last)
+				}
+				for h := 1; h <= tc.cfg.Horizon; h++ {
+					fa, ea := a.Forecast(h)
+					fb, eb := b.Forecast(h)
+					if fmt.Sprint(ea) != fmt.Sprint(eb) || !reflect.DeepEqual(fa, fb) {
+						t.Fatalf("%s: horizon %d: Observe forecasts %+v, %v; ObserveAll %+v, %v", when, h, fa, ea, fb, eb)
+					}
+				}
+			}
+			check("after the replay")
+			for _, v := range tc.y[tc.at:min(len(tc.y), tc.at+400)] {
+				a.Observe(v)
+				b.Observe(v)
+			}
+			check("400 points later")
+		})
+	}
+}
+
+// sameFloats reports whether a and b hold the same values, NaN equal to
+// NaN.
+func sameFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(math.IsNaN(a[i]) && math.IsNaN(b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// BenchmarkObserveAll is a restored loop's replay of 7 days of 5-minute
+// points, with ObserveAll and with Observe a point at a time.
+func BenchmarkObserveAll(b *testing.B) {
+	y := onlineSeries()[:7*288]
+	cfg := OnlineConfig{Step: 5 * time.Minute, Horizon: 12}
+	b.Run("ObserveAll", func(b *testing.B) {
+		for b.Loop() {
+			o, _ := NewOnline(cfg)
+			o.ObserveAll(y)
+		}
+	})
+	b.Run("Observe", func(b *testing.B) {
+		for b.Loop() {
+			o, _ := NewOnline(cfg)
+			for _, v := range y {
+				o.Observe(v)
+			}
+		}
+	})
+}
