@@ -318,8 +318,12 @@ func TestPlanAgreesWithTheMeasuredCalls(t *testing.T) {
 		{what: "fan-out counter writes (History.Add)", measured: float64(flushes), model: float64(cadence + boundaries), rate: f.FlushesPerMinute / 60 * window, per: n, perWhat: "mutation", slack: 1},
 		// A counter write late past the window's end (a loaded machine)
 		// takes a flush's items with it, and the minute-end flush's extra
-		// items may fall into a cadence flush: the slack is one of each.
-		{what: "dynamodb.UpdateItem", measured: ok(window0, "dynamodb.UpdateItem"), model: writes, rate: f.Calls["dynamodb.UpdateItem"] * window, per: n, perWhat: "mutation", slack: perFlush + atBoundary},
+		// items may fall into a cadence flush: the slack is one of each,
+		// in whole items (the model's are expected counts of distinct
+		// resources, a little under or over the whole items a flush
+		// writes: a CI run measured 11 flushes of 4 items, 44, against
+		// the model's 51.00, and failed on a slack of 7.00).
+		{what: "dynamodb.UpdateItem", measured: ok(window0, "dynamodb.UpdateItem"), model: writes, rate: f.Calls["dynamodb.UpdateItem"] * window, per: n, perWhat: "mutation", slack: math.Ceil(perFlush) + math.Ceil(atBoundary)},
 		{what: "dynamodb.GetItem (routes)", measured: ok(window0, "dynamodb.GetItem"), model: waves * inst, rate: f.Calls["dynamodb.GetItem"] * window, per: inst, perWhat: "instance", slack: waveSlack * inst},
 		{what: "ec2.DescribeInstances (routes)", measured: ok(window0, "ec2.DescribeInstances"), model: waves, rate: f.Calls["ec2.DescribeInstances"] * window, per: inst, perWhat: "instance", slack: waveSlack},
 		// The group's cache is stamped a few ms after the routes' (after
