@@ -102,18 +102,9 @@ func (o *Online) Len() int { return o.n }
 // when a refit is due; a refit that fails (a history with no usable value)
 // keeps the previous fit, and FitErr reports it.
 func (o *Online) Observe(y float64) {
-	if math.IsInf(y, 0) {
-		y = math.NaN()
-	}
-	o.buf[o.pos] = y
-	if o.pos++; o.pos == len(o.buf) {
-		o.pos = 0
-	}
+	y = o.push(y)
 	o.n++
 	o.sinceFit++
-	if finite(y) {
-		o.last = y
-	}
 	if o.sel != nil {
 		for _, st := range o.sel.steps {
 			st.observe(y)
@@ -146,26 +137,20 @@ func (o *Online) ObserveAll(ys []float64) {
 	}
 	// The history before ys (the buffered window: all a refit can see).
 	before := o.window()
+	// The points, stored as Observe stores them, and the refits' schedule:
+	// Observe's bookkeeping without the fits.
 	vals := make([]float64, len(ys))
-	for i, y := range ys {
-		if math.IsInf(y, 0) {
-			y = math.NaN()
-		}
-		vals[i] = y
-	}
-	// The schedule: Observe's bookkeeping without the fits.
-	n, since, lastN := o.n, o.sinceFit, o.lastFitN
 	var refits []int // indices into vals after which a refit is due
 	var sizes []int  // the window's length at each
-	for i := range vals {
-		n++
-		since++
-		have := min(n, len(o.buf))
-		due := have >= o.cfg.MinHistory && (since >= o.cfg.RefitEvery || (n < len(o.buf) && 4*since >= lastN))
-		if due {
+	for i, y := range ys {
+		vals[i] = o.push(y)
+		o.n++
+		o.sinceFit++
+		if o.refitDue() { // o.sel is the earlier fit until the last is known
+			have := min(o.n, len(o.buf))
 			refits = append(refits, i)
 			sizes = append(sizes, have)
-			since, lastN = 0, have
+			o.sinceFit, o.lastFitN = 0, have
 		}
 	}
 	// The window at a refit after vals[i], oldest first.
@@ -195,17 +180,22 @@ func (o *Online) ObserveAll(ys []float64) {
 	if len(refits) > 0 {
 		o.fitErr = lastErr
 	}
-	// The buffer, the counts and the last value, as Observe leaves them.
-	for _, y := range vals {
-		o.buf[o.pos] = y
-		if o.pos++; o.pos == len(o.buf) {
-			o.pos = 0
-		}
-		if finite(y) {
-			o.last = y
-		}
+}
+
+// push stores y in the window (an infinity as a missing point), keeps it
+// as the last value when it is one, and returns what it stored.
+func (o *Online) push(y float64) float64 {
+	if math.IsInf(y, 0) {
+		y = math.NaN()
 	}
-	o.n, o.sinceFit, o.lastFitN = n, since, lastN
+	o.buf[o.pos] = y
+	if o.pos++; o.pos == len(o.buf) {
+		o.pos = 0
+	}
+	if finite(y) {
+		o.last = y
+	}
+	return y
 }
 
 // refitDue reports whether the history warrants a refit now.
