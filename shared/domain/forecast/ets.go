@@ -142,15 +142,9 @@ func (st *etsState) predict(dst []float64) {
 // So one pass of the filter keeps, for each point, its level and trend
 // before it (where an origin there forecasts from) and the point less that
 // seasonal term; a second pass scores the origins, one short loop each.
-func (st *etsState) loss(y []float64, from, stride, h int, damp []float64) float64 {
-	var scratch []lossPoint
-	return st.lossWith(&scratch, y, from, stride, h, damp)
-}
-
-// lossWith is loss keeping its per-point scratch in *scratch, grown as
-// needed, so that a fit's many trials reuse one (a fit's own: trials run
-// one after another).
-func (st *etsState) lossWith(scratch *[]lossPoint, y []float64, from, stride, h int, damp []float64) float64 {
+// The per-point scratch is *scratch, grown as needed, so that a fit's many
+// trials reuse one (a fit's own: its trials run one after another).
+func (st *etsState) loss(scratch *[]lossPoint, y []float64, from, stride, h int, damp []float64) float64 {
 	if (len(st.s) > 1 && h > len(st.s)) || (len(st.w) > 1 && h > len(st.w)) {
 		return fitLoss(st, y, from, stride, h)
 	}
@@ -558,7 +552,7 @@ func fitETS(y []float64, in etsInit, base etsParams, horizon int) etsParams {
 	var scratch []lossPoint
 	loss := func(x []float64) float64 {
 		p := etsFromX(base, x)
-		return in.start(p).lossWith(&scratch, y, 0, etsFitStride, h, dampSums(p.phi, h))
+		return in.start(p).loss(&scratch, y, 0, etsFitStride, h, dampSums(p.phi, h))
 	}
 	x := minimize(loss, etsX0(base), etsFitEvals)
 	p := etsFromX(base, x)
@@ -568,7 +562,7 @@ func fitETS(y []float64, in etsInit, base etsParams, horizon int) etsParams {
 	p.shiftRun = chooseShiftRun(func(run int) float64 {
 		q := p
 		q.shiftRun = run
-		return in.start(q).lossWith(&scratch, y, 0, etsFitStride, h, dampSums(q.phi, h))
+		return in.start(q).loss(&scratch, y, 0, etsFitStride, h, dampSums(q.phi, h))
 	}, in.start(p).scale.run)
 	return p
 }

@@ -27,7 +27,7 @@ func testETSLossMatchesWalk(t *testing.T, y []float64) {
 		damp := dampSums(p.phi, 12)
 		for _, stride := range []int{1, 2, 3, 5, 12, 13} {
 			for _, from := range []int{0, 7} {
-				fast := in.start(p).loss(y[span:], from, stride, 12, damp)
+				fast := in.start(p).loss(new([]lossPoint), y[span:], from, stride, 12, damp)
 				slow := fitLoss(in.start(p), y[span:], from, stride, 12)
 				if math.Abs(fast-slow) > 1e-9*slow || math.IsInf(fast, 0) {
 					t.Errorf("%s stride %d from %d: loss %v, generic %v", em.label, stride, from, fast, slow)
@@ -48,7 +48,7 @@ func BenchmarkETSLoss(b *testing.B) {
 		damp := dampSums(p.phi, 12)
 		b.Run(em.label, func(b *testing.B) {
 			for b.Loop() {
-				in.start(p).loss(y[span:], 0, etsFitStride, 12, damp)
+				in.start(p).loss(new([]lossPoint), y[span:], 0, etsFitStride, 12, damp)
 			}
 		})
 	}
