@@ -224,18 +224,25 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 	// many each resource has, then the runs filled. A batch comes mostly in
 	// runs of one resource (an aggregated record holds one instance's
 	// mutations), so the maps are only consulted where the resource changes.
+	type span struct {
+		res    string
+		lo, hi int
+	}
+	var spans []span // the input's runs of one resource
 	count := make(map[string]int)
 	var order []string
 	for i := 0; i < len(muts); {
-		res, n := muts[i].Resource, 0
-		for ; i < len(muts) && muts[i].Resource == res; i++ {
-			out[i].Index = i
-			n++
+		res, lo := muts[i].Resource, i
+		for i++; i < len(muts) && muts[i].Resource == res; i++ {
 		}
+		spans = append(spans, span{res, lo, i})
 		if _, ok := count[res]; !ok {
 			order = append(order, res)
 		}
-		count[res] += n
+		count[res] += i - lo
+	}
+	for i := range out {
+		out[i].Index = i
 	}
 	runs := make([]int, len(muts))
 	byRes := make(map[string][]int, len(order))
@@ -244,13 +251,12 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 		byRes[res] = runs[at : at : at+count[res]]
 		at += count[res]
 	}
-	for i := 0; i < len(muts); {
-		res := muts[i].Resource
-		run := byRes[res]
-		for ; i < len(muts) && muts[i].Resource == res; i++ {
+	for _, sp := range spans {
+		run := byRes[sp.res]
+		for i := sp.lo; i < sp.hi; i++ {
 			run = append(run, i) // within its capacity: fills runs in place
 		}
-		byRes[res] = run
+		byRes[sp.res] = run
 	}
 	var g errgroup.Group
 	g.SetLimit(max(1, r.Concurrency))
@@ -265,11 +271,27 @@ func (r *Router) Route(ctx context.Context, muts []Mutation) []Outcome {
 }
 
 func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation, all []int, out []Outcome) {
+	// One pass over the resource's records: its heartbeats, and whether
+	// the others come in Seq order and once each (a producer's records
+	// mostly do: then the sort and the copy below are skipped).
 	heartbeats := 0
-	for _, i := range all {
-		if muts[i].IsHeartbeat() {
+	sorted, unique := true, true
+	var prev uint64
+	for k, i := range all {
+		m := &muts[i]
+		if m.IsHeartbeat() {
 			heartbeats++
+			continue
 		}
+		if k > heartbeats { // a mutation came before this one
+			switch {
+			case prev > m.Seq:
+				sorted = false
+			case prev == m.Seq:
+				unique = false
+			}
+		}
+		prev = m.Seq
 	}
 	var idx []int // the mutations that are not heartbeats
 	switch {
@@ -307,16 +329,7 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		r.countSeen(route, done)
 	}()
 	// Sort this resource's mutations by Seq, dropping repeats within the
-	// batch (a producer's records mostly come in order and once: then the
-	// sort and the copy are skipped).
-	sorted, unique := true, true
-	for k := 1; k < len(idx); k++ {
-		if p, q := muts[idx[k-1]].Seq, muts[idx[k]].Seq; p > q {
-			sorted = false
-		} else if p == q {
-			unique = false
-		}
-	}
+	// batch.
 	var batch []Mutation
 	if first, n := idx[0], len(idx); sorted && unique && idx[n-1]-first == n-1 {
 		// One run of the input, in order (the whole input, or one
@@ -364,6 +377,14 @@ func (r *Router) routeResource(ctx context.Context, res string, muts []Mutation,
 		})
 	}
 	_ = g.Wait() // each target's failure is in its result
+
+	clean := true // every target took the whole batch: every Outcome stays done
+	for _, rs := range results {
+		clean = clean && rs.err == nil && len(rs.rejected) == 0
+	}
+	if clean {
+		return
+	}
 	liveHolds := func(seq uint64) bool { return results[0].err == nil && !results[0].rejected[seq] }
 	for _, i := range idx {
 		seq := muts[i].Seq

@@ -500,6 +500,8 @@ func TestRouterGroupsInterleavedResources(t *testing.T) {
 			map[string]string{"i-live1": "[7 8 9]", "i-shadow1": "[7 8 9]", "i-live2": "[1 2 3 4 5]"}},
 		{"heartbeats inside the runs", slices.Concat([]mutation.Mutation{hb("i-live1")}, muts("i-live1", 1), []mutation.Mutation{hb("i-live2"), hb("i-live1")}, muts("i-live2", 1), muts("i-live1", 2), []mutation.Mutation{hb("i-live2")}),
 			map[string]string{"i-live1": "[1 2]", "i-shadow1": "[1 2]", "i-live2": "[1]"}},
+		{"heartbeats between reordered and repeated seqs", slices.Concat(muts("i-live1", 2), []mutation.Mutation{hb("i-live1")}, muts("i-live1", 1), []mutation.Mutation{hb("i-live1")}, muts("i-live1", 3, 3)),
+			map[string]string{"i-live1": "[1 2 3]", "i-shadow1": "[1 2 3]"}},
 		{"heartbeats only", []mutation.Mutation{hb("i-live1"), hb("i-live2"), hb("i-live1")}, map[string]string{}},
 		{"empty", nil, map[string]string{}},
 	}
