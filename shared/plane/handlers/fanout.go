@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,12 +127,48 @@ type Fanout struct {
 	oldest    time.Time                            // the earliest minute in pending
 	lastFlush time.Time
 
-	// users holds *[]mutation.UserRecord: de-aggregation buffers reused
-	// across invocations. A pool, not a field: a runtime may run
-	// invocations of one handler concurrently (Lambda Managed Instances'
-	// multi-concurrency; the local pollers, one per shard), and a shared
-	// buffer cleared by one would empty the other's records.
-	users sync.Pool
+	// scratch holds the buffers of invocations that ended, for the next
+	// (a Lambda container runs many): a free list, not one field, as a
+	// runtime may run invocations of one handler concurrently (Lambda
+	// Managed Instances' multi-concurrency; the local pollers, one per
+	// shard); and not a sync.Pool, which the collector empties, several
+	// times an invocation at a full batch.
+	scratch chan *fanoutScratch
+}
+
+// fanoutScratch is one invocation's buffers, each as large as the largest
+// batch so far. Nothing the invocation hands on keeps a reference into
+// them: the mutations' keys and values are decoder arena copies, and dead
+// letters copy their data.
+type fanoutScratch struct {
+	data  []byte // the records' data, decoded from base64 (Handle)
+	users []mutation.UserRecord
+	items []item
+	muts  []mutation.Mutation
+}
+
+// scratchKept is how many invocations' buffers a Fanout keeps.
+const scratchKept = 4
+
+func (h *Fanout) getScratch() *fanoutScratch {
+	select {
+	case s := <-h.scratch:
+		return s
+	default:
+		return new(fanoutScratch)
+	}
+}
+
+// putScratch keeps s for a later invocation. The user records are cleared
+// (they point into the event, which the caller of HandleEvent owns); the
+// items and mutations are overwritten before they are read again.
+func (h *Fanout) putScratch(s *fanoutScratch) {
+	clear(s.users[:cap(s.users)])
+	s.users = s.users[:0]
+	select {
+	case h.scratch <- s:
+	default:
+	}
 }
 
 // NewFanout returns the fanout handler.
@@ -158,7 +195,7 @@ func NewFanout(d FanoutDeps, opt FanoutOptions) (*Fanout, error) {
 		opt.FlushEvery = 5 * time.Second
 	}
 	return &Fanout{d: d, opt: opt, base: base{function: "fanout", metrics: d.Metrics, log: d.Log},
-		pending: map[mutation.CountKey]mutation.Count{}, lastFlush: d.Clock.Now()}, nil
+		pending: map[mutation.CountKey]mutation.Count{}, lastFlush: d.Clock.Now(), scratch: make(chan *fanoutScratch, scratchKept)}, nil
 }
 
 // recordFate is what became of one Kinesis record of the batch.
@@ -182,7 +219,9 @@ type item struct {
 // Handle is the fanout function's handler: a Lambda Kinesis event in, the
 // records to retry out.
 func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEventResponse, error) {
-	ev, err := ParseKinesisEvent(payload)
+	s := h.getScratch()
+	defer h.putScratch(s)
+	ev, err := parseKinesisEvent(payload, &s.data)
 	if err != nil {
 		h.ignore(ctx, "malformed", fmt.Sprintf("not a Lambda Kinesis event: %v", err))
 		return events.KinesisEventResponse{}, nil
@@ -191,7 +230,7 @@ func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEven
 		h.ignore(ctx, "empty", "no Kinesis records in the event")
 		return events.KinesisEventResponse{}, nil
 	}
-	return h.HandleEvent(ctx, ev), nil
+	return h.handleEvent(ctx, ev, s), nil
 }
 
 // HandleEvent fans out a decoded Kinesis event: its records decoded
@@ -199,8 +238,15 @@ func (h *Fanout) Handle(ctx context.Context, payload []byte) (events.KinesisEven
 // what can never succeed dead-lettered, and the first record to retry
 // reported.
 func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
+	s := h.getScratch()
+	defer h.putScratch(s)
+	return h.handleEvent(ctx, ev, s)
+}
+
+// handleEvent is HandleEvent with the invocation's buffers.
+func (h *Fanout) handleEvent(ctx context.Context, ev events.KinesisEvent, s *fanoutScratch) events.KinesisEventResponse {
 	recs := ev.Records
-	fates, items, muts, resources := h.decode(recs)
+	fates, items, muts, resources := h.decode(recs, s)
 	failed, shadowRejected := h.route(ctx, fates, items, muts, resources)
 
 	first := len(recs) // the first record to retry
@@ -241,13 +287,9 @@ func (h *Fanout) HandleEvent(ctx context.Context, ev events.KinesisEvent) events
 // de-aggregated, first, so that the items and mutations are allocated
 // once) and decodes each: the records' fates, the items, the mutations
 // and the resources they name, in first-seen order.
-func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item, []mutation.Mutation, []string) {
+func (h *Fanout) decode(recs []events.KinesisEventRecord, s *fanoutScratch) ([]recordFate, []item, []mutation.Mutation, []string) {
 	fates := make([]recordFate, len(recs))
-	buf, _ := h.users.Get().(*[]mutation.UserRecord)
-	if buf == nil {
-		buf = new([]mutation.UserRecord)
-	}
-	users := (*buf)[:0]
+	users := s.users[:0]
 	for i := range recs {
 		k := &recs[i].Kinesis
 		f := &fates[i]
@@ -265,8 +307,12 @@ func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item,
 		}
 		f.items = int32(len(users)) - f.first
 	}
-	items := make([]item, len(users))
-	muts := make([]mutation.Mutation, 0, len(users))
+	s.users = users
+	if cap(s.items) < len(users) {
+		s.items = make([]item, len(users))
+		s.muts = make([]mutation.Mutation, 0, len(users))
+	}
+	items, muts := s.items[:len(users)], s.muts[:0]
 	var resources []string
 	seen := map[string]bool{}
 	var (
@@ -278,7 +324,7 @@ func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item,
 		aggregated := mutation.IsAggregated(recs[i].Kinesis.Data)
 		for j := f.first; j < f.first+f.items; j++ {
 			it := &items[j]
-			it.data, it.sub, it.mut = users[j].Data, j-f.first, -1
+			*it = item{data: users[j].Data, sub: j - f.first, mut: -1} // over an earlier batch's
 			if !aggregated {
 				it.sub = -1
 			}
@@ -294,9 +340,7 @@ func (h *Fanout) decode(recs []events.KinesisEventRecord) ([]recordFate, []item,
 			}
 		}
 	}
-	clear(users) // kept for the next batch, without this one's data
-	*buf = users[:0]
-	h.users.Put(buf)
+	s.muts = muts
 	return fates, items, muts, resources
 }
 
@@ -405,7 +449,7 @@ func (h *Fanout) deadLetter(ctx context.Context, recs []events.KinesisEventRecor
 	letter := func(i int, data []byte, sub int, reason string, n int) {
 		r := recs[i]
 		letters = append(letters, mutation.DeadLetter{
-			Data: data, Reason: reason, Source: r.EventSourceArn, PartitionKey: r.Kinesis.PartitionKey,
+			Data: bytes.Clone(data), Reason: reason, Source: r.EventSourceArn, PartitionKey: r.Kinesis.PartitionKey,
 			SequenceNumber: r.Kinesis.SequenceNumber, SubSequence: sub, Mutations: n, EventID: r.EventID, At: now,
 		})
 		idx = append(idx, i)

@@ -316,3 +316,41 @@ func TestLiveBreakerDeadLettersInsteadOfBlocking(t *testing.T) {
 		t.Errorf("accounting: produced %d != accepted %d + dead-lettered %d", produced, applied, dead)
 	}
 }
+
+// TestFanoutBuffersReusedAcrossInvocations: a Fanout reuses its buffers
+// (the records' decoded data, the user records, the mutations) from one
+// invocation to the next; nothing of an earlier batch shows in a later
+// one, and what an invocation handed on (its dead letters) keeps its bytes
+// after the next invocation decoded over them.
+func TestFanoutBuffersReusedAcrossInvocations(t *testing.T) {
+	e := newFanoutEnv(t)
+	e.pair(resA, "web", 1)
+	// Cut short, and long enough that the first batch's data is the
+	// largest: the later ones are decoded over it.
+	garbage := []byte(`{"v":1,"resource":"` + resA + `","seq":` + strings.Repeat("9", 200))
+	first := e.handle(t, shardEvent(rec(resA, aggregated(resA, enc(resA, 1), garbage, enc(resA, 2)))))
+	if len(first.BatchItemFailures) != 0 {
+		t.Fatalf("first batch: failures %v", failures(first))
+	}
+	// The same layout, every user record good: the slot of the first
+	// batch's bad one holds a good one now.
+	second := e.handle(t, shardEvent(rec(resA, aggregated(resA, enc(resA, 3), enc(resA, 4), enc(resA, 5)))))
+	if len(second.BatchItemFailures) != 0 {
+		t.Fatalf("second batch: failures %v", failures(second))
+	}
+	letters := e.dlq.Letters()
+	if len(letters) != 1 {
+		t.Fatalf("%d letters, want the first batch's one: %v", len(letters), reasons(e.dlq))
+	}
+	if l := letters[0]; !bytes.Equal(l.Data, garbage) || l.SubSequence != 1 {
+		t.Errorf("the first batch's letter changed under the second: sub %d, data %q, want %q", l.SubSequence, l.Data, garbage)
+	}
+	if got := e.applied(t, resA, resA); got != 5 {
+		t.Errorf("applied %d, want 5", got)
+	}
+	// A smaller batch after a larger one: only its own records count.
+	third := e.handle(t, shardEvent(rec(resA, enc(resA, 6))))
+	if len(third.BatchItemFailures) != 0 || len(e.dlq.Letters()) != 1 || e.applied(t, resA, resA) != 6 {
+		t.Errorf("third batch: failures %v, %d letters, %d applied; want none, 1, 6", failures(third), len(e.dlq.Letters()), e.applied(t, resA, resA))
+	}
+}

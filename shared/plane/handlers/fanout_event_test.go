@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -24,6 +25,15 @@ func sameEvent(t *testing.T, payload []byte) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseKinesisEvent(%.200q) = %+v, encoding/json gives %+v", payload, got, want)
+	}
+	// The same into an arena that an earlier payload left full of other
+	// bytes, too small for this one, and large enough.
+	for _, size := range []int{0, 8, len(payload) + 64} {
+		arena := bytes.Repeat([]byte{0xa5}, size)
+		got, gerr := handlers.ParseKinesisEventInto(payload, &arena)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("into an arena of %d: ParseKinesisEvent(%.200q) = %+v, %v; encoding/json gives %+v, %v", size, payload, got, gerr, want, werr)
+		}
 	}
 }
 

@@ -1,0 +1,4 @@
+package handlers
+
+// ParseKinesisEventInto is parseKinesisEvent, for the external tests.
+var ParseKinesisEventInto = parseKinesisEvent
