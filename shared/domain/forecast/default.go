@@ -311,8 +311,8 @@ func (s *selection) guard(y, fc, ow []float64, from, no int) []float64 {
 // horizons it did not shrink.
 func (s *selection) calibrate(y, fc []float64, from, no, last int, pre []float64) {
 	n, horizon, nc := len(y), s.horizon, len(s.steps)
-	res := newResiduals(horizon)
 	span := max(0, no-last)
+	res := newResiduals(horizon, no-span)
 	comb := make([]float64, (no-span)*horizon)
 	for o := span; o < no; o++ {
 		c := comb[(o-span)*horizon : (o-span+1)*horizon]

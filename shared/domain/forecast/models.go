@@ -73,8 +73,8 @@ func forecastWith(meth method, in Input) (Forecast, error) {
 	if err != nil {
 		return Forecast{}, fmt.Errorf("fitting %s: %w", meth.name(), err)
 	}
-	res := newResiduals(in.Horizon)
 	from := max(start, len(y)-residualSpan(in.Season))
+	res := newResiduals(in.Horizon, len(y)-from)
 	walk(st, y[start:], from-start, 1, in.Horizon, func(i int, f []float64) {
 		res.add(y, start+i, f)
 	})
@@ -102,7 +102,18 @@ type residuals struct {
 	byH [][]float64
 }
 
-func newResiduals(h int) *residuals { return &residuals{byH: make([][]float64, h)} }
+// newResiduals returns the errors of h horizons, room made for origins
+// errors each (one backing array).
+func newResiduals(h, origins int) *residuals {
+	r := &residuals{byH: make([][]float64, h)}
+	if origins > 0 {
+		all := make([]float64, h*origins)
+		for k := range r.byH {
+			r.byH[k] = all[k*origins : k*origins : (k+1)*origins]
+		}
+	}
+	return r
+}
 
 // add records the errors of forecasts f made at origin i of y.
 func (r *residuals) add(y []float64, i int, f []float64) {
