@@ -160,10 +160,11 @@ func (h *Fanout) getScratch() *fanoutScratch {
 }
 
 // putScratch keeps s for a later invocation. The user records are cleared
-// (they point into the event, which the caller of HandleEvent owns); the
-// items and mutations are overwritten before they are read again.
+// (they point into the event, which the caller of HandleEvent owns; those
+// past this batch's were cleared after an earlier one); the items and
+// mutations are overwritten before they are read again.
 func (h *Fanout) putScratch(s *fanoutScratch) {
-	clear(s.users[:cap(s.users)])
+	clear(s.users)
 	s.users = s.users[:0]
 	select {
 	case h.scratch <- s:
