@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -711,21 +712,46 @@ func (h *Forecaster) decide(ctx context.Context, g asg.Group, in *runInputs, ste
 	} else if d.Action == ActionResize {
 		gf.To = max(d.To, g.Desired) // see act: a resize never lowers the desired capacity
 	}
-	for i, s := range steps {
-		lastOne := i == len(steps)-1
-		if !lastOne && (s.r.Decision.Action == "" || s.r.Decision.Action == ActionNone) {
-			continue
-		}
-		outcome, acted := "superseded by a later minute of the same run", false
-		if lastOne {
-			outcome, acted = gf.Outcome, gf.Acted
-		}
-		h.audit(ctx, g.Name, gf.Mode, in.runID, s.o, s.r, c, gf.OwnScaling, acted, outcome, len(steps))
+	earlier, unaudited := catchUpAudits(steps)
+	for _, i := range earlier {
+		h.audit(ctx, g.Name, gf.Mode, in.runID, steps[i].o, steps[i].r, c, gf.OwnScaling, false, "superseded by a later minute of the same run", len(steps), 0)
+	}
+	h.audit(ctx, g.Name, gf.Mode, in.runID, lastStep.o, lastStep.r, c, gf.OwnScaling, gf.Acted, gf.Outcome, len(steps), unaudited)
+	if unaudited > 0 {
+		h.log.InfoContext(ctx, "earlier minutes of the run not audited", "group", g.Name, "minutes", len(steps),
+			"audited", len(earlier)+1, "unaudited", unaudited, "cap", MaxCatchUpAudits)
 	}
 	h.emit(g.Name, lastStep.o, lastStep.r, *gf)
 	h.log.InfoContext(ctx, "group forecast", "group", g.Name, "mode", gf.Mode, "minutes", gf.Minutes, "action", gf.Action,
 		"from", g.Desired, "to", d.To, "acted", gf.Acted, "outcome", gf.Outcome, "reason", d.Reason,
 		"per_instance", number(lastStep.r.PerInstance), "capacity_source", lastStep.r.CapacitySource)
+}
+
+// MaxCatchUpAudits is how many of a run's earlier minutes are audited at
+// most: a run that catches up (after an outage of the forecaster) or
+// rebuilds a loop from history (a week of minutes) steps through many,
+// and each whose decision would have changed the group is audited as
+// superseded, the latest MaxCatchUpAudits of them. Auditing every one cost
+// a fresh deployment thousands of writes a group (5,532 on the scale
+// benchmark's daily wave), 40% of its CPU, and filled the decision log
+// with minutes the plane never acted in.
+const MaxCatchUpAudits = 60
+
+// catchUpAudits returns the earlier steps to audit (not the last one), in
+// order, and how many more would have been.
+func catchUpAudits(steps []stepped) (earlier []int, unaudited int) {
+	for i := len(steps) - 2; i >= 0; i-- {
+		if a := steps[i].r.Decision.Action; a == "" || a == ActionNone {
+			continue
+		}
+		if len(earlier) == MaxCatchUpAudits {
+			unaudited++
+			continue
+		}
+		earlier = append(earlier, i)
+	}
+	slices.Reverse(earlier)
+	return earlier, unaudited
 }
 
 // demandHistory reads a group's demand a minute up to the minute last
@@ -857,19 +883,23 @@ type auditBody struct {
 		Resizing  int `json:"resizing,omitempty"`
 		Resources int `json:"resources"`
 	} `json:"observation"`
-	OwnScaling  []string        `json:"own_scaling,omitempty"`
-	ForecastP50 number          `json:"forecast_p50"`
-	ForecastP90 number          `json:"forecast_p90"`
-	Delta       number          `json:"delta"`
-	RunMinutes  int             `json:"run_minutes"`
-	Loop        json.RawMessage `json:"loop,omitempty"`
+	OwnScaling  []string `json:"own_scaling,omitempty"`
+	ForecastP50 number   `json:"forecast_p50"`
+	ForecastP90 number   `json:"forecast_p90"`
+	Delta       number   `json:"delta"`
+	RunMinutes  int      `json:"run_minutes"`
+	// Unaudited, on a run's last record, counts its earlier minutes whose
+	// decision would have changed the group but are not audited
+	// (MaxCatchUpAudits).
+	Unaudited int             `json:"unaudited_minutes,omitempty"`
+	Loop      json.RawMessage `json:"loop,omitempty"`
 }
 
-func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Observation, r LoopResult, c capacity, own []string, acted bool, outcome string, runMinutes int) {
+func (h *Forecaster) audit(ctx context.Context, group, mode, runID string, o Observation, r LoopResult, c capacity, own []string, acted bool, outcome string, runMinutes, unaudited int) {
 	d := r.Decision
 	b := auditBody{Minute: o.Minute, Mode: mode, Action: d.Action, From: d.From, To: d.To, Max: d.Max, InstanceType: d.InstanceType,
 		Reason: d.Reason, Acted: acted, Outcome: outcome, ForecastP50: number(r.ForecastP50), ForecastP90: number(r.ForecastP90),
-		Delta: number(r.Delta), RunMinutes: runMinutes, OwnScaling: own}
+		Delta: number(r.Delta), RunMinutes: runMinutes, Unaudited: unaudited, OwnScaling: own}
 	if b.Action == "" {
 		b.Action = ActionNone
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +210,7 @@ type auditView struct {
 	Acted                         bool
 	From, To                      int
 	RunMinutes                    int `json:"run_minutes"`
+	Unaudited                     int `json:"unaudited_minutes"`
 }
 
 func (e *fcEnv) audits(t *testing.T) []auditView {
@@ -286,6 +288,58 @@ func TestForecasterModes(t *testing.T) {
 				t.Errorf("Decisions{launch-one} = %v", got)
 			}
 		})
+	}
+}
+
+// TestForecasterCatchUpAuditsAreBounded: a run that steps through many
+// minutes (a catch-up, a loop rebuilt from history) audits its last
+// minute and, of the earlier minutes whose decision would have changed the
+// group, the latest MaxCatchUpAudits; the last record counts the others.
+func TestForecasterCatchUpAuditsAreBounded(t *testing.T) {
+	e := newFcEnv(t, "act")
+	e.traffic("web", "10:00", "12:09", 600, 100) // 130 minutes
+	e.decide = func(g handlers.LoopGroup, o handlers.Observation) handlers.Decision {
+		if o.Minute.Minute()%2 == 0 {
+			return launchOne(g, o)
+		}
+		return handlers.Decision{Action: handlers.ActionNone, From: o.Desired, To: o.Desired, Reason: "enough capacity"}
+	}
+	gf := e.run(t).Groups[0]
+	if gf.Minutes != 130 || gf.Error != "" {
+		t.Fatalf("answer %+v", gf)
+	}
+	// The earlier minutes that would have changed the group: the even
+	// ones from 10:00 to 12:08, 65 of them (12:09 is the last minute).
+	var changing []time.Time
+	for m := minute("10:00"); m.Before(minute("12:09")); m = m.Add(time.Minute) {
+		if m.Minute()%2 == 0 {
+			changing = append(changing, m)
+		}
+	}
+	recs := e.audit.Records()
+	au := e.audits(t)
+	if len(recs) != handlers.MaxCatchUpAudits+1 {
+		t.Fatalf("%d audit records, want %d (the cap and the last minute)", len(recs), handlers.MaxCatchUpAudits+1)
+	}
+	want := append(slices.Clone(changing[len(changing)-handlers.MaxCatchUpAudits:]), minute("12:09"))
+	var got []time.Time
+	for _, r := range recs {
+		got = append(got, r.At)
+	}
+	slices.SortFunc(got, time.Time.Compare)
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("audited minutes %v, want the latest %d changing ones and the last: %v", got, handlers.MaxCatchUpAudits, want)
+	}
+	var last auditView
+	for i, r := range recs {
+		if r.At.Equal(minute("12:09")) {
+			last = au[i]
+		} else if au[i].Unaudited != 0 || au[i].Outcome != "superseded by a later minute of the same run" {
+			t.Errorf("earlier record %+v", au[i])
+		}
+	}
+	if last.RunMinutes != 130 || last.Unaudited != len(changing)-handlers.MaxCatchUpAudits {
+		t.Errorf("last record %+v, want run_minutes 130 and unaudited_minutes %d", last, len(changing)-handlers.MaxCatchUpAudits)
 	}
 }
 
