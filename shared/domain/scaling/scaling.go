@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -401,7 +402,10 @@ func (p *Policy) plan(in Input) (sizing, bool) {
 		pl.why = append(pl.why, fmt.Sprintf("no usable forecast: sizing for the current demand %.0f at %.0f%%", demand, 100*c.TargetUtilization))
 	default:
 		pl = sizing{out: fp.out, in: fp.in}
-		pl.why = append(pl.why, fmt.Sprintf("forecast upper bound %.0f in %s needs %d at %.0f%%", fp.peakUpper, time.Duration(fp.peakH)*in.Step, fp.out, 100*c.TargetUtilization))
+		// Every step says this: built without fmt, the same text (a week's
+		// rebuild of a loop formats it ten thousand times).
+		pl.why = append(pl.why, "forecast upper bound "+formatRound(fp.peakUpper)+" in "+(time.Duration(fp.peakH)*in.Step).String()+
+			" needs "+strconv.Itoa(fp.out)+" at "+formatRound(100*c.TargetUtilization)+"%")
 	}
 	// Where demand is heading: the current demand plus its recent trend
 	// over the lead and the horizon (never below the current demand).
@@ -546,7 +550,7 @@ func (p *Policy) scaleIn(d *Decision, in Input, planIn int, minute int64, why []
 		return append(why, fmt.Sprintf("need %d, but the plan was %d within the %v scale-in window: holding %d", planIn, floor, c.ScaleInWindow, in.Desired))
 	}
 	if since := time.Duration(minute-p.st.LastIn) * time.Minute; p.st.LastIn != 0 && since < c.ScaleInCooldown {
-		return append(why, fmt.Sprintf("need %d, but the last scale-in was %v ago (cooldown %v): holding %d", planIn, since, c.ScaleInCooldown, in.Desired))
+		return append(why, "need "+strconv.Itoa(planIn)+", but the last scale-in was "+since.String()+" ago (cooldown "+c.ScaleInCooldown.String()+"): holding "+strconv.Itoa(in.Desired))
 	}
 	p.st.LastIn = minute
 	d.Action, d.To = ScaleIn, to
@@ -618,3 +622,7 @@ func (p *Policy) resize(in Input, plan, effMax int) (resizeTo, bool) {
 	count = max(count, p.cfg.Min)
 	return resizeTo{typ: next.Name, count: count, why: fmt.Sprintf("at the max %d and the plan needs %d %s: resize to %d %s (%.0fx the capacity each)", effMax, plan, cur.Name, count, next.Name, ratio)}, true
 }
+
+// formatRound is fmt's %.0f (both round with strconv): v rounded to a
+// whole number; NaN, +Inf and -Inf as such.
+func formatRound(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }

@@ -2,6 +2,7 @@ package scaling
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -426,5 +427,21 @@ func TestNoDataNeverScalesIn(t *testing.T) {
 	in.Now, in.Demand, in.NoData = in.Now.Add(time.Minute), 100, false
 	if d, _ = p.Decide(in); d.Action != ScaleIn {
 		t.Fatalf("the next step with data: %+v, want a scale-in (no cooldown started)", d)
+	}
+}
+
+// TestFormatRoundIsFmt: formatRound writes what fmt's %.0f writes, the
+// reasons' text unchanged.
+func TestFormatRoundIsFmt(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 0.5, 1.5, 2.5, -0.4, -0.5, -2.5, 99.5, 1e21, -1e300, 123456.789,
+		math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1)}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10_000 {
+		vals = append(vals, (r.Float64()-0.5)*math.Pow(10, float64(r.IntN(30))))
+	}
+	for _, v := range vals {
+		if got, want := formatRound(v), fmt.Sprintf("%.0f", v); got != want {
+			t.Errorf("formatRound(%v) = %q, fmt gives %q", v, got, want)
+		}
 	}
 }
