@@ -239,6 +239,9 @@ type States struct {
 	states map[string]control.SavedState
 	// Fail, when set, is consulted before each call ("load", "save").
 	Fail func(op, group string) error
+	// FailAfter, when set, is consulted after a save took effect; an error
+	// is returned as the save's answer (a write whose response was lost).
+	FailAfter func(op, group string) error
 }
 
 // NewStates returns an empty state store.
@@ -248,7 +251,7 @@ func NewStates() *States { return &States{states: map[string]control.SavedState{
 func (s *States) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.states, s.Fail = map[string]control.SavedState{}, nil
+	s.states, s.Fail, s.FailAfter = map[string]control.SavedState{}, nil, nil
 }
 
 // Load returns a group's state, or an error wrapping shadow.ErrNotFound.
@@ -301,6 +304,11 @@ func (s *States) Save(_ context.Context, group string, blob []byte, version int6
 		return 0, fmt.Errorf("saving state of %s at version %d: %w", group, version, shadow.ErrConflict)
 	}
 	s.states[group] = control.SavedState{Blob: slices.Clone(blob), Version: version + 1}
+	if s.FailAfter != nil {
+		if err := s.FailAfter("save", group); err != nil {
+			return 0, err // stored, but the answer is an error (a lost response)
+		}
+	}
 	return version + 1, nil
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -685,6 +686,14 @@ func (h *Forecaster) saveState(ctx context.Context, group string, loop Loop, fs 
 		if errors.Is(err, shadow.ErrConflict) {
 			h.log.InfoContext(ctx, "another run saved this group's state first; this run changes nothing", "group", group, "version", version)
 			return 0, false, nil
+		}
+		// A write whose every answer was lost may still have taken
+		// effect: then the state stored is this run's, and the run goes
+		// on to act and audit (the next run would find no new minute,
+		// and this minute's decision would be lost).
+		if cur, lerr := h.d.States.Load(ctx, group); lerr == nil && cur.Version == version+1 && bytes.Equal(cur.Blob, blob) {
+			h.log.WarnContext(ctx, "saving the state reported an error, but the state stored is this run's", "group", group, "version", cur.Version, "err", err)
+			return cur.Version, true, nil
 		}
 		return 0, false, fmt.Errorf("saving the state of %s: %w", group, err)
 	}

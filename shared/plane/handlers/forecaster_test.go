@@ -291,6 +291,43 @@ func TestForecasterModes(t *testing.T) {
 	}
 }
 
+// TestForecasterSaveThatTookEffectDespiteItsError: a state save whose
+// answer was lost but which stored this run's state is a save: the run
+// acts and audits (a retry would find no new minute, and the minute's
+// decision would be lost). A save that did not take effect stays a
+// failure.
+func TestForecasterSaveThatTookEffectDespiteItsError(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		landed bool
+	}{{"the save took effect", true}, {"the save did not", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFcEnv(t, "act")
+			e.traffic("web", "12:00", "12:09", 600, 100)
+			e.decide = launchOne
+			lost := errors.New("read tcp: connection reset by peer")
+			if tc.landed {
+				e.states.FailAfter = func(op, _ string) error { return lost }
+			} else {
+				e.states.Fail = func(op, _ string) error {
+					if op == "save" {
+						return lost
+					}
+					return nil
+				}
+			}
+			gf := e.run(t).Groups[0]
+			st, stored := e.states.Get("web")
+			switch {
+			case tc.landed && (gf.Error != "" || !gf.Acted || gf.Minutes != 10 || len(e.audits(t)) != 10 || st.Version != 1):
+				t.Errorf("answer %+v, %d audit records, state version %d: want acted, 10 minutes, 10 records, version 1", gf, len(e.audits(t)), st.Version)
+			case !tc.landed && (gf.Error == "" || gf.Acted || len(e.audits(t)) != 0 || stored):
+				t.Errorf("answer %+v, %d audit records, state stored %v: want the group failed, nothing acted, audited or stored", gf, len(e.audits(t)), stored)
+			}
+		})
+	}
+}
+
 // TestForecasterCatchUpAuditsAreBounded: a run that steps through many
 // minutes (a catch-up, a loop rebuilt from history) audits its last
 // minute and, of the earlier minutes whose decision would have changed the
