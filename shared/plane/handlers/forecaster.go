@@ -750,7 +750,7 @@ const MaxCatchUpAudits = 60
 // order, and how many more would have been.
 func catchUpAudits(steps []stepped) (earlier []int, unaudited int) {
 	for i := len(steps) - 2; i >= 0; i-- {
-		if a := steps[i].r.Decision.Action; a == "" || a == ActionNone {
+		if !steps[i].r.Decision.Changes() {
 			continue
 		}
 		if len(earlier) == MaxCatchUpAudits {
@@ -797,9 +797,8 @@ func (h *Forecaster) demandHistory(ctx context.Context, group string, last int64
 // refresh is done. Lowering the count at once would terminate instances
 // of the old type before the new ones serve.
 func (h *Forecaster) act(ctx context.Context, g asg.Group, mode string, d Decision, in *runInputs, own []string) (bool, string) {
-	changes := d.Action != "" && d.Action != ActionNone
 	switch {
-	case !changes:
+	case !d.Changes():
 		return false, "no change needed"
 	case mode != asg.ModeAct:
 		return false, "not acted: forecast-only mode"

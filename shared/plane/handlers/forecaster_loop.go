@@ -71,6 +71,10 @@ type Decision struct {
 	Reason string
 }
 
+// Changes reports whether the decision would change the group (an action
+// other than none).
+func (d Decision) Changes() bool { return d.Action != "" && d.Action != ActionNone }
+
 // LoopResult is one minute's outcome.
 type LoopResult struct {
 	Decision Decision
