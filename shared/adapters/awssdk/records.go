@@ -32,8 +32,9 @@ import (
 type Records struct{ t *Table }
 
 var (
-	_ shadow.Records = (*Records)(nil)
-	_ shadow.Ledger  = (*Records)(nil)
+	_ shadow.Records       = (*Records)(nil)
+	_ shadow.Ledger        = (*Records)(nil)
+	_ shadow.LegacyRecords = (*Records)(nil)
 )
 
 // recordShards is how many partitions the shadow records spread over.

@@ -41,6 +41,34 @@ type Records interface {
 	List(ctx context.Context) ([]Record, error)
 }
 
+// LegacyRecords moves the shadow records an earlier version of the plane
+// stored where this one no longer reads them (docs/DYNAMODB.md,
+// "Upgrading"), at most limit a call. The DynamoDB Records implement it;
+// the reconciler calls it before it lists the records.
+type LegacyRecords interface {
+	MigrateLegacy(ctx context.Context, limit int) (LegacyMigration, error)
+}
+
+// LegacyMigration counts what one LegacyRecords call did.
+type LegacyMigration struct {
+	// Moved records are where this version reads them now.
+	Moved int
+	// Dropped old records belonged to a live instance that already had a
+	// record where this version reads it (written since the upgrade): that
+	// record wins, and the old record's shadow is left to the reconciler as
+	// an orphan.
+	Dropped int
+	// Skipped old records changed or vanished between the read and the
+	// move (an old version's function still writing during the rollout);
+	// the next call sees them again if they are still there.
+	Skipped int
+	// Failed old records could not be moved (one that cannot be decoded,
+	// a write that failed); the call's error says why.
+	Failed int
+	// More is true when more old records remain than the call's limit.
+	More bool
+}
+
 // Ledger holds the atomic counters that bound the lifecycle without reading
 // every record (docs/DYNAMODB.md): the shadow pools' slots per AZ and the
 // replacements per group and hour; and the audit of a halted replacement.

@@ -51,6 +51,10 @@ type Deps struct {
 	// (SHADOWSCALE_LAUNCH_HOOK); none when either is unset.
 	Lifecycle  LifecycleActions
 	LaunchHook string
+	// Legacy moves the shadow records an earlier version stored where
+	// this one no longer reads them; the reconciler runs it first (none:
+	// nothing to move, as with the in-memory records).
+	Legacy shadow.LegacyRecords
 }
 
 func (d *Deps) check(function string) error {

@@ -86,6 +86,13 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	if dl, ok := ctx.Deadline(); ok {
 		stopAt = h.d.Clock.Now().Add(time.Until(dl) - h.opt.Reserve)
 	}
+	// Records an earlier version stored elsewhere come first: a live
+	// instance whose record is not yet where this version reads it would
+	// get a second shadow, and its shadow would be deleted as an orphan.
+	if done, why := h.migrateLegacy(ctx, stopAt); !done {
+		h.log.WarnContext(ctx, "reconcile postponed: shadow records of an earlier version remain to be moved", "reason", why)
+		return Response{Outcome: OutcomeDeferred, Reason: why}, nil
+	}
 	// The pools' slot counts are read before the records are listed, so
 	// that a correction from them cannot undo a claim made in between.
 	slots, serr := h.d.Manager.SlotCounts(ctx)
@@ -188,6 +195,51 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	resp.Reason = strings.Join(notes, "; ")
 	h.log.InfoContext(ctx, "reconciled", "lives", len(obs.Lives), "shadows", len(obs.Shadows), "records", len(obs.Records), "actions", len(results), "failed", failed, "deferred", deferred, "not_started", unstarted)
 	return resp, nil
+}
+
+// LegacyPage is how many records of an earlier version's layout one
+// call moves (docs/DYNAMODB.md, "Upgrading"); a run calls it until none
+// remain or the deadline is near.
+const LegacyPage = 1000
+
+// migrateLegacy moves the records an earlier version stored where this one
+// no longer reads them (Deps.Legacy), page after page. It reports false,
+// and why, when some may remain unread (the read failed, or the deadline
+// came first): the run must then not act, or it would launch a second
+// shadow for their live instances. A record that could not be moved (one
+// that cannot be decoded, a failed write) is logged and does not hold the
+// run: its shadow is replaced as if it had none.
+func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool, string) {
+	if h.d.Legacy == nil {
+		return true, ""
+	}
+	var total shadow.LegacyMigration
+	defer func() {
+		if total != (shadow.LegacyMigration{}) {
+			h.log.InfoContext(ctx, "shadow records moved from an earlier version's layout",
+				"moved", total.Moved, "dropped", total.Dropped, "skipped", total.Skipped, "failed", total.Failed, "more", total.More)
+		}
+	}()
+	for {
+		m, err := h.d.Legacy.MigrateLegacy(ctx, LegacyPage)
+		total.Moved, total.Dropped, total.Skipped, total.Failed, total.More = total.Moved+m.Moved, total.Dropped+m.Dropped, total.Skipped+m.Skipped, total.Failed+m.Failed, m.More
+		if err != nil {
+			if m.Failed == 0 {
+				return false, fmt.Sprintf("reading the shadow records of an earlier version: %v", err)
+			}
+			h.log.WarnContext(ctx, "some shadow records of an earlier version could not be moved", "failed", m.Failed, "err", err)
+		}
+		if !m.More {
+			return true, ""
+		}
+		if m.Moved+m.Dropped == 0 {
+			// A full page that moved nothing would be read again as is.
+			return false, fmt.Sprintf("%d shadow records of an earlier version could not be moved", m.Skipped+m.Failed)
+		}
+		if !stopAt.IsZero() && !h.d.Clock.Now().Before(stopAt) {
+			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved)
+		}
+	}
 }
 
 // Observe gathers what Reconcile compares, and the enrolled group names.

@@ -103,5 +103,5 @@ func LifecycleDeps(awsCfg aws.Config, c lambdaenv.Common, s lambdaenv.Shadows, a
 		return Deps{}, err
 	}
 	return Deps{Registry: DefaultRegistry(), Manager: mgr, Fleet: fleet, Records: table.Records(), Groups: groups, Clock: sys, Metrics: sink, Log: log,
-		Lifecycle: lifecycle, LaunchHook: s.LaunchHook}, nil
+		Lifecycle: lifecycle, LaunchHook: s.LaunchHook, Legacy: table.Records()}, nil
 }

@@ -662,17 +662,19 @@ func (pl *Plan) reconciler() {
 	c["ec2.DescribeInstances"] = math.Ceil(n/ec2FilterValues) + math.Ceil(n/ec2ListPage) // the live instances; the shadows by tag
 	c["ec2.DescribeInstanceStatus"] = 2 * math.Ceil(n/ec2StatusIDs)
 	perPartition := n / RecordShards * recordItemBytes
-	c["dynamodb.Query"] = RecordShards * math.Max(1, math.Ceil(perPartition/queryPageBytes))
+	// The record shards, and the earlier version's single record partition
+	// (empty once migrated: one strongly consistent Query, 1 RCU).
+	c["dynamodb.Query"] = RecordShards*math.Max(1, math.Ceil(perPartition/queryPageBytes)) + 1
 	r.Calls = c
 	r.AgentRequests = 2 * n // each active pair's states
-	r.RCUPerRun = azs + RecordShards*math.Max(1, math.Ceil(perPartition/4096))
+	r.RCUPerRun = azs + RecordShards*math.Max(1, math.Ceil(perPartition/4096)) + 1
 	api := p.APILatencyMs / 1000
 	ddb := p.DynamoDBLatencyMs / 1000
 	// EC2 answers a burst of EC2DescribeBucket calls, then its refill rate.
 	ec2Time := func(calls float64) float64 {
 		return calls*api + math.Max(0, calls-EC2DescribeBucket)/p.EC2DescribeRateLimit
 	}
-	r.RunS = azs*ddb + c["autoscaling.DescribeAutoScalingGroups"]*api + ec2Time(c["ec2.DescribeInstances"]) + ec2Time(c["ec2.DescribeInstanceStatus"]) +
+	r.RunS = ddb + azs*ddb + c["autoscaling.DescribeAutoScalingGroups"]*api + ec2Time(c["ec2.DescribeInstances"]) + ec2Time(c["ec2.DescribeInstanceStatus"]) +
 		math.Ceil(c["dynamodb.Query"]/ddbConcurrency)*ddb + r.AgentRequests/float64(p.ReconcilerAgentConc)*p.AgentStateMs/1000
 	r.GBSecondsMonth = secondsPerMonth / r.EveryS * r.RunS * float64(p.ReconcilerMemoryMB) / 1024
 	for k, v := range c {

@@ -350,7 +350,7 @@ func TestSmallWorld(t *testing.T) {
 		t.Errorf("a write every %v s, %v a minute, %v items; want every %v s, %v and %v", f.FlushIntervalS, f.FlushesPerMinute, f.WritesPerMinute, math.Ceil(5/c)*c, flushes, flushes*4+3)
 	}
 	r := pl.Reconciler.Calls
-	if r["dynamodb.Query"] != 16 || r["dynamodb.GetItem"] != 2 || r["ec2.DescribeInstances"] != 2 || r["ec2.DescribeInstanceStatus"] != 2 || r["autoscaling.DescribeAutoScalingGroups"] != 1 {
+	if r["dynamodb.Query"] != 17 || r["dynamodb.GetItem"] != 2 || r["ec2.DescribeInstances"] != 2 || r["ec2.DescribeInstanceStatus"] != 2 || r["autoscaling.DescribeAutoScalingGroups"] != 1 {
 		t.Errorf("a reconcile's calls %v", r)
 	}
 	fc := pl.Forecaster.Calls
