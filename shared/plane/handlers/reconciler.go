@@ -89,7 +89,13 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	// Records an earlier version stored elsewhere come first: a live
 	// instance whose record is not yet where this version reads it would
 	// get a second shadow, and its shadow would be deleted as an orphan.
-	if done, why := h.migrateLegacy(ctx, stopAt); !done {
+	done, why, err := h.migrateLegacy(ctx, stopAt)
+	if err != nil {
+		// As when it cannot observe: the invocation fails (the errors
+		// alarm), and the next run tries again.
+		return Response{}, err
+	}
+	if !done {
 		h.log.WarnContext(ctx, "reconcile postponed: shadow records of an earlier version remain to be moved", "reason", why)
 		return Response{Outcome: OutcomeDeferred, Reason: why}, nil
 	}
@@ -204,14 +210,15 @@ const LegacyPage = 1000
 
 // migrateLegacy moves the records an earlier version stored where this one
 // no longer reads them (Deps.Legacy), page after page. It reports false,
-// and why, when some may remain unread (the read failed, or the deadline
-// came first): the run must then not act, or it would launch a second
-// shadow for their live instances. A record that could not be moved (one
+// and why, when some remain (the deadline came first, or a full page moved
+// nothing), and an error when they could not be read: either way the run
+// must not act, or it would launch a second shadow for their live
+// instances. A record that could not be moved (one
 // that cannot be decoded, a failed write) is logged and does not hold the
 // run: its shadow is replaced as if it had none.
-func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool, string) {
+func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool, string, error) {
 	if h.d.Legacy == nil {
-		return true, ""
+		return true, "", nil
 	}
 	var total shadow.LegacyMigration
 	defer func() {
@@ -225,19 +232,19 @@ func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool,
 		total.Moved, total.Dropped, total.Skipped, total.Failed, total.More = total.Moved+m.Moved, total.Dropped+m.Dropped, total.Skipped+m.Skipped, total.Failed+m.Failed, m.More
 		if err != nil {
 			if m.Failed == 0 {
-				return false, fmt.Sprintf("reading the shadow records of an earlier version: %v", err)
+				return false, "", fmt.Errorf("reading the shadow records of an earlier version: %w", err)
 			}
 			h.log.WarnContext(ctx, "some shadow records of an earlier version could not be moved", "failed", m.Failed, "err", err)
 		}
 		if !m.More {
-			return true, ""
+			return true, "", nil
 		}
 		if m.Moved+m.Dropped == 0 {
 			// A full page that moved nothing would be read again as is.
-			return false, fmt.Sprintf("%d shadow records of an earlier version could not be moved", m.Skipped+m.Failed)
+			return false, fmt.Sprintf("%d shadow records of an earlier version could not be moved", m.Skipped+m.Failed), nil
 		}
 		if !stopAt.IsZero() && !h.d.Clock.Now().Before(stopAt) {
-			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved)
+			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved), nil
 		}
 	}
 }
