@@ -167,6 +167,43 @@ func TestMigrateLegacyRecords(t *testing.T) {
 	})
 }
 
+// TestMigrateLegacyStopsWithItsContext: no record starts moving once the
+// caller's context is done (the reconciler's stop time); the ones left
+// are for the next call.
+func TestMigrateLegacyStopsWithItsContext(t *testing.T) {
+	w := newTable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	api := &cancelAfterTransact{DynamoDBAPI: env.DDB, cancel: cancel}
+	tb, err := awssdk.NewTable(api, w.Name(), clock.NewFake(t0), awssdk.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		putRaw(t, tb.Name(), legacyItem(fmt.Sprintf("i-0stop%d", i), "i-0s", 1))
+	}
+	got, err := tb.Records().MigrateLegacy(ctx, 10)
+	if err != nil || got.Moved != 1 || !got.More {
+		t.Fatalf("MigrateLegacy = %+v, %v; want 1 moved, more left", got, err)
+	}
+	if got, err := tb.Records().MigrateLegacy(context.Background(), 10); err != nil || got.Moved != 2 || got.More {
+		t.Fatalf("the next call = %+v, %v; want the other 2", got, err)
+	}
+}
+
+// cancelAfterTransact cancels the caller's context once a transaction is
+// done.
+type cancelAfterTransact struct {
+	awssdk.DynamoDBAPI
+	cancel func()
+}
+
+func (c *cancelAfterTransact) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opt ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	out, err := c.DynamoDBAPI.TransactWriteItems(ctx, in, opt...)
+	c.cancel()
+	return out, err
+}
+
 // changeBeforeTransact writes a newer version of the old item just before
 // the first transaction, as an old function still running would.
 type changeBeforeTransact struct {

@@ -220,6 +220,15 @@ func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool,
 	if h.d.Legacy == nil {
 		return true, "", nil
 	}
+	// The move stops at the run's stop time: a record is moved whole or
+	// not at all, and the next run goes on.
+	// (In real time: stopAt is on the handler's clock.)
+	mctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithDeadline(ctx, dl.Add(-h.opt.Reserve))
+		defer cancel()
+	}
 	var total shadow.LegacyMigration
 	defer func() {
 		if total != (shadow.LegacyMigration{}) {
@@ -228,10 +237,13 @@ func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool,
 		}
 	}()
 	for {
-		m, err := h.d.Legacy.MigrateLegacy(ctx, LegacyPage)
+		m, err := h.d.Legacy.MigrateLegacy(mctx, LegacyPage)
 		total.Moved, total.Dropped, total.Skipped, total.Failed, total.More = total.Moved+m.Moved, total.Dropped+m.Dropped, total.Skipped+m.Skipped, total.Failed+m.Failed, m.More
 		if err != nil {
 			if m.Failed == 0 {
+				if mctx.Err() != nil && ctx.Err() == nil {
+					return false, fmt.Sprintf("moved %d shadow records of an earlier version; the stop time came, the next run goes on", total.Moved), nil
+				}
 				return false, "", fmt.Errorf("reading the shadow records of an earlier version: %w", err)
 			}
 			h.log.WarnContext(ctx, "some shadow records of an earlier version could not be moved", "failed", m.Failed, "err", err)
@@ -239,12 +251,12 @@ func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool,
 		if !m.More {
 			return true, "", nil
 		}
+		if mctx.Err() != nil || !stopAt.IsZero() && !h.d.Clock.Now().Before(stopAt) {
+			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved), nil
+		}
 		if m.Moved+m.Dropped == 0 {
 			// A full page that moved nothing would be read again as is.
 			return false, fmt.Sprintf("%d shadow records of an earlier version could not be moved", m.Skipped+m.Failed), nil
-		}
-		if !stopAt.IsZero() && !h.d.Clock.Now().Before(stopAt) {
-			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved), nil
 		}
 	}
 }

@@ -41,13 +41,18 @@ func (o *oldLayout) MigrateLegacy(ctx context.Context, limit int) (shadow.Legacy
 		m.More = len(o.held) > n
 		return m, nil
 	}
+	moved := 0
 	for _, r := range o.held[:n] {
+		if ctx.Err() != nil { // as the adapter: none starts once ctx is done
+			break
+		}
 		if _, err := o.e.records.Create(ctx, r); err != nil {
 			return m, err
 		}
-		m.Moved++
+		moved++
 	}
-	o.held = o.held[n:]
+	m.Moved = moved
+	o.held = o.held[moved:]
 	m.More = len(o.held) > 0
 	return m, nil
 }
@@ -157,8 +162,8 @@ func TestReconcilerMovesAnEarlierVersionsRecordsFirst(t *testing.T) {
 		ctx, cancel := context.WithTimeout(invocation(), 10*time.Second)
 		defer cancel()
 		resp, err := reconciler(t, e).Handle(ctx, fixture(t, "scheduled.json"))
-		if err != nil || resp.Outcome != handlers.OutcomeDeferred || len(resp.Actions) != 0 || old.calls != 1 {
-			t.Fatalf("%+v, %v after %d calls; want deferred after 1", resp, err, old.calls)
+		if err != nil || resp.Outcome != handlers.OutcomeDeferred || len(resp.Actions) != 0 || old.calls != 1 || len(old.held) != 2 {
+			t.Fatalf("%+v, %v after %d calls, %d left; want deferred after 1, nothing moved past the stop time", resp, err, old.calls, len(old.held))
 		}
 		resp, err = reconciler(t, e).Handle(invocation(), fixture(t, "scheduled.json"))
 		if err != nil || resp.Outcome != handlers.OutcomeReconciled || actionKinds(resp) != "[create:i-0b]" {
