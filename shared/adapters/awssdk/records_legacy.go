@@ -99,11 +99,10 @@ func (r *Records) migrateOne(ctx context.Context, m map[string]ddbtypes.Attribut
 		}
 		return migratedSkipped, fmt.Errorf("legacy shadow record %q left in place: %w", sk, err)
 	}
+	// The old item's delete, in the transaction and after it, is
+	// conditioned on the version read.
 	oldKey := key(pkLegacyShadows, skLive+rec.LiveID)
-	sameVersion := func() (*string, map[string]string, map[string]ddbtypes.AttributeValue) {
-		return aws.String("#v = :v"), map[string]string{"#v": "version"}, map[string]ddbtypes.AttributeValue{":v": n(rec.Version)}
-	}
-	cond, names, values := sameVersion()
+	cond, names, values := aws.String("#v = :v"), map[string]string{"#v": "version"}, map[string]ddbtypes.AttributeValue{":v": n(rec.Version)}
 	_, err = r.t.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
 		{Put: &ddbtypes.Put{
 			TableName:                aws.String(r.t.name),
@@ -132,7 +131,6 @@ func (r *Records) migrateOne(ctx context.Context, m map[string]ddbtypes.Attribut
 		return migratedSkipped, nil
 	case putFailed:
 		// The live instance has a record at its shard already: it wins.
-		cond, names, values := sameVersion()
 		_, err := r.t.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName: aws.String(r.t.name), Key: oldKey,
 			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,

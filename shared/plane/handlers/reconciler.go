@@ -89,7 +89,7 @@ func (h *Reconciler) Handle(ctx context.Context, payload []byte) (Response, erro
 	// Records an earlier version stored elsewhere come first: a live
 	// instance whose record is not yet where this version reads it would
 	// get a second shadow, and its shadow would be deleted as an orphan.
-	done, why, err := h.migrateLegacy(ctx, stopAt)
+	done, why, err := h.migrateLegacy(ctx)
 	if err != nil {
 		// As when it cannot observe: the invocation fails (the errors
 		// alarm), and the next run tries again.
@@ -213,16 +213,16 @@ const LegacyPage = 1000
 // and why, when some remain (the deadline came first, or a full page moved
 // nothing), and an error when they could not be read: either way the run
 // must not act, or it would launch a second shadow for their live
-// instances. A record that could not be moved (one
-// that cannot be decoded, a failed write) is logged and does not hold the
-// run: its shadow is replaced as if it had none.
-func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool, string, error) {
+// instances. A record that could not be moved (one that cannot be
+// decoded, a failed write) is logged and does not hold the run: its
+// shadow is replaced as if it had none.
+func (h *Reconciler) migrateLegacy(ctx context.Context) (bool, string, error) {
 	if h.d.Legacy == nil {
 		return true, "", nil
 	}
-	// The move stops at the run's stop time: a record is moved whole or
-	// not at all, and the next run goes on.
-	// (In real time: stopAt is on the handler's clock.)
+	// The move stops at the run's stop time (the deadline less the
+	// reserve): a record is moved whole or not at all, and the next run
+	// goes on.
 	mctx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -251,7 +251,7 @@ func (h *Reconciler) migrateLegacy(ctx context.Context, stopAt time.Time) (bool,
 		if !m.More {
 			return true, "", nil
 		}
-		if mctx.Err() != nil || !stopAt.IsZero() && !h.d.Clock.Now().Before(stopAt) {
+		if mctx.Err() != nil {
 			return false, fmt.Sprintf("moved %d shadow records of an earlier version; more remain, the next run goes on", total.Moved), nil
 		}
 		if m.Moved+m.Dropped == 0 {
