@@ -62,7 +62,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.keyFile, "key-file", "", "file of the instance identities the agent answers for and their keys (instead of enrollment)")
 	fs.Float64Var(&c.applyRate, "apply-rate", 0, "cap on applied mutations per second, to emulate a smaller instance (0: no cap)")
 	fs.StringVar(&maxBody, "max-body", "8MiB", "largest request body (bytes, or with KiB/MiB suffix)")
-	fs.DurationVar(&c.skew, "skew", agent.DefaultSkew, "accepted clock skew of request timestamps")
+	fs.DurationVar(&c.skew, "skew", agent.DefaultSkew, "a request's or an enrollment's timestamp must be strictly closer than this to the clock")
 	fs.IntVar(&c.maxInflight, "max-inflight", agent.DefaultInflight, "request bodies buffered at once")
 	fs.Uint64Var(&retainEntries, "retain-entries", 1_000_000, "applied log entries kept per resource for resync")
 	fs.StringVar(&retainBytes, "retain-bytes", "256MiB", "applied log bytes kept per resource for resync")

@@ -197,7 +197,10 @@ func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
 	}
 	now := v.clock.Now()
 	at := time.Unix(sec, 0)
-	if d := now.Sub(at); d > v.skew || d < -v.skew {
+	// Strictly within the window: a request signed exactly skew ago
+	// would be accepted at the instant its nonce expires from the replay
+	// cache, and so could be replayed at that instant.
+	if d := now.Sub(at); d >= v.skew || d <= -v.skew {
 		return signedRequest{}, fmt.Errorf("%w: timestamp outside the %s skew window", ErrUnauthorized, v.skew)
 	}
 	want := sign(key, stringToSign(instance, r.Method, canonicalURI(r.URL), ts, nonceHex, ch))

@@ -140,6 +140,12 @@ func TestAuth(t *testing.T) {
 		{"future timestamp", func() *http.Request {
 			return signedReq(t, a, "POST", PathApply, body, key, clk.Now().Add(DefaultSkew+time.Second), nonce())
 		}, 401, ""},
+		{"timestamp exactly the skew in the past", func() *http.Request {
+			return signedReq(t, a, "GET", PathStatus, nil, key, clk.Now().Add(-DefaultSkew), nonce())
+		}, 401, ""},
+		{"timestamp exactly the skew in the future", func() *http.Request {
+			return signedReq(t, a, "GET", PathStatus, nil, key, clk.Now().Add(DefaultSkew), nonce())
+		}, 401, ""},
 		{"timestamp at the edge of the window", func() *http.Request {
 			return signedReq(t, a, "GET", PathStatus, nil, key, clk.Now().Add(-DefaultSkew+time.Second), nonce())
 		}, 200, ""},
@@ -231,6 +237,43 @@ func TestReplayCacheBoundedAndExpires(t *testing.T) {
 	// An expired nonce may come back only once its request is stale anyway.
 	if err := c.add([16]byte{1}, clk.Now().Add(time.Minute), clk.Now()); !errors.Is(err, errReplayCacheFull) {
 		t.Errorf("cache should still be full of live nonces: %v", err)
+	}
+}
+
+// A nonce is remembered for as long as a request carrying it can be
+// accepted: at every timestamp around the edges of the skew window, and
+// at every instant up to the moment the window closes on it, the same
+// signed request sent twice is served at most once. (The window used to
+// include its edges: a request signed exactly the skew ago was accepted at
+// the very instant its nonce left the cache, and could be sent again.)
+func TestNoReplayAtTheEdgesOfTheSkewWindow(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		age   time.Duration // now minus the request's timestamp
+		after time.Duration // when the copy is sent, after the first
+		first int
+	}{
+		{"signed exactly the skew ago", DefaultSkew, 0, 401},
+		{"signed exactly the skew ahead", -DefaultSkew, 0, 401},
+		{"the oldest accepted, copy at once", DefaultSkew - time.Second, 0, 200},
+		{"the oldest accepted, copy just before its window closes", DefaultSkew - time.Second, time.Second - time.Nanosecond, 200},
+		{"the oldest accepted, copy as its window closes", DefaultSkew - time.Second, time.Second, 200},
+		{"the newest accepted, copy at once", -DefaultSkew + time.Second, 0, 200},
+		{"the newest accepted, copy when it is the skew old", -DefaultSkew + time.Second, 2*DefaultSkew - time.Second - time.Nanosecond, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := clock.NewFake(t0)
+			a := startAgent(t, "i-live", agentOpts{clock: clk})
+			nonce := [16]byte{0xed, 0x9e}
+			at := clk.Now().Add(-c.age)
+			if st, text := do(t, a, signedReq(t, a, "GET", PathStatus, nil, a.id, at, nonce)); st != c.first {
+				t.Fatalf("first send: %d (%s), want %d", st, text, c.first)
+			}
+			clk.Advance(c.after)
+			if st, text := do(t, a, signedReq(t, a, "GET", PathStatus, nil, a.id, at, nonce)); st != 401 {
+				t.Fatalf("the same request %s later: %d (%s), want 401", c.after, st, text)
+			}
+		})
 	}
 }
 

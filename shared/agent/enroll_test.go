@@ -157,6 +157,41 @@ func TestSavedEnrollmentServesAtStart(t *testing.T) {
 // What the enrollment endpoint refuses: anything not sealed for this
 // instance by the plane's key, not naming it, stale, older than the
 // enrollment held, or too frequent; nothing refused changes the key.
+// An enrollment is taken only when issued strictly within the skew of the
+// agent's clock, as a request's timestamp must be.
+func TestEnrollmentSkewWindowIsStrict(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		issued time.Duration // from the agent's clock
+		status int
+	}{
+		{"issued exactly the skew ago", -DefaultSkew, 403},
+		{"issued exactly the skew ahead", DefaultSkew, 403},
+		{"issued a second inside the window, in the past", -DefaultSkew + time.Second, 200},
+		{"issued a second inside the window, ahead", DefaultSkew - time.Second, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := clock.NewFake(t0) // a whole second, as IssuedAt is
+			kms := newFakeKMS(t)
+			a := startEnrolling(t, "i-0live", kms, clk, nil)
+			plain, _ := json.Marshal(Enrollment{V: EnrollmentVersion, Instance: "i-0live", Key: DeriveKey(testKey, "i-0live"), IssuedAt: clk.Now().Add(c.issued).Unix()})
+			sealed, err := kms.Seal(t.Context(), "i-0live", plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(EnrollRequest{Instance: "i-0live", Sealed: sealed})
+			hr, _ := http.NewRequest("POST", a.srv.URL+PathEnroll, bytes.NewReader(body))
+			status, text := doSNI(t, "i-0live", hr)
+			if status != c.status || (status == 403 && !strings.Contains(text, "skew window")) {
+				t.Fatalf("%d %s; want %d", status, text, c.status)
+			}
+			if _, n := a.lastSaved(); (n == 1) != (c.status == 200) {
+				t.Fatalf("saved %d enrollments after a %d", n, status)
+			}
+		})
+	}
+}
+
 func TestEnrollmentRefusals(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	kms := newFakeKMS(t)

@@ -100,8 +100,8 @@ type ServerConfig struct {
 	// MaxBody bounds a request body (default DefaultMaxBody); larger ones
 	// get 413. A chunk-signed snapshot import is bounded per chunk instead.
 	MaxBody int64
-	// Skew is how far a request's timestamp may be from the clock
-	// (default 5 minutes).
+	// Skew bounds how far a request's timestamp may be from the clock:
+	// strictly less than it (default 5 minutes).
 	Skew time.Duration
 	// ReplayCache bounds the nonces remembered (default 262,144); when
 	// full of unexpired nonces, requests get 503.
