@@ -197,10 +197,7 @@ func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
 	}
 	now := v.clock.Now()
 	at := time.Unix(sec, 0)
-	// Strictly within the window: a request signed exactly skew ago
-	// would be accepted at the instant its nonce expires from the replay
-	// cache, and so could be replayed at that instant.
-	if d := now.Sub(at); d >= v.skew || d <= -v.skew {
+	if !withinSkew(now, at, v.skew) {
 		return signedRequest{}, fmt.Errorf("%w: timestamp outside the %s skew window", ErrUnauthorized, v.skew)
 	}
 	want := sign(key, stringToSign(instance, r.Method, canonicalURI(r.URL), ts, nonceHex, ch))
@@ -213,6 +210,15 @@ func (v *verifier) verifyHeaders(r *http.Request) (signedRequest, error) {
 		return signedRequest{}, err
 	}
 	return signedRequest{instance: instance, key: key, contentHash: ch, signature: sig}, nil
+}
+
+// withinSkew reports whether at is strictly closer than skew to now: the
+// window of a request's timestamp and of an enrollment's. Strictly: a
+// request signed exactly skew ago would be accepted at the instant its
+// nonce leaves the replay cache (at + skew), and so could be replayed then.
+func withinSkew(now, at time.Time, skew time.Duration) bool {
+	d := now.Sub(at)
+	return d < skew && d > -skew
 }
 
 func isLowerHex(s string) bool {

@@ -172,7 +172,7 @@ func (e *enroller) enroll(ctx context.Context, req EnrollRequest, now time.Time,
 		return Enrollment{}, fmt.Errorf("%w: the sealed enrollment is for %s, this agent is %s", ErrEnrollment, en.Instance, e.cfg.InstanceID)
 	}
 	at := time.Unix(en.IssuedAt, 0)
-	if d := now.Sub(at); d >= skew || d <= -skew { // strictly within, as a request's timestamp
+	if !withinSkew(now, at, skew) {
 		return Enrollment{}, fmt.Errorf("%w: issued at %s, outside the %s skew window (a replayed or delayed enrollment)", ErrEnrollment, at.UTC().Format(time.RFC3339), skew)
 	}
 	if cur := e.current; cur != nil {
